@@ -1,0 +1,70 @@
+"""Shared fixtures: a private workdir per test, the tiny VM's machines dir, a started
+qwd-helper and a started Apache — each torn down by PID, then checked: nothing may be left."""
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from qwdtest import env, procs, vm
+from qwdtest.helper import Helper
+from qwdtest.httpd import Httpd
+
+
+@pytest.fixture
+def workdir():
+    """A fresh, short directory (Unix socket paths must stay under 108 bytes). Every process
+    of the stack names a path inside it, which is how the leak check finds leftovers."""
+    path = tempfile.mkdtemp(prefix="qwdt-", dir="/tmp")
+    os.chmod(path, 0o755)  # Apache's workers (www-data) reach the helper socket and the db
+    yield path
+    left = procs.kill_leftovers(path)
+    shutil.rmtree(path, ignore_errors=True)
+    assert not left, f"processes left behind by the test: {left}"
+
+
+@pytest.fixture(scope="session")
+def tiny_vm():
+    return vm.tiny_vm()
+
+
+@pytest.fixture(scope="session")
+def machines_dir(tiny_vm):
+    path = tempfile.mkdtemp(prefix="qwdm-", dir="/tmp")
+    os.chmod(path, 0o755)
+    vm.place(tiny_vm["qcow2"], os.path.join(path, "tiny.qcow2"))
+    vm.place(tiny_vm["iso"], os.path.join(path, "tiny.iso"))
+    with open(os.path.join(path, "tiny.qcow2.txt"), "w") as f:
+        f.write("Tiny busybox test VM (disk)\n")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def stop_and_check_helper(helper):
+    """Purges the helper's VMs, stops it by PID, then asserts nothing of it remains."""
+    if helper.running():
+        try:
+            helper.call("purge")
+        except Exception:
+            pass
+        helper.stop()
+    left_processes = procs.processes_mentioning(helper.state_dir)
+    left_files = helper.leftover_files()
+    assert not left_processes, f"helper left processes: {left_processes}"
+    assert not left_files, f"helper left files in its state dir: {left_files}"
+
+
+@pytest.fixture
+def helper(workdir, machines_dir):
+    h = Helper(workdir, machines_dir).start()
+    yield h
+    stop_and_check_helper(h)
+
+
+@pytest.fixture
+def httpd(workdir, helper):
+    server = Httpd(workdir, helper).start()
+    yield server
+    server.stop()
+    bad = server.unexpected_log_lines()
+    assert not bad, "unexpected error-log lines:\n" + "\n".join(bad)

@@ -1,0 +1,49 @@
+"""The harness itself: the leak check finds what a test leaves behind, the private Apache
+loads the freshly built module without touching /etc/apache2, and the images convert."""
+import json
+import os
+import subprocess
+
+from qwdtest import env, procs, vm
+from qwdtest.httpd import Httpd
+
+
+def test_leak_check_finds_and_kills_a_process_naming_the_workdir(workdir):
+    marker = os.path.join(workdir, "leak-probe")
+    sleeper = subprocess.Popen(["sh", "-c", f"sleep 60 # {marker}"])
+    try:
+        found = procs.processes_mentioning(marker)
+        assert [pid for pid, _ in found] == [sleeper.pid]
+        killed = procs.kill_leftovers(marker)
+        assert [pid for pid, _ in killed] == [sleeper.pid]
+        assert sleeper.wait(5) == -9
+    finally:
+        procs.stop(sleeper)
+    assert procs.processes_mentioning(marker) == []
+
+
+def test_private_apache_loads_the_module_and_stops_by_pid(workdir):
+    server = Httpd(workdir, qwd_conf="QwdAuth none")
+    checked = server.check_config()
+    assert checked.returncode == 0, checked.stderr
+    assert "/etc/apache2" not in server.config_text()
+    server.start()
+    try:
+        assert procs.pid_alive(server.process.pid)
+        assert any(server.config_path in line
+                   for _, line in procs.processes_mentioning(server.config_path))
+    finally:
+        server.stop()
+    assert procs.processes_mentioning(server.config_path) == []
+
+
+def test_tiny_vm_images_convert_to_every_format(tiny_vm, workdir):
+    for fmt, qemu_name in (("raw", "raw"), ("vmdk", "vmdk"), ("vdi", "vdi"),
+                           ("vhdx", "vhdx"), ("vpc", "vpc")):
+        dest = vm.convert(tiny_vm["qcow2"], fmt, os.path.join(workdir, f"tiny.{fmt}"))
+        info = json.loads(subprocess.run([env.QEMU_IMG, "info", "--output=json", dest],
+                                         check=True, capture_output=True, text=True).stdout)
+        assert info["format"] == qemu_name
+    info = json.loads(subprocess.run([env.QEMU_IMG, "info", "--output=json", tiny_vm["iso"]],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert info["format"] == "raw"  # an ISO is a raw image to qemu-img; the helper tells it apart

@@ -1,0 +1,113 @@
+/* Builds the QEMU argv of a session: fixed machine type and device order, VNC and QMP only on
+ * Unix sockets in the session directory, no default devices, a seccomp sandbox. */
+#include "qwd_argv.h"
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <string.h>
+
+static const char *const videos[] = {"std", "virtio", "qxl", "cirrus", NULL};
+static const char *const nics[] = {"virtio-net-pci", "e1000", NULL};
+
+static int is_one_of(const char *value, const char *const *allowed)
+{
+    for (; value && *allowed; allowed++)
+        if (!strcmp(value, *allowed))
+            return 1;
+    return 0;
+}
+
+int qwd_argv_video_is_valid(const char *video)
+{
+    return is_one_of(video, videos);
+}
+
+int qwd_argv_nic_is_valid(const char *nic_model)
+{
+    return is_one_of(nic_model, nics);
+}
+
+const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name)
+{
+    return apr_pstrcat(pool, session_dir, "/", name, NULL);
+}
+
+/* QEMU's option parser splits on ',' and reads ",," as a literal comma. */
+static const char *qemu_opt_escape(apr_pool_t *pool, const char *value)
+{
+    if (!strchr(value, ','))
+        return value;
+    char *escaped = apr_palloc(pool, 2 * strlen(value) + 1), *out = escaped;
+    for (; *value; value++) {
+        *out++ = *value;
+        if (*value == ',')
+            *out++ = ',';
+    }
+    *out = '\0';
+    return escaped;
+}
+
+static void push(apr_array_header_t *args, const char *option, const char *value)
+{
+    APR_ARRAY_PUSH(args, const char *) = option;
+    if (value)
+        APR_ARRAY_PUSH(args, const char *) = value;
+}
+
+const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv)
+{
+    int kvm = spec->accel && !strcmp(spec->accel, "kvm");
+    if (!kvm && !(spec->accel && !strcmp(spec->accel, "tcg")))
+        return "the accelerator must be kvm or tcg";
+    if (!qwd_argv_video_is_valid(spec->video))
+        return "unknown video device";
+    if (!qwd_argv_nic_is_valid(spec->nic_model))
+        return "unknown network card model";
+    const char *vnc_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_VNC_SOCKET);
+    const char *qmp_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_QMP_SOCKET);
+    if (strlen(vnc_socket) > QWD_UNIX_PATH_MAX - 1 || strlen(qmp_socket) > QWD_UNIX_PATH_MAX - 1)
+        return apr_psprintf(pool,
+                            "the socket path %s is longer than %d bytes (use a shorter "
+                            "state_dir)",
+                            qmp_socket, QWD_UNIX_PATH_MAX - 1);
+
+    apr_array_header_t *args = apr_array_make(pool, 48, sizeof(const char *));
+    push(args, spec->qemu_binary, NULL);
+    push(args, "-name", apr_pstrcat(pool, "qwd-", spec->session_id, NULL));
+    push(args, "-machine", QWD_MACHINE_TYPE);
+    push(args, "-accel", kvm ? "kvm" : "tcg");
+    push(args, "-cpu", kvm ? "host" : "max");
+    push(args, "-m", apr_itoa(pool, spec->memory_mib));
+    push(args, "-smp", apr_itoa(pool, spec->cpu));
+    push(args, "-nodefaults", NULL);
+    push(args, "-no-user-config", NULL);
+    push(args, "-display", "none");
+    push(args, "-vga", spec->video);
+    push(args, "-device", "virtio-balloon");
+    push(args, "-nic", apr_pstrcat(pool, "user,model=", spec->nic_model, NULL));
+    push(args, "-drive",
+         apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->disk_path),
+                     ",format=qcow2,if=virtio", NULL));
+    if (spec->cdrom_path) {
+        /* -cdrom with the format spelled out, so the ISO is never probed. */
+        push(args, "-drive",
+             apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->cdrom_path),
+                         ",format=raw,media=cdrom,readonly=on", NULL));
+        push(args, "-boot", "order=d");
+    }
+    push(args, "-vnc", apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, vnc_socket), NULL));
+    push(
+        args, "-qmp",
+        apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, qmp_socket), ",server=on,wait=off", NULL));
+    push(args, "-serial",
+         apr_pstrcat(pool, "file:",
+                     qemu_opt_escape(
+                         pool, qwd_session_file(pool, spec->session_dir, QWD_SESSION_SERIAL_LOG)),
+                     NULL));
+    /* QEMU 7.2 spells the first filter "obsolete". */
+    push(args, "-sandbox",
+         "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    APR_ARRAY_PUSH(args, const char *) = NULL;
+    *argv = (const char **)args->elts;
+    return NULL;
+}

@@ -1,0 +1,47 @@
+/* The QEMU command line of a session, built by one pure function so that it is the same, in
+ * the same order, for the same machine profile (restoring a saved VM needs that). */
+#ifndef QWD_ARGV_H
+#define QWD_ARGV_H
+
+#include <apr_pools.h>
+
+/* The machine type is pinned: a saved memory image only loads into the same machine. */
+#define QWD_MACHINE_TYPE "pc-i440fx-7.2"
+
+/* Files in a session's directory (STATE/sessions/ID/). */
+#define QWD_SESSION_VNC_SOCKET "vnc.sock"
+#define QWD_SESSION_QMP_SOCKET "qmp.sock"
+#define QWD_SESSION_SERIAL_LOG "serial.log"
+#define QWD_SESSION_QEMU_LOG "qemu.log"
+#define QWD_SESSION_DISK "disk.qcow2"
+#define QWD_SESSION_RECORD "session.json"
+
+/* sun_path is 108 bytes, NUL included. */
+#define QWD_UNIX_PATH_MAX 107
+
+typedef struct qwd_vm_spec {
+    const char *qemu_binary;
+    const char *session_id;  /* 32 hex chars; QEMU is named "qwd-" session_id */
+    const char *session_dir; /* absolute: vnc.sock, qmp.sock, serial.log live there */
+    const char *accel;       /* "kvm" or "tcg" */
+    int cpu;
+    int memory_mib;
+    const char *video;      /* "std", "virtio", "qxl" or "cirrus" */
+    const char *nic_model;  /* "virtio-net-pci" or "e1000" */
+    const char *disk_path;  /* the session's qcow2: overlay of the master, or ISO scratch disk */
+    const char *cdrom_path; /* the ISO master, attached read-only; NULL for disk images */
+} qwd_vm_spec;
+
+/* Sets *argv to the NULL-terminated QEMU argv for spec, allocated in pool. Returns NULL, or a
+ * readable reason when spec cannot be turned into a command line (unknown accel, video or NIC,
+ * a Unix socket path of QWD_UNIX_PATH_MAX bytes or more). */
+const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv);
+
+/* session_dir "/" name, in pool. */
+const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name);
+
+/* Whether video / nic_model is one qwd_argv_build accepts. */
+int qwd_argv_video_is_valid(const char *video);
+int qwd_argv_nic_is_valid(const char *nic_model);
+
+#endif

@@ -1,0 +1,76 @@
+/* The qwd-helper wire format (docs/protocol.md): constants, error codes and the JSON-lines
+ * codec shared by qwd-helper, qwdctl and mod_qwd. Pure jansson + APR: no sockets, no policy. */
+#ifndef QWD_PROTOCOL_H
+#define QWD_PROTOCOL_H
+
+#include <apr_pools.h>
+#include <jansson.h>
+
+#define QWD_PROTO_VERSION 1
+/* Longest line (without its '\n') either side accepts; longer ones get QWD_ERR_TOO_LARGE. */
+#define QWD_PROTO_MAX_MESSAGE 65536
+/* A client that sends no complete line for this long is closed with QWD_ERR_TIMEOUT. */
+#define QWD_PROTO_IDLE_TIMEOUT_MS 10000
+#define QWD_PROTO_DEFAULT_SOCKET "/run/qwd/helper.sock"
+#define QWD_PROTO_SOCKET_ENV "QWD_HELPER_SOCKET"
+
+/* Ops (the "execute" values). */
+#define QWD_OP_HELLO "hello"
+#define QWD_OP_START "start"
+#define QWD_OP_STOP "stop"
+#define QWD_OP_STATUS "status"
+#define QWD_OP_LIST "list"
+#define QWD_OP_PURGE "purge"
+#define QWD_OP_MACHINES "machines"
+#define QWD_OP_LOAD "load"
+
+/* Stable error codes (the "code" of an error reply). */
+#define QWD_ERR_BAD_JSON "bad_json"
+#define QWD_ERR_TOO_LARGE "too_large"
+#define QWD_ERR_TIMEOUT "timeout"
+#define QWD_ERR_FORBIDDEN "forbidden"
+#define QWD_ERR_NO_HELLO "no_hello"
+#define QWD_ERR_BAD_VERSION "bad_version"
+#define QWD_ERR_UNKNOWN_OP "unknown_op"
+#define QWD_ERR_BAD_ARGUMENT "bad_argument"
+#define QWD_ERR_UNKNOWN_MACHINE "unknown_machine"
+#define QWD_ERR_LIMIT_REACHED "limit_reached"
+#define QWD_ERR_NOT_FOUND "not_found"
+#define QWD_ERR_START_FAILED "start_failed"
+#define QWD_ERR_INTERNAL "internal"
+/* Client-side only (never sent by the helper): the helper could not be reached or spoke
+ * something that is not this protocol. */
+#define QWD_ERR_UNREACHABLE "unreachable"
+#define QWD_ERR_PROTOCOL "protocol"
+
+/* Ties a jansson value to a pool: it is decref'd when the pool is cleared. Returns value. */
+json_t *qwd_json_pool_bind(apr_pool_t *pool, json_t *value);
+
+/* {"execute": op, "arguments": arguments, "id": id}. Steals arguments (NULL → {}) and id
+ * (NULL → no id). */
+json_t *qwd_proto_request(const char *op, json_t *arguments, json_t *id);
+
+/* {"return": result, "id": id}. Steals result (NULL → {}); borrows id (may be NULL). */
+json_t *qwd_proto_reply(json_t *result, json_t *id);
+
+/* {"error": {"code": code, "message": message, ...extra}, "id": id}. Steals extra (may be
+ * NULL: its fields are merged into the error object), borrows id. */
+json_t *qwd_proto_error(const char *code, const char *message, json_t *extra, json_t *id);
+
+/* The compact one-line encoding of message, '\n' included, allocated in pool. Returns NULL
+ * when it cannot be encoded or would exceed QWD_PROTO_MAX_MESSAGE. Borrows message. */
+char *qwd_proto_encode(apr_pool_t *pool, json_t *message);
+
+/* Parses one line (len bytes, a trailing "\n" or "\r\n" allowed) into a JSON object, bound to
+ * pool. On failure returns NULL and sets *error_code to QWD_ERR_TOO_LARGE or QWD_ERR_BAD_JSON
+ * and *error_message to a readable reason. */
+json_t *qwd_proto_parse_line(apr_pool_t *pool, const char *line, apr_size_t len,
+                             const char **error_code, const char **error_message);
+
+/* A request's parts, borrowed from a parsed line. Returns QWD_ERR_BAD_JSON (with *message) when
+ * "execute" is missing or not a string or "arguments" is not an object; else NULL. A missing
+ * "arguments" yields an empty object owned by request. */
+const char *qwd_proto_request_parts(json_t *request, const char **op, json_t **arguments,
+                                    json_t **id, const char **message);
+
+#endif

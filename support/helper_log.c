@@ -1,0 +1,50 @@
+/* Log lines are written with one write() each, so lines of the helper and of websockify never
+ * interleave mid-line in the shared log file. */
+#include "helper_log.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_fd = STDERR_FILENO;
+
+int helper_log_open(const char *path)
+{
+    if (!path)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    log_fd = fd;
+    return 0;
+}
+
+int helper_log_fd(void)
+{
+    return log_fd;
+}
+
+void helper_log(const char *level, const char *format, ...)
+{
+    char line[2048];
+    struct timeval now;
+    struct tm local;
+    gettimeofday(&now, NULL);
+    localtime_r(&now.tv_sec, &local);
+    int len = (int)strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &local);
+    len += snprintf(line + len, sizeof line - (size_t)len, ".%03ld [%s] ", (long)now.tv_usec / 1000,
+                    level);
+    va_list args;
+    va_start(args, format);
+    int body = vsnprintf(line + len, sizeof line - (size_t)len - 1, format, args);
+    va_end(args);
+    len = body < 0 ? len : len + body;
+    if (len > (int)sizeof line - 2)
+        len = (int)sizeof line - 2;
+    line[len++] = '\n';
+    ssize_t ignored = write(log_fd, line, (size_t)len);
+    (void)ignored;
+}

@@ -1,0 +1,23 @@
+/* The machines list: image files of machines_dir whose name is acceptable, that stay inside
+ * the directory once symlinks are resolved, with their format read from their magic. */
+#ifndef QWD_HELPER_MACHINES_H
+#define QWD_HELPER_MACHINES_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+typedef struct helper_machine {
+    const char *name;   /* as listed and as clients name it */
+    const char *path;   /* resolved absolute path of the master image */
+    const char *format; /* qwd_image_format(): qcow2, raw, iso, ... */
+    apr_uint64_t virtual_size;
+    const char *description; /* first line of NAME.txt, or "" */
+} helper_machine;
+
+/* Scans machines_dir; returns an array of helper_machine, sorted by name. */
+apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir);
+
+/* The listed machine called name, or NULL. */
+const helper_machine *helper_machines_find(apr_array_header_t *machines, const char *name);
+
+#endif

@@ -1,0 +1,194 @@
+/* qwd-helper: the daemon that owns every VM of mod_qwd. Reads its configuration, drops to its
+ * user, re-adopts running VMs, starts websockify and serves the protocol on a Unix socket. */
+#include "helper.h"
+#include "helper_clients.h"
+#include "helper_config.h"
+#include "helper_fs.h"
+#include "helper_log.h"
+#include "helper_loop.h"
+#include "helper_session.h"
+#include "helper_websockify.h"
+#include "qwd_protocol.h"
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: qwd-helper [--config FILE] [--set KEY=VALUE]... [--foreground] [--help]\n"
+            "  --config FILE     read FILE (default " HELPER_DEFAULT_CONFIG ", if it exists)\n"
+            "  --set KEY=VALUE   override one configuration key (repeatable, applied after the "
+            "file)\n"
+            "  --foreground      accepted for service managers; the helper never daemonizes\n"
+            "  --help            this text\n"
+            "Keys are documented in docs/helper.md.\n");
+}
+
+static void die(const char *format, const char *detail)
+{
+    fprintf(stderr, "qwd-helper: ");
+    fprintf(stderr, format, detail);
+    fprintf(stderr, "\n");
+    helper_log_error(format, detail);
+    exit(1);
+}
+
+static helper_config *parse_command_line(apr_pool_t *pool, int argc, char **argv)
+{
+    helper_config *config = helper_config_defaults(pool);
+    const char *config_path = NULL;
+    apr_array_header_t *overrides = apr_array_make(pool, 8, sizeof(const char *));
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(argv[i], "--foreground")) {
+            continue;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            APR_ARRAY_PUSH(overrides, const char *) = argv[++i];
+        } else {
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (!config_path && access(HELPER_DEFAULT_CONFIG, R_OK) == 0)
+        config_path = HELPER_DEFAULT_CONFIG;
+    const char *problem = config_path ? helper_config_read(pool, config, config_path) : NULL;
+    for (int i = 0; !problem && i < overrides->nelts; i++)
+        problem = helper_config_set(pool, config, APR_ARRAY_IDX(overrides, i, const char *));
+    if (!problem)
+        problem = helper_config_check(pool, config);
+    if (problem)
+        die("%s", problem);
+    return config;
+}
+
+/* Started as root with `user` set: become that user (with its groups, e.g. kvm) before doing
+ * anything else, so every file and child belongs to it. Never setuid. */
+static void drop_privileges(const helper_config *config)
+{
+    if (!config->user || geteuid() != 0)
+        return;
+    struct passwd *user = getpwnam(config->user);
+    if (!user)
+        die("user: no user \"%s\"", config->user);
+    if (initgroups(user->pw_name, user->pw_gid) != 0 || setgid(user->pw_gid) != 0 ||
+        setuid(user->pw_uid) != 0)
+        die("user: cannot switch to \"%s\"", config->user);
+    if (setuid(0) == 0)
+        die("user: could regain root after switching to \"%s\"", config->user);
+}
+
+static const char *resolve_accel(const char *configured)
+{
+    if (strcmp(configured, "auto"))
+        return configured;
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return "tcg";
+    close(fd);
+    return "kvm";
+}
+
+static void make_dirs(helper *h)
+{
+    const char *dirs[] = {h->config->state_dir, h->sessions_dir, h->config->token_dir,
+                          h->token_tmp_dir};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        int error = helper_fs_mkdirs(h->pool, dirs[i], 0700);
+        if (error)
+            die("cannot create %s", apr_psprintf(h->pool, "%s: %s", dirs[i], strerror(error)));
+    }
+}
+
+/* Binds the protocol socket; a stale socket file is replaced, a live helper is not. */
+static void listen_socket(helper *h)
+{
+    helper_config *config = h->config;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(config->socket) >= sizeof addr.sun_path)
+        die("socket: %s is too long for a Unix socket", config->socket);
+    strcpy(addr.sun_path, config->socket);
+    char *parent = apr_pstrdup(h->pool, config->socket);
+    *strrchr(parent, '/') = '\0';
+    if (*parent)
+        helper_fs_mkdirs(h->pool, parent, 0755);
+    h->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0)
+        die("socket: another helper answers on %s", config->socket);
+    close(probe);
+    unlink(config->socket);
+    if (bind(h->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        listen(h->listen_fd, 128) != 0)
+        die("socket: %s", apr_psprintf(h->pool, "%s: %s", config->socket, strerror(errno)));
+    if (config->socket_group) {
+        struct group *group = getgrnam(config->socket_group);
+        if (!group || chown(config->socket, (uid_t)-1, group->gr_gid) != 0)
+            die("socket_group: cannot give the socket to group \"%s\"", config->socket_group);
+    }
+    if (chmod(config->socket, (mode_t)config->socket_mode) != 0)
+        die("socket_mode: %s", strerror(errno));
+}
+
+static void resolve_allowed_group(helper *h)
+{
+    if (!h->config->allowed_group)
+        return;
+    struct group *group = getgrnam(h->config->allowed_group);
+    if (!group)
+        die("allowed_group: no group \"%s\"", h->config->allowed_group);
+    h->allowed_gid = group->gr_gid;
+    h->allowed_gid_set = 1;
+}
+
+int main(int argc, char **argv)
+{
+    apr_initialize();
+    atexit(apr_terminate);
+    helper *h = calloc(1, sizeof *h);
+    apr_pool_create(&h->pool, NULL);
+    h->listen_fd = -1;
+    h->config = parse_command_line(h->pool, argc, argv);
+    drop_privileges(h->config);
+    umask(077);
+    if (helper_log_open(h->config->log_file) != 0)
+        die("log_file: cannot open %s", h->config->log_file);
+    h->accel = resolve_accel(h->config->accel);
+    h->sessions = apr_hash_make(h->pool);
+    h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
+    h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
+    resolve_allowed_group(h);
+    make_dirs(h);
+    if (helper_loop_signals(h) != 0)
+        die("%s", "cannot set up signal handling");
+    listen_socket(h);
+    helper_sessions_adopt(h);
+    helper_websockify_start(h);
+    helper_log_info("%s ready on %s (uid %d, accel %s, state %s)", HELPER_VERSION_STRING,
+                    h->config->socket, (int)geteuid(), h->accel, h->config->state_dir);
+
+    helper_loop_run(h);
+
+    helper_clients_close_all(h);
+    close(h->listen_fd);
+    unlink(h->config->socket);
+    helper_websockify_stop(h);
+    helper_log_info("stopped; %u session(s) left running for the next helper",
+                    apr_hash_count(h->sessions));
+    return 0;
+}

@@ -1,0 +1,318 @@
+/* One function per op. Arguments are checked here against the configured bounds, before any
+ * work; errors carry the stable codes of qwd_protocol.h. */
+#include "helper_ops.h"
+#include "helper_clients.h"
+#include "helper_launch.h"
+#include "helper_load.h"
+#include "helper_log.h"
+#include "helper_machines.h"
+#include "helper_session.h"
+#include "qwd_argv.h"
+#include "qwd_machine_name.h"
+#include "qwd_protocol.h"
+
+#include <apr_strings.h>
+#include <string.h>
+
+#define OWNER_MAX 64
+#define MIN_SESSION_MEMORY_MIB 64
+
+typedef struct op_call {
+    helper_client *c;
+    helper *h;
+    apr_pool_t *ptemp;
+    json_t *arguments;
+    json_t *id;
+} op_call;
+
+static void reply(op_call *call, json_t *result)
+{
+    json_t *message = qwd_proto_reply(result, call->id);
+    helper_client_send(call->c, message, 0);
+    json_decref(message);
+}
+
+static void fail(op_call *call, const char *code, const char *message, json_t *extra)
+{
+    helper_client_error(call->c, call->id, code, message, extra, 0);
+}
+
+static void bad_argument(op_call *call, const char *field, const char *message, int min, int max)
+{
+    json_t *extra = json_pack("{s:s}", "field", field);
+    if (min <= max) {
+        json_object_set_new(extra, "min", json_integer(min));
+        json_object_set_new(extra, "max", json_integer(max));
+    }
+    fail(call, QWD_ERR_BAD_ARGUMENT, message, extra);
+}
+
+/* Reads the integer argument name (absent → fallback) within [min, max]. Returns 0, or -1
+ * after answering bad_argument. */
+static int int_argument(op_call *call, const char *name, int fallback, int min, int max, int *value)
+{
+    json_t *field = json_object_get(call->arguments, name);
+    if (!field || json_is_null(field)) {
+        *value = fallback;
+        return 0;
+    }
+    if (!json_is_integer(field) || json_integer_value(field) < min ||
+        json_integer_value(field) > max) {
+        bad_argument(
+            call, name,
+            apr_psprintf(call->ptemp, "%s must be an integer from %d to %d", name, min, max), min,
+            max);
+        return -1;
+    }
+    *value = (int)json_integer_value(field);
+    return 0;
+}
+
+/* Reads the string argument name (absent → fallback; fallback NULL means required). */
+static int string_argument(op_call *call, const char *name, const char *fallback,
+                           const char **value)
+{
+    json_t *field = json_object_get(call->arguments, name);
+    if ((!field || json_is_null(field)) && fallback) {
+        *value = fallback;
+        return 0;
+    }
+    if (!json_is_string(field)) {
+        bad_argument(call, name,
+                     apr_psprintf(call->ptemp, "%s is required and must be a string", name), 1, 0);
+        return -1;
+    }
+    *value = json_string_value(field);
+    return 0;
+}
+
+static void op_hello(op_call *call)
+{
+    json_t *version = json_object_get(call->arguments, "version");
+    if (!json_is_integer(version) || json_integer_value(version) != QWD_PROTO_VERSION) {
+        helper_client_error(call->c, call->id, QWD_ERR_BAD_VERSION,
+                            "this helper speaks protocol version 1",
+                            json_pack("{s:[i]}", "supported", QWD_PROTO_VERSION), 1);
+        return;
+    }
+    call->c->said_hello = 1;
+    reply(call,
+          json_pack("{s:i, s:s}", "version", QWD_PROTO_VERSION, "server", HELPER_VERSION_STRING));
+}
+
+/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. */
+static int check_limits(op_call *call, int cpu, int memory_mib)
+{
+    helper_config *config = call->h->config;
+    int sessions, vcpus, memory;
+    helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
+    const char *limit = NULL;
+    const char *message = NULL;
+    host_load load;
+    if (sessions + 1 > config->max_sessions) {
+        limit = "max_sessions";
+        message = apr_psprintf(call->ptemp, "%d sessions run already (max_sessions)", sessions);
+    } else if (vcpus + cpu > config->max_vcpus) {
+        limit = "max_vcpus";
+        message = apr_psprintf(call->ptemp, "%d vCPUs are in use, %d more exceed max_vcpus %d",
+                               vcpus, cpu, config->max_vcpus);
+    } else if (memory + memory_mib > config->max_memory_mib) {
+        limit = "max_memory_mib";
+        message = apr_psprintf(call->ptemp,
+                               "%d MiB are in use, %d more exceed max_memory_mib "
+                               "%d",
+                               memory, memory_mib, config->max_memory_mib);
+    } else if (config->max_load > 0 && (helper_load_read(&load), load.load1 > config->max_load)) {
+        limit = "max_load";
+        message = apr_psprintf(call->ptemp, "the load %.2f exceeds max_load %.2f", load.load1,
+                               config->max_load);
+    }
+    if (!limit)
+        return 0;
+    fail(call, QWD_ERR_LIMIT_REACHED, message, json_pack("{s:s}", "limit", limit));
+    return -1;
+}
+
+static void op_start(op_call *call)
+{
+    helper_config *config = call->h->config;
+    const char *machine_name, *video;
+    launch_request request = {0};
+    json_t *oneshot = json_object_get(call->arguments, "oneshot");
+    if (string_argument(call, "machine", NULL, &machine_name) ||
+        string_argument(call, "owner", NULL, &request.owner) ||
+        string_argument(call, "video", "std", &video) ||
+        int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &request.cpu) ||
+        int_argument(call, "memory_mib", config->default_memory_mib, MIN_SESSION_MEMORY_MIB,
+                     config->max_session_memory_mib, &request.memory_mib) ||
+        int_argument(call, "lifetime_s", config->default_lifetime, 1, config->max_lifetime,
+                     &request.lifetime_s))
+        return;
+    if (!*request.owner || strlen(request.owner) > OWNER_MAX) {
+        bad_argument(call, "owner", "owner must be 1 to 64 characters", 1, 0);
+        return;
+    }
+    if (!qwd_argv_video_is_valid(video)) {
+        bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
+        return;
+    }
+    if (oneshot && !json_is_boolean(oneshot)) {
+        bad_argument(call, "oneshot", "oneshot must be true or false", 1, 0);
+        return;
+    }
+    request.video = video;
+    request.oneshot = json_is_true(oneshot);
+
+    const char *problem = qwd_machine_name_problem(machine_name);
+    apr_array_header_t *machines = helper_machines_scan(call->ptemp, config->machines_dir);
+    request.machine = problem ? NULL : helper_machines_find(machines, machine_name);
+    if (!request.machine) {
+        fail(call, QWD_ERR_UNKNOWN_MACHINE,
+             apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", machine_name, problem ? ": " : "",
+                          problem ? problem : ""),
+             NULL);
+        return;
+    }
+    if (check_limits(call, request.cpu, request.memory_mib))
+        return;
+    helper_session *s = helper_launch(call->h, call->ptemp, &request, &problem);
+    if (!s) {
+        fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
+        return;
+    }
+    reply(call, helper_session_json(s));
+}
+
+/* The session named by the "id" argument, or NULL after answering the error. */
+static helper_session *session_argument(op_call *call)
+{
+    const char *id;
+    if (string_argument(call, "id", NULL, &id))
+        return NULL;
+    helper_session *s = helper_session_find(call->h, id);
+    if (!s)
+        fail(call, QWD_ERR_NOT_FOUND, apr_psprintf(call->ptemp, "no session \"%s\"", id), NULL);
+    return s;
+}
+
+static void op_stop(op_call *call)
+{
+    helper_session *s = session_argument(call);
+    if (!s)
+        return;
+    helper_session_stop(s, "stopped");
+    apr_array_header_t *sessions = apr_array_make(call->ptemp, 1, sizeof(helper_session *));
+    APR_ARRAY_PUSH(sessions, helper_session *) = s;
+    helper_client_wait(call->c, sessions, call->id, 0);
+}
+
+static void op_status(op_call *call)
+{
+    helper_session *s = session_argument(call);
+    if (s)
+        reply(call, helper_session_json(s));
+}
+
+/* The sessions that are not ended. */
+static apr_array_header_t *live_sessions(helper *h, apr_pool_t *pool)
+{
+    apr_array_header_t *sessions = apr_array_make(pool, 8, sizeof(helper_session *));
+    for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->state != SESSION_ENDED)
+            APR_ARRAY_PUSH(sessions, helper_session *) = s;
+    }
+    return sessions;
+}
+
+static void op_list(op_call *call)
+{
+    apr_array_header_t *sessions = live_sessions(call->h, call->ptemp);
+    json_t *list = json_array();
+    for (int i = 0; i < sessions->nelts; i++)
+        json_array_append_new(list,
+                              helper_session_json(APR_ARRAY_IDX(sessions, i, helper_session *)));
+    reply(call, json_pack("{s:o}", "sessions", list));
+}
+
+static void op_purge(op_call *call)
+{
+    apr_array_header_t *sessions = live_sessions(call->h, call->ptemp);
+    for (int i = 0; i < sessions->nelts; i++)
+        helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), "purged");
+    helper_client_wait(call->c, sessions, call->id, 1);
+}
+
+static void op_machines(op_call *call)
+{
+    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
+    json_t *list = json_array();
+    for (int i = 0; i < machines->nelts; i++) {
+        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "name", machine->name,
+                                              "format", machine->format, "virtual_size",
+                                              (json_int_t)machine->virtual_size, "description",
+                                              machine->description));
+    }
+    reply(call, json_pack("{s:o}", "machines", list));
+}
+
+static void op_load(op_call *call)
+{
+    helper_config *config = call->h->config;
+    host_load load;
+    int sessions, vcpus, memory;
+    helper_load_read(&load);
+    helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
+    reply(call,
+          json_pack("{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
+                    "s:s}",
+                    "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15",
+                    load.load15, "mem_total_mib", (json_int_t)load.mem_total_mib,
+                    "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions", sessions,
+                    "vcpus", vcpus, "memory_mib", memory, "max_sessions", config->max_sessions,
+                    "max_vcpus", config->max_vcpus, "max_memory_mib", config->max_memory_mib,
+                    "max_load", config->max_load, "accel", call->h->accel));
+}
+
+typedef struct {
+    const char *name;
+    void (*run)(op_call *call);
+} op_entry;
+
+static const op_entry ops[] = {
+    {QWD_OP_HELLO, op_hello},       {QWD_OP_START, op_start}, {QWD_OP_STOP, op_stop},
+    {QWD_OP_STATUS, op_status},     {QWD_OP_LIST, op_list},   {QWD_OP_PURGE, op_purge},
+    {QWD_OP_MACHINES, op_machines}, {QWD_OP_LOAD, op_load},
+};
+
+json_t *helper_ops_greeting(void)
+{
+    json_t *capabilities = json_array();
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        json_array_append_new(capabilities, json_string(ops[i].name));
+    return json_pack("{s:{s:i, s:s, s:o}}", "qwd", "version", QWD_PROTO_VERSION, "server",
+                     HELPER_VERSION_STRING, "capabilities", capabilities);
+}
+
+void helper_ops_dispatch(helper_client *c, apr_pool_t *ptemp, json_t *request)
+{
+    op_call call = {.c = c, .h = c->h, .ptemp = ptemp};
+    const char *op, *message;
+    const char *code = qwd_proto_request_parts(request, &op, &call.arguments, &call.id, &message);
+    if (code) {
+        fail(&call, code, message, NULL);
+        return;
+    }
+    helper_log_info("request uid %d pid %d: %s", (int)c->peer_uid, (int)c->peer_pid, op);
+    if (!c->said_hello && strcmp(op, QWD_OP_HELLO)) {
+        fail(&call, QWD_ERR_NO_HELLO, "the first request must be hello", NULL);
+        return;
+    }
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(ops[i].name, op)) {
+            ops[i].run(&call);
+            return;
+        }
+    fail(&call, QWD_ERR_UNKNOWN_OP, apr_psprintf(ptemp, "unknown op \"%s\"", op), NULL);
+}

@@ -1,0 +1,30 @@
+/* Child processes of qwd-helper: spawning without a shell (exec errors reported back), pidfds
+ * for VMs that are no longer our children, and /proc checks used when re-adopting VMs. */
+#ifndef QWD_HELPER_PROC_H
+#define QWD_HELPER_PROC_H
+
+#include <apr_pools.h>
+#include <sys/types.h>
+
+/* Spawn flags. */
+#define SPAWN_NEW_SESSION 1     /* setsid(): a terminal's Ctrl-C or hangup never reaches it */
+#define SPAWN_DIE_WITH_PARENT 2 /* PR_SET_PDEATHSIG: it goes when the helper goes */
+
+/* Starts argv[0] with argv, stdin from /dev/null and stdout/stderr to output_fd. Returns 0 and
+ * sets *pid, or an errno (exec failures included: the child reports them through a pipe). */
+int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid);
+
+/* Runs argv to completion (output to output_fd). Returns 0 when it exited with status 0,
+ * else -1 and *problem describes the failure (in pool). */
+int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const char **problem);
+
+/* A pollable fd that becomes readable when pid exits (pidfd_open), or -1. */
+int helper_pidfd_open(pid_t pid);
+
+/* Whether process pid exists and its command line contains needle. */
+int helper_process_matches(pid_t pid, const char *needle);
+
+/* "exit status N" / "signal N" for a waitpid status, in pool. */
+const char *helper_describe_status(apr_pool_t *pool, int status);
+
+#endif

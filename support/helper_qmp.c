@@ -1,0 +1,78 @@
+/* A minimal QMP client: greeting, qmp_capabilities, one command. Each exchange has a deadline,
+ * so a hung QEMU costs the event loop at most timeout_ms. */
+#include "helper_qmp.h"
+#include "helper_unix.h"
+
+#include <apr_time.h>
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Reads until a line containing want arrives. QMP events may come first; they are skipped.
+ * Returns 0, or -1 on timeout, EOF or error. */
+static int read_until(int fd, const char *want, apr_time_t deadline)
+{
+    char buffer[8192];
+    size_t len = 0;
+    for (;;) {
+        buffer[len] = '\0';
+        char *newline;
+        while ((newline = strchr(buffer, '\n'))) {
+            *newline = '\0';
+            if (strstr(buffer, want))
+                return 0;
+            len -= (size_t)(newline + 1 - buffer);
+            memmove(buffer, newline + 1, len + 1);
+        }
+        if (len == sizeof buffer - 1)
+            len = 0; /* an over-long line is not what we wait for */
+        apr_time_t left = deadline - apr_time_now();
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) <= 0)
+            return -1;
+        ssize_t n = recv(fd, buffer + len, sizeof buffer - 1 - len, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0)
+            return -1;
+        len += (size_t)n;
+    }
+}
+
+static int send_line(int fd, const char *line)
+{
+    size_t len = strlen(line);
+    return send(fd, line, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+int helper_qmp_answers(const char *path, int timeout_ms)
+{
+    int fd = helper_unix_connect(path);
+    if (fd < 0)
+        return 0;
+    int ok = read_until(fd, "\"QMP\"", apr_time_now() + apr_time_from_msec(timeout_ms)) == 0;
+    close(fd);
+    return ok;
+}
+
+int helper_qmp_quit(const char *path, int timeout_ms)
+{
+    int fd = helper_unix_connect(path);
+    if (fd < 0)
+        return -1;
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    int rv = -1;
+    if (read_until(fd, "\"QMP\"", deadline) == 0 &&
+        send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0 &&
+        read_until(fd, "\"return\"", deadline) == 0 &&
+        send_line(fd, "{\"execute\":\"quit\"}\n") == 0) {
+        rv = 0;
+        /* QEMU drops commands still queued when the client hangs up: wait for the answer
+         * (or for QEMU closing the socket as it exits). */
+        read_until(fd, "\"return\"", deadline);
+    }
+    close(fd);
+    return rv;
+}

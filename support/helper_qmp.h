@@ -1,0 +1,12 @@
+/* The few QMP exchanges the helper needs with a VM: "is it really ours and alive" when
+ * re-adopting, and "quit" when stopping. Short, bounded, blocking exchanges (~1 ms). */
+#ifndef QWD_HELPER_QMP_H
+#define QWD_HELPER_QMP_H
+
+/* Whether the QMP socket at path sends its greeting within timeout_ms. */
+int helper_qmp_answers(const char *path, int timeout_ms);
+
+/* Negotiates capabilities and sends "quit". Returns 0 when the command was sent. */
+int helper_qmp_quit(const char *path, int timeout_ms);
+
+#endif

@@ -1,0 +1,323 @@
+/* Sessions from creation to cleanup. A session's files all live in STATE/sessions/ID/ plus one
+ * token file, so ending it is: remove that directory and that token, whatever the cause. */
+#include "helper_session.h"
+#include "helper_clients.h"
+#include "helper_fs.h"
+#include "helper_log.h"
+#include "helper_proc.h"
+#include "helper_qmp.h"
+#include "helper_unix.h"
+#include "helper_websockify.h"
+#include "qwd_argv.h"
+#include "qwd_token.h"
+
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define QMP_TIMEOUT_MS 500
+#define PROBE_INTERVAL apr_time_from_msec(50)
+
+helper_session *helper_session_new(helper *h, const char *id)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, h->pool);
+    helper_session *s = apr_pcalloc(pool, sizeof *s);
+    s->pool = pool;
+    s->h = h;
+    s->id = apr_pstrdup(pool, id);
+    s->state = SESSION_STARTING;
+    s->pidfd = -1;
+    s->probe_fd = -1;
+    s->boot = "cold";
+    s->created = apr_time_now();
+    s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
+    s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
+    s->qmp_socket = qwd_session_file(pool, s->dir, QWD_SESSION_QMP_SOCKET);
+    apr_hash_set(h->sessions, s->id, APR_HASH_KEY_STRING, s);
+    return s;
+}
+
+helper_session *helper_session_find(helper *h, const char *id)
+{
+    return id ? apr_hash_get(h->sessions, id, APR_HASH_KEY_STRING) : NULL;
+}
+
+/* Copies the end of qemu.log into the helper's log: the session dir is about to go, and QEMU's
+ * own words are the best clue to why a VM crashed or never started. */
+void helper_session_log_qemu_output(helper_session *s)
+{
+    char tail[1024];
+    int fd = open(qwd_session_file(s->pool, s->dir, QWD_SESSION_QEMU_LOG), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof tail - 1 ? size - (off_t)sizeof tail + 1 : 0;
+    ssize_t len = pread(fd, tail, sizeof tail - 1, from);
+    close(fd);
+    if (len <= 0)
+        return;
+    tail[len] = '\0';
+    for (char *c = tail; *c; c++)
+        if (*c == '\n' && c[1])
+            *c = '|';
+    helper_log_warn("session %s: QEMU said: %s", s->id, tail);
+}
+
+/* Removes everything the session has on disk. */
+static void remove_session_files(helper_session *s)
+{
+    if (s->token)
+        helper_token_remove(s->h, s->token);
+    int error = helper_fs_remove_tree(s->dir);
+    if (error)
+        helper_log_error("session %s: cannot remove %s: %s", s->id, s->dir, strerror(error));
+}
+
+static void forget(helper_session *s)
+{
+    apr_hash_set(s->h->sessions, s->id, APR_HASH_KEY_STRING, NULL);
+    apr_pool_destroy(s->pool);
+}
+
+void helper_session_discard(helper_session *s)
+{
+    remove_session_files(s);
+    forget(s);
+}
+
+static const char *state_name(session_state state)
+{
+    return state == SESSION_STARTING ? "starting" : state == SESSION_RUNNING ? "running" : "ended";
+}
+
+json_t *helper_session_json(helper_session *s)
+{
+    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
+    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
+                     "s:s, s:s}",
+                     "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner",
+                     s->owner, "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video,
+                     "oneshot", s->oneshot, "state", state_name(s->state), "pid",
+                     (json_int_t)s->pid, "created", (json_int_t)apr_time_sec(s->created), "expires",
+                     (json_int_t)apr_time_sec(s->expires), "uptime",
+                     (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+                     s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
+                     "vnc_socket", s->vnc_socket);
+}
+
+int helper_session_write_record(helper_session *s)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, s->pool);
+    json_t *record = helper_session_json(s);
+    char *text = json_dumps(record, JSON_INDENT(1));
+    json_decref(record);
+    int error = text ? helper_fs_write_atomic(scratch,
+                                              qwd_session_file(scratch, s->dir, QWD_SESSION_RECORD),
+                                              NULL, text, 0600)
+                     : ENOMEM;
+    free(text);
+    apr_pool_destroy(scratch);
+    return error;
+}
+
+void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib)
+{
+    *sessions = *vcpus = *memory_mib = 0;
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->state == SESSION_ENDED)
+            continue;
+        (*sessions)++;
+        *vcpus += s->cpu;
+        *memory_mib += s->memory_mib;
+    }
+}
+
+void helper_session_stop(helper_session *s, const char *reason)
+{
+    if (s->state == SESSION_ENDED || s->stop_reason)
+        return;
+    s->stop_reason = reason;
+    apr_time_t now = apr_time_now();
+    s->sigterm_at = now + apr_time_from_sec(SESSION_SIGTERM_AFTER_S);
+    s->sigkill_at = now + apr_time_from_sec(SESSION_SIGKILL_AFTER_S);
+    if (helper_qmp_quit(s->qmp_socket, QMP_TIMEOUT_MS) != 0) {
+        helper_log_warn("session %s: QMP quit failed, sending SIGTERM", s->id);
+        kill(s->pid, SIGTERM);
+        s->sigterm_at = 0;
+    }
+    helper_log_info("session %s: stopping (%s)", s->id, reason);
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+}
+
+void helper_session_exited(helper_session *s, int status_known, int status)
+{
+    if (s->state == SESSION_ENDED)
+        return;
+    if (s->stop_reason)
+        s->ended_reason = s->stop_reason;
+    else if (!status_known || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        s->ended_reason = "poweroff"; /* an adopted VM's status is unknowable: assume clean */
+    else
+        s->ended_reason = "crashed";
+    s->state = SESSION_ENDED;
+    s->ended_at = apr_time_now();
+    close_fd(&s->pidfd);
+    close_fd(&s->probe_fd);
+    helper_log_info("session %s: ended (%s%s%s)", s->id, s->ended_reason,
+                    status_known ? ", QEMU " : "",
+                    status_known ? helper_describe_status(s->pool, status) : "");
+    if (!strcmp(s->ended_reason, "crashed"))
+        helper_session_log_qemu_output(s);
+    remove_session_files(s);
+    helper_clients_session_ended(s->h);
+}
+
+helper_session *helper_session_by_child(helper *h, pid_t pid)
+{
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->is_child && s->pid == pid && s->state != SESSION_ENDED)
+            return s;
+    }
+    return NULL;
+}
+
+static void start_probe(helper_session *s, apr_time_t now)
+{
+    if (s->probe_fd >= 0 || now < s->next_probe)
+        return;
+    s->next_probe = now + PROBE_INTERVAL;
+    s->probe_fd = helper_unix_connect(s->vnc_socket);
+}
+
+void helper_session_probe_ready(helper_session *s)
+{
+    char banner[12];
+    ssize_t n = recv(s->probe_fd, banner, sizeof banner, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n >= 4 && !memcmp(banner, "RFB ", 4)) {
+        s->state = SESSION_RUNNING;
+        helper_log_info("session %s: running (VNC answers)", s->id);
+        helper_session_write_record(s);
+    }
+    close_fd(&s->probe_fd);
+}
+
+static void escalate_stop(helper_session *s, apr_time_t now)
+{
+    if (s->sigkill_at && now >= s->sigkill_at) {
+        helper_log_warn("session %s: QEMU still there, SIGKILL", s->id);
+        kill(s->pid, SIGKILL);
+        s->sigkill_at = 0;
+    } else if (s->sigterm_at && now >= s->sigterm_at) {
+        helper_log_warn("session %s: QEMU ignored quit, SIGTERM", s->id);
+        kill(s->pid, SIGTERM);
+        s->sigterm_at = 0;
+    }
+}
+
+void helper_sessions_tick(helper *h)
+{
+    apr_time_t now = apr_time_now();
+    int check_expiry = now >= h->next_expiry_check;
+    if (check_expiry)
+        h->next_expiry_check = now + apr_time_from_sec(h->config->expiry_interval);
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->state == SESSION_ENDED) {
+            /* Deleting the current entry during apr_hash iteration is allowed. */
+            if (now - s->ended_at > apr_time_from_sec(h->config->ended_keep) &&
+                !helper_clients_wait_for(h, s))
+                forget(s);
+            continue;
+        }
+        if (s->state == SESSION_STARTING && !s->stop_reason)
+            start_probe(s, now);
+        if (s->stop_reason)
+            escalate_stop(s, now);
+        else if (check_expiry && now >= s->expires)
+            helper_session_stop(s, "expired");
+    }
+}
+
+/* Fills s from its record; returns 0 when the record is usable. */
+static int load_record(helper_session *s, json_t *record)
+{
+    const char *token = NULL, *machine = NULL, *owner = NULL, *video = NULL, *boot = NULL;
+    json_int_t pid = 0, created = 0, expires = 0;
+    int oneshot = 0;
+    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s}", "token",
+                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu", &s->cpu,
+                    "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid, "created",
+                    &created, "expires", &expires, "boot", &boot) != 0 ||
+        !qwd_token_is_valid(token) || pid <= 1)
+        return -1;
+    s->token = apr_pstrdup(s->pool, token);
+    s->machine = apr_pstrdup(s->pool, machine);
+    s->owner = apr_pstrdup(s->pool, owner);
+    s->video = apr_pstrdup(s->pool, video);
+    s->boot = apr_pstrdup(s->pool, boot ? boot : "cold");
+    s->oneshot = oneshot;
+    s->pid = (pid_t)pid;
+    s->created = apr_time_from_sec(created);
+    s->expires = apr_time_from_sec(expires);
+    return 0;
+}
+
+/* Re-adopts the VM of one session directory, or cleans it. */
+static void adopt_one(helper *h, const char *id)
+{
+    helper_session *s = helper_session_new(h, id);
+    char *text =
+        helper_fs_read(s->pool, qwd_session_file(s->pool, s->dir, QWD_SESSION_RECORD), 65536);
+    json_t *record = text ? json_loads(text, 0, NULL) : NULL;
+    int usable = record && load_record(s, record) == 0;
+    json_decref(record);
+    const char *name = apr_pstrcat(s->pool, "qwd-", id, NULL);
+    if (usable && helper_process_matches(s->pid, name) &&
+        helper_qmp_answers(s->qmp_socket, QMP_TIMEOUT_MS) &&
+        (s->pidfd = helper_pidfd_open(s->pid)) >= 0 &&
+        helper_token_write(h, s->token, s->vnc_socket) == 0) {
+        /* Prove VNC again before calling it running. */
+        s->state = SESSION_STARTING;
+        helper_log_info("session %s: re-adopted QEMU pid %d", id, (int)s->pid);
+        return;
+    }
+    helper_log_info("session %s: its QEMU is gone, cleaning up", id);
+    helper_session_discard(s);
+}
+
+void helper_sessions_adopt(helper *h)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    apr_dir_t *dir;
+    apr_finfo_t entry;
+    if (apr_dir_open(&dir, h->sessions_dir, scratch) == APR_SUCCESS) {
+        while (apr_dir_read(&entry, APR_FINFO_NAME | APR_FINFO_TYPE, dir) == APR_SUCCESS)
+            if (entry.filetype == APR_DIR && qwd_session_id_is_valid(entry.name))
+                adopt_one(h, entry.name);
+        apr_dir_close(dir);
+    }
+    helper_tokens_prune(h);
+    apr_pool_destroy(scratch);
+}

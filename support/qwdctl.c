@@ -1,0 +1,261 @@
+/* qwdctl: the administrator's command line for qwd-helper (start, status, stop, machines,
+ * load), speaking the same protocol and client code as mod_qwd. */
+#include "qwd_proto_client.h"
+#include "qwd_protocol.h"
+
+#include <apr_general.h>
+#include <apr_strings.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
+#define VIEWER_BASE_ENV "QWD_VIEWER_BASE"
+#define CALL_TIMEOUT_MS 15000
+
+typedef struct options {
+    const char *socket;
+    const char *viewer_base;
+    const char *owner;
+    const char *video;
+    int cpu, memory_mib, lifetime_s; /* 0: the helper's default */
+    int json;
+    const char *command;
+    const char *argument; /* MACHINE or ID */
+} options;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: qwdctl [--socket PATH] COMMAND [ARGS] [--json]\n"
+                 "commands:\n"
+                 "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
+                 "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
+                 "                 start a VM; prints its session id, token and viewer URL\n"
+                 "  status [ID]    one session, or every live session without ID\n"
+                 "  list           every live session\n"
+                 "  stop ID|all    stop one session, or every session (purge)\n"
+                 "  machines       the machines the helper can start\n"
+                 "  load           host load and the helper's usage and limits\n"
+                 "options:\n"
+                 "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
+                 ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
+                 "  --viewer-base URL   noVNC page for the viewer URL (default $" VIEWER_BASE_ENV
+                 ", else " DEFAULT_VIEWER_BASE ");\n"
+                 "                      the URL printed is URL?path=websockify?token=TOKEN\n"
+                 "  --json              print the helper's JSON reply\n"
+                 "  --help              this text\n"
+                 "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n");
+}
+
+static int positive(const char *text)
+{
+    char *end;
+    long value = strtol(text, &end, 10);
+    if (*end || value <= 0 || value > 1 << 30) {
+        fprintf(stderr, "qwdctl: bad_argument: \"%s\" is not a positive integer\n", text);
+        exit(2);
+    }
+    return (int)value;
+}
+
+static void parse(int argc, char **argv, options *opt)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes_value = 1;
+        if (!strcmp(arg, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(arg, "--json")) {
+            opt->json = 1;
+            takes_value = 0;
+        } else if (arg[0] == '-' && arg[1] == '-' && !value) {
+            fprintf(stderr, "qwdctl: bad_argument: %s needs a value\n", arg);
+            exit(2);
+        } else if (!strcmp(arg, "--socket"))
+            opt->socket = value;
+        else if (!strcmp(arg, "--viewer-base"))
+            opt->viewer_base = value;
+        else if (!strcmp(arg, "--owner"))
+            opt->owner = value;
+        else if (!strcmp(arg, "--video"))
+            opt->video = value;
+        else if (!strcmp(arg, "--cpu"))
+            opt->cpu = positive(value);
+        else if (!strcmp(arg, "--memory"))
+            opt->memory_mib = positive(value);
+        else if (!strcmp(arg, "--lifetime"))
+            opt->lifetime_s = positive(value);
+        else if (arg[0] == '-') {
+            fprintf(stderr, "qwdctl: bad_argument: unknown option %s\n", arg);
+            exit(2);
+        } else {
+            takes_value = 0;
+            if (!opt->command)
+                opt->command = arg;
+            else if (!opt->argument)
+                opt->argument = arg;
+            else {
+                fprintf(stderr, "qwdctl: bad_argument: unexpected \"%s\"\n", arg);
+                exit(2);
+            }
+        }
+        i += takes_value;
+    }
+    if (!opt->command) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+static const char *viewer_url(apr_pool_t *pool, const options *opt, const char *token)
+{
+    const char *base = opt->viewer_base ? opt->viewer_base : getenv(VIEWER_BASE_ENV);
+    if (!base || !*base)
+        base = DEFAULT_VIEWER_BASE;
+    return apr_pstrcat(pool, base, strchr(base, '?') ? "&" : "?", "path=websockify?token=", token,
+                       NULL);
+}
+
+static const char *default_owner(void)
+{
+    const char *user = getenv("USER");
+    struct passwd *entry = getpwuid(getuid());
+    return entry ? entry->pw_name : user ? user : "qwdctl";
+}
+
+static void print_json(json_t *value)
+{
+    char *text = json_dumps(value, JSON_INDENT(2));
+    printf("%s\n", text);
+    free(text);
+}
+
+static void print_session_line(json_t *s)
+{
+    json_t *reason = json_object_get(s, "ended_reason");
+    printf(
+        "%s  %-8s %-16s %-12s cpu=%lld mem=%lldMiB pid=%lld uptime=%llds%s%s\n",
+        json_string_value(json_object_get(s, "id")), json_string_value(json_object_get(s, "state")),
+        json_string_value(json_object_get(s, "machine")),
+        json_string_value(json_object_get(s, "owner")),
+        json_integer_value(json_object_get(s, "cpu")),
+        json_integer_value(json_object_get(s, "memory_mib")),
+        json_integer_value(json_object_get(s, "pid")),
+        json_integer_value(json_object_get(s, "uptime")), json_is_string(reason) ? " ended=" : "",
+        json_is_string(reason) ? json_string_value(reason) : "");
+}
+
+/* Builds the request of the command: sets *op and returns its arguments. */
+static json_t *request_for(const options *opt, const char **op)
+{
+    const char *command = opt->command;
+    if (!strcmp(command, "start")) {
+        if (!opt->argument) {
+            fprintf(stderr, "qwdctl: bad_argument: start needs a MACHINE\n");
+            exit(2);
+        }
+        *op = QWD_OP_START;
+        json_t *args = json_pack("{s:s, s:s}", "machine", opt->argument, "owner",
+                                 opt->owner ? opt->owner : default_owner());
+        if (opt->cpu)
+            json_object_set_new(args, "cpu", json_integer(opt->cpu));
+        if (opt->memory_mib)
+            json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
+        if (opt->lifetime_s)
+            json_object_set_new(args, "lifetime_s", json_integer(opt->lifetime_s));
+        if (opt->video)
+            json_object_set_new(args, "video", json_string(opt->video));
+        return args;
+    }
+    if ((!strcmp(command, "status") && opt->argument) ||
+        (!strcmp(command, "stop") && opt->argument && strcmp(opt->argument, "all"))) {
+        *op = !strcmp(command, "stop") ? QWD_OP_STOP : QWD_OP_STATUS;
+        return json_pack("{s:s}", "id", opt->argument);
+    }
+    if (!strcmp(command, "stop")) {
+        if (!opt->argument) {
+            fprintf(stderr, "qwdctl: bad_argument: stop needs an ID or \"all\"\n");
+            exit(2);
+        }
+        *op = QWD_OP_PURGE;
+    } else if (!strcmp(command, "status") || !strcmp(command, "list"))
+        *op = QWD_OP_LIST;
+    else if (!strcmp(command, "machines"))
+        *op = QWD_OP_MACHINES;
+    else if (!strcmp(command, "load"))
+        *op = QWD_OP_LOAD;
+    else {
+        fprintf(stderr, "qwdctl: bad_argument: unknown command \"%s\" (see --help)\n", command);
+        exit(2);
+    }
+    return json_object();
+}
+
+static void print_result(apr_pool_t *pool, const options *opt, const char *op, json_t *result)
+{
+    if (opt->json) {
+        print_json(result);
+    } else if (!strcmp(op, QWD_OP_START)) {
+        const char *token = json_string_value(json_object_get(result, "token"));
+        printf("session %s\ntoken %s\nurl %s\n", json_string_value(json_object_get(result, "id")),
+               token, viewer_url(pool, opt, token));
+    } else if (!strcmp(op, QWD_OP_STATUS) || !strcmp(op, QWD_OP_STOP)) {
+        print_session_line(result);
+    } else if (!strcmp(op, QWD_OP_LIST)) {
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(result, "sessions"), i, s) print_session_line(s);
+    } else if (!strcmp(op, QWD_OP_MACHINES)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(result, "machines"), i, m)
+            printf("%-24s %-6s %12lld  %s\n", json_string_value(json_object_get(m, "name")),
+                   json_string_value(json_object_get(m, "format")),
+                   json_integer_value(json_object_get(m, "virtual_size")),
+                   json_string_value(json_object_get(m, "description")));
+    } else if (!strcmp(op, QWD_OP_PURGE)) {
+        printf("stopped %lld\n", json_integer_value(json_object_get(result, "stopped")));
+    } else {
+        const char *key;
+        json_t *value;
+        json_object_foreach(result, key, value)
+        {
+            char *text = json_dumps(value, JSON_ENCODE_ANY);
+            printf("%s %s\n", key, text);
+            free(text);
+        }
+    }
+}
+
+static int report_error(json_t *error)
+{
+    fprintf(stderr, "qwdctl: %s: %s\n", json_string_value(json_object_get(error, "code")),
+            json_string_value(json_object_get(error, "message")));
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    options opt = {0};
+    parse(argc, argv, &opt);
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+
+    const char *op;
+    json_t *arguments = qwd_json_pool_bind(pool, request_for(&opt, &op));
+    qwd_proto_client *client;
+    json_t *result, *error;
+    if (qwd_proto_client_connect(pool, qwd_proto_client_socket_path(opt.socket), CALL_TIMEOUT_MS,
+                                 &client, &error) != APR_SUCCESS)
+        return report_error(error);
+    if (qwd_proto_client_call(client, pool, op, arguments, &result, &error) != APR_SUCCESS)
+        return report_error(error);
+    print_result(pool, &opt, op, result);
+    return 0;
+}

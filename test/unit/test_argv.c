@@ -1,0 +1,103 @@
+/* Unit tests of the QEMU command line: exact argv for a disk and an ISO profile, kvm's -cpu,
+ * and the refusals (socket path length, unknown video). */
+#include "unit.h"
+
+#include "qwd_argv.h"
+
+#include <apr_strings.h>
+
+static const char *joined(apr_pool_t *pool, const char **argv)
+{
+    const char *line = argv[0];
+    for (int i = 1; argv[i]; i++)
+        line = apr_pstrcat(pool, line, " ", argv[i], NULL);
+    return line;
+}
+
+static qwd_vm_spec disk_spec(void)
+{
+    qwd_vm_spec spec = {
+        .qemu_binary = "/usr/bin/qemu-system-x86_64",
+        .session_id = "0123456789abcdef0123456789abcdef",
+        .session_dir = "/s/0123456789abcdef0123456789abcdef",
+        .accel = "tcg",
+        .cpu = 2,
+        .memory_mib = 512,
+        .video = "virtio",
+        .nic_model = "e1000",
+        .disk_path = "/s/0123456789abcdef0123456789abcdef/disk.qcow2",
+    };
+    return spec;
+}
+
+UNIT_TEST(argv_exact_for_a_disk_image)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char **argv;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK_STR(joined(pool, argv),
+              "/usr/bin/qemu-system-x86_64 -name qwd-0123456789abcdef0123456789abcdef"
+              " -machine pc-i440fx-7.2 -accel tcg -cpu max -m 512 -smp 2 -nodefaults"
+              " -no-user-config -display none -vga virtio -device virtio-balloon"
+              " -nic user,model=e1000"
+              " -drive file=/s/0123456789abcdef0123456789abcdef/disk.qcow2,format=qcow2,if=virtio"
+              " -vnc unix:/s/0123456789abcdef0123456789abcdef/vnc.sock"
+              " -qmp unix:/s/0123456789abcdef0123456789abcdef/qmp.sock,server=on,wait=off"
+              " -serial file:/s/0123456789abcdef0123456789abcdef/serial.log"
+              " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_iso_adds_readonly_cdrom_and_kvm_uses_host_cpu)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    spec.accel = "kvm";
+    spec.cdrom_path = "/m/a,b.iso";
+    const char **argv;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    const char *line = joined(pool, argv);
+    CHECK(strstr(line, " -accel kvm -cpu host ") != NULL);
+    CHECK(strstr(line, " -drive file=/m/a,,b.iso,format=raw,media=cdrom,readonly=on -boot "
+                       "order=d -vnc ") != NULL);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_is_deterministic)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char **first, **second;
+    qwd_argv_build(pool, &spec, &first);
+    qwd_argv_build(pool, &spec, &second);
+    CHECK_STR(joined(pool, first), joined(pool, second));
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_refuses_long_socket_paths_and_unknown_devices)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char **argv;
+    char long_dir[120];
+    memset(long_dir, 'd', sizeof long_dir - 1);
+    long_dir[0] = '/';
+    long_dir[sizeof long_dir - 1] = '\0';
+    spec.session_dir = long_dir;
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    spec = disk_spec();
+    spec.video = "vmware";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    spec = disk_spec();
+    spec.accel = "auto";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    spec = disk_spec();
+    spec.nic_model = "rtl8139";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    apr_pool_destroy(pool);
+}

@@ -47,3 +47,20 @@ def test_tiny_vm_images_convert_to_every_format(tiny_vm, workdir):
     info = json.loads(subprocess.run([env.QEMU_IMG, "info", "--output=json", tiny_vm["iso"]],
                                      check=True, capture_output=True, text=True).stdout)
     assert info["format"] == "raw"  # an ISO is a raw image to qemu-img; the helper tells it apart
+
+
+def test_make_install_places_module_binaries_pages_and_conf(workdir):
+    dest = os.path.join(workdir, "inst")
+    result = subprocess.run(["make", "-s", "-C", env.BUILDDIR, "install", f"DESTDIR={dest}"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installed = {os.path.relpath(os.path.join(root, f), dest)
+                 for root, _, files in os.walk(dest) for f in files}
+    apxs_libexec = subprocess.run(["apxs", "-q", "LIBEXECDIR"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+    assert os.path.join(apxs_libexec, "mod_qwd.so").lstrip("/") in installed
+    for name in ("qwd-helper", "qwdctl"):
+        assert any(path.endswith(f"sbin/{name}") for path in installed), installed
+    for name in ("conf/qwd.conf", "conf/qwd.load", "conf/qwd-helper.conf",
+                 "conf/qwd-helper.service", "htdocs/qwd.css"):
+        assert any(path.endswith(f"share/qwd/{name}") for path in installed), installed

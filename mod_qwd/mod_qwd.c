@@ -1,0 +1,167 @@
+/* mod_qwd: launch virtual machines from a web form and use them in the browser via noVNC.
+ * This file holds the module record, the hooks and the routing of `SetHandler qwd`. */
+#include "qwd_api.h"
+#include "qwd_config.h"
+#include "qwd_log.h"
+#include "qwd_pages.h"
+#include "qwd_secret.h"
+#include "qwd_store.h"
+
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_core.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    int rc;
+    /* the first of two post_config runs only checks the configuration */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    if ((rc = qwd_store_post_config(s)) != OK) {
+        return rc;
+    }
+    return qwd_secret_post_config(pconf, s);
+}
+
+/* Whether route is one this module answers. */
+static int known_route(const char *route)
+{
+    static const char *const exact[] = {"",          "/",          "/sessions",
+                                        "/monitor",  "/api/machines", "/api/sessions",
+                                        "/api/sessions/", NULL};
+    int i;
+    for (i = 0; exact[i]; i++) {
+        if (!strcmp(route, exact[i])) {
+            return 1;
+        }
+    }
+    /* /api/sessions/ID */
+    return !strncmp(route, "/api/sessions/", 14) && !strchr(route + 14, '/');
+}
+
+/* The route by its known endings, when the Location's path is unknown. */
+static const char *route_by_suffix(const char *uri)
+{
+    static const char *const endings[] = {"/api/machines", "/api/sessions/", "/api/sessions",
+                                          "/sessions", "/monitor", NULL};
+    apr_size_t len = strlen(uri);
+    const char *api;
+    int i;
+    for (i = 0; endings[i]; i++) {
+        apr_size_t end_len = strlen(endings[i]);
+        if (len >= end_len && !strcmp(uri + len - end_len, endings[i])) {
+            return uri + len - end_len;
+        }
+    }
+    /* .../api/sessions/ID: the last "/api/sessions/" */
+    for (api = strstr(uri, "/api/sessions/"); api; api = strstr(api + 1, "/api/sessions/")) {
+        if (known_route(api)) {
+            return api;
+        }
+    }
+    return NULL;
+}
+
+/* Splits r->uri into the Location's path and the route below it. The Location's path is
+ * known from the directory config when a Qwd directive sits in that <Location> (Apache creates
+ * a module's per-directory record only for sections that use one of its directives); else it
+ * follows from the route's known endings. Returns 0 when no route matches. */
+static int split_uri(request_rec *r, const qwd_dir_config_t *cfg, qwd_req_t *q)
+{
+    const char *uri = r->uri, *route = NULL;
+    if (cfg->location && cfg->location[0] == '/') {
+        apr_size_t len = strlen(cfg->location);
+        if (cfg->location[len - 1] == '/') {
+            len--;
+        }
+        if (!strncmp(uri, cfg->location, len) && known_route(uri + len)) {
+            route = uri + len;
+        }
+    }
+    if (!route) {
+        route = route_by_suffix(uri);
+    }
+    if (!route && !cfg->location) {
+        apr_size_t len = strlen(uri);
+        route = uri + len - (len && uri[len - 1] == '/' ? 1 : 0);
+    }
+    if (!route) {
+        q->base = "";
+        q->route = uri;
+        return 0;
+    }
+    q->base = apr_pstrmemdup(r->pool, uri, route - uri);
+    q->route = route;
+    return 1;
+}
+
+static int not_found(qwd_req_t *q)
+{
+    return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1101, "not_found", "There is no such page."));
+}
+
+static int wrong_method(qwd_req_t *q, const char *allowed)
+{
+    apr_table_setn(q->r->err_headers_out, "Allow", allowed);
+    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, 1102, "method_not_allowed",
+                               "Method %s is not allowed here.", q->r->method));
+}
+
+static int qwd_handler(request_rec *r)
+{
+    qwd_req_t *q;
+    int is_get, is_post;
+
+    if (!r->handler || strcmp(r->handler, "qwd") != 0) {
+        return DECLINED;
+    }
+    q = apr_pcalloc(r->pool, sizeof(*q));
+    q->r = r;
+    q->cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
+    if (!split_uri(r, q->cfg, q)) {
+        q->api = strstr(r->uri, "/api/") != NULL; /* answer an API client in JSON */
+        return not_found(q);
+    }
+    q->api = !strncmp(q->route, "/api/", 5);
+    if (q->api) {
+        return qwd_api_handle(q);
+    }
+    is_get = r->method_number == M_GET; /* HEAD too */
+    is_post = r->method_number == M_POST;
+    if (!strcmp(q->route, "") || !strcmp(q->route, "/")) {
+        return is_get ? qwd_page_form(q) : is_post ? qwd_page_create(q) : wrong_method(q, "GET, POST");
+    }
+    if (!strcmp(q->route, "/sessions")) {
+        return is_get ? qwd_page_sessions(q)
+               : is_post ? qwd_page_sessions_post(q)
+                         : wrong_method(q, "GET, POST");
+    }
+    if (!strcmp(q->route, "/monitor")) {
+        return is_get ? qwd_page_monitor(q)
+               : is_post ? qwd_page_monitor_post(q)
+                         : wrong_method(q, "GET, POST");
+    }
+    return not_found(q);
+}
+
+static void qwd_register_hooks(apr_pool_t *pool)
+{
+    ap_hook_post_config(qwd_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(qwd_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(qwd) = {
+    STANDARD20_MODULE_STUFF,
+    qwd_create_dir_config,
+    qwd_merge_dir_config,
+    qwd_create_server_config,
+    qwd_merge_server_config,
+    qwd_directives,
+    qwd_register_hooks,
+    AP_MODULE_FLAG_NONE,
+};

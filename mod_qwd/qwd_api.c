@@ -1,0 +1,191 @@
+/* The JSON API: GET /api/machines, GET|POST /api/sessions, GET|DELETE /api/sessions/ID.
+ * Answers are JSON objects; failures go through qwd_fail as {"error": CODE, "message": ...}. */
+#include "qwd_api.h"
+#include "qwd_auth.h"
+#include "qwd_body.h"
+#include "qwd_links.h"
+#include "qwd_session.h"
+
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+static int send_json(qwd_req_t *q, int status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    q->r->status = status;
+    apr_table_setn(q->r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(q->r, "application/json");
+    ap_rprintf(q->r, "%s\n", text ? text : "{}");
+    free(text);
+    return OK;
+}
+
+static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
+{
+    int live = qwd_session_is_live(row);
+    json_t *object = json_pack(
+        "{s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:I, s:I}", "id", row->id, "owner", row->owner,
+        "machine", row->machine, "cpu", row->cpu, "memory_mib", row->memory_mib, "oneshot",
+        row->oneshot, "state", row->state, "created", (json_int_t)row->created, "expires",
+        (json_int_t)row->expires);
+    if (live && row->token) {
+        const char *viewer = qwd_viewer_url(q, row->token);
+        const char *ws = qwd_websocket_url(q, row->token);
+        json_object_set_new(object, "token", json_string(row->token));
+        json_object_set_new(object, "viewer_url", viewer ? json_string(viewer) : json_null());
+        json_object_set_new(object, "websocket_url", ws ? json_string(ws) : json_null());
+    }
+    if (!live) {
+        json_object_set_new(object, "ended", json_integer(row->ended));
+        json_object_set_new(object, "ended_reason",
+                            row->ended_reason ? json_string(row->ended_reason) : json_null());
+    }
+    return object;
+}
+
+static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
+{
+    qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, 1001, "bad_field", "%s must be %s.", field,
+                             type);
+    e->field = field;
+    return e;
+}
+
+static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
+{
+    json_t *member = json_object_get(body, field);
+    if (!member || json_is_null(member)) {
+        *value = QWD_UNSET;
+        return NULL;
+    }
+    if (!json_is_integer(member) || json_integer_value(member) < 0
+        || json_integer_value(member) > 100000000) {
+        return type_error(q, field, "a whole number");
+    }
+    *value = (int)json_integer_value(member);
+    return NULL;
+}
+
+static int create(qwd_req_t *q)
+{
+    qwd_create_args_t args;
+    qwd_store_t *store;
+    qwd_row_t *row;
+    json_t *body, *machine, *oneshot;
+    qwd_error_t *e;
+
+    if ((e = qwd_body_json(q, &body))) {
+        return qwd_fail(q, e);
+    }
+    machine = json_object_get(body, "machine");
+    oneshot = json_object_get(body, "oneshot");
+    if (machine && !json_is_string(machine)) {
+        return qwd_fail(q, type_error(q, "machine", "a string"));
+    }
+    if (oneshot && !json_is_boolean(oneshot) && !json_is_null(oneshot)) {
+        return qwd_fail(q, type_error(q, "oneshot", "true or false"));
+    }
+    args.machine = json_string_value(machine);
+    args.oneshot = json_is_true(oneshot);
+    if ((e = int_member(q, body, "cpu", &args.cpu))
+        || (e = int_member(q, body, "memory_mib", &args.memory_mib))
+        || (e = int_member(q, body, "lifetime_s", &args.lifetime_s))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
+        return qwd_fail(q, e);
+    }
+    apr_table_setn(q->r->headers_out, "Location",
+                   apr_pstrcat(q->r->pool, q->r->uri, "/", row->id, NULL));
+    return send_json(q, HTTP_CREATED, session_json(q, row));
+}
+
+static int list(qwd_req_t *q)
+{
+    apr_array_header_t *rows;
+    qwd_store_t *store;
+    qwd_error_t *e;
+    json_t *sessions;
+    int helper_down, i;
+    /* admins see everyone's sessions with ?all=1 */
+    int all = q->is_admin && q->r->args && strstr(q->r->args, "all=1");
+
+    if ((e = qwd_store_open(q, &store))
+        || (e = qwd_session_list(q, store, all ? NULL : q->user, &rows, &helper_down))) {
+        return qwd_fail(q, e);
+    }
+    sessions = json_array();
+    for (i = 0; i < rows->nelts; i++) {
+        json_array_append_new(sessions, session_json(q, APR_ARRAY_IDX(rows, i, qwd_row_t *)));
+    }
+    return send_json(q, HTTP_OK, json_pack("{s:o, s:b}", "sessions", sessions, "helper_down",
+                                           helper_down));
+}
+
+static int one_session(qwd_req_t *q, const char *id)
+{
+    apr_array_header_t *rows;
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    int helper_down;
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return qwd_fail(q, e);
+    }
+    if (q->r->method_number == M_DELETE) {
+        if ((e = qwd_session_stop(q, store, row))) {
+            return qwd_fail(q, e);
+        }
+        return send_json(q, HTTP_OK, session_json(q, row));
+    }
+    /* reconcile just this row with the helper before answering */
+    rows = apr_array_make(q->r->pool, 1, sizeof(qwd_row_t *));
+    if ((e = qwd_session_list(q, store, row->owner, &rows, &helper_down))) {
+        return qwd_fail(q, e);
+    }
+    if ((e = qwd_store_get(store, id, &row)) || !row) {
+        return qwd_fail(q, e ? e : qwd_err(q, HTTP_NOT_FOUND, 1002, "not_found",
+                                          "There is no such session."));
+    }
+    return send_json(q, HTTP_OK, session_json(q, row));
+}
+
+static int method_not_allowed(qwd_req_t *q, const char *allowed)
+{
+    apr_table_setn(q->r->err_headers_out, "Allow", allowed);
+    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, 1003, "method_not_allowed",
+                               "Method %s is not allowed here (%s).", q->r->method, allowed));
+}
+
+int qwd_api_handle(qwd_req_t *q)
+{
+    const char *route = q->route + 4; /* after "/api" */
+    int method = q->r->method_number;
+    qwd_error_t *e;
+
+    if ((e = qwd_auth_api(q))) {
+        return qwd_fail(q, e);
+    }
+    if (!strcmp(route, "/machines")) {
+        json_t *machines;
+        if (method != M_GET) {
+            return method_not_allowed(q, "GET");
+        }
+        if ((e = qwd_session_machines(q, &machines))) {
+            return qwd_fail(q, e);
+        }
+        return send_json(q, HTTP_OK, json_pack("{s:O}", "machines", machines));
+    }
+    if (!strcmp(route, "/sessions") || !strcmp(route, "/sessions/")) {
+        if (method == M_POST) {
+            return create(q);
+        }
+        return method == M_GET ? list(q) : method_not_allowed(q, "GET, POST");
+    }
+    if (!strncmp(route, "/sessions/", 10)) {
+        if (method != M_GET && method != M_DELETE) {
+            return method_not_allowed(q, "GET, DELETE");
+        }
+        return one_session(q, route + 10);
+    }
+    return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1004, "not_found", "No such API route."));
+}

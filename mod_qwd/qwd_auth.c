@@ -1,0 +1,155 @@
+/* Authentication, modelled on mod_auth_form: the configured authn providers are tried in order
+ * (default: file); the first answer other than "user not found" decides. A provider failure is
+ * a server error (503), never reported as a wrong password. */
+#include "qwd_auth.h"
+#include "qwd_secret.h"
+
+#include <ap_provider.h>
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+static void set_user(qwd_req_t *q, const char *user)
+{
+    q->user = user;
+    q->is_admin = qwd_cfg_is_admin(q->cfg, user);
+    /* the access log and other modules see who it was */
+    q->r->user = apr_pstrdup(q->r->pool, user);
+}
+
+static qwd_error_t *check_user_name(qwd_req_t *q, const char *user)
+{
+    const unsigned char *c;
+    qwd_error_t *e;
+    if (!user || !*user) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 301, "bad_field", "Please give a user name.");
+        e->field = "user";
+        return e;
+    }
+    for (c = (const unsigned char *)user; *c; c++) {
+        if (*c < 0x20 || *c == 0x7f) {
+            break;
+        }
+    }
+    if (*c || strlen(user) > QWD_MAX_USER_LEN) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 302, "bad_field",
+                    "The user name must be 1 to %d printable characters.", QWD_MAX_USER_LEN);
+        e->field = "user";
+        return e;
+    }
+    return NULL;
+}
+
+static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *password)
+{
+    request_rec *r = q->r;
+    apr_array_header_t *providers = q->cfg->providers;
+    qwd_provider_t fallback;
+    authn_status result = AUTH_USER_NOT_FOUND;
+    const char *decided_by = NULL;
+    qwd_error_t *e;
+    int i, count;
+
+    if (!providers) {
+        /* as mod_auth_basic: no QwdAuthProvider means the file provider */
+        fallback.name = AUTHN_DEFAULT_PROVIDER;
+        fallback.provider =
+            ap_lookup_provider(AUTHN_PROVIDER_GROUP, fallback.name, AUTHN_PROVIDER_VERSION);
+        if (!fallback.provider) {
+            e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 303, "internal",
+                        "Authentication is not configured.");
+            e->detail = "QwdAuth form needs QwdAuthProvider or mod_authn_file";
+            return e;
+        }
+    }
+    count = providers ? providers->nelts : 1;
+    for (i = 0; i < count; i++) {
+        const qwd_provider_t *entry =
+            providers ? &APR_ARRAY_IDX(providers, i, qwd_provider_t) : &fallback;
+        apr_table_setn(r->notes, AUTHN_PROVIDER_NAME_NOTE, entry->name);
+        result = entry->provider->check_password(r, user, password ? password : "");
+        apr_table_unset(r->notes, AUTHN_PROVIDER_NAME_NOTE);
+        decided_by = entry->name;
+        if (result != AUTH_USER_NOT_FOUND) {
+            break;
+        }
+    }
+    switch (result) {
+    case AUTH_GRANTED:
+        return NULL;
+    case AUTH_GENERAL_ERROR:
+        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 304, "auth_unavailable",
+                    "Authentication is unavailable right now; please try again later.");
+        e->detail = apr_psprintf(r->pool, "authn provider %s failed for user %s", decided_by,
+                                 user);
+        return e;
+    default:
+        /* one message for unknown user and wrong password alike */
+        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, 305, "unauthorized",
+                    "Wrong user name or password.");
+        e->detail = apr_psprintf(r->pool, "user %s: %s (provider %s)", user,
+                                 result == AUTH_USER_NOT_FOUND ? "not found" : "wrong password",
+                                 decided_by);
+        return e;
+    }
+}
+
+qwd_error_t *qwd_auth_login(qwd_req_t *q, const char *user, const char *password)
+{
+    qwd_error_t *e;
+    int mode = qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH);
+    if (mode == QWD_AUTH_APACHE) {
+        if (!q->r->user || !*q->r->user) {
+            e = qwd_err(q, HTTP_FORBIDDEN, 306, "unauthorized",
+                        "This service needs you to log in first.");
+            e->detail = "QwdAuth apache, but no Apache authentication set r->user here";
+            return e;
+        }
+        set_user(q, q->r->user);
+        return NULL;
+    }
+    if ((e = check_user_name(q, user))) {
+        return e;
+    }
+    if (mode == QWD_AUTH_FORM && (e = check_password(q, user, password))) {
+        return e;
+    }
+    set_user(q, user);
+    return NULL;
+}
+
+qwd_error_t *qwd_auth_api(qwd_req_t *q)
+{
+    const char *user = NULL, *password = NULL;
+    qwd_error_t *e;
+    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+        return qwd_auth_login(q, NULL, NULL);
+    }
+    if (ap_get_basic_auth_components(q->r, &user, &password) != APR_SUCCESS) {
+        e = qwd_err(q, HTTP_UNAUTHORIZED, 307, "unauthorized",
+                    "This API needs HTTP Basic credentials.");
+        e->level = APLOG_INFO; /* a client's first, credential-less try is normal */
+        return e;
+    }
+    e = qwd_auth_login(q, user, password);
+    if (e && e->status == HTTP_BAD_REQUEST) {
+        e->status = HTTP_UNAUTHORIZED;
+    }
+    return e;
+}
+
+int qwd_auth_page_identity(qwd_req_t *q)
+{
+    const char *user;
+    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+        user = q->r->user;
+    }
+    else {
+        user = qwd_identity_cookie_user(q);
+    }
+    if (!user || !*user) {
+        return 0;
+    }
+    set_user(q, user);
+    return 1;
+}

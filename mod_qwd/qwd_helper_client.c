@@ -1,0 +1,129 @@
+/* The helper client: lib/qwd_proto_client does the wire work; this file adds what the module
+ * needs around it — retry while the helper restarts, reuse within a request, HTTP mapping. */
+#include "qwd_helper_client.h"
+#include "qwd_proto_client.h"
+#include "qwd_protocol.h"
+
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+/* A start makes a qcow2 overlay and execs QEMU: allow it time; every other op is quick. */
+#define CALL_TIMEOUT_MS 30000
+/* ECONNREFUSED/ENOENT mean the helper is (re)starting: retry after 50, 100, 200, 400 ms. */
+#define CONNECT_RETRIES 4
+#define CONNECT_FIRST_DELAY_MS 50
+
+static const char *error_text(json_t *error, const char *key)
+{
+    const char *text = error ? json_string_value(json_object_get(error, key)) : NULL;
+    return text ? text : "";
+}
+
+static qwd_error_t *unavailable(qwd_req_t *q, apr_status_t rv, json_t *error)
+{
+    qwd_error_t *e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 101, "helper_unavailable",
+                             "The virtual machine service is not available right now; "
+                             "please try again in a minute.");
+    e->rv = rv;
+    e->detail = apr_psprintf(q->r->pool, "qwd-helper at %s: %s %s",
+                             q->cfg->helper_socket ? q->cfg->helper_socket : "(unset)",
+                             error_text(error, "code"), error_text(error, "message"));
+    return e;
+}
+
+static qwd_error_t *connect_helper(qwd_req_t *q)
+{
+    apr_interval_time_t delay = apr_time_from_msec(CONNECT_FIRST_DELAY_MS);
+    json_t *error = NULL;
+    apr_status_t rv;
+    int attempt;
+
+    if (!q->cfg->helper_socket) {
+        qwd_error_t *e = unavailable(q, 0, NULL);
+        e->logno = 102;
+        e->detail = "QwdHelperSocket is not set for this location";
+        return e;
+    }
+    for (attempt = 0;; attempt++) {
+        rv = qwd_proto_client_connect(q->r->pool, q->cfg->helper_socket, CALL_TIMEOUT_MS,
+                                      &q->helper, &error);
+        if (rv == APR_SUCCESS) {
+            return NULL;
+        }
+        q->helper = NULL;
+        if (attempt >= CONNECT_RETRIES
+            || !(APR_STATUS_IS_ECONNREFUSED(rv) || APR_STATUS_IS_ENOENT(rv))) {
+            return unavailable(q, rv, error);
+        }
+        apr_sleep(delay);
+        delay *= 2;
+    }
+}
+
+static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error)
+{
+    const char *code = error_text(error, "code");
+    const char *message = error_text(error, "message");
+    request_rec *r = q->r;
+    qwd_error_t *e;
+
+    if (!strcmp(code, QWD_ERR_LIMIT_REACHED)) {
+        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, 103, "limit_reached",
+                    "The server is full (%s); please try again later.",
+                    error_text(error, "limit"));
+        e->limit = apr_pstrcat(r->pool, "helper:", error_text(error, "limit"), NULL);
+    }
+    else if (!strcmp(code, QWD_ERR_BAD_ARGUMENT)) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 104, "bad_field", "Invalid value: %s", message);
+        e->field = *error_text(error, "field") ? error_text(error, "field") : NULL;
+    }
+    else if (!strcmp(code, QWD_ERR_UNKNOWN_MACHINE)) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 105, "bad_field", "There is no such machine.");
+        e->field = "machine";
+    }
+    else if (!strcmp(code, QWD_ERR_NOT_FOUND)) {
+        e = qwd_err(q, HTTP_NOT_FOUND, 106, "not_found", "There is no such session.");
+    }
+    else if (!strcmp(code, QWD_ERR_START_FAILED)) {
+        e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 107, "start_failed",
+                    "The virtual machine could not be started.");
+    }
+    else {
+        e = qwd_err(q, HTTP_BAD_GATEWAY, 108, "helper_error",
+                    "The virtual machine service failed; please try again.");
+    }
+    e->detail = apr_psprintf(r->pool, "helper %s: %s: %s %s", op, code, message,
+                             error_text(error, "reason"));
+    return e;
+}
+
+qwd_error_t *qwd_helper_call(qwd_req_t *q, const char *op, json_t *arguments, json_t **result)
+{
+    /* only ops without side effects are repeated on a fresh connection */
+    int may_repeat = strcmp(op, QWD_OP_START) != 0 && strcmp(op, QWD_OP_STOP) != 0;
+    json_t *error = NULL;
+    qwd_error_t *e;
+    apr_status_t rv;
+    int tries;
+
+    qwd_json_pool_bind(q->r->pool, arguments ? arguments : (arguments = json_object()));
+    for (tries = 0;; tries++) {
+        int reused = q->helper != NULL;
+        if (!q->helper && (e = connect_helper(q))) {
+            return e;
+        }
+        rv = qwd_proto_client_call(q->helper, q->r->pool, op, arguments, result, &error);
+        if (rv == APR_SUCCESS) {
+            return NULL;
+        }
+        if (rv == QWD_PROTO_HELPER_ERROR) {
+            return map_helper_error(q, op, error);
+        }
+        q->helper = NULL; /* the client closed itself */
+        /* a reused connection may have been closed by a helper restart or its idle timeout */
+        if (!(reused && may_repeat && tries == 0)) {
+            return unavailable(q, rv, error);
+        }
+    }
+}

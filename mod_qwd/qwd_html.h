@@ -1,0 +1,24 @@
+/* The frame shared by every HTML page (head, stylesheet, navigation, footer) and small
+ * escaping helpers: every user-supplied string goes through qwd_h() before it is written. */
+#ifndef QWD_HTML_H
+#define QWD_HTML_H
+
+#include "qwd_request.h"
+
+/* Sets the content type and writes the page head up to the opening of <main>. */
+void qwd_html_begin(qwd_req_t *q, const char *title);
+void qwd_html_end(qwd_req_t *q);
+
+/* text HTML-escaped (quotes too), in r->pool; NULL → "". */
+const char *qwd_h(qwd_req_t *q, const char *text);
+
+/* The absolute path of a route under the Location: qwd_route_url(q, "/sessions"). */
+const char *qwd_route_url(qwd_req_t *q, const char *route);
+
+/* <input type=hidden name=csrf value=...> for a state-changing form. */
+void qwd_html_csrf_field(qwd_req_t *q);
+
+/* A 12-hour-free, unambiguous UTC time: "2026-11-23 14:05 UTC". */
+const char *qwd_html_time(qwd_req_t *q, apr_int64_t unix_seconds);
+
+#endif

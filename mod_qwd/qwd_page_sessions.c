@@ -1,0 +1,178 @@
+/* GET/POST /sessions: a user's own sessions (reconnect, stop), and the small login that gives a
+ * browser its signed identity cookie when QwdAuth is none or form. Also the session table the
+ * monitor shares. */
+#include "qwd_pages.h"
+#include "qwd_auth.h"
+#include "qwd_body.h"
+#include "qwd_html.h"
+#include "qwd_links.h"
+#include "qwd_secret.h"
+#include "qwd_session.h"
+#include "qwd_table.h"
+
+#include <apr_strings.h>
+#include <http_protocol.h>
+
+void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
+                        const char *action_route)
+{
+    request_rec *r = q->r;
+    int i;
+    if (rows->nelts == 0) {
+        ap_rputs("<p class=\"qwd-empty\">No sessions.</p>", r);
+        return;
+    }
+    ap_rprintf(r, "<table class=\"qwd-sessions\"><thead><tr>%s<th>Machine</th><th>CPU</th>"
+                  "<th>Memory</th><th>State</th><th>Started</th><th>Expires</th><th></th>"
+                  "</tr></thead><tbody>\n",
+               show_owner ? "<th>User</th>" : "");
+    for (i = 0; i < rows->nelts; i++) {
+        const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
+        int live = qwd_session_is_live(row);
+        const char *viewer = live && row->token ? qwd_viewer_url(q, row->token) : NULL;
+        ap_rprintf(r, "<tr id=\"s-%s\" class=\"qwd-%s\">", qwd_h(q, row->id), qwd_h(q, row->state));
+        if (show_owner) {
+            ap_rprintf(r, "<td class=\"qwd-owner\">%s</td>", qwd_h(q, row->owner));
+        }
+        ap_rprintf(r, "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s</td>"
+                      "<td>%s</td><td>%s</td><td>",
+                   qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->state),
+                   row->ended_reason ? " (" : "", qwd_h(q, row->ended_reason),
+                   row->ended_reason ? ")" : "", qwd_h(q, qwd_html_time(q, row->created)),
+                   qwd_h(q, qwd_html_time(q, row->expires)));
+        if (viewer) {
+            ap_rprintf(r, "<a class=\"qwd-open\" href=\"%s\" target=\"_blank\">Open</a> ",
+                       qwd_h(q, viewer));
+        }
+        if (live) {
+            ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
+                       qwd_h(q, qwd_route_url(q, action_route)));
+            qwd_html_csrf_field(q);
+            ap_rprintf(r, "<input type=\"hidden\" name=\"action\" value=\"stop\"><input "
+                          "type=\"hidden\" name=\"id\" value=\"%s\"><button "
+                          "type=\"submit\">Stop</button></form>",
+                       qwd_h(q, row->id));
+        }
+        ap_rputs("</td></tr>\n", r);
+    }
+    ap_rputs("</tbody></table>\n", r);
+}
+
+void qwd_table_helper_down(qwd_req_t *q)
+{
+    ap_rputs("<p class=\"qwd-error\">The virtual machine service is not answering: the states "
+             "below are as last recorded.</p>",
+             q->r);
+}
+
+static void login_form(qwd_req_t *q)
+{
+    request_rec *r = q->r;
+    int mode = qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH);
+    qwd_html_begin(q, "My sessions");
+    ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-form\">",
+               qwd_h(q, qwd_route_url(q, "/sessions")));
+    qwd_html_csrf_field(q);
+    ap_rputs("<input type=\"hidden\" name=\"action\" value=\"login\">"
+             "<label>User name <input name=\"user\" required maxlength=\"64\" "
+             "autocomplete=\"username\"></label>",
+             r);
+    if (mode == QWD_AUTH_FORM) {
+        ap_rputs("<label>Password <input name=\"password\" type=\"password\" required "
+                 "autocomplete=\"current-password\"></label>",
+                 r);
+    }
+    ap_rputs("<button type=\"submit\">Show my sessions</button></form>\n", r);
+    qwd_html_end(q);
+}
+
+int qwd_page_sessions(qwd_req_t *q)
+{
+    request_rec *r = q->r;
+    apr_array_header_t *rows;
+    qwd_store_t *store;
+    qwd_error_t *e;
+    int helper_down;
+
+    if (!qwd_auth_page_identity(q)) {
+        if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+            return qwd_fail(q, qwd_auth_login(q, NULL, NULL));
+        }
+        login_form(q);
+        return OK;
+    }
+    if ((e = qwd_store_open(q, &store))
+        || (e = qwd_session_list(q, store, q->user, &rows, &helper_down))) {
+        return qwd_fail(q, e);
+    }
+    qwd_html_begin(q, "My sessions");
+    if (helper_down) {
+        qwd_table_helper_down(q);
+    }
+    qwd_table_sessions(q, rows, 0, "/sessions");
+    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE) {
+        ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
+                   qwd_h(q, qwd_route_url(q, "/sessions")));
+        qwd_html_csrf_field(q);
+        ap_rputs("<input type=\"hidden\" name=\"action\" value=\"logout\"><button "
+                 "type=\"submit\">Forget me on this browser</button></form>",
+                 r);
+    }
+    qwd_html_end(q);
+    return OK;
+}
+
+/* Stops one session the current user may stop; shared with the monitor. */
+qwd_error_t *qwd_table_stop(qwd_req_t *q, const char *id)
+{
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return e;
+    }
+    return qwd_session_stop(q, store, row);
+}
+
+static qwd_error_t *not_logged_in(qwd_req_t *q)
+{
+    return qwd_err(q, HTTP_FORBIDDEN, 803, "unauthorized",
+                   "Please log in under My sessions first.");
+}
+
+int qwd_page_sessions_post(qwd_req_t *q)
+{
+    const char *action;
+    qwd_error_t *e;
+
+    if ((e = qwd_page_read_form(q))) {
+        return qwd_fail(q, e);
+    }
+    action = qwd_field(q, "action");
+    if (action && !strcmp(action, "login")) {
+        if ((e = qwd_auth_login(q, qwd_field(q, "user"), qwd_field(q, "password")))) {
+            return qwd_fail(q, e);
+        }
+        if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE) {
+            qwd_identity_cookie_set(q, q->user);
+        }
+        return qwd_page_redirect(q, "/sessions");
+    }
+    if (action && !strcmp(action, "logout")) {
+        qwd_identity_cookie_set(q, NULL);
+        return qwd_page_redirect(q, "/sessions");
+    }
+    if (action && !strcmp(action, "stop")) {
+        /* stopping needs the owner's (or an admin's) identity, never just a session id */
+        if (!qwd_auth_page_identity(q)) {
+            return qwd_fail(q, not_logged_in(q));
+        }
+        if ((e = qwd_table_stop(q, qwd_field(q, "id")))) {
+            return qwd_fail(q, e);
+        }
+        return qwd_page_redirect(q, "/sessions");
+    }
+    e = qwd_err(q, HTTP_BAD_REQUEST, 804, "bad_field", "Unknown action.");
+    e->field = "action";
+    return qwd_fail(q, e);
+}

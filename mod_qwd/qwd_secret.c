@@ -1,0 +1,243 @@
+/* Keys, CSRF tokens and identity cookies. The key comes from QwdSecretFile (created 0600 when
+ * missing: survives any restart) or, without it, is random per parent process: generated in
+ * post_config and kept in the process pool, so graceful restarts and every worker share it. */
+#include "qwd_secret.h"
+#include "qwd_log.h"
+
+#include <apr_file_io.h>
+#include <apr_sha1.h>
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <util_cookies.h>
+
+APLOG_USE_MODULE(qwd);
+
+#define NONCE_COOKIE "qwd_nonce"
+#define USER_COOKIE "qwd_user"
+#define PROCESS_KEY "qwd-process-secret"
+
+static void hmac_sha1(const unsigned char *key, apr_size_t key_len, const char *data,
+                      unsigned char digest[APR_SHA1_DIGESTSIZE])
+{
+    unsigned char pad[64];
+    apr_sha1_ctx_t ctx;
+    unsigned char inner[APR_SHA1_DIGESTSIZE];
+    int i;
+
+    memset(pad, 0, sizeof(pad));
+    memcpy(pad, key, key_len < 64 ? key_len : 64);
+    for (i = 0; i < 64; i++) {
+        pad[i] ^= 0x36;
+    }
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, pad, 64);
+    apr_sha1_update_binary(&ctx, (const unsigned char *)data, strlen(data));
+    apr_sha1_final(inner, &ctx);
+    for (i = 0; i < 64; i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+    apr_sha1_init(&ctx);
+    apr_sha1_update_binary(&ctx, pad, 64);
+    apr_sha1_update_binary(&ctx, inner, sizeof(inner));
+    apr_sha1_final(digest, &ctx);
+}
+
+static const char *to_hex(apr_pool_t *pool, const unsigned char *bytes, apr_size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *out = apr_palloc(pool, 2 * len + 1);
+    apr_size_t i;
+    for (i = 0; i < len; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+static const char *sign(qwd_req_t *q, const char *data)
+{
+    qwd_server_config_t *scfg = ap_get_module_config(q->r->server->module_config, &qwd_module);
+    unsigned char digest[APR_SHA1_DIGESTSIZE];
+    hmac_sha1(scfg->secret, sizeof(scfg->secret), data, digest);
+    return to_hex(q->r->pool, digest, sizeof(digest));
+}
+
+/* Compares in time independent of where the strings differ. */
+static int same_secret(const char *a, const char *b)
+{
+    apr_size_t len = strlen(a), i;
+    unsigned char diff = 0;
+    if (len != strlen(b)) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    }
+    return diff == 0;
+}
+
+static apr_status_t read_or_create_secret_file(apr_pool_t *pool, const char *path,
+                                               unsigned char *secret, const char **why)
+{
+    apr_file_t *file;
+    apr_size_t got = QWD_SECRET_LEN;
+    apr_status_t rv = apr_file_open(&file, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, pool);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read_full(file, secret, QWD_SECRET_LEN, &got);
+        apr_file_close(file);
+        *why = "cannot read 32 bytes from it";
+        return rv;
+    }
+    if (!APR_STATUS_IS_ENOENT(rv)) {
+        *why = "cannot open it";
+        return rv;
+    }
+    /* APR_FOPEN_EXCL: two servers starting at once never overwrite each other's key */
+    rv = apr_generate_random_bytes(secret, QWD_SECRET_LEN);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_open(&file, path,
+                           APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL | APR_FOPEN_BINARY,
+                           APR_FPROT_UREAD | APR_FPROT_UWRITE, pool);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(file, secret, QWD_SECRET_LEN, NULL);
+        if (rv == APR_SUCCESS) {
+            rv = apr_file_close(file);
+        }
+        else {
+            apr_file_close(file);
+        }
+    }
+    *why = "cannot create it";
+    return rv;
+}
+
+int qwd_secret_post_config(apr_pool_t *pconf, server_rec *main_server)
+{
+    apr_pool_t *process_pool = main_server->process->pool;
+    unsigned char *process_secret = NULL;
+    server_rec *s;
+
+    apr_pool_userdata_get((void **)&process_secret, PROCESS_KEY, process_pool);
+    if (!process_secret) {
+        process_secret = apr_palloc(process_pool, QWD_SECRET_LEN);
+        if (apr_generate_random_bytes(process_secret, QWD_SECRET_LEN) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server,
+                         QWDLOGNO(00601) "cannot generate a random key");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        apr_pool_userdata_set(process_secret, PROCESS_KEY, apr_pool_cleanup_null, process_pool);
+    }
+    for (s = main_server; s; s = s->next) {
+        qwd_server_config_t *scfg = ap_get_module_config(s->module_config, &qwd_module);
+        if (scfg->secret_file) {
+            const char *why = "";
+            apr_status_t rv =
+                read_or_create_secret_file(pconf, scfg->secret_file, scfg->secret, &why);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                             QWDLOGNO(00602) "QwdSecretFile %s: %s", scfg->secret_file, why);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+        else {
+            memcpy(scfg->secret, process_secret, QWD_SECRET_LEN);
+        }
+        scfg->has_secret = 1;
+    }
+    return OK;
+}
+
+static void set_cookie(qwd_req_t *q, const char *name, const char *value, int max_age)
+{
+    /* err_headers_out: the cookie is sent with error pages too */
+    apr_table_addn(q->r->err_headers_out, "Set-Cookie",
+                   apr_psprintf(q->r->pool, "%s=%s; Path=%s; Max-Age=%d; HttpOnly; SameSite=Lax%s",
+                                name, value, *q->base ? q->base : "/",
+                                max_age, ap_http_scheme(q->r)[4] == 's' ? "; Secure" : ""));
+}
+
+static const char *read_cookie(qwd_req_t *q, const char *name)
+{
+    const char *value = NULL;
+    if (ap_cookie_read(q->r, name, &value, 0) != APR_SUCCESS || !value || !*value) {
+        return NULL;
+    }
+    return value;
+}
+
+const char *qwd_csrf_token(qwd_req_t *q)
+{
+    const char *nonce = apr_table_get(q->r->notes, NONCE_COOKIE);
+    if (!nonce) {
+        nonce = read_cookie(q, NONCE_COOKIE);
+    }
+    if (!nonce || strlen(nonce) != 32 || strspn(nonce, "0123456789abcdef") != 32) {
+        unsigned char bytes[16];
+        apr_generate_random_bytes(bytes, sizeof(bytes));
+        nonce = to_hex(q->r->pool, bytes, sizeof(bytes));
+        set_cookie(q, NONCE_COOKIE, nonce, 10 * 365 * 86400);
+    }
+    apr_table_setn(q->r->notes, NONCE_COOKIE, nonce);
+    return sign(q, apr_pstrcat(q->r->pool, "csrf|", nonce, NULL));
+}
+
+int qwd_csrf_valid(qwd_req_t *q, const char *token)
+{
+    const char *nonce = read_cookie(q, NONCE_COOKIE);
+    if (!nonce || !token) {
+        return 0;
+    }
+    return same_secret(sign(q, apr_pstrcat(q->r->pool, "csrf|", nonce, NULL)), token);
+}
+
+void qwd_identity_cookie_set(qwd_req_t *q, const char *user)
+{
+    int lifetime = qwd_cfg_int(q->cfg->cookie_lifetime, QWD_DEFAULT_COOKIE_LIFETIME);
+    const char *user_hex, *expires, *payload;
+    if (!user) {
+        set_cookie(q, USER_COOKIE, "", 0);
+        return;
+    }
+    /* hex keeps any user name (quotes, ';', markup) a valid cookie value */
+    user_hex = to_hex(q->r->pool, (const unsigned char *)user, strlen(user));
+    expires = apr_psprintf(q->r->pool, "%" APR_TIME_T_FMT,
+                           apr_time_sec(apr_time_now()) + lifetime);
+    payload = apr_pstrcat(q->r->pool, user_hex, ".", expires, NULL);
+    set_cookie(q, USER_COOKIE,
+               apr_pstrcat(q->r->pool, payload, ".",
+                           sign(q, apr_pstrcat(q->r->pool, "user|", payload, NULL)), NULL),
+               lifetime);
+}
+
+const char *qwd_identity_cookie_user(qwd_req_t *q)
+{
+    const char *cookie = read_cookie(q, USER_COOKIE);
+    const char *last_dot, *first_dot;
+    char *payload, *user;
+    apr_size_t hex_len, i;
+    if (!cookie || !(last_dot = strrchr(cookie, '.')) || !(first_dot = strchr(cookie, '.'))
+        || first_dot == last_dot) {
+        return NULL;
+    }
+    payload = apr_pstrmemdup(q->r->pool, cookie, last_dot - cookie);
+    if (!same_secret(sign(q, apr_pstrcat(q->r->pool, "user|", payload, NULL)), last_dot + 1)) {
+        return NULL;
+    }
+    if (apr_atoi64(first_dot + 1) < apr_time_sec(apr_time_now())) {
+        return NULL;
+    }
+    hex_len = first_dot - cookie;
+    if (hex_len == 0 || hex_len % 2) {
+        return NULL;
+    }
+    user = apr_palloc(q->r->pool, hex_len / 2 + 1);
+    for (i = 0; i < hex_len / 2; i++) {
+        char pair[3] = {cookie[2 * i], cookie[2 * i + 1], 0};
+        user[i] = (char)strtol(pair, NULL, 16);
+    }
+    user[hex_len / 2] = '\0';
+    return strlen(user) == hex_len / 2 ? user : NULL;
+}

@@ -1,0 +1,23 @@
+/* The signing key of a server and what it signs: CSRF tokens bound to a per-browser nonce
+ * cookie, and the identity cookie that lets a browser see "its" sessions. HMAC-SHA1. */
+#ifndef QWD_SECRET_H
+#define QWD_SECRET_H
+
+#include "qwd_request.h"
+
+/* post_config (parent, before forking): loads or creates every server's key. Returns OK or
+ * HTTP_INTERNAL_SERVER_ERROR after logging why. */
+int qwd_secret_post_config(apr_pool_t *pconf, server_rec *main_server);
+
+/* The CSRF token of this browser (sets the nonce cookie when the browser has none yet). */
+const char *qwd_csrf_token(qwd_req_t *q);
+/* Whether token is this browser's CSRF token. */
+int qwd_csrf_valid(qwd_req_t *q, const char *token);
+
+/* Sets the signed identity cookie for user (QwdCookieLifetime), or clears it when user is
+ * NULL. */
+void qwd_identity_cookie_set(qwd_req_t *q, const char *user);
+/* The user of a valid, unexpired identity cookie, or NULL. */
+const char *qwd_identity_cookie_user(qwd_req_t *q);
+
+#endif

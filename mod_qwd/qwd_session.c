@@ -1,0 +1,353 @@
+/* Session logic. SQLite rows are the truth for the web side, the helper for processes: a
+ * create reserves its row (and counts the limits) in one transaction before asking the
+ * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
+ * so no VM exists without a row and no row claims a VM that never started. */
+#include "qwd_session.h"
+#include "qwd_helper_client.h"
+#include "qwd_log.h"
+#include "qwd_protocol.h"
+#include "qwd_token.h"
+
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+
+APLOG_USE_MODULE(qwd);
+
+#define MIN_MEMORY_MIB 64
+#define MIN_LIFETIME_S 60
+
+int qwd_session_max_cpu(qwd_req_t *q)
+{
+    return qwd_cfg_int(q->cfg->max_cpu_per_user, QWD_DEFAULT_MAX_CPU_PER_USER);
+}
+
+int qwd_session_max_memory(qwd_req_t *q)
+{
+    return qwd_cfg_int(q->cfg->max_memory_per_user, QWD_DEFAULT_MAX_MEMORY_PER_USER);
+}
+
+int qwd_session_is_live(const qwd_row_t *row)
+{
+    return strcmp(row->state, QWD_STATE_ENDED) != 0;
+}
+
+qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
+{
+    json_t *result;
+    qwd_error_t *e = qwd_helper_call(q, QWD_OP_MACHINES, NULL, &result);
+    if (e) {
+        return e;
+    }
+    *machines = json_object_get(result, "machines");
+    if (!json_is_array(*machines)) {
+        e = qwd_err(q, HTTP_BAD_GATEWAY, 501, "helper_error",
+                    "The virtual machine service gave no machine list.");
+        return e;
+    }
+    return NULL;
+}
+
+static qwd_error_t *bad_field(qwd_req_t *q, int logno, const char *field, const char *fmt,
+                              int low, int high)
+{
+    qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", fmt, low, high);
+    e->field = field;
+    return e;
+}
+
+/* Fills defaults and checks every field against the helper's machines and the limits. */
+static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
+{
+    qwd_dir_config_t *cfg = q->cfg;
+    int max_lifetime = qwd_cfg_int(cfg->max_lifetime, QWD_DEFAULT_MAX_LIFETIME);
+    json_t *machines, *machine;
+    qwd_error_t *e;
+    size_t i;
+    int known = 0;
+
+    if (args->cpu == QWD_UNSET) {
+        args->cpu = qwd_cfg_int(cfg->default_cpu, QWD_DEFAULT_CPU);
+    }
+    if (args->memory_mib == QWD_UNSET) {
+        args->memory_mib = qwd_cfg_int(cfg->default_memory, QWD_DEFAULT_MEMORY);
+    }
+    if (args->lifetime_s == QWD_UNSET) {
+        args->lifetime_s = qwd_cfg_int(cfg->default_lifetime, QWD_DEFAULT_LIFETIME);
+        if (args->lifetime_s > max_lifetime) {
+            args->lifetime_s = max_lifetime;
+        }
+    }
+    if (args->oneshot == QWD_UNSET) {
+        args->oneshot = 0;
+    }
+    if (args->cpu < 1 || args->cpu > qwd_session_max_cpu(q)) {
+        return bad_field(q, 502, "cpu", "cpu must be between %d and %d.", 1,
+                         qwd_session_max_cpu(q));
+    }
+    if (args->memory_mib < MIN_MEMORY_MIB || args->memory_mib > qwd_session_max_memory(q)) {
+        return bad_field(q, 503, q->api ? "memory_mib" : "memory",
+                         "memory must be between %d and %d MiB.", MIN_MEMORY_MIB,
+                         qwd_session_max_memory(q));
+    }
+    if (args->lifetime_s < MIN_LIFETIME_S || args->lifetime_s > max_lifetime) {
+        return bad_field(q, 504, q->api ? "lifetime_s" : "lifetime",
+                         "lifetime must be between %d and %d seconds.", MIN_LIFETIME_S,
+                         max_lifetime);
+    }
+    if (!args->machine || !*args->machine) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 505, "bad_field", "Please choose a machine.");
+        e->field = "machine";
+        return e;
+    }
+    if ((e = qwd_session_machines(q, &machines))) {
+        return e;
+    }
+    json_array_foreach(machines, i, machine)
+    {
+        const char *name = json_string_value(json_object_get(machine, "name"));
+        if (name && !strcmp(name, args->machine)) {
+            known = 1;
+        }
+    }
+    if (!known) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, 506, "bad_field", "There is no such machine.");
+        e->field = "machine";
+        return e;
+    }
+    return NULL;
+}
+
+static qwd_error_t *check_load(qwd_req_t *q)
+{
+    double max_load = q->cfg->max_load;
+    json_t *load;
+    qwd_error_t *e;
+    double load1;
+    if (max_load <= 0) {
+        return NULL;
+    }
+    if ((e = qwd_helper_call(q, QWD_OP_LOAD, NULL, &load))) {
+        return e;
+    }
+    load1 = json_number_value(json_object_get(load, "load1"));
+    if (load1 > max_load) {
+        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, 507, "limit_reached",
+                    "Limit reached: the server is busy (load %.2f, QwdMaxLoad %.2f); please try "
+                    "again later.",
+                    load1, max_load);
+        e->limit = "QwdMaxLoad";
+        return e;
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                                qwd_row_t **row_out)
+{
+    request_rec *r = q->r;
+    qwd_row_t *row = apr_pcalloc(r->pool, sizeof(*row));
+    qwd_limits_t limits;
+    apr_array_header_t *rows;
+    json_t *started, *start_args;
+    qwd_error_t *e;
+    char *id;
+    int helper_down = 0;
+
+    if ((e = validate(q, args)) || (e = check_load(q))) {
+        return e;
+    }
+    /* rows of VMs that ended since the last look must not count against the limits */
+    if ((e = qwd_session_list(q, store, q->user, &rows, &helper_down))) {
+        return e;
+    }
+    limits.max_sessions = qwd_cfg_int(q->cfg->max_sessions, QWD_DEFAULT_MAX_SESSIONS);
+    limits.max_sessions_per_user =
+        qwd_cfg_int(q->cfg->max_sessions_per_user, QWD_DEFAULT_MAX_SESSIONS_PER_USER);
+    limits.max_cpu_per_user = qwd_session_max_cpu(q);
+    limits.max_memory_per_user = qwd_session_max_memory(q);
+
+    if (qwd_session_id_new(r->pool, &id) != APR_SUCCESS) {
+        return qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 508, "internal", "No randomness.");
+    }
+    row->id = id;
+    row->owner = q->user;
+    row->machine = args->machine;
+    row->cpu = args->cpu;
+    row->memory_mib = args->memory_mib;
+    row->oneshot = args->oneshot;
+    row->created = apr_time_sec(apr_time_now());
+    row->expires = row->created + args->lifetime_s;
+    if ((e = qwd_store_reserve(store, row, &limits))) {
+        return e;
+    }
+
+    start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b}", "machine", row->machine, "cpu",
+                           row->cpu, "memory_mib", row->memory_mib, "lifetime_s",
+                           args->lifetime_s, "owner", row->owner, "oneshot", row->oneshot);
+    if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
+        qwd_error_t *undo = qwd_store_delete(store, row->id);
+        if (undo) {
+            /* the sweep removes the pending row later; log both */
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          QWDLOGNO(00509) "could not remove the reserved row %s: %s", row->id,
+                          undo->detail ? undo->detail : undo->message);
+        }
+        return e;
+    }
+    row->helper_id = json_string_value(json_object_get(started, "id"));
+    row->token = json_string_value(json_object_get(started, "token"));
+    row->state = json_string_value(json_object_get(started, "state"));
+    if (json_is_integer(json_object_get(started, "expires"))) {
+        row->expires = json_integer_value(json_object_get(started, "expires"));
+    }
+    if (!row->helper_id || !row->token || !row->state) {
+        e = qwd_err(q, HTTP_BAD_GATEWAY, 510, "helper_error",
+                    "The virtual machine service gave an incomplete answer.");
+    }
+    else {
+        e = qwd_store_mark_started(store, row);
+    }
+    if (e) {
+        /* never leave a VM without a row: stop it */
+        json_t *ignored;
+        if (row->helper_id) {
+            qwd_error_t *stop_e = qwd_helper_call(
+                q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &ignored);
+            if (stop_e) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              QWDLOGNO(00511) "could not stop VM %s of unrecorded session %s: %s",
+                              row->helper_id, row->id, stop_e->detail ? stop_e->detail : "");
+            }
+        }
+        qwd_store_delete(store, row->id);
+        return e;
+    }
+    *row_out = row;
+    return NULL;
+}
+
+qwd_error_t *qwd_session_find(qwd_req_t *q, qwd_store_t *store, const char *id, qwd_row_t **row)
+{
+    qwd_error_t *e;
+    if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32) {
+        return qwd_err(q, HTTP_NOT_FOUND, 512, "not_found", "There is no such session.");
+    }
+    if ((e = qwd_store_get(store, id, row))) {
+        return e;
+    }
+    if (!*row || (!q->is_admin && strcmp((*row)->owner, q->user) != 0)) {
+        e = qwd_err(q, HTTP_NOT_FOUND, 513, "not_found", "There is no such session.");
+        if (*row) {
+            e->detail = apr_psprintf(q->r->pool, "session %s belongs to %s", id, (*row)->owner);
+            e->level = APLOG_WARNING; /* someone tried another user's session */
+        }
+        *row = NULL;
+        return e;
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
+{
+    json_t *result;
+    qwd_error_t *e;
+    if (!qwd_session_is_live(row)) {
+        return NULL;
+    }
+    if (row->helper_id) {
+        e = qwd_helper_call(q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &result);
+        /* not_found: the VM is gone already, which is what was asked */
+        if (e && e->status != HTTP_NOT_FOUND) {
+            return e;
+        }
+    }
+    if ((e = qwd_store_mark_ended(store, row->id, "stopped"))) {
+        return e;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, "session %s of %s stopped by %s", row->id,
+                  row->owner, q->user);
+    row->state = QWD_STATE_ENDED;
+    row->ended_reason = "stopped";
+    row->ended = apr_time_sec(apr_time_now());
+    return NULL;
+}
+
+/* Why a VM the helper no longer lists ended (its status remembers ended sessions a while). */
+static const char *ended_reason(qwd_req_t *q, const char *helper_id)
+{
+    json_t *status;
+    const char *reason;
+    if (qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", helper_id), &status)) {
+        return "ended";
+    }
+    reason = json_string_value(json_object_get(status, "ended_reason"));
+    return reason ? reason : "ended";
+}
+
+/* Brings rows in line with the helper's live sessions. */
+static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header_t *rows,
+                              int *helper_down)
+{
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    apr_hash_t *live = apr_hash_make(q->r->pool);
+    json_t *result, *session;
+    qwd_error_t *e;
+    size_t i;
+    int n;
+
+    if ((e = qwd_helper_call(q, QWD_OP_LIST, NULL, &result))) {
+        if (e->status == HTTP_SERVICE_UNAVAILABLE) {
+            *helper_down = 1;
+            return NULL;
+        }
+        return e;
+    }
+    json_array_foreach(json_object_get(result, "sessions"), i, session)
+    {
+        const char *id = json_string_value(json_object_get(session, "id"));
+        if (id) {
+            apr_hash_set(live, id, APR_HASH_KEY_STRING, session);
+        }
+    }
+    for (n = 0; n < rows->nelts; n++) {
+        qwd_row_t *row = APR_ARRAY_IDX(rows, n, qwd_row_t *);
+        if (!qwd_session_is_live(row)) {
+            continue;
+        }
+        if (!row->helper_id) {
+            continue; /* pending: its create is in progress (or the sweep will take it) */
+        }
+        session = apr_hash_get(live, row->helper_id, APR_HASH_KEY_STRING);
+        if (session) {
+            const char *state = json_string_value(json_object_get(session, "state"));
+            if (state && strcmp(state, row->state) && strcmp(state, QWD_STATE_ENDED)) {
+                if ((e = qwd_store_set_state(store, row->id, state))) {
+                    return e;
+                }
+                row->state = apr_pstrdup(q->r->pool, state);
+            }
+            if (!state || strcmp(state, QWD_STATE_ENDED)) {
+                continue;
+            }
+        }
+        row->ended_reason = ended_reason(q, row->helper_id);
+        if ((e = qwd_store_mark_ended(store, row->id, row->ended_reason))) {
+            return e;
+        }
+        row->state = QWD_STATE_ENDED;
+        row->ended = now;
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
+                              apr_array_header_t **rows, int *helper_down)
+{
+    qwd_error_t *e;
+    *helper_down = 0;
+    if ((e = qwd_store_sweep(store)) || (e = qwd_store_list(store, owner, rows))) {
+        return e;
+    }
+    return reconcile(q, store, *rows, helper_down);
+}

@@ -1,0 +1,41 @@
+/* What a session is for the web side, shared by the pages and the API: create (validate,
+ * reserve a row atomically, start through the helper, record), stop, find with ownership,
+ * and list after reconciling the rows with the helper's live sessions. */
+#ifndef QWD_SESSION_H
+#define QWD_SESSION_H
+
+#include "qwd_request.h"
+#include "qwd_store.h"
+
+typedef struct qwd_create_args {
+    const char *machine;
+    int cpu, memory_mib, lifetime_s, oneshot; /* QWD_UNSET → the configured default */
+} qwd_create_args_t;
+
+/* The helper's machines: a JSON array of {name, format, virtual_size, description}. */
+qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines);
+
+/* The effective per-user CPU and memory limits (for the form's choices). */
+int qwd_session_max_cpu(qwd_req_t *q);
+int qwd_session_max_memory(qwd_req_t *q);
+
+/* Creates a session for q->user. On success *row is the recorded, started session. */
+qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                                qwd_row_t **row);
+
+/* The row with this id if q->user owns it or is an admin; 404 otherwise (no hint whether it
+ * exists). */
+qwd_error_t *qwd_session_find(qwd_req_t *q, qwd_store_t *store, const char *id, qwd_row_t **row);
+
+/* Stops the session (helper, then row). */
+qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row);
+
+/* Rows of owner (NULL: every row), reconciled with the helper first. *helper_down is set when
+ * the helper could not be asked (rows shown as recorded). */
+qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
+                              apr_array_header_t **rows, int *helper_down);
+
+/* Whether a row's VM may still be running. */
+int qwd_session_is_live(const qwd_row_t *row);
+
+#endif

@@ -1,0 +1,437 @@
+/* Session rows in SQLite via mod_dbd. mod_dbd prepares ap_dbd_prepare() statements when it
+ * opens a connection, but SQLite refuses to prepare statements on tables that do not exist yet,
+ * and the schema is created on first use: so each connection gets its statements here, right
+ * after the schema check, and keeps them in its own ap_dbd_t->prepared hash. */
+#include "qwd_store.h"
+#include "qwd_log.h"
+
+#include <apr_dbd.h>
+#include <apr_optional.h>
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <mod_dbd.h>
+
+APLOG_USE_MODULE(qwd);
+
+#define SCHEMA_VERSION 1
+#define READY_LABEL "qwd_ready"
+#define ROW_COLUMNS                                                                            \
+    "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
+    "ended, ended_reason"
+#define LIVE "state NOT IN ('ended')"
+
+struct qwd_store {
+    qwd_req_t *q;
+    ap_dbd_t *dbd;
+};
+
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+
+static const char *const schema_sql[] = {
+    "CREATE TABLE IF NOT EXISTS qwd_schema (version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS qwd_sessions ("
+    " id TEXT PRIMARY KEY, owner TEXT NOT NULL, machine TEXT NOT NULL,"
+    " cpu INTEGER NOT NULL, memory_mib INTEGER NOT NULL, oneshot INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL, helper_id TEXT UNIQUE, token TEXT,"
+    " created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+    " ended INTEGER, ended_reason TEXT)",
+    "CREATE INDEX IF NOT EXISTS qwd_sessions_owner ON qwd_sessions (owner, state)",
+    NULL};
+
+static const struct {
+    const char *label, *sql;
+} statements[] = {
+    {"qwd_count_all", "SELECT COUNT(*) FROM qwd_sessions WHERE " LIVE},
+    {"qwd_count_owner", "SELECT COUNT(*), COALESCE(SUM(cpu), 0), COALESCE(SUM(memory_mib), 0)"
+                        " FROM qwd_sessions WHERE owner = %s AND " LIVE},
+    {"qwd_insert", "INSERT INTO qwd_sessions (id, owner, machine, cpu, memory_mib, oneshot,"
+                   " state, created, expires) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s)"},
+    {"qwd_mark_started", "UPDATE qwd_sessions SET state = %s, helper_id = %s, token = %s,"
+                         " expires = %s WHERE id = %s AND state = 'pending'"},
+    {"qwd_mark_ended", "UPDATE qwd_sessions SET state = 'ended', ended = %s, ended_reason = %s"
+                       " WHERE id = %s AND state <> 'ended'"},
+    {"qwd_set_state", "UPDATE qwd_sessions SET state = %s WHERE id = %s AND state <> 'ended'"
+                      " AND state <> 'pending'"},
+    {"qwd_delete", "DELETE FROM qwd_sessions WHERE id = %s"},
+    {"qwd_get", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE id = %s"},
+    {"qwd_list_owner", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE owner = %s"
+                       " ORDER BY created DESC, id"},
+    {"qwd_list_all", "SELECT " ROW_COLUMNS " FROM qwd_sessions ORDER BY created DESC, id"},
+    {"qwd_sweep", "DELETE FROM qwd_sessions WHERE (state = 'ended' AND ended < %s)"
+                  " OR (state = 'pending' AND created < %s)"},
+    {NULL, NULL}};
+
+int qwd_store_post_config(server_rec *s)
+{
+    dbd_acquire = APR_RETRIEVE_OPTIONAL_FN(ap_dbd_acquire);
+    if (!dbd_acquire) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     QWDLOGNO(00201) "mod_qwd keeps its sessions through mod_dbd: load mod_dbd "
+                                     "(LoadModule dbd_module) and set DBDriver sqlite3 and "
+                                     "DBDParams /path/to/qwd.db");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+static qwd_error_t *db_error(qwd_store_t *store, int logno, int rc, const char *what)
+{
+    qwd_error_t *e = qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
+                             "The session database failed; please try again.");
+    e->detail = apr_psprintf(store->q->r->pool, "%s: %s", what,
+                             apr_dbd_error(store->dbd->driver, store->dbd->handle, rc));
+    return e;
+}
+
+/* Runs a statement without parameters that may return rows (PRAGMA), discarding them. */
+static int run_sql(qwd_store_t *store, const char *sql)
+{
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row;
+    apr_pool_t *pool = store->q->r->pool;
+    int rc = apr_dbd_select(store->dbd->driver, pool, store->dbd->handle, &res, sql, 0);
+    if (rc == 0) {
+        while (apr_dbd_get_row(store->dbd->driver, pool, res, &row, -1) == 0) {
+        }
+    }
+    return rc;
+}
+
+/* BEGIN IMMEDIATE takes SQLite's write lock at once, so a count made inside the transaction
+ * stays true until COMMIT in every process. The driver retries a busy database for 1.5 s; a
+ * few more rounds ride out a burst of creates. A failed start still leaves the driver's
+ * transaction attached to the handle: end it, or the connection stays "in a transaction". */
+static int begin_immediate(qwd_store_t *store, apr_dbd_transaction_t **txn)
+{
+    const apr_dbd_driver_t *driver = store->dbd->driver;
+    apr_pool_t *pool = store->q->r->pool;
+    int rc, attempt;
+    for (attempt = 0; attempt < 4; attempt++) {
+        *txn = NULL;
+        rc = apr_dbd_transaction_start(driver, pool, store->dbd->handle, txn);
+        if (rc == 0) {
+            return 0;
+        }
+        if (*txn) {
+            apr_dbd_transaction_mode_set(driver, *txn, APR_DBD_TRANSACTION_ROLLBACK);
+            apr_dbd_transaction_end(driver, pool, *txn);
+        }
+        apr_sleep(apr_time_from_msec(20 << attempt));
+    }
+    return rc;
+}
+
+static qwd_error_t *ensure_schema(qwd_store_t *store)
+{
+    const apr_dbd_driver_t *driver = store->dbd->driver;
+    apr_dbd_t *handle = store->dbd->handle;
+    apr_pool_t *pool = store->q->r->pool;
+    apr_dbd_transaction_t *txn = NULL;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row;
+    int rc, nrows, i, version = 0;
+
+    /* WAL lets readers run beside one writer (set outside any transaction: journal_mode
+     * cannot change inside one). No busy_timeout: SQLite would sleep in it while apr_dbd's
+     * process-wide mutex is held, stalling every other thread of the worker, including the
+     * one that holds the lock; apr_dbd's own retry loop sleeps without the mutex. */
+    if ((rc = run_sql(store, "PRAGMA journal_mode = WAL"))) {
+        return db_error(store, 202, rc, "setting the SQLite pragmas");
+    }
+    if ((rc = begin_immediate(store, &txn))) {
+        return db_error(store, 203, rc, "starting the schema transaction");
+    }
+    for (i = 0; schema_sql[i] && rc == 0; i++) {
+        rc = apr_dbd_query(driver, handle, &nrows, schema_sql[i]);
+    }
+    if (rc == 0) {
+        rc = apr_dbd_select(driver, pool, handle, &res, "SELECT MAX(version) FROM qwd_schema", 0);
+    }
+    if (rc == 0) {
+        while (apr_dbd_get_row(driver, pool, res, &row, -1) == 0) {
+            const char *value = apr_dbd_get_entry(driver, row, 0);
+            version = value ? atoi(value) : 0;
+        }
+        if (version == 0) {
+            rc = apr_dbd_query(driver, handle, &nrows,
+                               apr_psprintf(pool, "INSERT INTO qwd_schema (version) VALUES (%d)",
+                                            SCHEMA_VERSION));
+        }
+    }
+    /* later versions migrate here, inside the same transaction */
+    if (rc || version > SCHEMA_VERSION) {
+        apr_dbd_transaction_mode_set(driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    apr_dbd_transaction_end(driver, pool, txn);
+    if (rc) {
+        return db_error(store, 204, rc, "creating the schema");
+    }
+    if (version > SCHEMA_VERSION) {
+        qwd_error_t *e = db_error(store, 205, 0, "schema");
+        e->detail = apr_psprintf(pool, "the database has schema version %d; this mod_qwd "
+                                       "knows up to %d", version, SCHEMA_VERSION);
+        return e;
+    }
+    for (i = 0; statements[i].label; i++) {
+        apr_dbd_prepared_t *stmt = NULL;
+        /* the connection's pool: statements live as long as the connection */
+        rc = apr_dbd_prepare(driver, store->dbd->pool, handle, statements[i].sql,
+                             statements[i].label, &stmt);
+        if (rc) {
+            return db_error(store, 206, rc, apr_psprintf(pool, "preparing %s", statements[i].label));
+        }
+        apr_hash_set(store->dbd->prepared, statements[i].label, APR_HASH_KEY_STRING, stmt);
+    }
+    apr_hash_set(store->dbd->prepared, READY_LABEL, APR_HASH_KEY_STRING, (void *)1);
+    return NULL;
+}
+
+qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store_out)
+{
+    qwd_store_t *store = apr_pcalloc(q->r->pool, sizeof(*store));
+    store->q = q;
+    store->dbd = dbd_acquire ? dbd_acquire(q->r) : NULL;
+    if (!store->dbd) {
+        qwd_error_t *e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 207, "database",
+                                 "The session database is not available.");
+        e->detail = "no database connection from mod_dbd: check DBDriver sqlite3 and "
+                    "DBDParams (the directory must be writable by Apache's user)";
+        return e;
+    }
+    if (!apr_hash_get(store->dbd->prepared, READY_LABEL, APR_HASH_KEY_STRING)) {
+        /* When another connection created the schema after this one last read it, the first
+         * statement fails once with SQLITE_SCHEMA (apr_dbd uses the legacy sqlite3_prepare,
+         * which does not re-prepare by itself); the next try sees the new schema. */
+        qwd_error_t *e = NULL;
+        int attempt;
+        for (attempt = 0; attempt < 3; attempt++) {
+            if (!(e = ensure_schema(store))) {
+                break;
+            }
+            apr_sleep(apr_time_from_msec(10));
+        }
+        if (e) {
+            return e;
+        }
+    }
+    *store_out = store;
+    return NULL;
+}
+
+static apr_dbd_prepared_t *statement(qwd_store_t *store, const char *label)
+{
+    return apr_hash_get(store->dbd->prepared, label, APR_HASH_KEY_STRING);
+}
+
+static const char *num(qwd_store_t *store, apr_int64_t value)
+{
+    return apr_psprintf(store->q->r->pool, "%" APR_INT64_T_FMT, value);
+}
+
+/* Runs a prepared write (parameters as strings, NULL-terminated). */
+static int exec_stmt(qwd_store_t *store, const char *label, int *nrows, ...)
+{
+    va_list args;
+    int rc;
+    const char *params[10];
+    int n = 0;
+    va_start(args, nrows);
+    while (n < 10 && (params[n] = va_arg(args, const char *)) != NULL) {
+        n++;
+    }
+    va_end(args);
+    rc = apr_dbd_pquery(store->dbd->driver, store->q->r->pool, store->dbd->handle, nrows,
+                        statement(store, label), n, params);
+    return rc;
+}
+
+static int select_stmt(qwd_store_t *store, const char *label, apr_dbd_results_t **res, int n,
+                       const char **params)
+{
+    *res = NULL;
+    return apr_dbd_pselect(store->dbd->driver, store->q->r->pool, store->dbd->handle, res,
+                           statement(store, label), 0, n, params);
+}
+
+/* Reads the first row's integer columns into values[] (ncols of them). */
+static int select_ints(qwd_store_t *store, const char *label, int n, const char **params,
+                       apr_int64_t *values, int ncols)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *row;
+    int rc = select_stmt(store, label, &res, n, params), first = 1, i;
+    if (rc) {
+        return rc;
+    }
+    for (i = 0; i < ncols; i++) {
+        values[i] = 0;
+    }
+    while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &row, -1) == 0) {
+        for (i = 0; first && i < ncols; i++) {
+            const char *v = apr_dbd_get_entry(store->dbd->driver, row, i);
+            values[i] = v ? apr_atoi64(v) : 0;
+        }
+        first = 0;
+    }
+    return 0;
+}
+
+static qwd_error_t *limit_error(qwd_store_t *store, const char *directive, int limit,
+                                const char *what)
+{
+    qwd_error_t *e = qwd_err(store->q, HTTP_TOO_MANY_REQUESTS, 208, "limit_reached",
+                             "Limit reached: %s (%s %d).", what, directive, limit);
+    e->limit = directive;
+    return e;
+}
+
+qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
+                               const qwd_limits_t *limits)
+{
+    const apr_dbd_driver_t *driver = store->dbd->driver;
+    apr_pool_t *pool = store->q->r->pool;
+    apr_dbd_transaction_t *txn = NULL;
+    apr_int64_t all = 0, mine[3] = {0, 0, 0};
+    qwd_error_t *e = NULL;
+    int rc, nrows = 0;
+
+    if ((rc = begin_immediate(store, &txn))) {
+        return db_error(store, 209, rc, "BEGIN IMMEDIATE");
+    }
+    rc = select_ints(store, "qwd_count_all", 0, NULL, &all, 1);
+    if (rc == 0) {
+        const char *owner = row->owner;
+        rc = select_ints(store, "qwd_count_owner", 1, &owner, mine, 3);
+    }
+    if (rc) {
+        e = db_error(store, 210, rc, "counting sessions");
+    }
+    else if (limits->max_sessions && all + 1 > limits->max_sessions) {
+        e = limit_error(store, "QwdMaxSessions", limits->max_sessions,
+                        "the server runs as many sessions as it may");
+    }
+    else if (limits->max_sessions_per_user && mine[0] + 1 > limits->max_sessions_per_user) {
+        e = limit_error(store, "QwdMaxSessionsPerUser", limits->max_sessions_per_user,
+                        "you have as many sessions as you may");
+    }
+    else if (mine[1] + row->cpu > limits->max_cpu_per_user) {
+        e = limit_error(store, "QwdMaxCPUPerUser", limits->max_cpu_per_user,
+                        "your sessions would use too many CPUs together");
+    }
+    else if (mine[2] + row->memory_mib > limits->max_memory_per_user) {
+        e = limit_error(store, "QwdMaxMemoryPerUser", limits->max_memory_per_user,
+                        "your sessions would use too much memory together (MiB)");
+    }
+    else {
+        rc = exec_stmt(store, "qwd_insert", &nrows, row->id, row->owner, row->machine,
+                       num(store, row->cpu), num(store, row->memory_mib), num(store, row->oneshot),
+                       num(store, row->created), num(store, row->expires), NULL);
+        if (rc || nrows != 1) {
+            e = db_error(store, 211, rc, "inserting the session");
+        }
+    }
+    if (e) {
+        apr_dbd_transaction_mode_set(driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
+    }
+    rc = apr_dbd_transaction_end(driver, pool, txn);
+    if (rc && !e) {
+        e = db_error(store, 212, rc, "COMMIT");
+    }
+    return e;
+}
+
+qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_mark_started", &nrows, row->state, row->helper_id, row->token,
+                       num(store, row->expires), row->id, NULL);
+    if (rc || nrows != 1) {
+        return db_error(store, 213, rc, "recording the started session");
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_store_mark_ended(qwd_store_t *store, const char *id, const char *reason)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_mark_ended", &nrows, num(store, apr_time_sec(apr_time_now())),
+                       reason ? reason : "ended", id, NULL);
+    return rc ? db_error(store, 214, rc, "marking a session ended") : NULL;
+}
+
+qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char *state)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_set_state", &nrows, state, id, NULL);
+    return rc ? db_error(store, 215, rc, "updating a session's state") : NULL;
+}
+
+qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_delete", &nrows, id, NULL);
+    return rc ? db_error(store, 216, rc, "deleting a session") : NULL;
+}
+
+qwd_error_t *qwd_store_sweep(qwd_store_t *store)
+{
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    int nrows = 0;
+    /* a pending row older than any start can take belongs to a worker that died mid-create */
+    int rc = exec_stmt(store, "qwd_sweep", &nrows, num(store, now - 86400), num(store, now - 300),
+                       NULL);
+    return rc ? db_error(store, 217, rc, "sweeping old sessions") : NULL;
+}
+
+static const char *entry(qwd_store_t *store, apr_dbd_row_t *row, int column)
+{
+    const char *value = apr_dbd_get_entry(store->dbd->driver, row, column);
+    return value ? apr_pstrdup(store->q->r->pool, value) : NULL;
+}
+
+static qwd_error_t *select_rows(qwd_store_t *store, const char *label, int n,
+                                const char **params, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *dbrow;
+    apr_pool_t *pool = store->q->r->pool;
+    int rc = select_stmt(store, label, &res, n, params);
+    *rows = apr_array_make(pool, 8, sizeof(qwd_row_t *));
+    if (rc) {
+        return db_error(store, 218, rc, "reading sessions");
+    }
+    while (apr_dbd_get_row(store->dbd->driver, pool, res, &dbrow, -1) == 0) {
+        qwd_row_t *row = apr_pcalloc(pool, sizeof(*row));
+        const char *v;
+        row->id = entry(store, dbrow, 0);
+        row->owner = entry(store, dbrow, 1);
+        row->machine = entry(store, dbrow, 2);
+        row->cpu = (v = entry(store, dbrow, 3)) ? atoi(v) : 0;
+        row->memory_mib = (v = entry(store, dbrow, 4)) ? atoi(v) : 0;
+        row->oneshot = (v = entry(store, dbrow, 5)) ? atoi(v) : 0;
+        row->state = entry(store, dbrow, 6);
+        row->helper_id = entry(store, dbrow, 7);
+        row->token = entry(store, dbrow, 8);
+        row->created = (v = entry(store, dbrow, 9)) ? apr_atoi64(v) : 0;
+        row->expires = (v = entry(store, dbrow, 10)) ? apr_atoi64(v) : 0;
+        row->ended = (v = entry(store, dbrow, 11)) ? apr_atoi64(v) : 0;
+        row->ended_reason = entry(store, dbrow, 12);
+        APR_ARRAY_PUSH(*rows, qwd_row_t *) = row;
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row)
+{
+    apr_array_header_t *rows;
+    qwd_error_t *e = select_rows(store, "qwd_get", 1, &id, &rows);
+    *row = (!e && rows->nelts) ? APR_ARRAY_IDX(rows, 0, qwd_row_t *) : NULL;
+    return e;
+}
+
+qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_header_t **rows)
+{
+    return owner ? select_rows(store, "qwd_list_owner", 1, &owner, rows)
+                 : select_rows(store, "qwd_list_all", 0, NULL, rows);
+}

@@ -1,0 +1,53 @@
+/* The sessions table in SQLite through mod_dbd: schema created and versioned on first use,
+ * prepared statements, and the atomic "count against the limits, then reserve" step. */
+#ifndef QWD_STORE_H
+#define QWD_STORE_H
+
+#include "qwd_request.h"
+
+/* States of a row: reserved before the helper is asked, then what the helper said, then ended. */
+#define QWD_STATE_PENDING "pending"
+#define QWD_STATE_ENDED "ended"
+
+typedef struct qwd_row {
+    const char *id;        /* ours, 32 hex; also the API's id */
+    const char *owner;
+    const char *machine;
+    int cpu, memory_mib, oneshot;
+    const char *state;     /* pending, starting, running, ended */
+    const char *helper_id; /* the helper's session id, NULL while pending */
+    const char *token;     /* the websockify token */
+    apr_int64_t created, expires, ended;
+    const char *ended_reason;
+} qwd_row_t;
+
+typedef struct qwd_limits {
+    int max_sessions, max_sessions_per_user, max_cpu_per_user, max_memory_per_user;
+} qwd_limits_t;
+
+typedef struct qwd_store qwd_store_t;
+
+/* post_config: resolves mod_dbd's optional functions; logs "load mod_dbd" and fails if absent. */
+int qwd_store_post_config(server_rec *s);
+
+/* The request's database connection, schema ensured and statements prepared. */
+qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store);
+
+/* In one BEGIN IMMEDIATE transaction (serialised against every worker process): counts the
+ * live rows of everyone and of row->owner, fails with 429 naming the limit when row would
+ * exceed one, else inserts row as pending. */
+qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
+                               const qwd_limits_t *limits);
+/* pending → the helper's state, with its id, token and expiry. */
+qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row);
+qwd_error_t *qwd_store_mark_ended(qwd_store_t *store, const char *id, const char *reason);
+qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char *state);
+qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id);
+/* *row = NULL when there is no such id. */
+qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row);
+/* Rows of owner (NULL: all), newest first: an array of qwd_row_t *. */
+qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_header_t **rows);
+/* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
+qwd_error_t *qwd_store_sweep(qwd_store_t *store);
+
+#endif

@@ -1,0 +1,14 @@
+/* The session table shared by /sessions and /monitor, and the stop both offer. */
+#ifndef QWD_TABLE_H
+#define QWD_TABLE_H
+
+#include "qwd_request.h"
+
+/* Rows (qwd_row_t *) as a table with Open and Stop (posting to action_route). */
+void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
+                        const char *action_route);
+void qwd_table_helper_down(qwd_req_t *q);
+/* Stops session id if q->user owns it or is an admin. */
+qwd_error_t *qwd_table_stop(qwd_req_t *q, const char *id);
+
+#endif

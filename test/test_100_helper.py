@@ -223,18 +223,19 @@ def test_sigterm_stops_websockify_but_leaves_vms_running(helper):
 
 
 def websockify_pids(helper):
-    """websockify's main process: its per-connection children have the same command line but
-    another websockify as parent."""
+    """websockify's main process, the helper's child: its per-connection children have the
+    same command line, and outlive a killed parent for a moment (then init is their parent)."""
     marker = os.path.join(helper.state_dir, "tokens")
-    pids = [pid for pid, _ in procs.processes_mentioning(marker)]
-    parents = {}
-    for pid in pids:
+    main = []
+    for pid, _ in procs.processes_mentioning(marker):
         try:
             with open(f"/proc/{pid}/stat") as f:
-                parents[pid] = int(f.read().rsplit(")", 1)[1].split()[1])
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:  # a connection child that just left
-            parents[pid] = pid
-    return [pid for pid in pids if parents[pid] not in pids]
+            continue
+        if parent == helper.process.pid:
+            main.append(pid)
+    return main
 
 
 def test_websockify_is_restarted_when_it_dies(helper):

@@ -2,10 +2,15 @@
  * This file holds the module record, the hooks and the routing of `SetHandler qwd`. */
 #include "qwd_api.h"
 #include "qwd_config.h"
+#include "qwd_auth.h"
 #include "qwd_log.h"
+#include "qwd_mail.h"
+#include "qwd_otp.h"
 #include "qwd_pages.h"
 #include "qwd_secret.h"
 #include "qwd_store.h"
+#include "qwd_viewer.h"
+#include "qwd_ws_gate.h"
 
 #include <apr_strings.h>
 #include <http_log.h>
@@ -22,7 +27,7 @@ static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    if ((rc = qwd_store_post_config(s)) != OK) {
+    if ((rc = qwd_store_post_config(s)) != OK || (rc = qwd_mail_post_config(pconf, s)) != OK) {
         return rc;
     }
     return qwd_secret_post_config(pconf, s);
@@ -33,12 +38,16 @@ static int known_route(const char *route)
 {
     static const char *const exact[] = {"",          "/",          "/sessions",
                                         "/monitor",  "/api/machines", "/api/sessions",
-                                        "/api/sessions/", NULL};
+                                        "/api/sessions/", "/login", NULL};
     int i;
     for (i = 0; exact[i]; i++) {
         if (!strcmp(route, exact[i])) {
             return 1;
         }
+    }
+    /* /s/ID: a session's shareable link (qwd_viewer.c) */
+    if (!strncmp(route, "/s/", 3) && route[3] && !strchr(route + 3, '/')) {
+        return 1;
     }
     /* /api/sessions/ID */
     return !strncmp(route, "/api/sessions/", 14) && !strchr(route + 14, '/');
@@ -60,6 +69,12 @@ static const char *route_by_suffix(const char *uri)
     }
     /* .../api/sessions/ID: the last "/api/sessions/" */
     for (api = strstr(uri, "/api/sessions/"); api; api = strstr(api + 1, "/api/sessions/")) {
+        if (known_route(api)) {
+            return api;
+        }
+    }
+    /* .../s/ID: the last "/s/" */
+    for (api = strstr(uri, "/s/"); api; api = strstr(api + 1, "/s/")) {
         if (known_route(api)) {
             return api;
         }
@@ -117,7 +132,8 @@ static int qwd_handler(request_rec *r)
     qwd_req_t *q;
     int is_get, is_post;
 
-    if (!r->handler || strcmp(r->handler, "qwd") != 0) {
+    /* r->proxyreq: a websocket Location below ours (QwdWebsocketGate) is mod_proxy's */
+    if (!r->handler || strcmp(r->handler, "qwd") != 0 || r->proxyreq) {
         return DECLINED;
     }
     q = apr_pcalloc(r->pool, sizeof(*q));
@@ -134,12 +150,21 @@ static int qwd_handler(request_rec *r)
     is_get = r->method_number == M_GET; /* HEAD too */
     is_post = r->method_number == M_POST;
     if (!strcmp(q->route, "") || !strcmp(q->route, "/")) {
+        if (is_post && qwd_auth_needs_mail(q->cfg)) {
+            return qwd_otp_page_create(q); /* QwdAuth email, QwdMFA email */
+        }
         return is_get ? qwd_page_form(q) : is_post ? qwd_page_create(q) : wrong_method(q, "GET, POST");
+    }
+    if (!strcmp(q->route, "/login")) {
+        return is_get || is_post ? qwd_otp_page_login(q) : wrong_method(q, "GET, POST");
     }
     if (!strcmp(q->route, "/sessions")) {
         return is_get ? qwd_page_sessions(q)
                : is_post ? qwd_page_sessions_post(q)
                          : wrong_method(q, "GET, POST");
+    }
+    if (!strncmp(q->route, "/s/", 3)) {
+        return is_get ? qwd_viewer_open(q, q->route + 3) : wrong_method(q, "GET");
     }
     if (!strcmp(q->route, "/monitor")) {
         return is_get ? qwd_page_monitor(q)
@@ -153,6 +178,9 @@ static void qwd_register_hooks(apr_pool_t *pool)
 {
     ap_hook_post_config(qwd_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(qwd_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    qwd_ws_gate_register_hooks(pool);
+    /* the authn providers "imap" and "smtp", for mod_qwd and every other module */
+    qwd_authn_mail_register(pool);
 }
 
 AP_DECLARE_MODULE(qwd) = {

@@ -30,9 +30,12 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
         row->oneshot, "state", row->state, "created", (json_int_t)row->created, "expires",
         (json_int_t)row->expires);
     if (live && row->token) {
-        const char *viewer = qwd_viewer_url(q, row->token);
-        const char *ws = qwd_websocket_url(q, row->token);
-        json_object_set_new(object, "token", json_string(row->token));
+        const char *viewer = qwd_session_link(q, row);
+        const char *ws = qwd_session_websocket_url(q, row);
+        /* with tickets websockify's token stays between the module and websockify */
+        if (!qwd_links_use_tickets(q)) {
+            json_object_set_new(object, "token", json_string(row->token));
+        }
         json_object_set_new(object, "viewer_url", viewer ? json_string(viewer) : json_null());
         json_object_set_new(object, "websocket_url", ws ? json_string(ws) : json_null());
     }
@@ -162,7 +165,14 @@ int qwd_api_handle(qwd_req_t *q)
     int method = q->r->method_number;
     qwd_error_t *e;
 
-    if ((e = qwd_auth_api(q))) {
+    /* the result page polls GET sessions/ID with the browser's identity cookie (no Basic
+     * credentials): a GET changes nothing, so no CSRF token is needed */
+    if (method == M_GET && !apr_table_get(q->r->headers_in, "Authorization")
+        && qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE
+        && qwd_auth_page_identity(q)) {
+        e = NULL;
+    }
+    else if ((e = qwd_auth_api(q))) {
         return qwd_fail(q, e);
     }
     if (!strcmp(route, "/machines")) {

@@ -3,6 +3,8 @@
  * a server error (503), never reported as a wrong password. */
 #include "qwd_auth.h"
 #include "qwd_secret.h"
+#include "qwd_store.h"
+#include "qwd_throttle.h"
 
 #include <ap_provider.h>
 #include <apr_strings.h>
@@ -47,8 +49,14 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
     qwd_provider_t fallback;
     authn_status result = AUTH_USER_NOT_FOUND;
     const char *decided_by = NULL;
+    qwd_store_t *store;
     qwd_error_t *e;
     int i, count;
+
+    /* brute force: a user or address with too many recent failures is not even checked */
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_throttle_check(q, store, user))) {
+        return e;
+    }
 
     if (!providers) {
         /* as mod_auth_basic: no QwdAuthProvider means the file provider */
@@ -74,6 +82,13 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
             break;
         }
     }
+    if (result == AUTH_GRANTED && !qwd_auth_needs_mail(q->cfg)) {
+        /* with a mailed second factor, only the code clears the count (qwd_otp.c) */
+        qwd_throttle_succeeded(q, store, user);
+    }
+    else if (result != AUTH_GENERAL_ERROR) {
+        qwd_throttle_failed(q, store, user);
+    }
     switch (result) {
     case AUTH_GRANTED:
         return NULL;
@@ -94,10 +109,40 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
     }
 }
 
+qwd_error_t *qwd_auth_first_factor(qwd_req_t *q, const char *user, const char *password)
+{
+    qwd_error_t *e;
+    if ((e = check_user_name(q, user)) || (e = check_password(q, user, password))) {
+        return e;
+    }
+    set_user(q, user);
+    return NULL;
+}
+
+void qwd_auth_set_user(qwd_req_t *q, const char *user)
+{
+    set_user(q, user);
+}
+
+int qwd_auth_needs_mail(const qwd_dir_config_t *cfg)
+{
+    int mode = qwd_cfg_int(cfg->auth_mode, QWD_DEFAULT_AUTH);
+    return mode == QWD_AUTH_EMAIL
+           || (mode == QWD_AUTH_FORM && qwd_cfg_int(cfg->mfa, QWD_MFA_OFF) == QWD_MFA_EMAIL);
+}
+
 qwd_error_t *qwd_auth_login(qwd_req_t *q, const char *user, const char *password)
 {
     qwd_error_t *e;
     int mode = qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH);
+    if (qwd_auth_needs_mail(q->cfg)) {
+        /* a password alone (or a bare address) is not enough here: only the mailed code or
+         * link logs in (qwd_otp.c), so the API's Basic and the pages' small login refuse */
+        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, 2401, "second_factor",
+                    "This service sends you a code by mail: please start from the form.");
+        e->level = APLOG_INFO;
+        return e;
+    }
     if (mode == QWD_AUTH_APACHE) {
         if (!q->r->user || !*q->r->user) {
             e = qwd_err(q, HTTP_FORBIDDEN, 306, "unauthorized",

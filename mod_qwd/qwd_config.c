@@ -24,6 +24,15 @@ void *qwd_create_dir_config(apr_pool_t *pool, char *location)
     cfg->max_lifetime = QWD_UNSET;
     cfg->max_body = QWD_UNSET;
     cfg->cookie_lifetime = QWD_UNSET;
+    cfg->websocket_tickets = QWD_UNSET;
+    cfg->websocket_gate = QWD_UNSET;
+    cfg->throttle_max = QWD_UNSET;
+    cfg->throttle_window = QWD_UNSET;
+    cfg->throttle_addr_max = QWD_UNSET;
+    cfg->mail_timeout = QWD_UNSET;
+    cfg->mail_verify_peer = QWD_UNSET;
+    cfg->mfa = QWD_UNSET;
+    cfg->code_lifetime = QWD_UNSET;
     cfg->gpu_passthrough = QWD_UNSET;
     cfg->readonly_viewers = QWD_UNSET;
     return cfg;
@@ -57,6 +66,23 @@ void *qwd_merge_dir_config(apr_pool_t *pool, void *base_v, void *add_v)
     MERGE_PTR(stylesheet);
     MERGE_INT(max_body);
     MERGE_INT(cookie_lifetime);
+    MERGE_PTR(static_url);
+    MERGE_INT(websocket_tickets);
+    MERGE_INT(websocket_gate);
+    MERGE_INT(throttle_max);
+    MERGE_INT(throttle_window);
+    MERGE_INT(throttle_addr_max);
+    MERGE_PTR(imap_server);
+    MERGE_PTR(smtp_auth_server);
+    MERGE_PTR(mail_ca_file);
+    MERGE_INT(mail_timeout);
+    MERGE_INT(mail_verify_peer);
+    MERGE_PTR(smtp_relay);
+    MERGE_PTR(mail_from);
+    MERGE_PTR(email_domains);
+    MERGE_INT(mfa);
+    MERGE_PTR(mfa_mail_domain);
+    MERGE_INT(code_lifetime);
     MERGE_PTR(mounts);
     MERGE_INT(gpu_passthrough);
     MERGE_PTR(boot_script_dir);
@@ -158,8 +184,11 @@ static const char *set_auth(cmd_parms *cmd, void *cfg_v, const char *arg)
     else if (!strcasecmp(arg, "apache")) {
         cfg->auth_mode = QWD_AUTH_APACHE;
     }
+    else if (!strcasecmp(arg, "email")) {
+        cfg->auth_mode = QWD_AUTH_EMAIL;
+    }
     else {
-        return "QwdAuth: expects none, form or apache";
+        return "QwdAuth: expects none, form, apache or email";
     }
     return NULL;
 }
@@ -240,6 +269,119 @@ static const char *set_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+/* QwdLoginThrottle N SECONDS [N_PER_ADDRESS] */
+static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max,
+                                const char *window, const char *addr_max)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    char *end;
+    apr_int64_t n = apr_strtoi64(max, &end, 10), seconds = 0, per_address = 0;
+    int bad = !*max || *end || n < 0 || n > 1000000;
+    if (window) {
+        seconds = apr_strtoi64(window, &end, 10);
+        bad |= !*window || *end || seconds < 1 || seconds > 86400 * 7;
+    }
+    if (addr_max) {
+        per_address = apr_strtoi64(addr_max, &end, 10);
+        bad |= !*addr_max || *end || per_address < 1 || per_address > 1000000;
+    }
+    if (bad || (n && !window)) {
+        return "QwdLoginThrottle: expects N SECONDS [N_PER_ADDRESS] (N failed logins per user "
+               "within SECONDS; 0 = off)";
+    }
+    cfg->throttle_max = (int)n;
+    cfg->throttle_window = window ? (int)seconds : QWD_DEFAULT_THROTTLE_WINDOW;
+    cfg->throttle_addr_max = addr_max ? (int)per_address : (int)n * QWD_DEFAULT_THROTTLE_ADDR_FACTOR;
+    return NULL;
+}
+
+/* QwdIMAPServer, QwdSMTPAuthServer, QwdSMTPRelay: SCHEME://HOST[:PORT] (STARTTLS) or
+ * SCHEMEs://HOST[:PORT] (TLS from the start). */
+static const char *set_mail_url(cmd_parms *cmd, void *cfg, const char *arg, const char *scheme)
+{
+    const char *rest = strstr(arg, "://");
+    apr_size_t len = rest ? (apr_size_t)(rest - arg) : 0;
+    if (!rest || strncasecmp(arg, scheme, 4)
+        || !(len == 4 || (len == 5 && (arg[4] | 0x20) == 's')) || !rest[3] || rest[3] == '/'
+        || strpbrk(arg, " \t\"<>")) {
+        return apr_psprintf(cmd->pool, "%s: expects %s://HOST[:PORT] (STARTTLS) or "
+                                       "%ss://HOST[:PORT] (TLS), not '%s'",
+                            cmd->cmd->name, scheme, scheme, arg);
+    }
+    return ap_set_string_slot(cmd, cfg, arg);
+}
+
+static const char *set_imap_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    return set_mail_url(cmd, cfg, arg, "imap");
+}
+
+static const char *set_smtp_url(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    return set_mail_url(cmd, cfg, arg, "smtp");
+}
+
+static const char *set_mail_ca(cmd_parms *cmd, void *cfg_v, const char *arg)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    apr_finfo_t info;
+    cfg->mail_ca_file = ap_server_root_relative(cmd->pool, arg);
+    if (!cfg->mail_ca_file
+        || apr_stat(&info, cfg->mail_ca_file, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
+        || info.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "QwdMailCACertificate: '%s' is not a readable file",
+                            arg);
+    }
+    return NULL;
+}
+
+static const char *set_mail_from(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    if (!strchr(arg, '@') || strpbrk(arg, " \t\r\n<>\",")) {
+        return "QwdMailFrom: expects a plain address, user@domain";
+    }
+    return ap_set_string_slot(cmd, cfg, arg);
+}
+
+static const char *add_email_domain(cmd_parms *cmd, void *cfg_v, const char *domain)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    char *lower;
+    if (!*domain || strpbrk(domain, "@ \t<>\"/,") || domain[0] == '.') {
+        return apr_psprintf(cmd->pool, "QwdEmailDomain: '%s' is not a domain name", domain);
+    }
+    if (!cfg->email_domains) {
+        cfg->email_domains = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    lower = apr_pstrdup(cmd->pool, domain);
+    ap_str_tolower(lower);
+    APR_ARRAY_PUSH(cfg->email_domains, const char *) = lower;
+    return NULL;
+}
+
+static const char *set_mfa(cmd_parms *cmd, void *cfg_v, const char *arg)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    if (!strcasecmp(arg, "off")) {
+        cfg->mfa = QWD_MFA_OFF;
+    }
+    else if (!strcasecmp(arg, "email")) {
+        cfg->mfa = QWD_MFA_EMAIL;
+    }
+    else {
+        return "QwdMFA: expects off or email";
+    }
+    return NULL;
+}
+
+static const char *set_mfa_domain(cmd_parms *cmd, void *cfg, const char *arg)
+{
+    if (!*arg || strpbrk(arg, "@ \t<>\"/,")) {
+        return "QwdMFAMailDomain: expects a domain name";
+    }
+    return ap_set_string_slot(cmd, cfg, arg);
+}
+
 #define DIR_OFFSET(field) (void *)APR_OFFSETOF(qwd_dir_config_t, field)
 #define WHERE (RSRC_CONF | ACCESS_CONF)
 
@@ -282,8 +424,44 @@ const command_rec qwd_directives[] = {
                   "URL of the stylesheet the pages link (htdocs/qwd.css)"),
     AP_INIT_TAKE1("QwdMaxRequestBody", set_max_body, NULL, WHERE,
                   "largest request body (bytes) the forms and the API accept"),
+    AP_INIT_TAKE1("QwdStaticURL", set_url, DIR_OFFSET(static_url), WHERE,
+                  "URL where htdocs/ is served (qwd.css, qwd-progress.js), ending in /"),
+    AP_INIT_FLAG("QwdWebsocketTickets", ap_set_flag_slot, DIR_OFFSET(websocket_tickets), WHERE,
+                 "links open /s/ID, which mints a short-lived ticket for the websocket at "
+                 "QwdWebsocketURL (a Location with QwdWebsocketGate On) instead of handing "
+                 "out websockify's token"),
+    AP_INIT_FLAG("QwdWebsocketGate", ap_set_flag_slot, DIR_OFFSET(websocket_gate), ACCESS_CONF,
+                 "in the websocket's <Location>: refuse (403) any request without a valid "
+                 "ticket and give websockify the session's token instead"),
     AP_INIT_TAKE1("QwdCookieLifetime", set_positive, DIR_OFFSET(cookie_lifetime), WHERE,
                   "how long (s) the signed identity cookie stays valid"),
     AP_INIT_TAKE1("QwdSecretFile", set_secret_file, NULL, RSRC_CONF,
                   "file holding the key that signs CSRF tokens and cookies (created 0600)"),
+    AP_INIT_TAKE23("QwdLoginThrottle", set_throttle, NULL, WHERE,
+                   "N SECONDS [N_PER_ADDRESS]: after N failed logins of a user (or "
+                   "N_PER_ADDRESS from one client address) within SECONDS, answer 429"),
+    AP_INIT_TAKE1("QwdIMAPServer", set_imap_url, DIR_OFFSET(imap_server), WHERE,
+                  "IMAP server the imap authn provider logs in to: imap:// (STARTTLS) or "
+                  "imaps://"),
+    AP_INIT_TAKE1("QwdSMTPAuthServer", set_smtp_url, DIR_OFFSET(smtp_auth_server), WHERE,
+                  "SMTP server the smtp authn provider logs in to (AUTH): smtp:// (STARTTLS) "
+                  "or smtps://"),
+    AP_INIT_TAKE1("QwdMailCACertificate", set_mail_ca, NULL, WHERE,
+                  "PEM file of the CAs that sign the mail servers' certificates"),
+    AP_INIT_TAKE1("QwdMailTimeout", set_positive, DIR_OFFSET(mail_timeout), WHERE,
+                  "seconds a talk with a mail server may take"),
+    AP_INIT_FLAG("QwdMailVerifyPeer", ap_set_flag_slot, DIR_OFFSET(mail_verify_peer), WHERE,
+                 "check the mail servers' certificates and names (default on)"),
+    AP_INIT_TAKE1("QwdSMTPRelay", set_smtp_url, DIR_OFFSET(smtp_relay), WHERE,
+                  "SMTP server mod_qwd sends login codes through (smtp:// or smtps://)"),
+    AP_INIT_TAKE1("QwdMailFrom", set_mail_from, DIR_OFFSET(mail_from), WHERE,
+                  "sender address of the login codes"),
+    AP_INIT_ITERATE("QwdEmailDomain", add_email_domain, NULL, WHERE,
+                    "domains whose addresses may log in by mailed link (QwdAuth email)"),
+    AP_INIT_TAKE1("QwdMFA", set_mfa, NULL, WHERE,
+                  "off, or email: after the password, a code mailed to the user"),
+    AP_INIT_TAKE1("QwdMFAMailDomain", set_mfa_domain, DIR_OFFSET(mfa_mail_domain), WHERE,
+                  "QwdMFA email mails the code to USER@this domain"),
+    AP_INIT_TAKE1("QwdLoginCodeLifetime", set_positive, DIR_OFFSET(code_lifetime), WHERE,
+                  "seconds a mailed login code or link stays valid"),
     {NULL}};

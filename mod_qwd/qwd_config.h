@@ -11,7 +11,14 @@
  * it is unset. */
 #define QWD_UNSET (-1)
 
-typedef enum { QWD_AUTH_NONE = 0, QWD_AUTH_FORM = 1, QWD_AUTH_APACHE = 2 } qwd_auth_mode_t;
+typedef enum {
+    QWD_AUTH_NONE = 0,
+    QWD_AUTH_FORM = 1,
+    QWD_AUTH_APACHE = 2,
+    QWD_AUTH_EMAIL = 3 /* a one-time link mailed to an address of QwdEmailDomain */
+} qwd_auth_mode_t;
+
+typedef enum { QWD_MFA_OFF = 0, QWD_MFA_EMAIL = 1 } qwd_mfa_mode_t;
 
 typedef struct qwd_provider {
     const char *name;
@@ -37,8 +44,27 @@ typedef struct qwd_dir_config {
     const char *websocket_url;  /* QwdWebsocketURL */
     const char *terms;          /* QwdTerms: text, or a URL to a terms page */
     const char *stylesheet;     /* QwdStylesheet */
+    const char *static_url;     /* QwdStaticURL: where htdocs/ (qwd.css, qwd-progress.js) is served */
+    int websocket_tickets;      /* QwdWebsocketTickets: links mint tickets for the gated websocket */
+    int websocket_gate;         /* QwdWebsocketGate: check tickets here before mod_proxy */
     apr_off_t max_body;         /* QwdMaxRequestBody (bytes) */
     int cookie_lifetime;        /* QwdCookieLifetime (s) */
+
+    /* Authentication (docs/authentication.md) */
+    int throttle_max;           /* QwdLoginThrottle: failures per user (0 = off) */
+    int throttle_window;        /* QwdLoginThrottle: seconds counted and blocked */
+    int throttle_addr_max;      /* QwdLoginThrottle: failures per client address */
+    const char *imap_server;    /* QwdIMAPServer: imap://host:port (STARTTLS) or imaps:// */
+    const char *smtp_auth_server; /* QwdSMTPAuthServer: smtp:// (STARTTLS) or smtps:// */
+    const char *mail_ca_file;   /* QwdMailCACertificate: PEM bundle, else the system's */
+    int mail_timeout;           /* QwdMailTimeout (s) */
+    int mail_verify_peer;       /* QwdMailVerifyPeer on|off */
+    const char *smtp_relay;     /* QwdSMTPRelay: where mod_qwd sends its mail */
+    const char *mail_from;      /* QwdMailFrom */
+    apr_array_header_t *email_domains; /* QwdEmailDomain: const char *, lower case */
+    int mfa;                    /* QwdMFA: qwd_mfa_mode_t */
+    const char *mfa_mail_domain; /* QwdMFAMailDomain: codes go to user@domain */
+    int code_lifetime;          /* QwdLoginCodeLifetime (s) */
 
     /* Reserved for later features, parsed by no directive yet; each gets an unset sentinel
      * and a merge rule already so adding the directive is local. */
@@ -72,6 +98,11 @@ typedef struct qwd_server_config {
 #define QWD_DEFAULT_VIEWER_URL "/novnc/vnc.html"
 #define QWD_DEFAULT_MAX_BODY 65536
 #define QWD_DEFAULT_COOKIE_LIFETIME 86400
+#define QWD_DEFAULT_THROTTLE_MAX 10
+#define QWD_DEFAULT_THROTTLE_WINDOW 900
+#define QWD_DEFAULT_THROTTLE_ADDR_FACTOR 5 /* per address: 5 x the per-user count */
+#define QWD_DEFAULT_MAIL_TIMEOUT 10
+#define QWD_DEFAULT_CODE_LIFETIME 600
 
 extern module AP_MODULE_DECLARE_DATA qwd_module;
 extern const command_rec qwd_directives[];

@@ -33,23 +33,53 @@ const char *qwd_html_time(qwd_req_t *q, apr_int64_t unix_seconds)
     return apr_pstrdup(q->r->pool, text);
 }
 
+#define SCRIPT_NOTE "qwd-script"
+
+const char *qwd_html_static_url(qwd_req_t *q, const char *name)
+{
+    const char *dir = q->cfg->static_url, *slash;
+    if (!dir && q->cfg->stylesheet && (slash = strrchr(q->cfg->stylesheet, '/'))) {
+        dir = apr_pstrmemdup(q->r->pool, q->cfg->stylesheet, slash - q->cfg->stylesheet + 1);
+    }
+    if (!dir) {
+        return NULL;
+    }
+    return apr_pstrcat(q->r->pool, dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name, NULL);
+}
+
+void qwd_html_use_script(qwd_req_t *q, const char *name)
+{
+    const char *url = qwd_html_static_url(q, name);
+    if (url) {
+        apr_table_setn(q->r->notes, SCRIPT_NOTE, url);
+    }
+}
+
 void qwd_html_begin(qwd_req_t *q, const char *title)
 {
     request_rec *r = q->r;
+    const char *script = apr_table_get(r->notes, SCRIPT_NOTE);
+    const char *stylesheet = q->cfg->stylesheet ? q->cfg->stylesheet
+                                                : qwd_html_static_url(q, "qwd.css");
     ap_set_content_type(r, "text/html; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
     apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
-    /* inline SVG and our stylesheet only; no script runs on these pages */
+    /* inline SVG, our stylesheet and at most our own script file; nothing inline runs */
     apr_table_setn(r->headers_out, "Content-Security-Policy",
-                   "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                   "script-src 'none'; frame-ancestors 'none'");
+                   script ? "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                            "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+                          : "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                            "script-src 'none'; frame-ancestors 'none'");
     ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                   "<title>%s - virtual desktops</title>",
                qwd_h(q, title));
-    if (q->cfg->stylesheet) {
-        ap_rprintf(r, "<link rel=\"stylesheet\" href=\"%s\">", qwd_h(q, q->cfg->stylesheet));
+    if (stylesheet) {
+        ap_rprintf(r, "<link rel=\"stylesheet\" href=\"%s\">", qwd_h(q, stylesheet));
+    }
+    if (script) {
+        ap_rprintf(r, "<script src=\"%s\" defer></script>", qwd_h(q, script));
     }
     ap_rprintf(r, "</head>\n<body class=\"qwd\"><header><nav><a href=\"%s/\">New machine</a> "
                   "<a href=\"%s\">My sessions</a>",

@@ -9,6 +9,12 @@
 void qwd_html_begin(qwd_req_t *q, const char *title);
 void qwd_html_end(qwd_req_t *q);
 
+/* Before qwd_html_begin: the page loads this script of QwdStaticURL (CSP allows 'self'). */
+void qwd_html_use_script(qwd_req_t *q, const char *name);
+/* The URL of a file of htdocs/: QwdStaticURL + name, else beside QwdStylesheet; NULL when
+ * neither is set. */
+const char *qwd_html_static_url(qwd_req_t *q, const char *name);
+
 /* text HTML-escaped (quotes too), in r->pool; NULL → "". */
 const char *qwd_h(qwd_req_t *q, const char *text);
 

@@ -1,6 +1,9 @@
 /* Link building. noVNC 1.3 builds its websocket URL as ws[s]://host:port/path, so the viewer
- * link splits the websocket URL into those parameters (path carrying "?token=..."). */
+ * link splits the websocket URL into those parameters (path carrying "?token=..." or, with
+ * QwdWebsocketTickets, "?ticket=..."). */
 #include "qwd_links.h"
+#include "qwd_html.h"
+#include "qwd_ticket.h"
 
 #include <apr_strings.h>
 #include <apr_uri.h>
@@ -33,11 +36,12 @@ const char *qwd_websocket_url(qwd_req_t *q, const char *token)
                        ap_escape_urlencoded(q->r->pool, token), NULL);
 }
 
-const char *qwd_viewer_url(qwd_req_t *q, const char *token)
+/* The viewer page connecting to ws; sep '?' puts the parameters in the query, '#' in the
+ * fragment (noVNC reads it first, and browsers never send it: secrets stay out of logs). */
+static const char *viewer_link(qwd_req_t *q, const char *ws, char sep)
 {
     request_rec *r = q->r;
     const char *viewer = q->cfg->viewer_url ? q->cfg->viewer_url : QWD_DEFAULT_VIEWER_URL;
-    const char *ws = qwd_websocket_url(q, token);
     apr_uri_t uri;
     const char *path, *port;
 
@@ -52,7 +56,50 @@ const char *qwd_viewer_url(qwd_req_t *q, const char *token)
     port = uri.port_str ? uri.port_str : (!strcasecmp(uri.scheme, "wss") ? "443" : "80");
     return apr_psprintf(r->pool, "%s%shost=%s&port=%s&encrypt=%d&path=%s&autoconnect=1"
                                  "&resize=remote",
-                        viewer, strchr(viewer, '?') ? "&" : "?",
+                        viewer, sep == '#' ? "#" : strchr(viewer, '?') ? "&" : "?",
                         ap_escape_urlencoded(r->pool, uri.hostname), port,
                         !strcasecmp(uri.scheme, "wss"), ap_escape_urlencoded(r->pool, path));
+}
+
+const char *qwd_viewer_url(qwd_req_t *q, const char *token)
+{
+    return viewer_link(q, qwd_websocket_url(q, token), '?');
+}
+
+int qwd_links_use_tickets(qwd_req_t *q)
+{
+    return q->cfg->websocket_tickets == 1 && q->cfg->websocket_url != NULL;
+}
+
+static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)
+{
+    const char *base = websocket_base(q);
+    if (!base) {
+        return NULL;
+    }
+    return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "ticket=",
+                       qwd_ticket_mint(q, session_id), NULL);
+}
+
+const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)
+{
+    return viewer_link(q, ticket_websocket_url(q, session_id), '#');
+}
+
+const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)
+{
+    if (qwd_links_use_tickets(q)) {
+        return ap_construct_url(q->r->pool, qwd_route_url(q, apr_pstrcat(q->r->pool, "/s/",
+                                                                          row->id, NULL)),
+                                q->r);
+    }
+    return row->token ? qwd_viewer_url(q, row->token) : NULL;
+}
+
+const char *qwd_session_websocket_url(qwd_req_t *q, const qwd_row_t *row)
+{
+    if (qwd_links_use_tickets(q)) {
+        return ticket_websocket_url(q, row->id);
+    }
+    return qwd_websocket_url(q, row->token);
 }

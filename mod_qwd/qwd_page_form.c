@@ -140,19 +140,32 @@ int qwd_page_form(qwd_req_t *q)
     return OK;
 }
 
-/* The result page: what the user needs to reach the VM now and later. */
+/* The result page: what the user needs to reach the VM now and later. It shows the session
+ * starting; qwd-progress.js polls the JSON status and reveals link and QR code once the display
+ * answers, or the reason when the VM ended while starting. Without JavaScript the link is
+ * simply there. */
 static void result_page(qwd_req_t *q, const qwd_row_t *row)
 {
     request_rec *r = q->r;
-    const char *viewer = qwd_viewer_url(q, row->token);
-    const char *ws = qwd_websocket_url(q, row->token);
+    const char *viewer = qwd_session_link(q, row);
     const char *svg = viewer ? qwd_qr_svg(r->pool, viewer, 4) : NULL;
+    int tickets = qwd_links_use_tickets(q);
 
+    qwd_html_use_script(q, "qwd-progress.js");
     qwd_html_begin(q, "Your virtual machine");
-    ap_rprintf(r, "<p>Machine <b>%s</b> (%d CPU, %d MiB) for <b>%s</b> is <span "
-                  "class=\"qwd-state\">%s</span>.</p>",
+    ap_rprintf(r, "<section id=\"progress\" class=\"qwd-progress\" data-state=\"%s\" "
+                  "data-status-url=\"%s\" aria-live=\"polite\"><p>Machine <b>%s</b> (%d CPU, "
+                  "%d MiB) for <b>%s</b> is <span class=\"qwd-state\" id=\"state\">%s</span>."
+                  "</p><p class=\"qwd-hint\" id=\"state-detail\">%s</p></section>",
+               qwd_h(q, row->state),
+               qwd_h(q, qwd_route_url(q, apr_pstrcat(r->pool, "/api/sessions/", row->id, NULL))),
                qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->owner),
-               qwd_h(q, row->state));
+               qwd_h(q, row->state),
+               strcmp(row->state, "running")
+                   ? "The machine is booting; the link below works as soon as its display "
+                     "answers."
+                   : "Ready.");
+    ap_rputs("<div id=\"ready\" class=\"qwd-ready\">", r);
     if (viewer) {
         ap_rprintf(r, "<p class=\"qwd-link\"><a id=\"viewer\" href=\"%s\" target=\"_blank\">Open "
                       "the desktop</a></p>",
@@ -163,15 +176,23 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
                       "desktop on another device</figcaption></figure>",
                    svg);
     }
-    ap_rprintf(r, "<dl><dt>Session</dt><dd id=\"session\">%s</dd><dt>Token</dt><dd "
-                  "id=\"token\"><code>%s</code></dd><dt>Websocket</dt><dd><code "
-                  "id=\"websocket\">%s</code></dd><dt>Expires</dt><dd id=\"expires\" "
-                  "data-unix=\"%" APR_INT64_T_FMT "\">%s</dd></dl>",
-               qwd_h(q, row->id), qwd_h(q, row->token), qwd_h(q, ws), row->expires,
-               qwd_h(q, qwd_html_time(q, row->expires)));
+    ap_rputs("</div>", r);
+    ap_rprintf(r, "<dl><dt>Session</dt><dd id=\"session\">%s</dd>", qwd_h(q, row->id));
+    if (tickets) {
+        ap_rprintf(r, "<dt>Link</dt><dd><code id=\"link\">%s</code></dd>", qwd_h(q, viewer));
+    }
+    else {
+        ap_rprintf(r, "<dt>Token</dt><dd id=\"token\"><code>%s</code></dd><dt>Websocket</dt>"
+                      "<dd><code id=\"websocket\">%s</code></dd>",
+                   qwd_h(q, row->token), qwd_h(q, qwd_websocket_url(q, row->token)));
+    }
+    ap_rprintf(r, "<dt>Expires</dt><dd id=\"expires\" data-unix=\"%" APR_INT64_T_FMT "\">%s</dd>"
+                  "</dl>",
+               row->expires, qwd_h(q, qwd_html_time(q, row->expires)));
     ap_rprintf(r, "<p>Keep this page or find the session again under <a href=\"%s\">My "
-                  "sessions</a>. Anyone with the link or the token can use the desktop.</p>",
-               qwd_h(q, qwd_route_url(q, "/sessions")));
+                  "sessions</a>. Anyone with the link can use the desktop%s.</p>",
+               qwd_h(q, qwd_route_url(q, "/sessions")),
+               tickets ? " until the session ends or is stopped" : "");
     qwd_html_end(q);
 }
 

@@ -241,3 +241,13 @@ const char *qwd_identity_cookie_user(qwd_req_t *q)
     user[hex_len / 2] = '\0';
     return strlen(user) == hex_len / 2 ? user : NULL;
 }
+
+const char *qwd_secret_sign(qwd_req_t *q, const char *data)
+{
+    return sign(q, data);
+}
+
+int qwd_secret_equal(const char *a, const char *b)
+{
+    return a && b && same_secret(a, b);
+}

@@ -20,4 +20,9 @@ void qwd_identity_cookie_set(qwd_req_t *q, const char *user);
 /* The user of a valid, unexpired identity cookie, or NULL. */
 const char *qwd_identity_cookie_user(qwd_req_t *q);
 
+/* HMAC of data under the server's key, 40 hex digits (websocket tickets: qwd_ticket.c). */
+const char *qwd_secret_sign(qwd_req_t *q, const char *data);
+/* Whether two secrets are equal, in time independent of where they differ. */
+int qwd_secret_equal(const char *a, const char *b);
+
 #endif

@@ -14,7 +14,7 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2 /* 2: login failures and pending logins (authentication) */
 #define READY_LABEL "qwd_ready"
 #define ROW_COLUMNS                                                                            \
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
@@ -37,6 +37,13 @@ static const char *const schema_sql[] = {
     " created INTEGER NOT NULL, expires INTEGER NOT NULL,"
     " ended INTEGER, ended_reason TEXT)",
     "CREATE INDEX IF NOT EXISTS qwd_sessions_owner ON qwd_sessions (owner, state)",
+    /* version 2: failed logins per user / client address (qwd_throttle.c) */
+    "CREATE TABLE IF NOT EXISTS qwd_login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS qwd_login_failures_key ON qwd_login_failures (key, at)",
+    /* version 2: logins waiting for a mailed code or link (qwd_otp.c); id and code hashed */
+    "CREATE TABLE IF NOT EXISTS qwd_pending ("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, user TEXT NOT NULL, code_hash TEXT NOT NULL,"
+    " request TEXT, attempts INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL)",
     NULL};
 
 static const struct {
@@ -60,6 +67,20 @@ static const struct {
     {"qwd_list_all", "SELECT " ROW_COLUMNS " FROM qwd_sessions ORDER BY created DESC, id"},
     {"qwd_sweep", "DELETE FROM qwd_sessions WHERE (state = 'ended' AND ended < %s)"
                   " OR (state = 'pending' AND created < %s)"},
+    {"qwd_fail_count", "SELECT COUNT(*), COALESCE(MIN(at), 0) FROM qwd_login_failures"
+                       " WHERE key = %s AND at > %s"},
+    {"qwd_fail_add", "INSERT INTO qwd_login_failures (key, at) VALUES (%s, %s)"},
+    {"qwd_fail_prune", "DELETE FROM qwd_login_failures WHERE at <= %s"},
+    {"qwd_fail_clear", "DELETE FROM qwd_login_failures WHERE key = %s"},
+    {"qwd_pending_add", "INSERT INTO qwd_pending (id, kind, user, code_hash, request, expires)"
+                        " VALUES (%s, %s, %s, %s, %s, %s)"},
+    {"qwd_pending_get", "SELECT kind, user, code_hash, request, attempts, expires"
+                        " FROM qwd_pending WHERE id = %s AND expires > %s"},
+    {"qwd_pending_attempt", "UPDATE qwd_pending SET attempts = attempts + 1"
+                            " WHERE id = %s AND attempts < %s"},
+    {"qwd_pending_take", "DELETE FROM qwd_pending WHERE id = %s AND code_hash = %s"
+                         " AND expires > %s"},
+    {"qwd_pending_prune", "DELETE FROM qwd_pending WHERE expires <= %s"},
     {NULL, NULL}};
 
 int qwd_store_post_config(server_rec *s)
@@ -159,7 +180,13 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
                                             SCHEMA_VERSION));
         }
     }
-    /* later versions migrate here, inside the same transaction */
+    /* later versions migrate here, inside the same transaction; 1 → 2 only adds tables,
+     * which the CREATE ... IF NOT EXISTS above made */
+    if (rc == 0 && version > 0 && version < SCHEMA_VERSION) {
+        rc = apr_dbd_query(driver, handle, &nrows,
+                           apr_psprintf(pool, "UPDATE qwd_schema SET version = %d",
+                                        SCHEMA_VERSION));
+    }
     if (rc || version > SCHEMA_VERSION) {
         apr_dbd_transaction_mode_set(driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
     }
@@ -434,4 +461,35 @@ qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_hea
 {
     return owner ? select_rows(store, "qwd_list_owner", 1, &owner, rows)
                  : select_rows(store, "qwd_list_all", 0, NULL, rows);
+}
+
+qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, int n,
+                           const char **params)
+{
+    int ignored = 0;
+    int rc = apr_dbd_pquery(store->dbd->driver, store->q->r->pool, store->dbd->handle,
+                            nrows ? nrows : &ignored, statement(store, label), n, params);
+    return rc ? db_error(store, 219, rc, label) : NULL;
+}
+
+qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n,
+                                 const char **params, int ncols, const char ***values)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *dbrow;
+    int rc = select_stmt(store, label, &res, n, params), i;
+    *values = NULL;
+    if (rc) {
+        return db_error(store, 220, rc, label);
+    }
+    while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &dbrow, -1) == 0) {
+        if (*values) {
+            continue; /* read to the end: the driver resets the statement there */
+        }
+        *values = apr_pcalloc(store->q->r->pool, ncols * sizeof(const char *));
+        for (i = 0; i < ncols; i++) {
+            (*values)[i] = entry(store, dbrow, i);
+        }
+    }
+    return NULL;
 }

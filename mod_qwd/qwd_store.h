@@ -47,6 +47,14 @@ qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id);
 qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row);
 /* Rows of owner (NULL: all), newest first: an array of qwd_row_t *. */
 qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_header_t **rows);
+/* Runs the prepared write `label` (one of qwd_store.c's statements) with n string params;
+ * *nrows (may be NULL) gets the number of rows changed. */
+qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, int n,
+                           const char **params);
+/* The first row of the prepared select `label`: *values = ncols strings (NULL for SQL NULL),
+ * or *values = NULL when there is no row. */
+qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n,
+                                 const char **params, int ncols, const char ***values);
 /* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
 qwd_error_t *qwd_store_sweep(qwd_store_t *store);
 

@@ -12,7 +12,9 @@ def test_leak_check_finds_and_kills_a_process_naming_the_workdir(workdir):
     marker = os.path.join(workdir, "leak-probe")
     sleeper = subprocess.Popen(["sh", "-c", f"sleep 60 # {marker}"])
     try:
-        found = procs.processes_mentioning(marker)
+        # Popen returns before the child has exec'd: wait for its new command line.
+        found = procs.wait_until(lambda: procs.processes_mentioning(marker), 5,
+                                 what="the probe to exec")
         assert [pid for pid, _ in found] == [sleeper.pid]
         killed = procs.kill_leftovers(marker)
         assert [pid for pid, _ in killed] == [sleeper.pid]

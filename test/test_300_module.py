@@ -179,22 +179,27 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert MACHINE in [m["name"] for m in machines["machines"]]
 
     session = api_create(httpd, cpu=1, lifetime_s=600, oneshot=True)
-    for key in ("id", "state", "expires", "viewer_url", "websocket_url", "token"):
+    for key in ("id", "state", "expires", "viewer_url", "websocket_url"):
         assert key in session, session
+    # one port: websockify's token never leaves the server; links go through Apache
+    assert "token" not in session
     assert session["owner"] == "alice" and session["oneshot"] is True
     assert session["expires"] - session["created"] == pytest.approx(600, abs=5)
-    assert re.match(r"ws://127\.0\.0\.1:\d+/\?token=", session["websocket_url"])
-    viewer = urllib.parse.urlparse(session["viewer_url"])
-    query = urllib.parse.parse_qs(viewer.query)
-    assert viewer.path == "/novnc/vnc.html"
-    assert query["autoconnect"] == ["1"] and query["resize"] == ["remote"]
-    assert query["path"] == ["?token=" + session["token"]]
-    assert query["port"] == [str(helper.websockify_port)]
+    assert re.match(rf"ws://127\.0\.0\.1:{httpd.port}/qwd/ws\?ticket=[0-9a-f]{{32}}\.\d+\.",
+                    session["websocket_url"])
+    assert session["viewer_url"] == httpd.url("/qwd/s/" + session["id"])
 
     wait_running(httpd, session["id"])
     assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
-    # the viewer page itself is served
-    with urllib.request.urlopen(session["viewer_url"], timeout=10) as resp:
+    # the link redirects to noVNC (served under the Location) with a fresh ticket in the
+    # fragment, and the viewer page itself is served
+    viewer = follow_link(session["viewer_url"])
+    assert viewer.path == "/qwd/viewer/vnc.html" and not viewer.query
+    fragment = urllib.parse.parse_qs(viewer.fragment)
+    assert fragment["autoconnect"] == ["1"] and fragment["resize"] == ["remote"]
+    assert fragment["port"] == [str(httpd.port)] and fragment["host"] == ["127.0.0.1"]
+    assert fragment["path"][0].startswith("qwd/ws?ticket=" + session["id"] + ".")
+    with urllib.request.urlopen(httpd.url(viewer.path), timeout=10) as resp:
         assert resp.status == 200
 
     status, listed, _ = api(httpd, "GET", "sessions")
@@ -205,6 +210,37 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert helper_ids(helper) == []
     status, again, _ = api(httpd, "GET", "sessions/" + session["id"])
     assert status == 200 and again["state"] == "ended"
+
+
+def follow_link(link):
+    """The Location a session link (/qwd/s/ID) redirects to, parsed."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+    try:
+        urllib.request.build_opener(NoRedirect).open(link, timeout=30)
+    except urllib.error.HTTPError as err:
+        assert err.code == 303, err.read()
+        return urllib.parse.urlparse(err.headers["Location"])
+    raise AssertionError(f"{link} did not redirect")
+
+
+def test_direct_websockify_port_still_works(workdir, helper):
+    """QwdWebsocketURL ws://HOST:PORT/ without tickets: links carry websockify's token."""
+    httpd = Httpd(workdir, helper, one_port=False).start()
+    try:
+        session = api_create(httpd, cpu=1)
+        assert re.match(r"ws://127\.0\.0\.1:\d+/\?token=", session["websocket_url"])
+        viewer = urllib.parse.urlparse(session["viewer_url"])
+        query = urllib.parse.parse_qs(viewer.query)
+        assert viewer.path == "/novnc/vnc.html"
+        assert query["path"] == ["?token=" + session["token"]]
+        assert query["port"] == [str(helper.websockify_port)]
+        wait_running(httpd, session["id"])
+        assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
+    finally:
+        httpd.stop()
+    assert not httpd.unexpected_log_lines()
 
 
 def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
@@ -218,10 +254,10 @@ def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
     status, page = browser.create("carol", cpu=1, lifetime=900)
     assert status == 200, page
     link = html.unescape(re.search(r'<a id="viewer" href="([^"]+)"', page).group(1))
-    token = re.search(r'<dd id="token"><code>([^<]+)</code>', page).group(1)
-    ws_url = html.unescape(re.search(r'<code id="websocket">([^<]+)</code>', page).group(1))
-    assert "token%3D" + token in link.replace("%3d", "%3D")
-    assert ws_url.endswith("?token=" + token)
+    session_id = re.search(r'<dd id="session">([0-9a-f]{32})</dd>', page).group(1)
+    assert link == httpd.url("/qwd/s/" + session_id)
+    assert f'<code id="link">{link}</code>' in page
+    assert 'id="token"' not in page  # websockify's token stays on the server
     assert re.search(r'<dd id="expires" data-unix="\d+">\d{4}-\d\d-\d\d ', page)
 
     # the inline SVG QR code decodes (rsvg-convert + zbarimg) to exactly the link
@@ -234,8 +270,9 @@ def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
                              capture_output=True, text=True).stdout.strip()
     assert decoded == link
 
-    session_id = re.search(r'<dd id="session">([0-9a-f]{32})</dd>', page).group(1)
     wait_running(httpd, session_id, user="carol")
+    fragment = urllib.parse.parse_qs(follow_link(link).fragment)
+    ws_url = f"ws://127.0.0.1:{httpd.port}/" + fragment["path"][0]
     assert rfb.websocket_rfb_banner(ws_url) == b"RFB 003.008\n"
 
     # the identity cookie set at create shows the session under /sessions
@@ -542,8 +579,9 @@ def test_graceful_restart_and_helper_restart_keep_sessions(httpd, helper):
     httpd.graceful()
     status, again, _ = api(httpd, "GET", "sessions/" + session["id"], user="gina")
     assert status == 200 and again["state"] == "running"
-    assert again["websocket_url"] == session["websocket_url"]
-    assert rfb.websocket_rfb_banner(again["websocket_url"]) == b"RFB 003.008\n"
+    assert again["viewer_url"] == session["viewer_url"]
+    # a ticket minted before the restart still opens the websocket (the key survived)
+    assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
     # the signing key survived too: the cookie and the CSRF token still work
     status, mine = browser.get("sessions")
     assert status == 200 and ('class="qwd-starting"' in mine or 'class="qwd-running"' in mine)
@@ -552,7 +590,7 @@ def test_graceful_restart_and_helper_restart_keep_sessions(httpd, helper):
     helper.start()
     # the restarted helper re-adopts the VM (and probes its display again)
     again = wait_running(httpd, session["id"], user="gina")
-    assert again["websocket_url"] == session["websocket_url"]
+    assert again["viewer_url"] == session["viewer_url"]
     assert rfb.websocket_rfb_banner(again["websocket_url"]) == b"RFB 003.008\n"
     assert len(helper_ids(helper)) == 2
 

@@ -3,6 +3,7 @@ loads the freshly built module without touching /etc/apache2, and the images con
 import json
 import os
 import subprocess
+import sys
 
 from qwdtest import env, procs, vm
 from qwdtest.httpd import Httpd
@@ -10,7 +11,7 @@ from qwdtest.httpd import Httpd
 
 def test_leak_check_finds_and_kills_a_process_naming_the_workdir(workdir):
     marker = os.path.join(workdir, "leak-probe")
-    sleeper = subprocess.Popen(["sh", "-c", f"sleep 60 # {marker}"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker])
     try:
         # Popen returns before the child has exec'd: wait for its new command line.
         found = procs.wait_until(lambda: procs.processes_mentioning(marker), 5,

@@ -33,6 +33,14 @@ static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return qwd_secret_post_config(pconf, s);
 }
 
+/* Before mod_dbd's child_init opens connections: tables first (qwd_store_child_init). */
+static const char *const dbd_module_name[] = {"mod_dbd.c", NULL};
+
+static void qwd_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    qwd_store_child_init(pchild, s);
+}
+
 /* Whether route is one this module answers. */
 static int known_route(const char *route)
 {
@@ -181,6 +189,7 @@ static void qwd_register_hooks(apr_pool_t *pool)
     qwd_ws_gate_register_hooks(pool);
     /* the authn providers "imap" and "smtp", for mod_qwd and every other module */
     qwd_authn_mail_register(pool);
+    ap_hook_child_init(qwd_child_init, NULL, dbd_module_name, APR_HOOK_FIRST);
 }
 
 AP_DECLARE_MODULE(qwd) = {

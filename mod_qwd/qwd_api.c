@@ -159,20 +159,23 @@ static int method_not_allowed(qwd_req_t *q, const char *allowed)
                                "Method %s is not allowed here (%s).", q->r->method, allowed));
 }
 
+/* The result page polls GET sessions/ID with the browser's identity cookie and no Basic
+ * credentials (qwd-progress.js): a GET changes nothing, so no CSRF token is needed. Sets
+ * q->user when it is such a request. */
+static int is_page_poll(qwd_req_t *q)
+{
+    return q->r->method_number == M_GET && !apr_table_get(q->r->headers_in, "Authorization")
+           && qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE
+           && qwd_auth_page_identity(q);
+}
+
 int qwd_api_handle(qwd_req_t *q)
 {
     const char *route = q->route + 4; /* after "/api" */
     int method = q->r->method_number;
     qwd_error_t *e;
 
-    /* the result page polls GET sessions/ID with the browser's identity cookie (no Basic
-     * credentials): a GET changes nothing, so no CSRF token is needed */
-    if (method == M_GET && !apr_table_get(q->r->headers_in, "Authorization")
-        && qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE
-        && qwd_auth_page_identity(q)) {
-        e = NULL;
-    }
-    else if ((e = qwd_auth_api(q))) {
+    if (!is_page_poll(q) && (e = qwd_auth_api(q))) {
         return qwd_fail(q, e);
     }
     if (!strcmp(route, "/machines")) {

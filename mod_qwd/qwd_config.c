@@ -437,7 +437,7 @@ const command_rec qwd_directives[] = {
                   "how long (s) the signed identity cookie stays valid"),
     AP_INIT_TAKE1("QwdSecretFile", set_secret_file, NULL, RSRC_CONF,
                   "file holding the key that signs CSRF tokens and cookies (created 0600)"),
-    AP_INIT_TAKE23("QwdLoginThrottle", set_throttle, NULL, WHERE,
+    AP_INIT_TAKE123("QwdLoginThrottle", set_throttle, NULL, WHERE,
                    "N SECONDS [N_PER_ADDRESS]: after N failed logins of a user (or "
                    "N_PER_ADDRESS from one client address) within SECONDS, answer 429"),
     AP_INIT_TAKE1("QwdIMAPServer", set_imap_url, DIR_OFFSET(imap_server), WHERE,

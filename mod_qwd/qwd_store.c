@@ -11,6 +11,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <mod_dbd.h>
+#include <util_cfgtree.h>
 
 APLOG_USE_MODULE(qwd);
 
@@ -94,6 +95,43 @@ int qwd_store_post_config(server_rec *s)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
+}
+
+/* Other modules may keep their tables in the same SQLite file (mod_authn_dbd's users: mod_dbd
+ * allows one DBDParams per server). mod_dbd prepares their statements when it opens a
+ * connection, and SQLite expires such statements for good when the schema changes after
+ * (apr_dbd uses the legacy sqlite3_prepare, which cannot re-prepare). So each child creates
+ * the tables before mod_dbd's child_init opens any connection: with its own short connection,
+ * as Apache's user, with DBDriver/DBDParams read from the main server's configuration. The
+ * per-connection check below stays for everything else (version, pragmas, statements). */
+void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
+{
+    const apr_dbd_driver_t *driver = NULL;
+    const char *driver_name = NULL, *params = NULL, *error = NULL;
+    apr_dbd_t *handle = NULL;
+    ap_directive_t *directive;
+    int i, nrows, rc = 0;
+    for (directive = ap_conftree; directive; directive = directive->next) {
+        if (!strcasecmp(directive->directive, "DBDriver")) {
+            driver_name = directive->args;
+        }
+        else if (!strcasecmp(directive->directive, "DBDParams")) {
+            const char *args = directive->args;
+            params = ap_getword_conf(pool, &args); /* without quotes */
+        }
+    }
+    if (!driver_name || strcasecmp(driver_name, "sqlite3") || !params
+        || apr_dbd_get_driver(pool, "sqlite3", &driver) != APR_SUCCESS
+        || apr_dbd_open_ex(driver, pool, params, &handle, &error) != APR_SUCCESS) {
+        return; /* the first request creates the schema then */
+    }
+    if (apr_dbd_query(driver, handle, &nrows, "BEGIN IMMEDIATE") == 0) {
+        for (i = 0; schema_sql[i] && rc == 0; i++) {
+            rc = apr_dbd_query(driver, handle, &nrows, schema_sql[i]);
+        }
+        apr_dbd_query(driver, handle, &nrows, rc ? "ROLLBACK" : "COMMIT");
+    }
+    apr_dbd_close(driver, handle);
 }
 
 static qwd_error_t *db_error(qwd_store_t *store, int logno, int rc, const char *what)

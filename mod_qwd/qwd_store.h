@@ -30,6 +30,9 @@ typedef struct qwd_store qwd_store_t;
 /* post_config: resolves mod_dbd's optional functions; logs "load mod_dbd" and fails if absent. */
 int qwd_store_post_config(server_rec *s);
 
+/* child_init, before mod_dbd's: creates the tables (see qwd_store.c for why). */
+void qwd_store_child_init(apr_pool_t *pool, server_rec *s);
+
 /* The request's database connection, schema ensured and statements prepared. */
 qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store);
 

@@ -1,0 +1,11 @@
+/* GET /s/ID: the link of a session that users keep and share (QwdWebsocketTickets On). */
+#ifndef QWD_VIEWER_H
+#define QWD_VIEWER_H
+
+#include "qwd_request.h"
+
+/* Checks that the session is still live and redirects to noVNC with a fresh ticket; 404 for
+ * an unknown id, 410 once the session ended or expired. */
+int qwd_viewer_open(qwd_req_t *q, const char *session_id);
+
+#endif

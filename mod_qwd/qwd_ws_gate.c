@@ -1,0 +1,119 @@
+/* QwdWebsocketGate: checks ?ticket= (qwd_ticket.c) against the session's row and the helper,
+ * then rewrites the query to ?token=<websockify token>. mod_proxy builds the backend URL from
+ * r->args in its fixups (canon), after this access_checker, so websockify sees only the token
+ * and the browser never does. Anything else is 403 and never reaches websockify. */
+#include "qwd_ws_gate.h"
+#include "qwd_config.h"
+#include "qwd_helper_client.h"
+#include "qwd_log.h"
+#include "qwd_protocol.h"
+#include "qwd_session.h"
+#include "qwd_store.h"
+#include "qwd_ticket.h"
+
+#include <apr_strings.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+APLOG_USE_MODULE(qwd);
+
+/* The value of ?ticket= (unescaped), or NULL. */
+static const char *ticket_arg(request_rec *r)
+{
+    char *args, *pair, *state;
+    if (!r->args) {
+        return NULL;
+    }
+    args = apr_pstrdup(r->pool, r->args);
+    for (pair = apr_strtok(args, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
+        if (!strncmp(pair, "ticket=", 7)) {
+            char *value = pair + 7;
+            return ap_unescape_urlencoded(value) == OK ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A refusal: logged at info (a stale or forged link is the client's problem, and a flood of
+ * them must not fill the error log), answered with the bare status. */
+static int refuse(request_rec *r, int status, int logno, const char *why, const char *session_id)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "QWD%05d: websocket refused (%d): %s%s%s",
+                  logno, status, why, session_id ? ", session " : "",
+                  session_id ? session_id : "");
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    return status;
+}
+
+/* Whether the helper still runs the session's VM (a VM can end without a page noticing). */
+static int helper_says_live(qwd_req_t *q, const qwd_row_t *row, int *status)
+{
+    json_t *answer;
+    qwd_error_t *e;
+    const char *state;
+    *status = OK;
+    if (!q->cfg->helper_socket) {
+        return 1; /* the row is all we know */
+    }
+    e = qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id), &answer);
+    if (e) {
+        *status = e->status == HTTP_NOT_FOUND ? HTTP_FORBIDDEN : HTTP_SERVICE_UNAVAILABLE;
+        return 0;
+    }
+    state = json_string_value(json_object_get(answer, "state"));
+    return state && strcmp(state, QWD_STATE_ENDED) != 0;
+}
+
+static int qwd_ws_gate(request_rec *r)
+{
+    qwd_dir_config_t *cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    const char *ticket, *session_id, *why;
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    qwd_req_t *q;
+    int status;
+
+    if (!cfg || cfg->websocket_gate != 1 || r->main) {
+        return DECLINED;
+    }
+    q = apr_pcalloc(r->pool, sizeof(*q));
+    q->r = r;
+    q->cfg = cfg;
+    q->base = "";
+    q->route = r->uri;
+    if (!(ticket = ticket_arg(r))) {
+        return refuse(r, HTTP_FORBIDDEN, 1401, "no ticket", NULL);
+    }
+    if (!(session_id = qwd_ticket_check(q, ticket, &why))) {
+        return refuse(r, HTTP_FORBIDDEN, 1402, why, NULL);
+    }
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
+        ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "QWD%05d: websocket gate: %s%s%s", e->logno,
+                      e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
+        return e->status;
+    }
+    if (!row || !qwd_session_is_live(row) || !row->helper_id || !row->token) {
+        return refuse(r, HTTP_FORBIDDEN, 1403, "session not live", session_id);
+    }
+    if (row->expires <= now) {
+        return refuse(r, HTTP_FORBIDDEN, 1404, "session expired", session_id);
+    }
+    if (!helper_says_live(q, row, &status)) {
+        return refuse(r, status ? status : HTTP_FORBIDDEN, 1405,
+                      status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
+                                                         : "VM no longer running",
+                      session_id);
+    }
+    /* what websockify's token plugin reads; the ticket itself goes no further */
+    r->args = apr_pstrcat(r->pool, "token=", ap_escape_urlencoded(r->pool, row->token), NULL);
+    return OK;
+}
+
+void qwd_ws_gate_register_hooks(apr_pool_t *pool)
+{
+    /* access_checker runs before mod_proxy's fixups turn r->args into the backend URL */
+    ap_hook_access_checker(qwd_ws_gate, NULL, NULL, APR_HOOK_FIRST);
+}

@@ -8,6 +8,7 @@
 #include "qwd_protocol.h"
 #include "qwd_token.h"
 
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <http_log.h>
 #include <http_protocol.h>
@@ -341,12 +342,26 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     return NULL;
 }
 
+/* Deleting old rows is housekeeping, not correctness (listings already hide them): doing it
+ * once a minute per process keeps a write transaction, and SQLite's single writer lock, off
+ * every page and API listing. One thread per process wins the slot; the others skip. */
+#define SWEEP_INTERVAL_S 60
+static apr_uint32_t next_sweep_s;
+
+static int sweep_is_due(void)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t due = apr_atomic_read32(&next_sweep_s);
+    return now >= due && apr_atomic_cas32(&next_sweep_s, now + SWEEP_INTERVAL_S, due) == due;
+}
+
 qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
                               apr_array_header_t **rows, int *helper_down)
 {
     qwd_error_t *e;
     *helper_down = 0;
-    if ((e = qwd_store_sweep(store)) || (e = qwd_store_list(store, owner, rows))) {
+    if ((sweep_is_due() && (e = qwd_store_sweep(store))) ||
+        (e = qwd_store_list(store, owner, rows))) {
         return e;
     }
     return reconcile(q, store, *rows, helper_down);

@@ -30,6 +30,9 @@ import time
 import urllib.parse
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
+from qwdtest.rfb import websocket_rfb_banner  # noqa: E402
+
 PACKAGES = ("qemu-web-desktop", "libapache2-mod-perl2", "libapache2-mpm-itk")
 SERVICE = "qemu-web-desktop"
 CGI_PATH = "/cgi-bin/qemu-web-desktop.pl"
@@ -609,21 +612,6 @@ class QemuWebDesktopStack:
                 "websockify": self.websockify.pid if self.websockify else None}
 
 
-def _rfb_banner(ws_url, timeout=10):
-    import websocket  # python3-websocket
-    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=["binary"])
-    try:
-        data = b""
-        while len(data) < 12:
-            frame = ws.recv()
-            if not frame:
-                break
-            data += frame if isinstance(frame, bytes) else frame.encode()
-        return data[:12]
-    finally:
-        ws.close()
-
-
 def _etc_snapshot():
     """What the smoke run checks is unchanged afterwards."""
     found = {}
@@ -663,7 +651,7 @@ def smoke(accel="tcg", cpu_model=None):
         say("create:", status, {k: v for k, v in body.items() if k != "vnc_url"})
         assert status == 201, body
         session = body["session"]
-        banner = _wait(lambda: _try(lambda: _rfb_banner(body["websocket_url"])), 30, 0.02)
+        banner = _wait(lambda: _try(lambda: websocket_rfb_banner(body["websocket_url"])), 30, 0.02)
         t_rfb = time.monotonic() - t0
         say(f"POST → page {t_page:.2f} s; → RFB banner {t_rfb:.2f} s: {banner!r}")
         assert banner.startswith(b"RFB "), banner

@@ -84,6 +84,10 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     push(args, "-display", "none");
     push(args, "-vga", spec->video);
     push(args, "-device", "virtio-balloon");
+    /* Every VM has a VM generation ID: a restored clone must have the same device set as its
+     * template, and "auto" gives each QEMU process a fresh GUID, which tells the guest (and
+     * its RNG) that it was cloned. */
+    push(args, "-device", "vmgenid,guid=auto");
     push(args, "-nic", apr_pstrcat(pool, "user,model=", spec->nic_model, NULL));
     push(args, "-drive",
          apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->disk_path),
@@ -99,15 +103,41 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     push(
         args, "-qmp",
         apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, qmp_socket), ",server=on,wait=off", NULL));
-    push(args, "-serial",
-         apr_pstrcat(pool, "file:",
+    /* The console is a socket (a client may type on it) that QEMU also logs to serial.log. */
+    push(args, "-chardev",
+         apr_pstrcat(pool, "socket,id=serial0,path=",
+                     qemu_opt_escape(pool, qwd_session_file(pool, spec->session_dir,
+                                                            QWD_SESSION_SERIAL_SOCKET)),
+                     ",server=on,wait=off,logfile=",
                      qemu_opt_escape(
                          pool, qwd_session_file(pool, spec->session_dir, QWD_SESSION_SERIAL_LOG)),
                      NULL));
+    push(args, "-serial", "chardev:serial0");
     /* QEMU 7.2 spells the first filter "obsolete". */
     push(args, "-sandbox",
          "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     APR_ARRAY_PUSH(args, const char *) = NULL;
     *argv = (const char **)args->elts;
     return NULL;
+}
+
+const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec)
+{
+    qwd_vm_spec canonical = *spec;
+    canonical.session_id = "ID";
+    canonical.session_dir = "/DIR";
+    canonical.disk_path = "/DIR/disk";
+    const char **argv;
+    if (qwd_argv_build(pool, &canonical, &argv))
+        return NULL;
+    /* FNV-1a, 64 bits: an identity check against accidents, not an adversary (the warm image
+     * directory is the helper's own). */
+    apr_uint64_t hash = 0xcbf29ce484222325ULL;
+    for (int i = 0; argv[i]; i++)
+        for (const unsigned char *c = (const unsigned char *)argv[i];; c++) {
+            hash = (hash ^ *c) * 0x100000001b3ULL;
+            if (!*c)
+                break;
+        }
+    return apr_psprintf(pool, "%016" APR_UINT64_T_HEX_FMT, hash);
 }

@@ -12,6 +12,7 @@
 #define QWD_SESSION_VNC_SOCKET "vnc.sock"
 #define QWD_SESSION_QMP_SOCKET "qmp.sock"
 #define QWD_SESSION_SERIAL_LOG "serial.log"
+#define QWD_SESSION_SERIAL_SOCKET "serial.sock" /* the guest console, both ways */
 #define QWD_SESSION_QEMU_LOG "qemu.log"
 #define QWD_SESSION_DISK "disk.qcow2"
 #define QWD_SESSION_RECORD "session.json"
@@ -36,6 +37,11 @@ typedef struct qwd_vm_spec {
  * readable reason when spec cannot be turned into a command line (unknown accel, video or NIC,
  * a Unix socket path of QWD_UNIX_PATH_MAX bytes or more). */
 const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv);
+
+/* A hash (16 hex chars) of everything in spec's argv that a saved memory image depends on:
+ * the argv built with the per-session parts (id, directory, disk path) replaced by fixed
+ * placeholders. A warm image only loads into a VM whose profile hash is the same. */
+const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec);
 
 /* session_dir "/" name, in pool. */
 const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name);

@@ -79,6 +79,30 @@ typedef struct helper_session {
     apr_time_t next_probe;
 } helper_session;
 
+typedef enum { WARM_BUILDING, WARM_SAVING, WARM_QUITTING, WARM_READY, WARM_FAILED } warm_state;
+
+/* A warm image (helper_warm.c): its template VM while it is built, then its metadata. */
+typedef struct helper_warm {
+    apr_pool_t *pool;
+    helper *h;
+    const char *key; /* MACHINE-CPUc-MEMm-VIDEO, also its directory name under STATE/warm */
+    const char *machine;
+    const char *video;
+    int cpu;
+    int memory_mib;
+    const char *dir;
+    warm_state state;
+    const char *problem; /* why it failed */
+    pid_t pid;           /* the template QEMU while building */
+    const char *qmp_socket;
+    const char *ready_serial; /* readiness: this text on the serial console, */
+    int ready_delay_s;        /* or (no text) this many seconds after exec */
+    apr_time_t started;
+    apr_time_t save_started;
+    apr_time_t deadline;
+    json_t *meta; /* meta.json once ready */
+} helper_warm;
+
 typedef struct helper_client {
     apr_pool_t *pool;
     helper *h;
@@ -116,6 +140,9 @@ struct helper {
     apr_time_t websockify_restart_at;
     int websockify_backoff_s;
     apr_time_t next_expiry_check;
+    const char *warm_dir;   /* STATE/warm */
+    apr_hash_t *warm;       /* key → helper_warm */
+    const char *qemu_version; /* first line of `qemu -version`, read once */
     int stopping;
 };
 

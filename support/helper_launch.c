@@ -5,6 +5,7 @@
 #include "helper_log.h"
 #include "helper_proc.h"
 #include "helper_session.h"
+#include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_argv.h"
 #include "qwd_image.h"
@@ -18,9 +19,8 @@
 #include <unistd.h>
 
 /* qemu-img takes ~12 ms: run synchronously; QEMU itself is never waited for. */
-static int create_disk(helper *h, apr_pool_t *pool, helper_session *s,
-                       const helper_machine *machine, const char *disk_path, int log_fd,
-                       const char **problem)
+int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine,
+                       const char *base, const char *disk_path, int log_fd, const char **problem)
 {
     const char *argv[12];
     int argc = 0;
@@ -29,7 +29,13 @@ static int create_disk(helper *h, apr_pool_t *pool, helper_session *s,
     argv[argc++] = "-q";
     argv[argc++] = "-f";
     argv[argc++] = "qcow2";
-    if (strcmp(machine->format, "iso")) {
+    if (base) {
+        argv[argc++] = "-b";
+        argv[argc++] = base;
+        argv[argc++] = "-F";
+        argv[argc++] = "qcow2";
+        argv[argc++] = disk_path;
+    } else if (strcmp(machine->format, "iso")) {
         argv[argc++] = "-b";
         argv[argc++] = machine->path;
         argv[argc++] = "-F";
@@ -43,8 +49,8 @@ static int create_disk(helper *h, apr_pool_t *pool, helper_session *s,
     return helper_run(pool, argv, log_fd, problem);
 }
 
-static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const helper_machine *machine,
-                      const char *disk_path, int log_fd, const char **problem)
+static qwd_vm_spec session_spec(helper *h, helper_session *s, const helper_machine *machine,
+                                const char *disk_path)
 {
     qwd_vm_spec spec = {
         .qemu_binary = helper_config_qemu(h->config, "x86_64"),
@@ -58,17 +64,73 @@ static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const help
         .disk_path = disk_path,
         .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
     };
+    return spec;
+}
+
+/* state_fd >= 0: the VM restores that saved state (-incoming fd:N) instead of booting. */
+static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const helper_machine *machine,
+                      const char *disk_path, int state_fd, int log_fd, const char **problem)
+{
+    qwd_vm_spec spec = session_spec(h, s, machine, disk_path);
     const char **argv;
     if ((*problem = qwd_argv_build(pool, &spec, &argv)))
         return -1;
+    if (state_fd >= 0) {
+        int argc = 0;
+        while (argv[argc])
+            argc++;
+        const char **restoring = apr_pcalloc(pool, (size_t)(argc + 3) * sizeof *restoring);
+        memcpy(restoring, argv, (size_t)argc * sizeof *argv);
+        restoring[argc] = "-incoming";
+        restoring[argc + 1] = apr_psprintf(pool, "fd:%d", state_fd);
+        argv = restoring;
+    }
     /* Its own session: VMs belong to users and outlive the helper and its terminal. */
-    int error = helper_spawn(argv, log_fd, SPAWN_NEW_SESSION, &s->pid);
+    int error = helper_spawn_keeping(argv, log_fd, SPAWN_NEW_SESSION, state_fd, &s->pid);
     if (error) {
         *problem = apr_psprintf(pool, "cannot run %s: %s", argv[0], strerror(error));
         return -1;
     }
     s->is_child = 1;
     return 0;
+}
+
+int helper_launch_cold_again(helper_session *s)
+{
+    helper *h = s->h;
+    apr_pool_t *pool;
+    apr_pool_create(&pool, s->pool);
+    const char *problem = "the machine is gone";
+    apr_array_header_t *machines = helper_machines_scan(pool, h->config->machines_dir);
+    const helper_machine *machine = helper_machines_find(machines, s->machine);
+    const char *disk_path = qwd_session_file(pool, s->dir, QWD_SESSION_DISK);
+    const char *log_path = qwd_session_file(pool, s->dir, QWD_SESSION_QEMU_LOG);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int rv = -1;
+    helper_log_warn("session %s: restoring the warm image failed, booting cold", s->id);
+    helper_session_log_qemu_output(s);
+    if (machine) {
+        const char *warm_problem;
+        helper_warm_drop(h, machine->name, s->cpu, s->memory_mib, s->video);
+        if (!helper_warm_build(h, machine, s->cpu, s->memory_mib, s->video, &warm_problem))
+            helper_log_warn("warm rebuild of %s failed: %s", machine->name, warm_problem);
+        unlink(disk_path);
+        if (log_fd >= 0 &&
+            helper_disk_create(h, pool, machine, NULL, disk_path, log_fd, &problem) == 0 &&
+            spawn_qemu(h, pool, s, machine, disk_path, -1, log_fd, &problem) == 0)
+            rv = 0;
+    }
+    if (log_fd >= 0)
+        close(log_fd);
+    if (rv == 0) {
+        s->boot = "cold";
+        s->state = SESSION_STARTING;
+        helper_session_write_record(s);
+        helper_log_info("session %s: QEMU pid %d started cold", s->id, (int)s->pid);
+    } else
+        helper_log_error("session %s: cold boot failed too: %s", s->id, problem);
+    apr_pool_destroy(pool);
+    return rv;
 }
 
 /* Fills and checks what can fail before anything touches the disk. */
@@ -109,18 +171,36 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
         return NULL;
     const char *disk_path = qwd_session_file(pool, s->dir, QWD_SESSION_DISK);
     const char *log_path = qwd_session_file(pool, s->dir, QWD_SESSION_QEMU_LOG);
-    int log_fd = -1;
+    int log_fd = -1, state_fd = -1;
     if (mkdir(s->dir, 0700) != 0 ||
         (log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
         *problem = apr_psprintf(pool, "cannot create %s: %s", log_fd < 0 ? log_path : s->dir,
                                 strerror(errno));
         goto failed;
     }
-    if (create_disk(h, pool, s, request->machine, disk_path, log_fd, problem) != 0 ||
-        spawn_qemu(h, pool, s, request->machine, disk_path, log_fd, problem) != 0)
+    /* A valid warm image of this profile: the session's overlay goes over its frozen base and
+     * QEMU restores its state. Anything wrong with it (checked first) means a cold boot. */
+    qwd_vm_spec spec = session_spec(h, s, request->machine, disk_path);
+    helper_warm *warm = helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video,
+                                           qwd_argv_profile_hash(pool, &spec));
+    const char *state_path = warm ? helper_warm_file(pool, warm, WARM_STATE) : NULL;
+    if (state_path && (state_fd = open(state_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        helper_log_warn("session %s: cannot open %s (%s), cold boot", s->id, state_path,
+                        strerror(errno));
+        warm = NULL;
+    }
+    s->boot = warm ? "restored" : "cold";
+    if (helper_disk_create(h, pool, request->machine,
+                           warm ? helper_warm_file(pool, warm, WARM_BASE) : NULL, disk_path, log_fd,
+                           problem) != 0 ||
+        spawn_qemu(h, pool, s, request->machine, disk_path, warm ? state_fd : -1, log_fd,
+                   problem) != 0)
         goto failed;
     close(log_fd);
     log_fd = -1;
+    if (state_fd >= 0)
+        close(state_fd);
+    state_fd = -1;
     int error = helper_session_write_record(s);
     if (!error)
         error = helper_token_write(h, s->token, s->vnc_socket);
@@ -131,13 +211,15 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
         helper_session_stop(s, "crashed");
         return NULL;
     }
-    helper_log_info("session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s)", s->id,
-                    (int)s->pid, s->owner, s->machine, s->cpu, s->memory_mib, h->accel);
+    helper_log_info("session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)", s->id,
+                    (int)s->pid, s->owner, s->machine, s->cpu, s->memory_mib, h->accel, s->boot);
     return s;
 
 failed:
     if (log_fd >= 0)
         close(log_fd);
+    if (state_fd >= 0)
+        close(state_fd);
     helper_log_error("session %s: start failed: %s", s->id, *problem);
     helper_session_log_qemu_output(s);
     helper_session_discard(s);

@@ -16,9 +16,20 @@ typedef struct launch_request {
     int oneshot;
 } launch_request;
 
+/* Creates disk_path with qemu-img (~12 ms, synchronous): a qcow2 overlay over base (a qcow2,
+ * e.g. a warm image's frozen base) when base is set, else over the machine's master, or the
+ * blank scratch disk of an ISO machine. Returns 0, or -1 with *problem. */
+int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine,
+                       const char *base, const char *disk_path, int log_fd, const char **problem);
+
 /* Starts the VM of request. Returns the session (state starting) or NULL with *problem set
  * (allocated in pool); a failed start leaves nothing behind. Never waits for QEMU. */
 helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request *request,
                               const char **problem);
+
+/* The restored QEMU of s died while loading its state (a warm image that passed the identity
+ * checks but does not load): drops that image (a rebuild starts) and boots s cold in place,
+ * same id and token. Returns 0 when the cold QEMU runs. */
+int helper_launch_cold_again(helper_session *s);
 
 #endif

@@ -4,6 +4,7 @@
 #include "helper_clients.h"
 #include "helper_log.h"
 #include "helper_session.h"
+#include "helper_warm.h"
 #include "helper_websockify.h"
 
 #include <errno.h>
@@ -54,6 +55,8 @@ static void reap_children(helper *h)
             helper_websockify_exited(h, status);
             continue;
         }
+        if (helper_warm_child_exited(h, pid, status))
+            continue;
         helper_session *s = helper_session_by_child(h, pid);
         if (s)
             helper_session_exited(s, 1, status);
@@ -170,7 +173,7 @@ void helper_loop_run(helper *h)
 {
     poll_set set = {0};
     while (!h->stopping) {
-        int starting = build(h, &set);
+        int starting = build(h, &set) || helper_warm_busy(h);
         int n = poll(set.fds, (nfds_t)set.count, starting ? TICK_STARTING_MS : TICK_IDLE_MS);
         if (n < 0 && errno != EINTR) {
             helper_log_error("poll: %s", strerror(errno));
@@ -180,6 +183,7 @@ void helper_loop_run(helper *h)
             dispatch(h, &set);
         helper_clients_tick(h);
         helper_sessions_tick(h);
+        helper_warm_tick(h);
         helper_websockify_tick(h);
     }
     free(set.fds);

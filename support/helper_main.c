@@ -7,6 +7,7 @@
 #include "helper_log.h"
 #include "helper_loop.h"
 #include "helper_session.h"
+#include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_protocol.h"
 
@@ -178,6 +179,7 @@ int main(int argc, char **argv)
         die("%s", "cannot set up signal handling");
     listen_socket(h);
     helper_sessions_adopt(h);
+    helper_warm_init(h);
     helper_websockify_start(h);
     helper_log_info("%s ready on %s (uid %d, accel %s, state %s)", HELPER_VERSION_STRING,
                     h->config->socket, (int)geteuid(), h->accel, h->config->state_dir);
@@ -188,6 +190,7 @@ int main(int argc, char **argv)
     close(h->listen_fd);
     unlink(h->config->socket);
     helper_websockify_stop(h);
+    helper_warm_shutdown(h);
     helper_log_info("stopped; %u session(s) left running for the next helper",
                     apr_hash_count(h->sessions));
     return 0;

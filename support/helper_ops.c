@@ -7,9 +7,11 @@
 #include "helper_log.h"
 #include "helper_machines.h"
 #include "helper_session.h"
+#include "helper_warm.h"
 #include "qwd_argv.h"
 #include "qwd_machine_name.h"
 #include "qwd_protocol.h"
+#include "qwd_warm.h"
 
 #include <apr_strings.h>
 #include <string.h>
@@ -249,12 +251,95 @@ static void op_machines(op_call *call)
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "name", machine->name,
-                                              "format", machine->format, "virtual_size",
-                                              (json_int_t)machine->virtual_size, "description",
-                                              machine->description));
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name, "format",
+                            machine->format, "virtual_size", (json_int_t)machine->virtual_size,
+                            "description", machine->description, "warm",
+                            helper_warm_machine_is_warm(call->h, machine->name)));
     }
     reply(call, json_pack("{s:o}", "machines", list));
+}
+
+/* The machine named by the "machine" argument, or NULL after answering the error. */
+static const helper_machine *machine_argument(op_call *call)
+{
+    const char *name;
+    if (string_argument(call, "machine", NULL, &name))
+        return NULL;
+    const char *problem = qwd_machine_name_problem(name);
+    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
+    const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
+    if (!machine)
+        fail(call, QWD_ERR_UNKNOWN_MACHINE,
+             apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
+                          problem ? problem : ""),
+             NULL);
+    return machine;
+}
+
+/* The profile arguments of warm / warm_drop: cpu, memory_mib, video. */
+static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
+{
+    helper_config *config = call->h->config;
+    if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu) ||
+        int_argument(call, "memory_mib", config->default_memory_mib, MIN_SESSION_MEMORY_MIB,
+                     config->max_session_memory_mib, memory_mib) ||
+        string_argument(call, "video", "std", video))
+        return -1;
+    if (!qwd_argv_video_is_valid(*video)) {
+        bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts building a warm image (or finds it built); replies at once with its state. */
+static void op_warm(op_call *call)
+{
+    int cpu, memory_mib;
+    const char *video, *problem = NULL;
+    const helper_machine *machine = machine_argument(call);
+    if (!machine || profile_arguments(call, &cpu, &memory_mib, &video))
+        return;
+    helper_warm *w = NULL;
+    if (!json_is_true(json_object_get(call->arguments, "rebuild")))
+        w = helper_warm_usable(call->h, machine, cpu, memory_mib, video, NULL);
+    if (!w)
+        w = helper_warm_build(call->h, machine, cpu, memory_mib, video, &problem);
+    if (!w) {
+        fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
+        return;
+    }
+    json_t *all = helper_warm_list_json(call->h), *item;
+    size_t i;
+    json_array_foreach(json_object_get(all, "warm"), i, item)
+        if (!strcmp(json_string_value(json_object_get(item, "key")), w->key)) {
+            reply(call, json_incref(item));
+            break;
+        }
+    json_decref(all);
+}
+
+static void op_warm_list(op_call *call)
+{
+    reply(call, helper_warm_list_json(call->h));
+}
+
+/* Without machine: drops every image; with machine alone: all its profiles. */
+static void op_warm_drop(op_call *call)
+{
+    json_t *machine = json_object_get(call->arguments, "machine");
+    if (machine && !json_is_null(machine) && !json_is_string(machine)) {
+        bad_argument(call, "machine", "machine must be a string", 1, 0);
+        return;
+    }
+    int cpu = 0, memory_mib = 0;
+    const char *video = NULL;
+    if (json_object_get(call->arguments, "cpu") &&
+        profile_arguments(call, &cpu, &memory_mib, &video))
+        return;
+    int dropped = helper_warm_drop(call->h, json_string_value(machine), cpu, memory_mib, video);
+    reply(call, json_pack("{s:i}", "dropped", dropped));
 }
 
 static void op_load(op_call *call)
@@ -283,7 +368,8 @@ typedef struct {
 static const op_entry ops[] = {
     {QWD_OP_HELLO, op_hello},       {QWD_OP_START, op_start}, {QWD_OP_STOP, op_stop},
     {QWD_OP_STATUS, op_status},     {QWD_OP_LIST, op_list},   {QWD_OP_PURGE, op_purge},
-    {QWD_OP_MACHINES, op_machines}, {QWD_OP_LOAD, op_load},
+    {QWD_OP_MACHINES, op_machines}, {QWD_OP_LOAD, op_load},   {QWD_OP_WARM, op_warm},
+    {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop},
 };
 
 json_t *helper_ops_greeting(void)

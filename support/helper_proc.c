@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static void prepare_child(int output_fd, int flags, int report_fd)
+static void prepare_child(int output_fd, int flags, int report_fd, int keep_fd)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -31,11 +31,19 @@ static void prepare_child(int output_fd, int flags, int report_fd)
     dup2(output_fd, STDERR_FILENO);
     /* Close everything else but the exec-error pipe (itself close-on-exec). */
     for (int fd = 3; fd < 1024; fd++)
-        if (fd != report_fd)
+        if (fd != report_fd && fd != keep_fd)
             close(fd);
+    if (keep_fd >= 0)
+        fcntl(keep_fd, F_SETFD, 0);
 }
 
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid_out)
+{
+    return helper_spawn_keeping(argv, output_fd, flags, -1, pid_out);
+}
+
+int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int keep_fd,
+                         pid_t *pid_out)
 {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0)
@@ -50,7 +58,7 @@ int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid_o
     }
     if (pid == 0) {
         close(report[0]);
-        prepare_child(output_fd, flags, report[1]);
+        prepare_child(output_fd, flags, report[1], keep_fd);
         if ((flags & SPAWN_DIE_WITH_PARENT) && getppid() != parent)
             _exit(127);
         execv(argv[0], (char *const *)argv);

@@ -14,6 +14,11 @@
  * sets *pid, or an errno (exec failures included: the child reports them through a pipe). */
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid);
 
+/* helper_spawn, but keep_fd (when >= 0) stays open in the child under the same number (e.g. a
+ * saved state for QEMU's -incoming fd:N). */
+int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int keep_fd,
+                         pid_t *pid);
+
 /* Runs argv to completion (output to output_fd). Returns 0 when it exited with status 0,
  * else -1 and *problem describes the failure (in pool). */
 int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const char **problem);

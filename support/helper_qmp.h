@@ -9,4 +9,11 @@ int helper_qmp_answers(const char *path, int timeout_ms);
 /* Negotiates capabilities and sends "quit". Returns 0 when the command was sent. */
 int helper_qmp_quit(const char *path, int timeout_ms);
 
+/* Saves the VM's state into state_fd: passes the fd with getfd (SCM_RIGHTS) and starts
+ * "migrate fd:". Returns 0 when QEMU accepted the migration (it runs in QEMU's own thread). */
+int helper_qmp_save(const char *path, int state_fd, int timeout_ms);
+
+/* query-migrate: 1 completed, 0 still under way, -1 failed, cancelled or no answer. */
+int helper_qmp_migration_done(const char *path, int timeout_ms);
+
 #endif

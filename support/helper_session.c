@@ -3,6 +3,7 @@
 #include "helper_session.h"
 #include "helper_clients.h"
 #include "helper_fs.h"
+#include "helper_launch.h"
 #include "helper_log.h"
 #include "helper_proc.h"
 #include "helper_qmp.h"
@@ -10,6 +11,7 @@
 #include "helper_websockify.h"
 #include "qwd_argv.h"
 #include "qwd_token.h"
+#include "qwd_warm.h"
 
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -25,6 +27,8 @@
 
 #define QMP_TIMEOUT_MS 500
 #define PROBE_INTERVAL apr_time_from_msec(50)
+/* A restored QEMU that fails within this long failed to load its state. */
+#define RESTORE_GRACE_S 15
 
 helper_session *helper_session_new(helper *h, const char *id)
 {
@@ -171,6 +175,15 @@ void helper_session_exited(helper_session *s, int status_known, int status)
 {
     if (s->state == SESSION_ENDED)
         return;
+    /* A restore that fails makes QEMU exit 1 within a second or so: fall back to a cold boot
+     * rather than handing the user a crashed session. */
+    if (!s->stop_reason && status_known && !strcmp(s->boot, QWD_BOOT_RESTORED) &&
+        !(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
+        apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)) {
+        close_fd(&s->probe_fd);
+        if (helper_launch_cold_again(s) == 0)
+            return;
+    }
     if (s->stop_reason)
         s->ended_reason = s->stop_reason;
     else if (!status_known || (WIFEXITED(status) && WEXITSTATUS(status) == 0))

@@ -2,6 +2,7 @@
  * load), speaking the same protocol and client code as mod_qwd. */
 #include "qwd_proto_client.h"
 #include "qwd_protocol.h"
+#include "qwd_warm.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -14,6 +15,7 @@
 #define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
 #define VIEWER_BASE_ENV "QWD_VIEWER_BASE"
 #define CALL_TIMEOUT_MS 15000
+#define WARM_WAIT_POLLS 1200 /* every 0.5 s: 10 minutes */
 
 typedef struct options {
     const char *socket;
@@ -22,6 +24,8 @@ typedef struct options {
     const char *video;
     int cpu, memory_mib, lifetime_s; /* 0: the helper's default */
     int json;
+    int warm_list, no_wait;
+    const char *warm_drop; /* MACHINE or "all" */
     const char *command;
     const char *argument; /* MACHINE or ID */
 } options;
@@ -38,6 +42,11 @@ static void usage(FILE *out)
                  "  stop ID|all    stop one session, or every session (purge)\n"
                  "  machines       the machines the helper can start\n"
                  "  load           host load and the helper's usage and limits\n"
+                 "  warm MACHINE [--cpu N] [--memory MIB] [--video V] [--no-wait]\n"
+                 "                 build the warm image of a profile (waits until it is ready)\n"
+                 "  warm --list    the warm images and their state\n"
+                 "  warm --drop MACHINE|all\n"
+                 "                 drop the warm images of a machine, or all of them\n"
                  "options:\n"
                  "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
                  ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
@@ -72,6 +81,12 @@ static void parse(int argc, char **argv, options *opt)
         } else if (!strcmp(arg, "--json")) {
             opt->json = 1;
             takes_value = 0;
+        } else if (!strcmp(arg, "--list")) {
+            opt->warm_list = 1;
+            takes_value = 0;
+        } else if (!strcmp(arg, "--no-wait")) {
+            opt->no_wait = 1;
+            takes_value = 0;
         } else if (arg[0] == '-' && arg[1] == '-' && !value) {
             fprintf(stderr, "qwdctl: bad_argument: %s needs a value\n", arg);
             exit(2);
@@ -81,6 +96,8 @@ static void parse(int argc, char **argv, options *opt)
             opt->viewer_base = value;
         else if (!strcmp(arg, "--owner"))
             opt->owner = value;
+        else if (!strcmp(arg, "--drop"))
+            opt->warm_drop = value;
         else if (!strcmp(arg, "--video"))
             opt->video = value;
         else if (!strcmp(arg, "--cpu"))
@@ -149,6 +166,48 @@ static void print_session_line(json_t *s)
         json_is_string(reason) ? json_string_value(reason) : "");
 }
 
+static void print_warm_line(json_t *w)
+{
+    json_t *problem = json_object_get(w, "problem");
+    printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s\n",
+           json_string_value(json_object_get(w, "key")),
+           json_string_value(json_object_get(w, "state")),
+           json_integer_value(json_object_get(w, "cpu")),
+           json_integer_value(json_object_get(w, "memory_mib")),
+           json_string_value(json_object_get(w, "video")), json_is_string(problem) ? " problem=" : "",
+           json_is_string(problem) ? json_string_value(problem) : "");
+}
+
+/* Polls warm_list until the image of key is ready or failed (a new connection per poll: the
+ * helper closes idle ones). Returns the image's object, or NULL with *error. */
+static json_t *wait_for_warm(apr_pool_t *pool, const options *opt, const char *key,
+                             json_t **error)
+{
+    for (int polls = 0; polls < WARM_WAIT_POLLS; polls++) {
+        qwd_proto_client *client;
+        json_t *result;
+        if (qwd_proto_client_connect(pool, qwd_proto_client_socket_path(opt->socket),
+                                     CALL_TIMEOUT_MS, &client, error) != APR_SUCCESS ||
+            qwd_proto_client_call(client, pool, QWD_OP_WARM_LIST,
+                                  qwd_json_pool_bind(pool, json_object()), &result,
+                                  error) != APR_SUCCESS)
+            return NULL;
+        size_t i;
+        json_t *w, *found = NULL;
+        json_array_foreach(json_object_get(result, "warm"), i, w) if (
+            !strcmp(json_string_value(json_object_get(w, "key")), key)) found = w;
+        const char *state = found ? json_string_value(json_object_get(found, "state")) : "gone";
+        if (!found || !strcmp(state, "ready") || !strcmp(state, "failed"))
+            return found ? found
+                         : qwd_json_pool_bind(pool, json_pack("{s:s, s:s}", "key", key, "state",
+                                                              "gone"));
+        usleep(500 * 1000);
+    }
+    *error = qwd_json_pool_bind(pool, json_pack("{s:s, s:s}", "code", QWD_ERR_TIMEOUT, "message",
+                                                "the warm image was not ready in time"));
+    return NULL;
+}
+
 /* Builds the request of the command: sets *op and returns its arguments. */
 static json_t *request_for(const options *opt, const char **op)
 {
@@ -167,6 +226,30 @@ static json_t *request_for(const options *opt, const char **op)
             json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
         if (opt->lifetime_s)
             json_object_set_new(args, "lifetime_s", json_integer(opt->lifetime_s));
+        if (opt->video)
+            json_object_set_new(args, "video", json_string(opt->video));
+        return args;
+    }
+    if (!strcmp(command, "warm")) {
+        if (opt->warm_list) {
+            *op = QWD_OP_WARM_LIST;
+            return json_object();
+        }
+        if (opt->warm_drop) {
+            *op = QWD_OP_WARM_DROP;
+            return strcmp(opt->warm_drop, "all") ? json_pack("{s:s}", "machine", opt->warm_drop)
+                                                 : json_object();
+        }
+        if (!opt->argument) {
+            fprintf(stderr, "qwdctl: bad_argument: warm needs a MACHINE, --list or --drop\n");
+            exit(2);
+        }
+        *op = QWD_OP_WARM;
+        json_t *args = json_pack("{s:s}", "machine", opt->argument);
+        if (opt->cpu)
+            json_object_set_new(args, "cpu", json_integer(opt->cpu));
+        if (opt->memory_mib)
+            json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
         if (opt->video)
             json_object_set_new(args, "video", json_string(opt->video));
         return args;
@@ -217,6 +300,12 @@ static void print_result(apr_pool_t *pool, const options *opt, const char *op, j
                    json_string_value(json_object_get(m, "format")),
                    json_integer_value(json_object_get(m, "virtual_size")),
                    json_string_value(json_object_get(m, "description")));
+    } else if (!strcmp(op, QWD_OP_WARM)) {
+        print_warm_line(result);
+    } else if (!strcmp(op, QWD_OP_WARM_LIST)) {
+        size_t i;
+        json_t *w;
+        json_array_foreach(json_object_get(result, "warm"), i, w) print_warm_line(w);
     } else if (!strcmp(op, QWD_OP_PURGE)) {
         printf("stopped %lld\n", json_integer_value(json_object_get(result, "stopped")));
     } else {
@@ -256,6 +345,14 @@ int main(int argc, char **argv)
         return report_error(error);
     if (qwd_proto_client_call(client, pool, op, arguments, &result, &error) != APR_SUCCESS)
         return report_error(error);
+    if (!strcmp(op, QWD_OP_WARM) && !opt.no_wait &&
+        strcmp(json_string_value(json_object_get(result, "state")), "ready") &&
+        !(result = wait_for_warm(pool, &opt,
+                                 json_string_value(json_object_get(result, "key")), &error)))
+        return report_error(error);
     print_result(pool, &opt, op, result);
+    if (!strcmp(op, QWD_OP_WARM) &&
+        strcmp(json_string_value(json_object_get(result, "state")), "ready") && !opt.no_wait)
+        return 1;
     return 0;
 }

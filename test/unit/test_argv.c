@@ -41,11 +41,13 @@ UNIT_TEST(argv_exact_for_a_disk_image)
               "/usr/bin/qemu-system-x86_64 -name qwd-0123456789abcdef0123456789abcdef"
               " -machine pc-i440fx-7.2 -accel tcg -cpu max -m 512 -smp 2 -nodefaults"
               " -no-user-config -display none -vga virtio -device virtio-balloon"
-              " -nic user,model=e1000"
+              " -device vmgenid,guid=auto -nic user,model=e1000"
               " -drive file=/s/0123456789abcdef0123456789abcdef/disk.qcow2,format=qcow2,if=virtio"
               " -vnc unix:/s/0123456789abcdef0123456789abcdef/vnc.sock"
               " -qmp unix:/s/0123456789abcdef0123456789abcdef/qmp.sock,server=on,wait=off"
-              " -serial file:/s/0123456789abcdef0123456789abcdef/serial.log"
+              " -chardev socket,id=serial0,path=/s/0123456789abcdef0123456789abcdef/serial.sock"
+              ",server=on,wait=off,logfile=/s/0123456789abcdef0123456789abcdef/serial.log"
+              " -serial chardev:serial0"
               " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
     apr_pool_destroy(pool);
 }
@@ -99,5 +101,27 @@ UNIT_TEST(argv_refuses_long_socket_paths_and_unknown_devices)
     spec = disk_spec();
     spec.nic_model = "rtl8139";
     CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_profile_hash_ignores_session_parts_but_not_the_profile)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec(), other = disk_spec();
+    other.session_id = "fedcba9876543210fedcba9876543210";
+    other.session_dir = "/t/warm/x";
+    other.disk_path = "/t/warm/x/base.qcow2";
+    const char *hash = qwd_argv_profile_hash(pool, &spec);
+    CHECK(hash != NULL && strlen(hash) == 16);
+    CHECK_STR(qwd_argv_profile_hash(pool, &other), hash);
+    other.memory_mib = 1024;
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &other), hash) != 0);
+    other = disk_spec();
+    other.video = "std";
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &other), hash) != 0);
+    other = disk_spec();
+    other.video = "bogus";
+    CHECK(qwd_argv_profile_hash(pool, &other) == NULL);
     apr_pool_destroy(pool);
 }

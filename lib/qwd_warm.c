@@ -1,0 +1,68 @@
+/* The pure parts of warm images: a profile's key and the per-machine sidecar that says when a
+ * booting template is ready to be saved (docs/instant-on.md). */
+#include "qwd_warm.h"
+#include "qwd_argv.h"
+
+#include <apr_strings.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *qwd_warm_key(apr_pool_t *pool, const char *machine, int cpu, int memory_mib,
+                         const char *video)
+{
+    return apr_psprintf(pool, "%s-%dc-%dm-%s", machine, cpu, memory_mib, video);
+}
+
+static char *trim(char *text)
+{
+    while (isspace((unsigned char)*text))
+        text++;
+    char *end = text + strlen(text);
+    while (end > text && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return text;
+}
+
+/* A whole decimal number from 0 to max, or -1. */
+static int number(const char *text, int max)
+{
+    char *end;
+    long value = strtol(text, &end, 10);
+    return *text && !*end && value >= 0 && value <= max ? (int)value : -1;
+}
+
+const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_sidecar *sidecar)
+{
+    const char *problem = NULL;
+    char *copy = apr_pstrdup(pool, text), *state;
+    for (char *line = apr_strtok(copy, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
+        line = trim(line);
+        if (!*line || *line == '#')
+            continue;
+        char *equals = strchr(line, '=');
+        if (!equals) {
+            problem = problem ? problem : apr_psprintf(pool, "\"%s\" is not key = value", line);
+            continue;
+        }
+        *equals = '\0';
+        const char *key = trim(line), *value = trim(equals + 1);
+        int n = number(value, 1 << 24);
+        if (!strcmp(key, "ready_serial") && *value)
+            sidecar->ready_serial = apr_pstrdup(pool, value);
+        else if (!strcmp(key, "ready_delay") && n >= 0)
+            sidecar->ready_delay_s = n;
+        else if (!strcmp(key, "warm_at_start") &&
+                 (!strcmp(value, "yes") || !strcmp(value, "no")))
+            sidecar->at_start = !strcmp(value, "yes");
+        else if (!strcmp(key, "cpu") && n >= 1)
+            sidecar->cpu = n;
+        else if (!strcmp(key, "memory_mib") && n >= 64)
+            sidecar->memory_mib = n;
+        else if (!strcmp(key, "video") && qwd_argv_video_is_valid(value))
+            sidecar->video = apr_pstrdup(pool, value);
+        else if (!problem)
+            problem = apr_psprintf(pool, "%s: unknown key or bad value \"%s\"", key, value);
+    }
+    return problem;
+}

@@ -1,0 +1,38 @@
+/* Protocol names of the warm-image ops (docs/protocol.md, docs/instant-on.md), shared by the
+ * helper, qwdctl and the module. */
+#ifndef QWD_WARM_H
+#define QWD_WARM_H
+
+#include <apr_pools.h>
+
+#define QWD_OP_WARM "warm"           /* {machine, cpu?, memory_mib?, video?} → warm image */
+#define QWD_OP_WARM_LIST "warm_list" /* {} → {"warm": [warm image, ...]} */
+#define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
+
+/* Session "boot" values. */
+#define QWD_BOOT_COLD "cold"
+#define QWD_BOOT_RESTORED "restored"
+
+/* Name of a machine's warm sidecar beside its image: NAME.warm. */
+#define QWD_WARM_SIDECAR_SUFFIX ".warm"
+
+/* Readiness and profile of a machine's warm image, from its sidecar. */
+typedef struct qwd_warm_sidecar {
+    const char *ready_serial; /* ready when this text is on the serial console; NULL: */
+    int ready_delay_s;        /* ready this many seconds after exec */
+    int at_start;             /* warm_at_start: build when the helper starts */
+    int cpu;                  /* the profile built at start */
+    int memory_mib;
+    const char *video;
+} qwd_warm_sidecar;
+
+/* Parses a sidecar's text (key = value lines, # comments) into *sidecar, which holds the
+ * defaults on entry. Returns NULL, or the first problem (unknown key, bad number or video),
+ * in pool; the other lines are still applied. */
+const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_sidecar *sidecar);
+
+/* The key (and directory name) of a profile's warm image: MACHINE-CPUc-MEMm-VIDEO. */
+const char *qwd_warm_key(apr_pool_t *pool, const char *machine, int cpu, int memory_mib,
+                         const char *video);
+
+#endif

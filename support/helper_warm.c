@@ -1,0 +1,546 @@
+/* Warm images: build (template VM on its own overlay, readiness from the serial console or a
+ * delay, QMP migrate to a file), validation against QEMU, argv and master, and dropping. */
+#include "helper_warm.h"
+#include "helper_config.h"
+#include "helper_fs.h"
+#include "helper_launch.h"
+#include "helper_log.h"
+#include "helper_proc.h"
+#include "helper_qmp.h"
+#include "qwd_argv.h"
+#include "qwd_image.h"
+#include "qwd_warm.h"
+
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WARM_BUILD_TIMEOUT_S 300
+#define WARM_DEFAULT_DELAY_S 30
+#define WARM_QMP_TIMEOUT_MS 1000
+#define QEMU_STATE_MAGIC "QEVM"
+
+const char *helper_warm_file(apr_pool_t *pool, const helper_warm *w, const char *name)
+{
+    return apr_pstrcat(pool, w->dir, "/", name, NULL);
+}
+
+static helper_warm *warm_new(helper *h, const char *machine, int cpu, int memory_mib,
+                             const char *video)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, h->pool);
+    helper_warm *w = apr_pcalloc(pool, sizeof *w);
+    w->pool = pool;
+    w->h = h;
+    w->machine = apr_pstrdup(pool, machine);
+    w->video = apr_pstrdup(pool, video);
+    w->cpu = cpu;
+    w->memory_mib = memory_mib;
+    w->key = qwd_warm_key(pool, machine, cpu, memory_mib, video);
+    w->dir = apr_pstrcat(pool, h->warm_dir, "/", w->key, NULL);
+    w->qmp_socket = qwd_session_file(pool, w->dir, QWD_SESSION_QMP_SOCKET);
+    apr_hash_set(h->warm, w->key, APR_HASH_KEY_STRING, w);
+    return w;
+}
+
+static void warm_forget(helper_warm *w)
+{
+    apr_hash_set(w->h->warm, w->key, APR_HASH_KEY_STRING, NULL);
+    json_decref(w->meta);
+    apr_pool_destroy(w->pool);
+}
+
+/* The first line of `qemu -version`, read once (a ~20 ms run). */
+static const char *qemu_version(helper *h)
+{
+    if (h->qemu_version)
+        return h->qemu_version;
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+        return "unknown";
+    const char *argv[] = {helper_config_qemu(h->config, "x86_64"), "-version", NULL};
+    const char *problem;
+    int rv = helper_run(h->pool, argv, pipe_fds[1], &problem);
+    close(pipe_fds[1]);
+    char text[512] = "";
+    ssize_t n = rv == 0 ? read(pipe_fds[0], text, sizeof text - 1) : -1;
+    close(pipe_fds[0]);
+    if (n <= 0)
+        return "unknown";
+    text[n] = '\0';
+    text[strcspn(text, "\n")] = '\0';
+    h->qemu_version = apr_pstrdup(h->pool, text);
+    return h->qemu_version;
+}
+
+/* size, mtime (ns) and inode: the master's identity (cheap, and any rewrite changes it). */
+static json_t *file_identity(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return NULL;
+    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
+                     (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, "inode",
+                     (json_int_t)st.st_ino);
+}
+
+static qwd_vm_spec template_spec(helper_warm *w, const helper_machine *machine,
+                                 const char *disk_path)
+{
+    helper *h = w->h;
+    qwd_vm_spec spec = {
+        .qemu_binary = helper_config_qemu(h->config, "x86_64"),
+        .session_id = apr_pstrcat(w->pool, "warm-", w->key, NULL),
+        .session_dir = w->dir,
+        .accel = h->accel,
+        .cpu = w->cpu,
+        .memory_mib = w->memory_mib,
+        .video = w->video,
+        .nic_model = h->config->nic_model,
+        .disk_path = disk_path,
+        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
+    };
+    return spec;
+}
+
+/* Reads the sidecar NAME.warm of machines_dir (lib/qwd_warm.c). Returns 0 when there is one;
+ * its problems are logged, the good lines still count. */
+static int read_sidecar(helper *h, apr_pool_t *pool, const char *machine, qwd_warm_sidecar *out)
+{
+    *out = (qwd_warm_sidecar){NULL, WARM_DEFAULT_DELAY_S, 0, h->config->default_cpu,
+                              h->config->default_memory_mib, "std"};
+    const char *path =
+        apr_pstrcat(pool, h->config->machines_dir, "/", machine, QWD_WARM_SIDECAR_SUFFIX, NULL);
+    char *text = helper_fs_read(pool, path, 65536);
+    if (!text)
+        return -1;
+    const char *problem = qwd_warm_sidecar_parse(pool, text, out);
+    if (problem)
+        helper_log_warn("%s: %s", path, problem);
+    return 0;
+}
+
+static void warm_fail(helper_warm *w, const char *problem)
+{
+    w->state = WARM_FAILED;
+    w->problem = apr_pstrdup(w->pool, problem);
+    helper_log_error("warm %s: build failed: %s", w->key, problem);
+    if (w->pid > 0)
+        kill(w->pid, SIGKILL); /* reaped by the loop; helper_warm_child_exited ignores it */
+    int error = helper_fs_remove_tree(w->dir);
+    if (error)
+        helper_log_error("warm %s: cannot remove %s: %s", w->key, w->dir, strerror(error));
+}
+
+helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu, int memory_mib,
+                               const char *video, const char **problem)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    const char *key = qwd_warm_key(scratch, machine->name, cpu, memory_mib, video);
+    helper_warm *w = apr_hash_get(h->warm, key, APR_HASH_KEY_STRING);
+    if (w && w->state != WARM_FAILED && w->state != WARM_READY) {
+        apr_pool_destroy(scratch);
+        return w; /* under way */
+    }
+    if (w)
+        helper_warm_drop(h, machine->name, cpu, memory_mib, video);
+    w = warm_new(h, machine->name, cpu, memory_mib, video);
+    qwd_warm_sidecar sidecar;
+    read_sidecar(h, scratch, machine->name, &sidecar);
+    w->ready_serial = sidecar.ready_serial ? apr_pstrdup(w->pool, sidecar.ready_serial) : NULL;
+    w->ready_delay_s = sidecar.ready_delay_s;
+    w->started = apr_time_now();
+    w->deadline = w->started + apr_time_from_sec(WARM_BUILD_TIMEOUT_S);
+    w->state = WARM_BUILDING;
+    apr_pool_destroy(scratch);
+
+    const char *base = helper_warm_file(w->pool, w, WARM_BASE);
+    const char *log_path = helper_warm_file(w->pool, w, QWD_SESSION_QEMU_LOG);
+    int log_fd = -1;
+    if (mkdir(w->dir, 0700) != 0 ||
+        (log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+        *problem = apr_psprintf(w->pool, "cannot create %s: %s", w->dir, strerror(errno));
+        warm_fail(w, *problem);
+        return NULL;
+    }
+    qwd_vm_spec spec = template_spec(w, machine, base);
+    const char **argv;
+    if (helper_disk_create(h, w->pool, machine, NULL, base, log_fd, problem) != 0 ||
+        (*problem = qwd_argv_build(w->pool, &spec, &argv)) != NULL) {
+        close(log_fd);
+        warm_fail(w, *problem);
+        return NULL;
+    }
+    int error = helper_spawn(argv, log_fd, SPAWN_NEW_SESSION, &w->pid);
+    close(log_fd);
+    if (error) {
+        *problem = apr_psprintf(w->pool, "cannot run %s: %s", argv[0], strerror(error));
+        w->pid = 0;
+        warm_fail(w, *problem);
+        return NULL;
+    }
+    /* What the image depends on, recorded now, checked before every restore. */
+    w->meta = json_pack("{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o*}", "machine", w->machine,
+                        "cpu", w->cpu, "memory_mib", w->memory_mib, "video", w->video,
+                        "qemu_binary", spec.qemu_binary, "qemu_version", qemu_version(h),
+                        "machine_type", QWD_MACHINE_TYPE, "argv_hash",
+                        qwd_argv_profile_hash(w->pool, &spec), "master",
+                        file_identity(machine->path));
+    json_object_set_new(w->meta, "master_path", json_string(machine->path));
+    helper_log_info("warm %s: building, template QEMU pid %d (ready on %s)", w->key, (int)w->pid,
+                    w->ready_serial ? "serial text" : "delay");
+    return w;
+}
+
+/* Whether the template is ready to be saved. */
+static int template_ready(helper_warm *w, apr_time_t now)
+{
+    if (!w->ready_serial)
+        return now - w->started >= apr_time_from_sec(w->ready_delay_s);
+    char *log = helper_fs_read(w->pool, helper_warm_file(w->pool, w, QWD_SESSION_SERIAL_LOG),
+                               4 * 1024 * 1024);
+    return log && strstr(log, w->ready_serial);
+}
+
+static void start_save(helper_warm *w)
+{
+    const char *state_path = helper_warm_file(w->pool, w, WARM_STATE);
+    int fd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        warm_fail(w, apr_psprintf(w->pool, "cannot create %s: %s", state_path, strerror(errno)));
+        return;
+    }
+    /* The VM keeps running while it is saved: when the migration completes QEMU pauses it,
+     * so clones resume running by themselves (no QMP cont needed). */
+    int rv = helper_qmp_save(w->qmp_socket, fd, WARM_QMP_TIMEOUT_MS);
+    close(fd);
+    if (rv != 0) {
+        warm_fail(w, "QMP migrate to the state file failed");
+        return;
+    }
+    w->state = WARM_SAVING;
+    w->save_started = apr_time_now();
+    helper_log_info("warm %s: ready after %.1f s, saving", w->key,
+                    (double)(w->save_started - w->started) / APR_USEC_PER_SEC);
+}
+
+/* The template is gone after a completed save: drop its run-time files, write meta.json. */
+static void finish(helper_warm *w)
+{
+    const char *leftovers[] = {QWD_SESSION_QMP_SOCKET, QWD_SESSION_VNC_SOCKET,
+                               QWD_SESSION_SERIAL_SOCKET, QWD_SESSION_SERIAL_LOG};
+    for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++)
+        unlink(helper_warm_file(w->pool, w, leftovers[i]));
+    json_t *state = file_identity(helper_warm_file(w->pool, w, WARM_STATE));
+    if (!state) {
+        warm_fail(w, "the state file vanished");
+        return;
+    }
+    json_object_set_new(w->meta, "state", state);
+    json_object_set_new(w->meta, "created", json_integer(apr_time_sec(apr_time_now())));
+    json_object_set_new(w->meta, "build_ms",
+                        json_integer(apr_time_as_msec(apr_time_now() - w->started)));
+    char *text = json_dumps(w->meta, JSON_INDENT(1));
+    int error = text ? helper_fs_write_atomic(w->pool, helper_warm_file(w->pool, w, WARM_META),
+                                              NULL, text, 0600)
+                     : ENOMEM;
+    free(text);
+    if (error) {
+        warm_fail(w, apr_psprintf(w->pool, "cannot write %s: %s", WARM_META, strerror(error)));
+        return;
+    }
+    unlink(helper_warm_file(w->pool, w, QWD_SESSION_QEMU_LOG));
+    w->state = WARM_READY;
+    helper_log_info("warm %s: ready (%" JSON_INTEGER_FORMAT " bytes of state)", w->key,
+                    json_integer_value(json_object_get(state, "size")));
+}
+
+int helper_warm_child_exited(helper *h, pid_t pid, int status)
+{
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        if (w->pid != pid)
+            continue;
+        w->pid = 0;
+        if (w->state == WARM_QUITTING)
+            finish(w);
+        else if (w->state == WARM_BUILDING || w->state == WARM_SAVING)
+            warm_fail(w, apr_psprintf(w->pool, "the template QEMU ended (%s)",
+                                      helper_describe_status(w->pool, status)));
+        return 1;
+    }
+    return 0;
+}
+
+int helper_warm_busy(helper *h)
+{
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        if (w->state == WARM_BUILDING || w->state == WARM_SAVING || w->state == WARM_QUITTING)
+            return 1;
+    }
+    return 0;
+}
+
+void helper_warm_tick(helper *h)
+{
+    apr_time_t now = apr_time_now();
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        if (w->state != WARM_BUILDING && w->state != WARM_SAVING && w->state != WARM_QUITTING)
+            continue;
+        if (now > w->deadline) {
+            warm_fail(w, "the template was not ready and saved in time");
+            continue;
+        }
+        if (w->state == WARM_BUILDING && template_ready(w, now))
+            start_save(w);
+        else if (w->state == WARM_SAVING) {
+            int done = helper_qmp_migration_done(w->qmp_socket, WARM_QMP_TIMEOUT_MS);
+            if (done < 0)
+                warm_fail(w, "saving the state failed (query-migrate)");
+            else if (done > 0) {
+                w->state = WARM_QUITTING;
+                helper_log_info("warm %s: saved in %.2f s, stopping the template", w->key,
+                                (double)(apr_time_now() - w->save_started) / APR_USEC_PER_SEC);
+                if (helper_qmp_quit(w->qmp_socket, WARM_QMP_TIMEOUT_MS) != 0)
+                    kill(w->pid, SIGTERM);
+            }
+        }
+    }
+}
+
+/* The argv hash of a session of this profile (what a clone's launch computes). */
+static const char *profile_hash(helper *h, apr_pool_t *pool, const helper_machine *machine,
+                                int cpu, int memory_mib, const char *video)
+{
+    qwd_vm_spec spec = {.qemu_binary = helper_config_qemu(h->config, "x86_64"),
+                        .session_id = "ID",
+                        .session_dir = "/DIR",
+                        .accel = h->accel,
+                        .cpu = cpu,
+                        .memory_mib = memory_mib,
+                        .video = video,
+                        .nic_model = h->config->nic_model,
+                        .disk_path = "/DIR/disk",
+                        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path};
+    return qwd_argv_profile_hash(pool, &spec);
+}
+
+/* Why a ready image cannot serve this profile any more, or NULL. */
+static const char *mismatch(helper_warm *w, apr_pool_t *pool, const helper_machine *machine,
+                            const char *clone_hash)
+{
+    json_t *meta = w->meta;
+    const char *text;
+    if (!(text = json_string_value(json_object_get(meta, "qemu_version"))) ||
+        strcmp(text, qemu_version(w->h)))
+        return "the QEMU version changed";
+    if (!(text = json_string_value(json_object_get(meta, "argv_hash"))) ||
+        strcmp(text, clone_hash))
+        return "the QEMU command line changed";
+    if (!(text = json_string_value(json_object_get(meta, "master_path"))) ||
+        strcmp(text, machine->path))
+        return "the master image is another file";
+    json_t *master = file_identity(machine->path);
+    int same_master = master && json_equal(master, json_object_get(meta, "master"));
+    json_decref(master);
+    if (!same_master)
+        return "the master image changed (size, mtime or inode)";
+    json_t *state = file_identity(helper_warm_file(pool, w, WARM_STATE));
+    int same_state = state && json_equal(state, json_object_get(meta, "state"));
+    json_decref(state);
+    if (!same_state)
+        return "the state file is missing or was modified";
+    char magic[4];
+    int fd = open(helper_warm_file(pool, w, WARM_STATE), O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? pread(fd, magic, sizeof magic, 0) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != 4 || memcmp(magic, QEMU_STATE_MAGIC, 4))
+        return "the state file is not a QEMU state stream";
+    if (access(helper_warm_file(pool, w, WARM_BASE), R_OK) != 0)
+        return "the frozen base disk is missing";
+    return NULL;
+}
+
+helper_warm *helper_warm_usable(helper *h, const helper_machine *machine, int cpu,
+                                int memory_mib, const char *video, const char *clone_hash)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    helper_warm *w = apr_hash_get(h->warm, qwd_warm_key(scratch, machine->name, cpu, memory_mib, video),
+                                  APR_HASH_KEY_STRING);
+    if (!clone_hash)
+        clone_hash = profile_hash(h, scratch, machine, cpu, memory_mib, video);
+    const char *problem =
+        w && w->state == WARM_READY ? mismatch(w, scratch, machine, clone_hash ? clone_hash : "")
+                                    : NULL;
+    if (w && w->state == WARM_READY && !problem) {
+        apr_pool_destroy(scratch);
+        return w;
+    }
+    if (problem) {
+        /* Never load it: drop it and build a fresh one in the background. */
+        helper_log_warn("warm %s: refused (%s), rebuilding", w->key, problem);
+        const char *build_problem;
+        if (!helper_warm_build(h, machine, cpu, memory_mib, video, &build_problem))
+            helper_log_warn("warm rebuild of %s failed: %s", machine->name, build_problem);
+    }
+    apr_pool_destroy(scratch);
+    return NULL;
+}
+
+int helper_warm_drop(helper *h, const char *machine, int cpu, int memory_mib, const char *video)
+{
+    int dropped = 0;
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        if (machine && (strcmp(w->machine, machine) ||
+                        (cpu && (w->cpu != cpu || w->memory_mib != memory_mib ||
+                                 strcmp(w->video, video)))))
+            continue;
+        if (w->pid > 0)
+            kill(w->pid, SIGKILL); /* reaped by the loop as an unknown child */
+        int error = helper_fs_remove_tree(w->dir);
+        if (error && error != ENOENT)
+            helper_log_error("warm %s: cannot remove %s: %s", w->key, w->dir, strerror(error));
+        helper_log_info("warm %s: dropped", w->key);
+        warm_forget(w);
+        dropped++;
+    }
+    return dropped;
+}
+
+static const char *state_name(warm_state state)
+{
+    switch (state) {
+    case WARM_BUILDING:
+        return "building";
+    case WARM_SAVING:
+    case WARM_QUITTING:
+        return "saving";
+    case WARM_READY:
+        return "ready";
+    case WARM_FAILED:
+        return "failed";
+    }
+    return "failed";
+}
+
+json_t *helper_warm_list_json(helper *h)
+{
+    json_t *list = json_array();
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        json_t *item = json_pack("{s:s, s:s, s:i, s:i, s:s, s:s}", "key", w->key, "machine",
+                                 w->machine, "cpu", w->cpu, "memory_mib", w->memory_mib, "video",
+                                 w->video, "state", state_name(w->state));
+        if (w->problem)
+            json_object_set_new(item, "problem", json_string(w->problem));
+        if (w->state == WARM_READY && w->meta) {
+            json_t *state = json_object_get(w->meta, "state");
+            json_object_set(item, "state_bytes", json_object_get(state, "size"));
+            json_object_set(item, "created", json_object_get(w->meta, "created"));
+            json_object_set(item, "build_ms", json_object_get(w->meta, "build_ms"));
+            json_object_set(item, "qemu_version", json_object_get(w->meta, "qemu_version"));
+            json_object_set(item, "argv_hash", json_object_get(w->meta, "argv_hash"));
+        }
+        json_array_append_new(list, item);
+    }
+    return json_pack("{s:o}", "warm", list);
+}
+
+int helper_warm_machine_is_warm(helper *h, const char *machine)
+{
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i; i = apr_hash_next(i)) {
+        helper_warm *w = apr_hash_this_val(i);
+        if (w->state == WARM_READY && !strcmp(w->machine, machine))
+            return 1;
+    }
+    return 0;
+}
+
+/* One directory of STATE/warm at startup: a complete image is loaded, anything else goes. */
+static void load_one(helper *h, apr_pool_t *scratch, const char *name)
+{
+    const char *dir = apr_pstrcat(scratch, h->warm_dir, "/", name, NULL);
+    char *text = helper_fs_read(scratch, apr_pstrcat(scratch, dir, "/", WARM_META, NULL), 65536);
+    json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
+    const char *machine = NULL, *video = NULL;
+    int cpu = 0, memory_mib = 0;
+    if (meta && json_unpack(meta, "{s:s, s:i, s:i, s:s}", "machine", &machine, "cpu", &cpu,
+                            "memory_mib", &memory_mib, "video", &video) == 0 &&
+        !strcmp(name, qwd_warm_key(scratch, machine, cpu, memory_mib, video))) {
+        helper_warm *w = warm_new(h, machine, cpu, memory_mib, video);
+        w->meta = meta;
+        w->state = WARM_READY;
+        helper_log_info("warm %s: loaded", w->key);
+        return;
+    }
+    json_decref(meta);
+    helper_log_info("warm %s: incomplete, removed", name);
+    helper_fs_remove_tree(dir);
+}
+
+void helper_warm_init(helper *h)
+{
+    h->warm = apr_hash_make(h->pool);
+    h->warm_dir = apr_pstrcat(h->pool, h->config->state_dir, "/warm", NULL);
+    int error = helper_fs_mkdirs(h->pool, h->warm_dir, 0700);
+    if (error)
+        helper_log_error("cannot create %s: %s", h->warm_dir, strerror(error));
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    apr_dir_t *dir;
+    apr_finfo_t entry;
+    if (apr_dir_open(&dir, h->warm_dir, scratch) == APR_SUCCESS) {
+        while (apr_dir_read(&entry, APR_FINFO_NAME | APR_FINFO_TYPE, dir) == APR_SUCCESS)
+            if (entry.filetype == APR_DIR && entry.name[0] != '.')
+                load_one(h, scratch, entry.name);
+        apr_dir_close(dir);
+    }
+    /* Machines marked warm_at_start get their image now, unless a valid one is there. */
+    apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir);
+    for (int i = 0; i < machines->nelts; i++) {
+        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
+        qwd_warm_sidecar sidecar;
+        if (read_sidecar(h, scratch, machine->name, &sidecar) != 0 || !sidecar.at_start)
+            continue;
+        const char *problem;
+        if (!helper_warm_usable(h, machine, sidecar.cpu, sidecar.memory_mib, sidecar.video,
+                                NULL) &&
+            !helper_warm_build(h, machine, sidecar.cpu, sidecar.memory_mib, sidecar.video,
+                               &problem) &&
+            problem)
+            helper_log_error("warm %s: %s", machine->name, problem);
+    }
+    apr_pool_destroy(scratch);
+}
+
+void helper_warm_shutdown(helper *h)
+{
+    /* apr_hash_first(NULL, ...) shares one iterator per hash, and dropping iterates too: find
+     * one template, drop it, search again. */
+    for (;;) {
+        helper_warm *building = NULL;
+        for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm); i && !building;
+             i = apr_hash_next(i)) {
+            helper_warm *w = apr_hash_this_val(i);
+            if (w->state != WARM_READY && w->state != WARM_FAILED)
+                building = w;
+        }
+        if (!building)
+            return;
+        helper_warm_drop(h, building->machine, building->cpu, building->memory_mib,
+                         building->video);
+    }
+}

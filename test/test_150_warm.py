@@ -1,0 +1,327 @@
+"""Instant-on (issue 9): warm images of a machine profile, built once by the helper and
+restored by each session, against real QEMU (TCG). One warm image is shared by the module;
+tests that invalidate it wait for the helper's rebuild before handing it on."""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import stop_and_check_helper
+from qwdtest import env, procs, vm
+from qwdtest.helper import Helper
+from qwdtest.rfb import websocket_rfb_banner
+
+MACHINE = "tiny.qcow2"
+PROFILE = {"cpu": 1, "memory_mib": 256}
+KEY = "tiny.qcow2-1c-256m-std"
+RFB_BANNER = b"RFB 003.008\n"
+
+
+class WarmStack:
+    """A private machines dir (a copy of the tiny VM that tests may touch, with its
+    tiny.qcow2.warm sidecar) and the helper currently running on the module's state dir."""
+
+    def __init__(self, tiny_vm):
+        self.workdir = tempfile.mkdtemp(prefix="qwdw-", dir="/tmp")
+        os.chmod(self.workdir, 0o755)
+        self.machines_dir = os.path.join(self.workdir, "machines")
+        os.mkdir(self.machines_dir)
+        self.master = os.path.join(self.machines_dir, MACHINE)
+        shutil.copyfile(tiny_vm["qcow2"], self.master)
+        with open(self.master + ".warm", "w") as f:
+            f.write(f"# readiness of the tiny VM, and warm it when the helper starts\n"
+                    f"ready_serial = {vm.BANNER}\nwarm_at_start = yes\n"
+                    f"cpu = 1\nmemory_mib = 256\nvideo = std\n")
+        self.helper = None
+
+    def start_helper(self, **config):
+        self.helper = Helper(self.workdir, self.machines_dir, **config).start()
+        return self.helper
+
+    def stop_helper(self):
+        """Drops the warm images explicitly (they are kept across sessions and restarts by
+        design), then purges, stops and checks the helper like the shared fixture."""
+        if self.helper and self.helper.running():
+            try:
+                self.helper.call("warm_drop")
+            except Exception:
+                pass
+        stop_and_check_helper(self.helper)
+
+
+@pytest.fixture(scope="module")
+def stack(tiny_vm):
+    s = WarmStack(tiny_vm)
+    s.start_helper()
+    yield s
+    try:
+        s.stop_helper()
+    finally:
+        left = procs.kill_leftovers(s.workdir)
+        shutil.rmtree(s.workdir, ignore_errors=True)
+        assert not left, f"processes left behind: {left}"
+
+
+def warm_entry(helper, key=KEY):
+    for w in helper.call("warm_list")["warm"]:
+        if w["key"] == key:
+            return w
+    return None
+
+
+def wait_warm_ready(helper, timeout=90):
+    """The shared image, ready (built at helper start, or rebuilt after a test spoiled it)."""
+    last = {}
+
+    def ready():
+        w = warm_entry(helper) or {}
+        last.clear()
+        last.update(w)
+        assert w.get("state") != "failed", w
+        return w if w.get("state") == "ready" else None
+    try:
+        return procs.wait_until(ready, timeout, interval=0.2, what="the warm image")
+    except AssertionError:
+        raise AssertionError(f"warm image never ready; last {last}\n{helper.log_text()[-3000:]}")
+
+
+@pytest.fixture
+def warm(stack):
+    """The module's helper with a ready warm image of the tiny VM's profile."""
+    wait_warm_ready(stack.helper)
+    yield stack.helper
+    stack.helper.call("purge")
+
+
+def start(helper, **arguments):
+    arguments = {**PROFILE, "owner": "alice", "lifetime_s": 600, **arguments}
+    return helper.call("start", machine=MACHINE, **arguments)
+
+
+class Console:
+    """The guest's serial console through the session's serial.sock."""
+
+    def __init__(self, helper, session_id, timeout=20):
+        path = os.path.join(helper.session_dir(session_id), "serial.sock")
+        self.sock = procs.wait_until(lambda: self._connect(path), timeout, interval=0.01,
+                                     what="the serial socket")
+        self.sock.settimeout(timeout)
+        self.marker = 0
+
+    @staticmethod
+    def _connect(path):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            return None
+
+    def run(self, command, timeout=60, resend=3):
+        """Runs a shell command; returns its output (between two markers). The command is
+        sent again every resend seconds: a guest still booting drops early input."""
+        self.marker += 1
+        begin, end = f"QB{self.marker}", f"QE{self.marker}"
+        # Markers come from shell arithmetic, so the echoed command line never matches them.
+        line = (f'\necho "QB$((0+{self.marker})):$({command}):QE$((0+{self.marker}))"\n').encode()
+        buffer = b""
+        deadline = time.monotonic() + timeout
+        next_send = 0
+        self.sock.settimeout(0.2)
+        pattern = re.compile(f"{begin}:(.*?):{end}", re.S)
+        while not pattern.search(buffer.decode(errors="replace")):
+            now = time.monotonic()
+            assert now < deadline, f"no answer to {command!r}: {buffer[-500:]!r}"
+            if now >= next_send:
+                self.sock.sendall(line)
+                next_send = now + resend
+            try:
+                buffer += self.sock.recv(65536)
+            except socket.timeout:
+                pass
+        return pattern.search(buffer.decode(errors="replace")).group(1).replace("\r", "").strip()
+
+    def close(self):
+        self.sock.close()
+
+
+def answer_time(helper, **arguments):
+    """exec → the guest answers on its console; returns (session, seconds)."""
+    t0 = time.monotonic()
+    session = start(helper, **arguments)
+    console = Console(helper, session["id"], timeout=60)
+    assert console.run("echo $((6*7))", timeout=60) == "42"
+    console.close()
+    return session, time.monotonic() - t0
+
+
+def stop_and_check(helper, session):
+    helper.call("stop", id=session["id"])
+    procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 10, what="QEMU to exit")
+    assert not os.path.exists(helper.session_dir(session["id"]))
+
+
+def warm_files(helper):
+    directory = os.path.join(helper.state_dir, "warm", KEY)
+    return sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+
+
+# --- tests -------------------------------------------------------------------------------
+
+def test_restored_start_answers_console_and_rfb_and_stop_keeps_the_image(warm):
+    image = warm_entry(warm)
+    assert image["state_bytes"] > 1 << 20 and image["argv_hash"]
+    assert warm_files(warm) == ["base.qcow2", "meta.json", "state.bin"]
+    machines = {m["name"]: m for m in warm.call("machines")["machines"]}
+    assert machines[MACHINE]["warm"] is True and machines["tiny.qcow2"]["format"] == "qcow2"
+
+    session, seconds = answer_time(warm)
+    status = warm.call("status", id=session["id"])
+    assert status["boot"] == "restored"
+    assert seconds < 5, f"a restored start took {seconds:.2f} s to answer"
+    cmdline = procs.cmdline(session["pid"])
+    assert "-incoming fd:" in cmdline and "vmgenid,guid=auto" in cmdline
+    # The session's overlay sits on the warm image's frozen base, never on the master.
+    info = json.loads(subprocess.run(
+        [env.QEMU_IMG, "info", "--output=json", "-U",
+         os.path.join(warm.session_dir(session["id"]), "disk.qcow2")],
+        capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"].endswith(f"warm/{KEY}/base.qcow2")
+    warm.wait_state(session["id"], "running", timeout=10)
+    banner = websocket_rfb_banner(
+        f"ws://127.0.0.1:{warm.websockify_port}/?token={session['token']}", timeout=10)
+    assert banner == RFB_BANNER
+    print(f"\nrestored: exec -> console answer {seconds:.2f} s")
+
+    stop_and_check(warm, session)
+    assert warm_files(warm) == ["base.qcow2", "meta.json", "state.bin"]
+    assert warm_entry(warm)["state"] == "ready"
+
+
+def test_two_clones_are_independent(warm):
+    first, second = start(warm), start(warm)
+    a, b = Console(warm, first["id"]), Console(warm, second["id"])
+    assert a.run("echo clone-a > /tmp/marker; cat /tmp/marker") == "clone-a"
+    assert b.run("cat /tmp/marker 2>&1 || echo absent").endswith("absent")
+    assert b.run("echo clone-b > /tmp/marker; cat /tmp/marker") == "clone-b"
+    assert a.run("cat /tmp/marker") == "clone-a"
+    a.close()
+    b.close()
+    for s in (first, second):
+        assert warm.call("status", id=s["id"])["boot"] == "restored"
+    disks = [os.path.join(warm.session_dir(s["id"]), "disk.qcow2") for s in (first, second)]
+    assert os.stat(disks[0]).st_ino != os.stat(disks[1]).st_ino
+
+
+def test_other_profile_boots_cold_and_reports_it(warm):
+    session = start(warm, memory_mib=320)
+    assert session["boot"] == "cold"
+    assert "-incoming" not in procs.cmdline(session["pid"])
+    stop_and_check(warm, session)
+
+
+def test_cold_boot_answer_time_for_comparison(warm):
+    """One cold boot of the same profile through the same path, for the restored/cold
+    numbers of docs/instant-on.md (the warm image is set aside meanwhile)."""
+    warm.call("warm_drop", machine=MACHINE)
+    session, seconds = answer_time(warm)
+    assert warm.call("status", id=session["id"])["boot"] == "cold"
+    print(f"\ncold: exec -> console answer {seconds:.2f} s")
+    stop_and_check(warm, session)
+    # Bring the shared image back for the following tests.
+    assert warm.call("warm", machine=MACHINE, **PROFILE)["state"] in ("building", "saving")
+
+
+def test_corrupt_state_falls_back_to_cold_and_is_rebuilt(warm):
+    state = os.path.join(warm.state_dir, "warm", KEY, "state.bin")
+    with open(state, "r+b") as f:
+        f.write(b"GARBAGE!")
+    session = start(warm)
+    assert session["boot"] == "cold"
+    assert "-incoming" not in procs.cmdline(session["pid"])
+    assert warm_entry(warm)["state"] in ("building", "saving")  # refused, being rebuilt
+    stop_and_check(warm, session)
+    wait_warm_ready(warm)
+    with open(state, "rb") as f:
+        assert f.read(4) == b"QEVM"
+
+
+def test_state_that_fails_to_load_falls_back_to_cold_in_place(warm):
+    """A state file with its size, mtime and magic intact but broken inside passes the
+    identity checks: QEMU exits while loading, and the helper boots the session cold."""
+    state = os.path.join(warm.state_dir, "warm", KEY, "state.bin")
+    st = os.stat(state)
+    with open(state, "r+b") as f:
+        f.seek(8)
+        f.write(b"\xff" * 64)
+    os.utime(state, ns=(st.st_atime_ns, st.st_mtime_ns))
+    session = start(warm)
+    assert session["boot"] == "restored"
+    status = procs.wait_until(
+        lambda: (lambda s: s if s["boot"] == "cold" else None)(
+            warm.call("status", id=session["id"])), 20, interval=0.1,
+        what="the fallback to a cold boot")
+    assert status["state"] in ("starting", "running") and status["token"] == session["token"]
+    assert status["pid"] != session["pid"] and "-incoming" not in procs.cmdline(status["pid"])
+    Console(warm, session["id"]).run("true", timeout=60)  # the cold guest boots and answers
+    stop_and_check(warm, status)
+
+
+def test_missing_state_falls_back_to_cold(warm):
+    os.unlink(os.path.join(warm.state_dir, "warm", KEY, "state.bin"))
+    session = start(warm)
+    assert session["boot"] == "cold"
+    stop_and_check(warm, session)
+
+
+def test_touched_master_is_refused_and_rebuilt_then_restored(warm):
+    st = os.stat(warm.config["machines_dir"] + "/" + MACHINE)
+    os.utime(warm.config["machines_dir"] + "/" + MACHINE, ns=(st.st_atime_ns,
+                                                              st.st_mtime_ns + 10**9))
+    session = start(warm)
+    assert session["boot"] == "cold"
+    stop_and_check(warm, session)
+    assert "master image changed" in warm.log_text() or "state file" in warm.log_text()
+    wait_warm_ready(warm)
+    again = start(warm)
+    assert again["boot"] == "restored"
+    stop_and_check(warm, again)
+
+
+def test_changed_command_line_is_refused_at_helper_start_and_rebuilt(stack):
+    wait_warm_ready(stack.helper)
+    stack.helper.call("purge")
+    stack.helper.stop()  # the warm image stays on disk across restarts
+    assert warm_files(stack.helper) == ["base.qcow2", "meta.json", "state.bin"]
+    helper = stack.start_helper(nic_model="e1000")
+    # The sidecar says warm_at_start: the loaded image's argv hash no longer matches.
+    assert warm_entry(helper)["state"] in ("building", "saving")
+    assert "QEMU command line changed" in helper.log_text()
+    session = start(helper)
+    assert session["boot"] == "cold"
+    stop_and_check(helper, session)
+
+
+def test_qwdctl_warm_list_and_drop(stack):
+    helper = stack.helper
+
+    def qwdctl(*args):
+        return subprocess.run([env.QWDCTL, "--socket", helper.socket, *args],
+                              capture_output=True, text=True, timeout=120)
+    built = qwdctl("warm", MACHINE, "--cpu", "1", "--memory", "256")
+    assert built.returncode == 0, built.stderr
+    assert KEY in built.stdout and "ready" in built.stdout
+    listed = qwdctl("warm", "--list")
+    assert listed.returncode == 0 and KEY in listed.stdout and "ready" in listed.stdout
+    assert qwdctl("warm", "--drop", MACHINE).stdout.strip() == "dropped 1"
+    assert qwdctl("warm", "--list").stdout.strip() == ""
+    assert warm_files(helper) == []
+    refused = qwdctl("warm", "../etc/passwd")
+    assert refused.returncode == 1 and refused.stderr.startswith("qwdctl: unknown_machine: ")

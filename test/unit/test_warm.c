@@ -1,0 +1,51 @@
+/* Unit tests of the warm-image sidecar parser and profile keys (lib/qwd_warm.c). */
+#include "unit.h"
+
+#include "qwd_warm.h"
+
+#include <apr_strings.h>
+
+static qwd_warm_sidecar defaults(void)
+{
+    qwd_warm_sidecar sidecar = {NULL, 30, 0, 1, 1024, "std"};
+    return sidecar;
+}
+
+UNIT_TEST(warm_sidecar_reads_every_key)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_warm_sidecar sidecar = defaults();
+    CHECK(qwd_warm_sidecar_parse(pool,
+                                 "# tiny VM\n ready_serial = QWD-TINY-VM READY \nready_delay=5\n"
+                                 "warm_at_start = yes\ncpu = 2\nmemory_mib = 256\nvideo = virtio\n",
+                                 &sidecar) == NULL);
+    CHECK_STR(sidecar.ready_serial, "QWD-TINY-VM READY");
+    CHECK(sidecar.ready_delay_s == 5 && sidecar.at_start == 1);
+    CHECK(sidecar.cpu == 2 && sidecar.memory_mib == 256);
+    CHECK_STR(sidecar.video, "virtio");
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(warm_sidecar_reports_bad_lines_and_keeps_defaults)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_warm_sidecar sidecar = defaults();
+    const char *problem =
+        qwd_warm_sidecar_parse(pool, "cpu = lots\nvideo = vga9000\nmemory_mib = 32\n"
+                                     "warm_at_start = maybe\nnonsense\nready_delay = 7\n", &sidecar);
+    CHECK(problem != NULL && strstr(problem, "cpu") != NULL);
+    CHECK(sidecar.cpu == 1 && sidecar.memory_mib == 1024 && sidecar.at_start == 0);
+    CHECK_STR(sidecar.video, "std");
+    CHECK(sidecar.ready_serial == NULL && sidecar.ready_delay_s == 7);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(warm_key_names_the_profile)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    CHECK_STR(qwd_warm_key(pool, "tiny.qcow2", 1, 256, "std"), "tiny.qcow2-1c-256m-std");
+    apr_pool_destroy(pool);
+}

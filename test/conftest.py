@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-from qwdtest import env, procs, vm
+from qwdtest import procs, vm
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
 

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 import websocket  # python3-websocket
 
-from qwdtest import env, procs, rfb
+from qwdtest import env, rfb
 from qwdtest.helper import wait_for_serial
 from qwdtest.httpd import Httpd
 

@@ -265,7 +265,7 @@ def mail_conf(smtp, ca):
 
 def test_email_link_login_end_to_end_single_use(make_httpd, workdir, ca, helper):
     with SmtpServer(workdir, ca) as smtp:
-        httpd = make_httpd(f"QwdAuth email\nQwdEmailDomain qwd.test example.org\n"
+        httpd = make_httpd("QwdAuth email\nQwdEmailDomain qwd.test example.org\n"
                            + mail_conf(smtp, ca))
         httpd.expect_lognos(LOG_BAD_CODE, LOG_BAD_DOMAIN)
         browser = Browser(httpd)

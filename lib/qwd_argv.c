@@ -27,6 +27,21 @@ int qwd_argv_nic_is_valid(const char *nic_model)
     return is_one_of(nic_model, nics);
 }
 
+const char *qwd_argv_cpu_model(const char *accel, const char *cpu_model)
+{
+    if (cpu_model && *cpu_model)
+        return cpu_model;
+    return accel && !strcmp(accel, "kvm") ? "host" : "max";
+}
+
+int qwd_argv_cpu_model_is_valid(const char *cpu_model)
+{
+    size_t length = cpu_model ? strlen(cpu_model) : 0;
+    return length >= 1 && length <= 64 && cpu_model[0] != '-' &&
+           strspn(cpu_model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
+               length;
+}
+
 const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name)
 {
     return apr_pstrcat(pool, session_dir, "/", name, NULL);
@@ -63,6 +78,8 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
         return "unknown video device";
     if (!qwd_argv_nic_is_valid(spec->nic_model))
         return "unknown network card model";
+    if (spec->cpu_model && *spec->cpu_model && !qwd_argv_cpu_model_is_valid(spec->cpu_model))
+        return "bad CPU model name";
     const char *vnc_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_VNC_SOCKET);
     const char *qmp_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(vnc_socket) > QWD_UNIX_PATH_MAX - 1 || strlen(qmp_socket) > QWD_UNIX_PATH_MAX - 1)
@@ -76,7 +93,7 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     push(args, "-name", apr_pstrcat(pool, "qwd-", spec->session_id, NULL));
     push(args, "-machine", QWD_MACHINE_TYPE);
     push(args, "-accel", kvm ? "kvm" : "tcg");
-    push(args, "-cpu", kvm ? "host" : "max");
+    push(args, "-cpu", qwd_argv_cpu_model(spec->accel, spec->cpu_model));
     push(args, "-m", apr_itoa(pool, spec->memory_mib));
     push(args, "-smp", apr_itoa(pool, spec->cpu));
     push(args, "-nodefaults", NULL);

@@ -25,6 +25,7 @@ typedef struct qwd_vm_spec {
     const char *session_id;  /* 32 hex chars; QEMU is named "qwd-" session_id */
     const char *session_dir; /* absolute: vnc.sock, qmp.sock, serial.log live there */
     const char *accel;       /* "kvm" or "tcg" */
+    const char *cpu_model;   /* -cpu MODEL; NULL: "host" under kvm, "max" under tcg */
     int cpu;
     int memory_mib;
     const char *video;      /* "std", "virtio", "qxl" or "cirrus" */
@@ -45,6 +46,13 @@ const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec);
 
 /* session_dir "/" name, in pool. */
 const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name);
+
+/* The -cpu model of spec: spec->cpu_model, else the accelerator's default. */
+const char *qwd_argv_cpu_model(const char *accel, const char *cpu_model);
+
+/* Whether text can be a -cpu model name (letters, digits, '-', '_', '.'; 1..64 chars): no
+ * ',' options and nothing QEMU would read as another argument. */
+int qwd_argv_cpu_model_is_valid(const char *cpu_model);
 
 /* Whether video / nic_model is one qwd_argv_build accepts. */
 int qwd_argv_video_is_valid(const char *video);

@@ -39,6 +39,9 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
         json_object_set_new(object, "viewer_url", viewer ? json_string(viewer) : json_null());
         json_object_set_new(object, "websocket_url", ws ? json_string(ws) : json_null());
     }
+    if (row->boot) {
+        json_object_set_new(object, "boot", json_string(row->boot));
+    }
     if (!live) {
         json_object_set_new(object, "ended", json_integer(row->ended));
         json_object_set_new(object, "ended_reason",
@@ -124,6 +127,19 @@ static int list(qwd_req_t *q)
                                            helper_down));
 }
 
+/* The helper's boot of session id, as the reconcile of rows learnt it (not stored). */
+static const char *reconciled_boot(apr_array_header_t *rows, const char *id)
+{
+    int i;
+    for (i = 0; i < rows->nelts; i++) {
+        const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
+        if (!strcmp(row->id, id)) {
+            return row->boot;
+        }
+    }
+    return NULL;
+}
+
 static int one_session(qwd_req_t *q, const char *id)
 {
     apr_array_header_t *rows;
@@ -149,6 +165,7 @@ static int one_session(qwd_req_t *q, const char *id)
         return qwd_fail(q, e ? e : qwd_err(q, HTTP_NOT_FOUND, 1002, "not_found",
                                           "There is no such session."));
     }
+    row->boot = reconciled_boot(rows, id);
     return send_json(q, HTTP_OK, session_json(q, row));
 }
 

@@ -8,6 +8,7 @@
 #include "qwd_qr.h"
 #include "qwd_secret.h"
 #include "qwd_session.h"
+#include "qwd_warm.h"
 
 #include <apr_strings.h>
 #include <http_core.h>
@@ -103,8 +104,13 @@ int qwd_page_form(qwd_req_t *q)
         if (!name) {
             continue;
         }
-        ap_rprintf(r, "<option value=\"%s\">%s%s%s</option>", qwd_h(q, name), qwd_h(q, name),
-                   description && *description ? " - " : "", qwd_h(q, description));
+        /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md) */
+        ap_rprintf(r, "<option value=\"%s\"%s>%s%s%s%s</option>", qwd_h(q, name),
+                   json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
+                   qwd_h(q, name), description && *description ? " - " : "",
+                   qwd_h(q, description),
+                   json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
+                                                                 : "");
     }
     ap_rputs("</select></label>", r);
     ap_rputs("<label>CPUs <select name=\"cpu\">", r);
@@ -150,6 +156,9 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
     const char *viewer = qwd_session_link(q, row);
     const char *svg = viewer ? qwd_qr_svg(r->pool, viewer, 4) : NULL;
     int tickets = qwd_links_use_tickets(q);
+    /* a VM restored from a warm image is up at once: show it ready, nothing to wait for */
+    int restored = row->boot && !strcmp(row->boot, QWD_BOOT_RESTORED);
+    const char *state = restored && strcmp(row->state, QWD_STATE_ENDED) ? "running" : row->state;
 
     qwd_html_use_script(q, "qwd-progress.js");
     qwd_html_begin(q, "Your virtual machine");
@@ -157,14 +166,15 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
                   "data-status-url=\"%s\" aria-live=\"polite\"><p>Machine <b>%s</b> (%d CPU, "
                   "%d MiB) for <b>%s</b> is <span class=\"qwd-state\" id=\"state\">%s</span>."
                   "</p><p class=\"qwd-hint\" id=\"state-detail\">%s</p></section>",
-               qwd_h(q, row->state),
+               qwd_h(q, state),
                qwd_h(q, qwd_route_url(q, apr_pstrcat(r->pool, "/api/sessions/", row->id, NULL))),
                qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->owner),
-               qwd_h(q, row->state),
-               strcmp(row->state, "running")
+               qwd_h(q, state),
+               strcmp(state, "running")
                    ? "The machine is booting; the link below works as soon as its display "
                      "answers."
-                   : "Ready.");
+                   : restored ? "Ready: started instantly from a saved, booted image."
+                              : "Ready.");
     ap_rputs("<div id=\"ready\" class=\"qwd-ready\">", r);
     if (viewer) {
         ap_rprintf(r, "<p class=\"qwd-link\"><a id=\"viewer\" href=\"%s\" target=\"_blank\">Open "

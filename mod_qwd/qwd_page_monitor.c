@@ -8,6 +8,7 @@
 #include "qwd_protocol.h"
 #include "qwd_session.h"
 #include "qwd_table.h"
+#include "qwd_warm.h"
 
 #include <apr_strings.h>
 #include <http_log.h>
@@ -38,12 +39,73 @@ static void load_summary(qwd_req_t *q, json_t *load)
 #undef NUM
 }
 
+/* "3.2 MB", "87 MB": sizes of warm images (decimal units, like du -h --si). */
+static const char *size_text(qwd_req_t *q, double bytes)
+{
+    if (bytes >= 1e9) {
+        return apr_psprintf(q->r->pool, "%.1f GB", bytes / 1e9);
+    }
+    if (bytes >= 1e6) {
+        return apr_psprintf(q->r->pool, "%.0f MB", bytes / 1e6);
+    }
+    return apr_psprintf(q->r->pool, "%.0f kB", bytes / 1e3);
+}
+
+static const char *age_text(qwd_req_t *q, apr_int64_t seconds)
+{
+    if (seconds < 120) {
+        return apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT " s", seconds);
+    }
+    if (seconds < 2 * 3600) {
+        return apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT " min", seconds / 60);
+    }
+    if (seconds < 2 * 86400) {
+        return apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT " h", seconds / 3600);
+    }
+    return apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT " days", seconds / 86400);
+}
+
+/* The helper's warm images (warm_list): what starts instantly, and what it costs on disk. */
+static void warm_images(qwd_req_t *q, json_t *list)
+{
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    json_t *image;
+    size_t i;
+    ap_rputs("<h2>Warm images</h2>", q->r);
+    if (!json_array_size(list)) {
+        ap_rputs("<p id=\"warm-none\">No warm images: every machine boots cold.</p>", q->r);
+        return;
+    }
+    ap_rputs("<table class=\"qwd-table\" id=\"warm\"><thead><tr><th>Profile</th><th>State</th>"
+             "<th>Size on disk</th><th>Age</th></tr></thead><tbody>",
+             q->r);
+    json_array_foreach(list, i, image)
+    {
+        json_t *size = json_object_get(image, "size_bytes");
+        json_t *created = json_object_get(image, "created");
+        const char *state = json_string_value(json_object_get(image, "state"));
+        ap_rprintf(q->r, "<tr data-key=\"%s\"><td>%s, %d CPU, %d MiB, %s</td><td>%s</td><td>%s"
+                         "</td><td>%s</td></tr>",
+                   qwd_h(q, json_string_value(json_object_get(image, "key"))),
+                   qwd_h(q, json_string_value(json_object_get(image, "machine"))),
+                   (int)json_integer_value(json_object_get(image, "cpu")),
+                   (int)json_integer_value(json_object_get(image, "memory_mib")),
+                   qwd_h(q, json_string_value(json_object_get(image, "video"))),
+                   qwd_h(q, state ? state : "?"),
+                   json_is_integer(size) ? size_text(q, (double)json_integer_value(size)) : "-",
+                   json_is_integer(created)
+                       ? age_text(q, now - (apr_int64_t)json_integer_value(created))
+                       : "-");
+    }
+    ap_rputs("</tbody></table>", q->r);
+}
+
 int qwd_page_monitor(qwd_req_t *q)
 {
     request_rec *r = q->r;
     apr_array_header_t *rows;
     qwd_store_t *store;
-    json_t *load = NULL;
+    json_t *load = NULL, *warm = NULL;
     qwd_error_t *e;
     int helper_down;
 
@@ -54,6 +116,9 @@ int qwd_page_monitor(qwd_req_t *q)
     if (!helper_down && (e = qwd_helper_call(q, QWD_OP_LOAD, NULL, &load))) {
         load = NULL;
     }
+    if (!helper_down && qwd_helper_call(q, QWD_OP_WARM_LIST, NULL, &warm)) {
+        warm = NULL; /* an older helper without warm images: leave the section out */
+    }
     qwd_html_begin(q, "Monitor");
     if (helper_down) {
         qwd_table_helper_down(q);
@@ -62,6 +127,9 @@ int qwd_page_monitor(qwd_req_t *q)
         load_summary(q, load);
     }
     qwd_table_sessions(q, rows, 1, "/monitor");
+    if (warm) {
+        warm_images(q, json_object_get(warm, "warm"));
+    }
     ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
                qwd_h(q, qwd_route_url(q, "/monitor")));
     qwd_html_csrf_field(q);

@@ -7,6 +7,7 @@
 #include "qwd_log.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
+#include "qwd_warm.h"
 
 #include <apr_atomic.h>
 #include <apr_strings.h>
@@ -143,6 +144,37 @@ static qwd_error_t *check_load(qwd_req_t *q)
     return NULL;
 }
 
+/* A restored VM answers ~0.2 s after its start: wait that long (bounded) for the helper to
+ * say running, so the answer is the ready state rather than a "starting" to poll. */
+#define RESTORED_WAIT_MS 2000
+#define RESTORED_POLL_MS 100
+
+static void wait_restored(qwd_req_t *q, qwd_row_t *row)
+{
+    int waited;
+    if (!row->boot || strcmp(row->boot, QWD_BOOT_RESTORED) || !row->state || !row->helper_id) {
+        return;
+    }
+    for (waited = 0; strcmp(row->state, "running") && waited < RESTORED_WAIT_MS;
+         waited += RESTORED_POLL_MS) {
+        json_t *status;
+        const char *state;
+        apr_sleep(apr_time_from_msec(RESTORED_POLL_MS));
+        if (qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id),
+                            &status)) {
+            return;
+        }
+        state = json_string_value(json_object_get(status, "state"));
+        if (!state || !strcmp(state, QWD_STATE_ENDED)) {
+            return; /* the listing's reconcile reports the end */
+        }
+        row->state = apr_pstrdup(q->r->pool, state);
+        row->boot = apr_pstrdup(q->r->pool,
+                                json_string_value(json_object_get(status, "boot")) ?
+                                    json_string_value(json_object_get(status, "boot")) : row->boot);
+    }
+}
+
 qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
                                 qwd_row_t **row_out)
 {
@@ -199,6 +231,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     row->helper_id = json_string_value(json_object_get(started, "id"));
     row->token = json_string_value(json_object_get(started, "token"));
     row->state = json_string_value(json_object_get(started, "state"));
+    row->boot = json_string_value(json_object_get(started, "boot"));
+    wait_restored(q, row);
     if (json_is_integer(json_object_get(started, "expires"))) {
         row->expires = json_integer_value(json_object_get(started, "expires"));
     }
@@ -321,6 +355,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         }
         session = apr_hash_get(live, row->helper_id, APR_HASH_KEY_STRING);
         if (session) {
+            const char *boot = json_string_value(json_object_get(session, "boot"));
             const char *state = json_string_value(json_object_get(session, "state"));
             if (state && strcmp(state, row->state) && strcmp(state, QWD_STATE_ENDED)) {
                 if ((e = qwd_store_set_state(store, row->id, state))) {
@@ -328,6 +363,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
                 }
                 row->state = apr_pstrdup(q->r->pool, state);
             }
+            row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
             if (!state || strcmp(state, QWD_STATE_ENDED)) {
                 continue;
             }

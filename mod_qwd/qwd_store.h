@@ -19,6 +19,7 @@ typedef struct qwd_row {
     const char *token;     /* the websockify token */
     apr_int64_t created, expires, ended;
     const char *ended_reason;
+    const char *boot; /* the helper's "cold" or "restored"; NULL when not known (not stored) */
 } qwd_row_t;
 
 typedef struct qwd_limits {

@@ -20,6 +20,7 @@ typedef struct helper_config {
     apr_table_t *qemu_binaries; /* arch ("x86_64") → QEMU binary, from the qemu_<arch> keys */
     const char *qemu_img;
     const char *accel; /* as configured: auto, kvm or tcg */
+    const char *cpu_model; /* -cpu; NULL: host under kvm, max under tcg */
     const char *websockify;
     const char *websockify_listen;
     const char *websockify_web;
@@ -41,6 +42,7 @@ typedef struct helper_config {
     int expiry_interval;
     int client_timeout;
     int ended_keep;
+    int warm_auto; /* build a warm image after a profile's first cold start */
 } helper_config;
 
 typedef enum { SESSION_STARTING, SESSION_RUNNING, SESSION_ENDED } session_state;
@@ -127,6 +129,7 @@ struct helper {
     apr_pool_t *pool;
     helper_config *config;
     const char *accel; /* resolved: kvm or tcg */
+    const char *cpu_model; /* resolved: the -cpu of every VM */
     const char *sessions_dir;
     const char *token_tmp_dir;
     int listen_fd;

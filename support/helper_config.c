@@ -1,6 +1,7 @@
 /* Every configuration key is spelled once, in the table below, with its type and default;
  * docs/helper.md documents the same keys in the same order. */
 #include "helper_config.h"
+#include "qwd_argv.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE } key_type;
+typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE, KEY_BOOL } key_type;
 
 typedef struct {
     const char *name;
@@ -33,6 +34,7 @@ static const config_key config_keys[] = {
     KEY(user, KEY_STRING, NULL),
     KEY(qemu_img, KEY_STRING, "/usr/bin/qemu-img"),
     KEY(accel, KEY_STRING, "auto"),
+    KEY(cpu_model, KEY_STRING, NULL),
     KEY(websockify, KEY_STRING, "/usr/bin/websockify"),
     KEY(websockify_listen, KEY_STRING, "127.0.0.1:6080"),
     KEY(websockify_web, KEY_STRING, NULL),
@@ -54,6 +56,7 @@ static const config_key config_keys[] = {
     KEY(expiry_interval, KEY_INT, "2"),
     KEY(client_timeout, KEY_INT, "10"),
     KEY(ended_keep, KEY_INT, "600"),
+    KEY(warm_auto, KEY_BOOL, "yes"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
@@ -83,6 +86,16 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
         *(int *)field = (int)mode;
         return NULL;
     }
+    case KEY_BOOL:
+        if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true") ||
+            !strcmp(value, "1"))
+            *(int *)field = 1;
+        else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false") ||
+                 !strcmp(value, "0"))
+            *(int *)field = 0;
+        else
+            return apr_psprintf(pool, "%s: \"%s\" is not yes or no", key->name, value);
+        return NULL;
     case KEY_DOUBLE: {
         double number = strtod(value, &end);
         if (errno || end == value || *end || number < 0)
@@ -190,6 +203,8 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
     if (strcmp(config->accel, "auto") && strcmp(config->accel, "kvm") &&
         strcmp(config->accel, "tcg"))
         return "accel must be auto, kvm or tcg";
+    if (config->cpu_model && !qwd_argv_cpu_model_is_valid(config->cpu_model))
+        return "cpu_model must be one QEMU CPU model name (like host, max or qemu64)";
     if (strcmp(config->nic_model, "virtio-net-pci") && strcmp(config->nic_model, "e1000"))
         return "nic_model must be virtio-net-pci or e1000";
     if (!helper_config_qemu(config, "x86_64"))

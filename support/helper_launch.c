@@ -57,6 +57,7 @@ static qwd_vm_spec session_spec(helper *h, helper_session *s, const helper_machi
         .session_id = s->id,
         .session_dir = s->dir,
         .accel = h->accel,
+        .cpu_model = h->cpu_model,
         .cpu = s->cpu,
         .memory_mib = s->memory_mib,
         .video = s->video,
@@ -213,6 +214,8 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
     }
     helper_log_info("session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)", s->id,
                     (int)s->pid, s->owner, s->machine, s->cpu, s->memory_mib, h->accel, s->boot);
+    if (!warm)
+        helper_warm_auto(h, request->machine, s->cpu, s->memory_mib, s->video);
     return s;
 
 failed:

@@ -1,6 +1,7 @@
 /* qwd-helper: the daemon that owns every VM of mod_qwd. Reads its configuration, drops to its
  * user, re-adopts running VMs, starts websockify and serves the protocol on a Unix socket. */
 #include "helper.h"
+#include "helper_accel.h"
 #include "helper_clients.h"
 #include "helper_config.h"
 #include "helper_fs.h"
@@ -94,17 +95,6 @@ static void drop_privileges(const helper_config *config)
         die("user: could regain root after switching to \"%s\"", config->user);
 }
 
-static const char *resolve_accel(const char *configured)
-{
-    if (strcmp(configured, "auto"))
-        return configured;
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
-        return "tcg";
-    close(fd);
-    return "kvm";
-}
-
 static void make_dirs(helper *h)
 {
     const char *dirs[] = {h->config->state_dir, h->sessions_dir, h->config->token_dir,
@@ -169,7 +159,7 @@ int main(int argc, char **argv)
     umask(077);
     if (helper_log_open(h->config->log_file) != 0)
         die("log_file: cannot open %s", h->config->log_file);
-    h->accel = resolve_accel(h->config->accel);
+    helper_accel_resolve(h);
     h->sessions = apr_hash_make(h->pool);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
@@ -181,8 +171,9 @@ int main(int argc, char **argv)
     helper_sessions_adopt(h);
     helper_warm_init(h);
     helper_websockify_start(h);
-    helper_log_info("%s ready on %s (uid %d, accel %s, state %s)", HELPER_VERSION_STRING,
-                    h->config->socket, (int)geteuid(), h->accel, h->config->state_dir);
+    helper_log_info("%s ready on %s (uid %d, accel %s, cpu %s, state %s)",
+                    HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->accel,
+                    h->cpu_model, h->config->state_dir);
 
     helper_loop_run(h);
 

@@ -351,13 +351,14 @@ static void op_load(op_call *call)
     helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
     reply(call,
           json_pack("{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
-                    "s:s}",
+                    "s:s, s:s, s:b}",
                     "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15",
                     load.load15, "mem_total_mib", (json_int_t)load.mem_total_mib,
                     "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions", sessions,
                     "vcpus", vcpus, "memory_mib", memory, "max_sessions", config->max_sessions,
                     "max_vcpus", config->max_vcpus, "max_memory_mib", config->max_memory_mib,
-                    "max_load", config->max_load, "accel", call->h->accel));
+                    "max_load", config->max_load, "accel", call->h->accel, "cpu_model",
+                    call->h->cpu_model, "warm_auto", config->warm_auto));
 }
 
 typedef struct {

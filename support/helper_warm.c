@@ -4,8 +4,10 @@
 #include "helper_config.h"
 #include "helper_fs.h"
 #include "helper_launch.h"
+#include "helper_load.h"
 #include "helper_log.h"
 #include "helper_proc.h"
+#include "helper_session.h"
 #include "helper_qmp.h"
 #include "qwd_argv.h"
 #include "qwd_image.h"
@@ -100,6 +102,7 @@ static qwd_vm_spec template_spec(helper_warm *w, const helper_machine *machine,
         .session_id = apr_pstrcat(w->pool, "warm-", w->key, NULL),
         .session_dir = w->dir,
         .accel = h->accel,
+        .cpu_model = h->cpu_model,
         .cpu = w->cpu,
         .memory_mib = w->memory_mib,
         .video = w->video,
@@ -326,6 +329,7 @@ static const char *profile_hash(helper *h, apr_pool_t *pool, const helper_machin
                         .session_id = "ID",
                         .session_dir = "/DIR",
                         .accel = h->accel,
+                        .cpu_model = h->cpu_model,
                         .cpu = cpu,
                         .memory_mib = memory_mib,
                         .video = video,
@@ -436,6 +440,18 @@ static const char *state_name(warm_state state)
     return "failed";
 }
 
+/* Bytes the image's files take on disk (allocated blocks: the frozen base is sparse). */
+static json_int_t disk_usage(apr_pool_t *pool, const helper_warm *w)
+{
+    const char *files[] = {WARM_BASE, WARM_STATE, WARM_META};
+    json_int_t total = 0;
+    struct stat st;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (stat(helper_warm_file(pool, w, files[i]), &st) == 0)
+            total += (json_int_t)st.st_blocks * 512;
+    return total;
+}
+
 json_t *helper_warm_list_json(helper *h)
 {
     json_t *list = json_array();
@@ -449,6 +465,7 @@ json_t *helper_warm_list_json(helper *h)
         if (w->state == WARM_READY && w->meta) {
             json_t *state = json_object_get(w->meta, "state");
             json_object_set(item, "state_bytes", json_object_get(state, "size"));
+            json_object_set_new(item, "size_bytes", json_integer(disk_usage(w->pool, w)));
             json_object_set(item, "created", json_object_get(w->meta, "created"));
             json_object_set(item, "build_ms", json_object_get(w->meta, "build_ms"));
             json_object_set(item, "qemu_version", json_object_get(w->meta, "qemu_version"));
@@ -457,6 +474,40 @@ json_t *helper_warm_list_json(helper *h)
         json_array_append_new(list, item);
     }
     return json_pack("{s:o}", "warm", list);
+}
+
+void helper_warm_auto(helper *h, const helper_machine *machine, int cpu, int memory_mib,
+                      const char *video)
+{
+    if (!h->config->warm_auto)
+        return;
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    const char *key = qwd_warm_key(scratch, machine->name, cpu, memory_mib, video);
+    /* Any entry (ready, under way, or failed: not retried until dropped) means nothing to do;
+     * one build at a time keeps the host's CPUs for the sessions. */
+    int known = apr_hash_get(h->warm, key, APR_HASH_KEY_STRING) != NULL;
+    apr_pool_destroy(scratch);
+    if (known || helper_warm_busy(h))
+        return;
+    /* A template is a VM like a session: built only when it fits under the helper-wide
+     * limits beside the live sessions; else skipped (a later cold start tries again). */
+    int sessions, vcpus, memory;
+    helper_sessions_usage(h, &sessions, &vcpus, &memory);
+    host_load load;
+    const helper_config *config = h->config;
+    if (vcpus + cpu > config->max_vcpus || memory + memory_mib > config->max_memory_mib ||
+        (config->max_load > 0 && (helper_load_read(&load), load.load1 > config->max_load))) {
+        helper_log_info("warm %s: not built automatically now, the host is full", machine->name);
+        return;
+    }
+    const char *problem;
+    helper_warm *w = helper_warm_build(h, machine, cpu, memory_mib, video, &problem);
+    if (w)
+        helper_log_info("warm %s: building automatically after a cold start (warm_auto)",
+                        w->key);
+    else
+        helper_log_warn("warm %s: automatic build failed: %s", machine->name, problem);
 }
 
 int helper_warm_machine_is_warm(helper *h, const char *machine)

@@ -37,6 +37,12 @@ int helper_warm_drop(helper *h, const char *machine, int cpu, int memory_mib, co
 /* {"warm": [...]} as in docs/protocol.md (a new reference). */
 json_t *helper_warm_list_json(helper *h);
 
+/* warm_auto: after a cold start of this profile, builds its image in the background unless
+ * it has one (ready, under way or failed), another template is being built, or the template
+ * would not fit under max_vcpus / max_memory_mib / max_load beside the live sessions. */
+void helper_warm_auto(helper *h, const helper_machine *machine, int cpu, int memory_mib,
+                      const char *video);
+
 /* Whether machine has at least one ready warm image. */
 int helper_warm_machine_is_warm(helper *h, const char *machine);
 

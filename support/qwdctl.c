@@ -169,12 +169,18 @@ static void print_session_line(json_t *s)
 static void print_warm_line(json_t *w)
 {
     json_t *problem = json_object_get(w, "problem");
-    printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s\n",
+    json_t *size = json_object_get(w, "size_bytes");
+    char size_text[32] = "";
+    if (json_is_integer(size))
+        snprintf(size_text, sizeof size_text, " size=%lldMB",
+                 (long long)(json_integer_value(size) / 1000000));
+    printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s%s\n",
            json_string_value(json_object_get(w, "key")),
            json_string_value(json_object_get(w, "state")),
            json_integer_value(json_object_get(w, "cpu")),
            json_integer_value(json_object_get(w, "memory_mib")),
-           json_string_value(json_object_get(w, "video")), json_is_string(problem) ? " problem=" : "",
+           json_string_value(json_object_get(w, "video")), size_text,
+           json_is_string(problem) ? " problem=" : "",
            json_is_string(problem) ? json_string_value(problem) : "");
 }
 

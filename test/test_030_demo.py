@@ -33,6 +33,9 @@ def test_demo_serves_the_form_and_stops_cleanly_on_sigterm():
             page = response.read().decode()
         assert response.status == 200
         assert "tiny.qcow2" in page
+        # instant-on: the demo warms the tiny VM first, so its session is restored
+        assert "starts instantly" in page
+        assert "boot: restored" in output, output
         vm_processes = [line for _, line in procs.processes_mentioning(workdir)
                         if "qemu-system" in line]
         assert len(vm_processes) == 1, vm_processes  # the demo VM runs

@@ -271,6 +271,7 @@ def test_qwdctl_warm_list_and_drop(stack):
     assert KEY in built.stdout and "ready" in built.stdout
     listed = qwdctl("warm", "--list")
     assert listed.returncode == 0 and KEY in listed.stdout and "ready" in listed.stdout
+    assert " size=" in listed.stdout and "MB" in listed.stdout, listed.stdout
     assert qwdctl("warm", "--drop", MACHINE).stdout.strip() == "dropped 1"
     assert qwdctl("warm", "--list").stdout.strip() == ""
     assert warm_files(helper) == []

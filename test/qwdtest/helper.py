@@ -106,6 +106,9 @@ class Helper:
             "max_lifetime": 86400,
             "expiry_interval": 1,
             "iso_scratch_size": "64M",
+            # warm_auto (default yes) builds a warm image after a profile's first cold start:
+            # a background VM most tests do not expect. Tests that want it set it.
+            "warm_auto": "no",
         }
         self.config.update(overrides)
         self.process = None

@@ -125,3 +125,35 @@ UNIT_TEST(argv_profile_hash_ignores_session_parts_but_not_the_profile)
     CHECK(qwd_argv_profile_hash(pool, &other) == NULL);
     apr_pool_destroy(pool);
 }
+
+UNIT_TEST(argv_cpu_model_is_configurable_and_checked)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char **argv;
+    spec.accel = "kvm";
+    spec.cpu_model = "qemu64";
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv), " -accel kvm -cpu qemu64 -m ") != NULL);
+    spec.accel = "tcg";
+    spec.cpu_model = "Skylake-Client-v4";
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv), " -accel tcg -cpu Skylake-Client-v4 -m ") != NULL);
+    spec.cpu_model = "";
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv), " -cpu max ") != NULL);
+    CHECK_STR(qwd_argv_cpu_model("kvm", NULL), "host");
+    CHECK_STR(qwd_argv_cpu_model("tcg", NULL), "max");
+    /* the model is one QEMU word: no ",options", no option-looking names */
+    spec.cpu_model = "host,+vmx";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    spec.cpu_model = "-S";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    /* the model is part of a warm image's identity */
+    spec.cpu_model = "qemu64";
+    const char *hash = qwd_argv_profile_hash(pool, &spec);
+    spec.cpu_model = "max";
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &spec), hash) != 0);
+    apr_pool_destroy(pool);
+}

@@ -2,14 +2,11 @@
 user: no VM process of mod_qwd keeps root. (Skipped when the tests do not run as root.)"""
 import grp
 import os
-import pwd
-import shutil
-import subprocess
 
 import pytest
 
 from qwdtest import procs
-from qwdtest.helper import Helper
+from qwdtest.helper import Helper, ensure_service_user, run_as
 from qwdtest.rfb import websocket_rfb_banner
 
 SERVICE_USER = "qwd-test"
@@ -19,16 +16,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch 
 
 @pytest.fixture(scope="module")
 def service_user():
-    """A system user like the packaged `qwd` one, in Apache's group so the helper may give
-    its socket to that group after it dropped root."""
-    try:
-        pwd.getpwnam(SERVICE_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                        "/usr/sbin/nologin", "--groups", "www-data", SERVICE_USER], check=True)
-    entry = pwd.getpwnam(SERVICE_USER)
-    assert SERVICE_USER in grp.getgrnam("www-data").gr_mem
-    return entry
+    return ensure_service_user(SERVICE_USER)
 
 
 def uids_of(pid):
@@ -39,11 +27,7 @@ def uids_of(pid):
 
 def test_helper_qemu_and_websockify_run_as_the_configured_user(workdir, machines_dir,
                                                                 service_user):
-    helper = Helper(workdir, machines_dir, user=SERVICE_USER)
-    os.makedirs(helper.state_dir)
-    shutil.chown(helper.state_dir, SERVICE_USER, SERVICE_USER)
-    os.chmod(workdir, 0o777)  # the helper, no longer root, creates its socket in workdir
-    helper.start()
+    helper = run_as(Helper(workdir, machines_dir), SERVICE_USER).start()
     try:
         assert uids_of(helper.process.pid) == {service_user.pw_uid}
         session = helper.call("start", machine="tiny.qcow2", owner="alice")

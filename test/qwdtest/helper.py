@@ -1,8 +1,12 @@
 """Starts a private qwd-helper (and through it QEMU and websockify) and talks its protocol."""
+import grp
 import json
 import os
+import pwd
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 from . import env, procs
@@ -198,3 +202,35 @@ def wait_for_serial(helper, session_id, text, timeout=60):
     start = time.monotonic()
     procs.wait_until(printed, timeout, interval=0.1, what=f"{text!r} on the serial console")
     return time.monotonic() - start
+
+
+def ensure_service_user(name, groups=("www-data",)):
+    """A system user like the packaged `qwd` one (created when missing; needs root), in
+    Apache's group so a helper running as it may give its socket to that group."""
+    wanted = [g for g in groups if _group_exists(g)]
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                        "/usr/sbin/nologin", "--groups", ",".join(wanted), name], check=True)
+    missing = [g for g in wanted if name not in grp.getgrnam(g).gr_mem]
+    if missing:
+        subprocess.run(["usermod", "--append", "--groups", ",".join(missing), name], check=True)
+    return pwd.getpwnam(name)
+
+
+def _group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def run_as(helper, user):
+    """Makes helper drop root for user: its state dir and its socket's dir become user's."""
+    helper.config["user"] = user
+    os.makedirs(helper.state_dir, exist_ok=True)
+    for path in (helper.state_dir, os.path.dirname(helper.socket)):
+        shutil.chown(path, user)
+    return helper

@@ -2,6 +2,7 @@
  * booting template is ready to be saved (docs/instant-on.md). */
 #include "qwd_warm.h"
 #include "qwd_argv.h"
+#include "qwd_text.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -12,16 +13,6 @@ const char *qwd_warm_key(apr_pool_t *pool, const char *machine, int cpu, int mem
                          const char *video)
 {
     return apr_psprintf(pool, "%s-%dc-%dm-%s", machine, cpu, memory_mib, video);
-}
-
-static char *trim(char *text)
-{
-    while (isspace((unsigned char)*text))
-        text++;
-    char *end = text + strlen(text);
-    while (end > text && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return text;
 }
 
 /* A whole decimal number from 0 to max, or -1. */
@@ -37,7 +28,7 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
     const char *problem = NULL;
     char *copy = apr_pstrdup(pool, text), *state;
     for (char *line = apr_strtok(copy, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
-        line = trim(line);
+        line = qwd_trim(line);
         if (!*line || *line == '#')
             continue;
         char *equals = strchr(line, '=');
@@ -46,7 +37,7 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
             continue;
         }
         *equals = '\0';
-        const char *key = trim(line), *value = trim(equals + 1);
+        const char *key = qwd_trim(line), *value = qwd_trim(equals + 1);
         int n = number(value, 1 << 24);
         if (!strcmp(key, "ready_serial") && *value)
             sidecar->ready_serial = apr_pstrdup(pool, value);

@@ -2,6 +2,7 @@
  * docs/helper.md documents the same keys in the same order. */
 #include "helper_config.h"
 #include "qwd_argv.h"
+#include "qwd_text.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -107,17 +108,6 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     return "unreachable";
 }
 
-/* Strips blanks at both ends, in place. */
-static char *trim(char *text)
-{
-    while (isspace((unsigned char)*text))
-        text++;
-    char *end = text + strlen(text);
-    while (end > text && isspace((unsigned char)end[-1]))
-        *--end = '\0';
-    return text;
-}
-
 static const char *apply(apr_pool_t *pool, helper_config *config, const char *name,
                          const char *value)
 {
@@ -149,7 +139,7 @@ const char *helper_config_set(apr_pool_t *pool, helper_config *config, const cha
     if (!equals)
         return apr_psprintf(pool, "\"%s\" is not key=value", setting);
     *equals = '\0';
-    return apply(pool, config, trim(copy), trim(equals + 1));
+    return apply(pool, config, qwd_trim(copy), qwd_trim(equals + 1));
 }
 
 const char *helper_config_read(apr_pool_t *pool, helper_config *config, const char *path)
@@ -162,7 +152,7 @@ const char *helper_config_read(apr_pool_t *pool, helper_config *config, const ch
     const char *problem = NULL;
     while (!problem && fgets(line, sizeof line, file)) {
         line_number++;
-        char *text = trim(line);
+        char *text = qwd_trim(line);
         if (!*text || *text == '#')
             continue;
         problem = helper_config_set(pool, config, text);

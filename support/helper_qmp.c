@@ -10,37 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Reads until a line containing want arrives. QMP events may come first; they are skipped.
- * Returns 0, or -1 on timeout, EOF or error. */
-static int read_until(int fd, const char *want, apr_time_t deadline)
-{
-    char buffer[8192];
-    size_t len = 0;
-    for (;;) {
-        buffer[len] = '\0';
-        char *newline;
-        while ((newline = strchr(buffer, '\n'))) {
-            *newline = '\0';
-            if (strstr(buffer, want))
-                return 0;
-            len -= (size_t)(newline + 1 - buffer);
-            memmove(buffer, newline + 1, len + 1);
-        }
-        if (len == sizeof buffer - 1)
-            len = 0; /* an over-long line is not what we wait for */
-        apr_time_t left = deadline - apr_time_now();
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) <= 0)
-            return -1;
-        ssize_t n = recv(fd, buffer + len, sizeof buffer - 1 - len, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            continue;
-        if (n <= 0)
-            return -1;
-        len += (size_t)n;
-    }
-}
-
 /* Reads until a line containing want_a, want_b or want_c (checked in that order; want_c may be
  * NULL); returns 1, 2 or 3 for which, -1 on timeout or EOF. */
 static int read_either(int fd, const char *want_a, const char *want_b, const char *want_c,
@@ -75,6 +44,13 @@ static int read_either(int fd, const char *want_a, const char *want_b, const cha
             return -1;
         len += (size_t)n;
     }
+}
+
+/* Reads until a line containing want arrives. QMP events may come first; they are skipped.
+ * Returns 0, or -1 on timeout, EOF or error. */
+static int read_until(int fd, const char *want, apr_time_t deadline)
+{
+    return read_either(fd, want, want, NULL, deadline) == 1 ? 0 : -1;
 }
 
 static int send_line(int fd, const char *line)

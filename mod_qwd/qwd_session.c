@@ -211,7 +211,16 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     row->oneshot = args->oneshot;
     row->created = apr_time_sec(apr_time_now());
     row->expires = row->created + args->lifetime_s;
-    if ((e = qwd_store_reserve(store, row, &limits))) {
+    e = qwd_store_reserve(store, row, &limits);
+    if (e && e->limit && !strcmp(e->limit, "QwdMaxSessions") && !helper_down) {
+        /* Other users' rows were not reconciled above: VMs stopped behind the module's back
+         * (qwdctl stop/purge, a crash) would otherwise hold places until someone lists. */
+        if ((e = qwd_session_list(q, store, NULL, &rows, &helper_down))) {
+            return e;
+        }
+        e = qwd_store_reserve(store, row, &limits);
+    }
+    if (e) {
         return e;
     }
 

@@ -403,6 +403,17 @@ def test_total_session_limit(make_httpd, helper):
     assert len(helper_ids(helper)) == 2
 
 
+def test_vms_stopped_behind_the_modules_back_free_their_places(make_httpd, helper):
+    """qwdctl purge (or a crash) ends VMs without the module seeing it: the next create must
+    not be refused for places those rows still seemed to hold."""
+    httpd = make_httpd("QwdAuth none\nQwdMaxSessions 2")
+    api_create(httpd, user="a")
+    api_create(httpd, user="b")
+    helper.call("purge")
+    api_create(httpd, user="c")
+    assert len(helper_ids(helper)) == 1
+
+
 def test_cpu_and_memory_per_user_limits(make_httpd, helper):
     httpd = make_httpd("QwdAuth none\nQwdMaxSessionsPerUser 5\nQwdMaxCPUPerUser 2\n"
                        "QwdMaxMemoryPerUser 768")

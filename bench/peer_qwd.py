@@ -31,6 +31,8 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
+from qwdtest.env import free_port  # noqa: E402
+from qwdtest.procs import pid_alive, processes_mentioning  # noqa: E402
 from qwdtest.rfb import websocket_rfb_banner  # noqa: E402
 
 PACKAGES = ("qemu-web-desktop", "libapache2-mod-perl2", "libapache2-mpm-itk")
@@ -156,39 +158,10 @@ wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 """
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _installed(package):
     out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package],
                          capture_output=True, text=True).stdout
     return out.strip() == "install ok installed"
-
-
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def processes_mentioning(marker):
-    """(pid, cmdline) of the live processes whose command line contains marker."""
-    me = os.getpid()
-    return [(int(p), _cmdline(int(p))) for p in os.listdir("/proc")
-            if p.isdigit() and int(p) != me and marker in _cmdline(int(p)) and _alive(int(p))]
 
 
 def _wait(predicate, timeout, interval=0.05):
@@ -323,9 +296,9 @@ class QemuWebDesktopStack:
             os.makedirs(self._path(d), mode=0o755)
         for d in ("var", "var/snapshots", "var/snapshots/websockify-target.d", "cfg"):
             os.chown(self._path(d), uid, gid)
-        self.port, self.ws_port = _free_port(), _free_port()
+        self.port, self.ws_port = free_port(), free_port()
         while self.ws_port == self.port:
-            self.ws_port = _free_port()
+            self.ws_port = free_port()
 
         # the machine, its machines.conf section, and the package's qwdctl refresh
         shutil.copyfile(self.image, self._path("var", "machines", "tiny.iso"))
@@ -462,7 +435,7 @@ class QemuWebDesktopStack:
             except ProcessLookupError:
                 pass
         for pid, _ in left:
-            _wait(lambda: not _alive(pid), 5)
+            _wait(lambda: not pid_alive(pid), 5)
         self.left_behind = left
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None

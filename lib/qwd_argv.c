@@ -91,7 +91,14 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     apr_array_header_t *args = apr_array_make(pool, 48, sizeof(const char *));
     push(args, spec->qemu_binary, NULL);
     push(args, "-name", apr_pstrcat(pool, "qwd-", spec->session_id, NULL));
-    push(args, "-machine", QWD_MACHINE_TYPE);
+    if (spec->ram_path) {
+        push(args, "-object",
+             apr_psprintf(pool, "memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=%s",
+                          spec->memory_mib, qemu_opt_escape(pool, spec->ram_path),
+                          spec->ram_shared ? "on" : "off"));
+        push(args, "-machine", QWD_MACHINE_TYPE ",memory-backend=ram0");
+    } else
+        push(args, "-machine", QWD_MACHINE_TYPE);
     push(args, "-accel", kvm ? "kvm" : "tcg");
     push(args, "-cpu", qwd_argv_cpu_model(spec->accel, spec->cpu_model));
     push(args, "-m", apr_itoa(pool, spec->memory_mib));
@@ -144,6 +151,9 @@ const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec)
     canonical.session_id = "ID";
     canonical.session_dir = "/DIR";
     canonical.disk_path = "/DIR/disk";
+    if (canonical.ram_path)
+        canonical.ram_path = "/WARM/ram";
+    canonical.ram_shared = 0;
     const char **argv;
     if (qwd_argv_build(pool, &canonical, &argv))
         return NULL;

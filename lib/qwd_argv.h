@@ -32,6 +32,11 @@ typedef struct qwd_vm_spec {
     const char *nic_model;  /* "virtio-net-pci" or "e1000" */
     const char *disk_path;  /* the session's qcow2: overlay of the master, or ISO scratch disk */
     const char *cdrom_path; /* the ISO master, attached read-only; NULL for disk images */
+    /* Guest RAM in this file (memory-backend-file, warm_recipe = shared); NULL: anonymous.
+     * ram_shared: share=on (the template writes the file) or off (a clone's private
+     * copy-on-write mapping). */
+    const char *ram_path;
+    int ram_shared;
 } qwd_vm_spec;
 
 /* Sets *argv to the NULL-terminated QEMU argv for spec, allocated in pool. Returns NULL, or a
@@ -41,7 +46,8 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
 
 /* A hash (16 hex chars) of everything in spec's argv that a saved memory image depends on:
  * the argv built with the per-session parts (id, directory, disk path) replaced by fixed
- * placeholders. A warm image only loads into a VM whose profile hash is the same. */
+ * placeholders. A warm image only loads into a VM whose profile hash is the same. The RAM file's
+ * path and share= are placeholders too, but whether RAM is in a file is part of the hash. */
 const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec);
 
 /* session_dir "/" name, in pool. */

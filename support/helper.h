@@ -43,6 +43,7 @@ typedef struct helper_config {
     int client_timeout;
     int ended_keep;
     int warm_auto; /* build a warm image after a profile's first cold start */
+    const char *warm_recipe; /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
 } helper_config;
 
 typedef enum { SESSION_STARTING, SESSION_RUNNING, SESSION_ENDED } session_state;
@@ -79,6 +80,10 @@ typedef struct helper_session {
     /* The VNC probe that turns "starting" into "running". */
     int probe_fd;
     apr_time_t next_probe;
+    /* A shared-recipe restore still to drive over QMP (-incoming defer): the state file, and
+     * when to give up (the session then falls back to a cold boot). */
+    const char *restore_state;
+    apr_time_t restore_deadline;
 } helper_session;
 
 typedef enum { WARM_BUILDING, WARM_SAVING, WARM_QUITTING, WARM_READY, WARM_FAILED } warm_state;
@@ -93,6 +98,7 @@ typedef struct helper_warm {
     int cpu;
     int memory_mib;
     const char *dir;
+    int shared; /* warm_recipe shared: RAM in ram.bin, state saved with x-ignore-shared */
     warm_state state;
     const char *problem; /* why it failed */
     pid_t pid;           /* the template QEMU while building */

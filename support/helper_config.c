@@ -58,6 +58,7 @@ static const config_key config_keys[] = {
     KEY(client_timeout, KEY_INT, "10"),
     KEY(ended_keep, KEY_INT, "600"),
     KEY(warm_auto, KEY_BOOL, "yes"),
+    KEY(warm_recipe, KEY_STRING, "shared"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
@@ -197,6 +198,9 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
         return "cpu_model must be one QEMU CPU model name (like host, max or qemu64)";
     if (strcmp(config->nic_model, "virtio-net-pci") && strcmp(config->nic_model, "e1000"))
         return "nic_model must be virtio-net-pci or e1000";
+    if (!config->warm_recipe ||
+        (strcmp(config->warm_recipe, "shared") && strcmp(config->warm_recipe, "stream")))
+        return "warm_recipe must be shared or stream";
     if (!helper_config_qemu(config, "x86_64"))
         return "qemu_x86_64 must name the QEMU binary";
     if (strspn(config->iso_scratch_size, "0123456789") == 0 ||

@@ -68,23 +68,39 @@ static qwd_vm_spec session_spec(helper *h, helper_session *s, const helper_machi
     return spec;
 }
 
-/* state_fd >= 0: the VM restores that saved state (-incoming fd:N) instead of booting. */
+/* How long a shared-recipe clone may take to accept its restore over QMP. */
+#define RESTORE_QMP_DEADLINE_S 10
+
+/* warm: the VM restores that image instead of booting. stream recipe: -incoming fd:N on
+ * state_fd; shared recipe: RAM is the image's file mapped copy-on-write (share=off) and
+ * QEMU waits (-incoming defer) for helper_sessions_tick to send the state over QMP. */
 static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const helper_machine *machine,
-                      const char *disk_path, int state_fd, int log_fd, const char **problem)
+                      const char *disk_path, helper_warm *warm, int state_fd, int log_fd,
+                      const char **problem)
 {
     qwd_vm_spec spec = session_spec(h, s, machine, disk_path);
+    if (warm && warm->shared) {
+        spec.ram_path = helper_warm_file(pool, warm, WARM_RAM);
+        spec.ram_shared = 0;
+    }
     const char **argv;
     if ((*problem = qwd_argv_build(pool, &spec, &argv)))
         return -1;
-    if (state_fd >= 0) {
+    s->restore_state = NULL;
+    if (warm) {
         int argc = 0;
         while (argv[argc])
             argc++;
         const char **restoring = apr_pcalloc(pool, (size_t)(argc + 3) * sizeof *restoring);
         memcpy(restoring, argv, (size_t)argc * sizeof *argv);
         restoring[argc] = "-incoming";
-        restoring[argc + 1] = apr_psprintf(pool, "fd:%d", state_fd);
+        restoring[argc + 1] = warm->shared ? "defer" : apr_psprintf(pool, "fd:%d", state_fd);
         argv = restoring;
+        if (warm->shared) {
+            s->restore_state = helper_warm_file(s->pool, warm, WARM_STATE);
+            s->restore_deadline = apr_time_now() + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
+            state_fd = -1;
+        }
     }
     /* Its own session: VMs belong to users and outlive the helper and its terminal. */
     int error = helper_spawn_keeping(argv, log_fd, SPAWN_NEW_SESSION, state_fd, &s->pid);
@@ -118,7 +134,7 @@ int helper_launch_cold_again(helper_session *s)
         unlink(disk_path);
         if (log_fd >= 0 &&
             helper_disk_create(h, pool, machine, NULL, disk_path, log_fd, &problem) == 0 &&
-            spawn_qemu(h, pool, s, machine, disk_path, -1, log_fd, &problem) == 0)
+            spawn_qemu(h, pool, s, machine, disk_path, NULL, -1, log_fd, &problem) == 0)
             rv = 0;
     }
     if (log_fd >= 0)
@@ -182,6 +198,8 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
     /* A valid warm image of this profile: the session's overlay goes over its frozen base and
      * QEMU restores its state. Anything wrong with it (checked first) means a cold boot. */
     qwd_vm_spec spec = session_spec(h, s, request->machine, disk_path);
+    if (helper_warm_recipe_shared(h))
+        spec.ram_path = "/WARM/ram"; /* the hash only records that RAM is in a file */
     helper_warm *warm = helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video,
                                            qwd_argv_profile_hash(pool, &spec));
     const char *state_path = warm ? helper_warm_file(pool, warm, WARM_STATE) : NULL;
@@ -194,7 +212,7 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
     if (helper_disk_create(h, pool, request->machine,
                            warm ? helper_warm_file(pool, warm, WARM_BASE) : NULL, disk_path, log_fd,
                            problem) != 0 ||
-        spawn_qemu(h, pool, s, request->machine, disk_path, warm ? state_fd : -1, log_fd,
+        spawn_qemu(h, pool, s, request->machine, disk_path, warm, warm ? state_fd : -1, log_fd,
                    problem) != 0)
         goto failed;
     close(log_fd);

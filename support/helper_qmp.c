@@ -124,17 +124,47 @@ static int send_line_with_fd(int fd, const char *line, int passed_fd)
     return sendmsg(fd, &message, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
-int helper_qmp_save(const char *path, int state_fd, int timeout_ms)
+#define IGNORE_SHARED                                                                     \
+    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"      \
+    "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}\n"
+#define GETFD "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"qwdstate\"}}\n"
+
+/* Sets x-ignore-shared (when asked) and passes state_fd as "qwdstate". Returns 0 or -1. */
+static int prepare(int fd, int state_fd, int ignore_shared, apr_time_t deadline)
+{
+    if (ignore_shared && (send_line(fd, IGNORE_SHARED) != 0 ||
+                          read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1))
+        return -1;
+    if (send_line_with_fd(fd, GETFD, state_fd) != 0 ||
+        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1)
+        return -1;
+    return 0;
+}
+
+int helper_qmp_restore(const char *path, int state_fd, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int fd = qmp_open(path, deadline);
     if (fd < 0)
         return -1;
     int rv = -1;
-    if (send_line_with_fd(fd,
-                          "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"qwdstate\"}}\n",
-                          state_fd) == 0 &&
-        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1 &&
+    if (prepare(fd, state_fd, 1, deadline) == 0 &&
+        send_line(fd, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
+                      "qwdstate\"}}\n") == 0 &&
+        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)
+        rv = 0;
+    close(fd);
+    return rv;
+}
+
+int helper_qmp_save(const char *path, int state_fd, int ignore_shared, int timeout_ms)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    int fd = qmp_open(path, deadline);
+    if (fd < 0)
+        return -1;
+    int rv = -1;
+    if (prepare(fd, state_fd, ignore_shared, deadline) == 0 &&
         send_line(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:qwdstate\"}}\n") ==
             0 &&
         read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)

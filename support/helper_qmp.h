@@ -10,8 +10,14 @@ int helper_qmp_answers(const char *path, int timeout_ms);
 int helper_qmp_quit(const char *path, int timeout_ms);
 
 /* Saves the VM's state into state_fd: passes the fd with getfd (SCM_RIGHTS) and starts
- * "migrate fd:". Returns 0 when QEMU accepted the migration (it runs in QEMU's own thread). */
-int helper_qmp_save(const char *path, int state_fd, int timeout_ms);
+ * "migrate fd:". ignore_shared: sets x-ignore-shared first (RAM in a share=on file is not
+ * sent). Returns 0 when QEMU accepted the migration (it runs in QEMU's own thread). */
+int helper_qmp_save(const char *path, int state_fd, int ignore_shared, int timeout_ms);
+
+/* Restores a VM started with -incoming defer: sets x-ignore-shared, passes state_fd with
+ * getfd and starts "migrate-incoming fd:". Returns 0 when QEMU accepted it (it loads in the
+ * background; a failed load makes QEMU exit). */
+int helper_qmp_restore(const char *path, int state_fd, int timeout_ms);
 
 /* query-migrate: 1 completed, 0 still under way, -1 failed, cancelled or no answer. */
 int helper_qmp_migration_done(const char *path, int timeout_ms);

@@ -235,6 +235,29 @@ void helper_session_probe_ready(helper_session *s)
     close_fd(&s->probe_fd);
 }
 
+/* A shared-recipe clone (-incoming defer): once its QMP socket is there, sends it the state
+ * (a bounded exchange of a few ms, like the template's save). Not there yet: next tick. A
+ * clone that does not take it in time is killed, which falls back to a cold boot. */
+static void drive_restore(helper_session *s, apr_time_t now)
+{
+    int fd = open(s->restore_state, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && helper_qmp_restore(s->qmp_socket, fd, QMP_TIMEOUT_MS) == 0) {
+        close(fd);
+        s->restore_state = NULL;
+        helper_log_info("session %s: restoring the warm image (%.2f s after exec)", s->id,
+                        (double)(now - s->created) / APR_USEC_PER_SEC);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (now > s->restore_deadline) {
+        helper_log_warn("session %s: QEMU did not take the warm state over QMP, killing it",
+                        s->id);
+        s->restore_state = NULL;
+        kill(s->pid, SIGKILL);
+    }
+}
+
 static void escalate_stop(helper_session *s, apr_time_t now)
 {
     if (s->sigkill_at && now >= s->sigkill_at) {
@@ -263,7 +286,9 @@ void helper_sessions_tick(helper *h)
                 forget(s);
             continue;
         }
-        if (s->state == SESSION_STARTING && !s->stop_reason)
+        if (s->restore_state && !s->stop_reason)
+            drive_restore(s, now); /* probed once restoring: "running" means restored */
+        else if (s->state == SESSION_STARTING && !s->stop_reason)
             start_probe(s, now);
         if (s->stop_reason)
             escalate_stop(s, now);

@@ -28,6 +28,11 @@
 #define WARM_QMP_TIMEOUT_MS 1000
 #define QEMU_STATE_MAGIC "QEVM"
 
+int helper_warm_recipe_shared(const helper *h)
+{
+    return !strcmp(h->config->warm_recipe, "shared");
+}
+
 const char *helper_warm_file(apr_pool_t *pool, const helper_warm *w, const char *name)
 {
     return apr_pstrcat(pool, w->dir, "/", name, NULL);
@@ -109,6 +114,9 @@ static qwd_vm_spec template_spec(helper_warm *w, const helper_machine *machine,
         .nic_model = h->config->nic_model,
         .disk_path = disk_path,
         .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
+        /* shared: the template's RAM is the file clones map later (written until the save). */
+        .ram_path = w->shared ? helper_warm_file(w->pool, w, WARM_RAM) : NULL,
+        .ram_shared = 1,
     };
     return spec;
 }
@@ -156,6 +164,7 @@ helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu
     if (w)
         helper_warm_drop(h, machine->name, cpu, memory_mib, video);
     w = warm_new(h, machine->name, cpu, memory_mib, video);
+    w->shared = helper_warm_recipe_shared(h);
     qwd_warm_sidecar sidecar;
     read_sidecar(h, scratch, machine->name, &sidecar);
     w->ready_serial = sidecar.ready_serial ? apr_pstrdup(w->pool, sidecar.ready_serial) : NULL;
@@ -198,7 +207,9 @@ helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu
                         qwd_argv_profile_hash(w->pool, &spec), "master",
                         file_identity(machine->path));
     json_object_set_new(w->meta, "master_path", json_string(machine->path));
-    helper_log_info("warm %s: building, template QEMU pid %d (ready on %s)", w->key, (int)w->pid,
+    json_object_set_new(w->meta, "recipe", json_string(w->shared ? "shared" : "stream"));
+    helper_log_info("warm %s: building (%s recipe), template QEMU pid %d (ready on %s)", w->key,
+                    w->shared ? "shared" : "stream", (int)w->pid,
                     w->ready_serial ? "serial text" : "delay");
     return w;
 }
@@ -223,7 +234,9 @@ static void start_save(helper_warm *w)
     }
     /* The VM keeps running while it is saved: when the migration completes QEMU pauses it,
      * so clones resume running by themselves (no QMP cont needed). */
-    int rv = helper_qmp_save(w->qmp_socket, fd, WARM_QMP_TIMEOUT_MS);
+    /* shared: x-ignore-shared leaves the RAM out of the stream; it stays in ram.bin, which
+     * nothing writes once the template has quit. */
+    int rv = helper_qmp_save(w->qmp_socket, fd, w->shared, WARM_QMP_TIMEOUT_MS);
     close(fd);
     if (rv != 0) {
         warm_fail(w, "QMP migrate to the state file failed");
@@ -248,6 +261,14 @@ static void finish(helper_warm *w)
         return;
     }
     json_object_set_new(w->meta, "state", state);
+    if (w->shared) {
+        json_t *ram = file_identity(helper_warm_file(w->pool, w, WARM_RAM));
+        if (!ram) {
+            warm_fail(w, "the RAM file vanished");
+            return;
+        }
+        json_object_set_new(w->meta, "ram", ram);
+    }
     json_object_set_new(w->meta, "created", json_integer(apr_time_sec(apr_time_now())));
     json_object_set_new(w->meta, "build_ms",
                         json_integer(apr_time_as_msec(apr_time_now() - w->started)));
@@ -335,7 +356,8 @@ static const char *profile_hash(helper *h, apr_pool_t *pool, const helper_machin
                         .video = video,
                         .nic_model = h->config->nic_model,
                         .disk_path = "/DIR/disk",
-                        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path};
+                        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
+                        .ram_path = helper_warm_recipe_shared(h) ? "/WARM/ram" : NULL};
     return qwd_argv_profile_hash(pool, &spec);
 }
 
@@ -345,6 +367,9 @@ static const char *mismatch(helper_warm *w, apr_pool_t *pool, const helper_machi
 {
     json_t *meta = w->meta;
     const char *text;
+    if (!(text = json_string_value(json_object_get(meta, "recipe"))) ||
+        strcmp(text, w->h->config->warm_recipe))
+        return "the warm recipe changed";
     if (!(text = json_string_value(json_object_get(meta, "qemu_version"))) ||
         strcmp(text, qemu_version(w->h)))
         return "the QEMU version changed";
@@ -373,6 +398,13 @@ static const char *mismatch(helper_warm *w, apr_pool_t *pool, const helper_machi
         return "the state file is not a QEMU state stream";
     if (access(helper_warm_file(pool, w, WARM_BASE), R_OK) != 0)
         return "the frozen base disk is missing";
+    if (w->shared) {
+        json_t *ram = file_identity(helper_warm_file(pool, w, WARM_RAM));
+        int same_ram = ram && json_equal(ram, json_object_get(meta, "ram"));
+        json_decref(ram);
+        if (!same_ram)
+            return "the RAM file is missing or was modified";
+    }
     return NULL;
 }
 
@@ -443,7 +475,7 @@ static const char *state_name(warm_state state)
 /* Bytes the image's files take on disk (allocated blocks: the frozen base is sparse). */
 static json_int_t disk_usage(apr_pool_t *pool, const helper_warm *w)
 {
-    const char *files[] = {WARM_BASE, WARM_STATE, WARM_META};
+    const char *files[] = {WARM_BASE, WARM_STATE, WARM_META, WARM_RAM};
     json_int_t total = 0;
     struct stat st;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
@@ -462,6 +494,7 @@ json_t *helper_warm_list_json(helper *h)
                                  w->video, "state", state_name(w->state));
         if (w->problem)
             json_object_set_new(item, "problem", json_string(w->problem));
+        json_object_set_new(item, "recipe", json_string(w->shared ? "shared" : "stream"));
         if (w->state == WARM_READY && w->meta) {
             json_t *state = json_object_get(w->meta, "state");
             json_object_set(item, "state_bytes", json_object_get(state, "size"));
@@ -532,6 +565,8 @@ static void load_one(helper *h, apr_pool_t *scratch, const char *name)
                             "memory_mib", &memory_mib, "video", &video) == 0 &&
         !strcmp(name, qwd_warm_key(scratch, machine, cpu, memory_mib, video))) {
         helper_warm *w = warm_new(h, machine, cpu, memory_mib, video);
+        const char *recipe = json_string_value(json_object_get(meta, "recipe"));
+        w->shared = recipe && !strcmp(recipe, "shared");
         w->meta = meta;
         w->state = WARM_READY;
         helper_log_info("warm %s: loaded", w->key);

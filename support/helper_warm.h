@@ -10,6 +10,10 @@
 #define WARM_BASE "base.qcow2"  /* the template's disk: frozen base of every clone's overlay */
 #define WARM_STATE "state.bin" /* the migration stream */
 #define WARM_META "meta.json"  /* written last: an image without it is incomplete */
+#define WARM_RAM "ram.bin"     /* warm_recipe shared: the frozen guest RAM clones map */
+
+/* Whether the configured warm_recipe is "shared". */
+int helper_warm_recipe_shared(const helper *h);
 
 /* At startup: creates STATE/warm, loads the complete images, removes incomplete ones, and
  * starts building the images of machines whose sidecar says warm_at_start. */

@@ -20,6 +20,9 @@ MACHINE = "tiny.qcow2"
 PROFILE = {"cpu": 1, "memory_mib": 256}
 KEY = "tiny.qcow2-1c-256m-std"
 RFB_BANNER = b"RFB 003.008\n"
+# The default warm_recipe is shared: guest RAM stays in ram.bin, mapped copy-on-write.
+FILES = ["base.qcow2", "meta.json", "ram.bin", "state.bin"]
+STREAM_FILES = ["base.qcow2", "meta.json", "state.bin"]
 
 
 class WarmStack:
@@ -128,8 +131,9 @@ def warm_files(helper):
 
 def test_restored_start_answers_console_and_rfb_and_stop_keeps_the_image(warm):
     image = warm_entry(warm)
-    assert image["state_bytes"] > 1 << 20 and image["argv_hash"]
-    assert warm_files(warm) == ["base.qcow2", "meta.json", "state.bin"]
+    assert image["state_bytes"] > 1 << 16 and image["argv_hash"]
+    assert image["recipe"] == "shared"
+    assert warm_files(warm) == FILES
     machines = {m["name"]: m for m in warm.call("machines")["machines"]}
     assert machines[MACHINE]["warm"] is True and machines["tiny.qcow2"]["format"] == "qcow2"
 
@@ -138,7 +142,8 @@ def test_restored_start_answers_console_and_rfb_and_stop_keeps_the_image(warm):
     assert status["boot"] == "restored"
     assert seconds < 5, f"a restored start took {seconds:.2f} s to answer"
     cmdline = procs.cmdline(session["pid"])
-    assert "-incoming fd:" in cmdline and "vmgenid,guid=auto" in cmdline
+    assert "-incoming defer" in cmdline and "vmgenid,guid=auto" in cmdline
+    assert f"mem-path={warm.state_dir}/warm/{KEY}/ram.bin,share=off" in cmdline
     # The session's overlay sits on the warm image's frozen base, never on the master.
     info = json.loads(subprocess.run(
         [env.QEMU_IMG, "info", "--output=json", "-U",
@@ -152,8 +157,33 @@ def test_restored_start_answers_console_and_rfb_and_stop_keeps_the_image(warm):
     print(f"\nrestored: exec -> console answer {seconds:.2f} s")
 
     stop_and_check(warm, session)
-    assert warm_files(warm) == ["base.qcow2", "meta.json", "state.bin"]
+    assert warm_files(warm) == FILES
     assert warm_entry(warm)["state"] == "ready"
+
+
+def pss_mib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
+
+
+def test_idle_restored_clones_share_the_ram_image(warm):
+    """shared recipe: a clone's RAM is the frozen ram.bin mapped copy-on-write; only the
+    pages it writes are its own (the stream recipe holds a private copy of all of it), and
+    the pages it only reads are shared with the other clones (PSS splits them)."""
+    ram = os.path.join(warm.state_dir, "warm", KEY, "ram.bin")
+    before = os.stat(ram)
+    clones = [answer_time(warm) for _ in range(2)]
+    time.sleep(3)  # idle
+    for session, seconds in clones:
+        pss = pss_mib(session["pid"])
+        print(f"\nshared recipe: exec -> console answer {seconds:.2f} s, "
+              f"idle clone PSS {pss:.1f} MiB (one of two)")
+        assert pss < 64, f"an idle restored clone has {pss:.1f} MiB PSS"
+    for session, _ in clones:
+        stop_and_check(warm, session)
+    after = os.stat(ram)  # clones never write the image (share=off)
+    assert (after.st_mtime_ns, after.st_size, after.st_ino) == (
+        before.st_mtime_ns, before.st_size, before.st_ino)
 
 
 def test_two_clones_are_independent(warm):
@@ -250,7 +280,7 @@ def test_changed_command_line_is_refused_at_helper_start_and_rebuilt(stack):
     wait_warm_ready(stack.helper)
     stack.helper.call("purge")
     stack.helper.stop()  # the warm image stays on disk across restarts
-    assert warm_files(stack.helper) == ["base.qcow2", "meta.json", "state.bin"]
+    assert warm_files(stack.helper) == FILES
     helper = stack.start_helper(nic_model="e1000")
     # The sidecar says warm_at_start: the loaded image's argv hash no longer matches.
     assert warm_entry(helper)["state"] in ("building", "saving")
@@ -258,6 +288,32 @@ def test_changed_command_line_is_refused_at_helper_start_and_rebuilt(stack):
     session = start(helper)
     assert session["boot"] == "cold"
     stop_and_check(helper, session)
+
+
+def test_stream_recipe_image_is_not_loaded_by_shared_and_back(stack):
+    """warm_recipe = stream: the shared image on disk is refused (recipe and argv hash) and
+    rebuilt as a full migration stream, which clones load with -incoming fd:N."""
+    wait_warm_ready(stack.helper)
+    stack.helper.call("purge")
+    stack.helper.stop()
+    helper = stack.start_helper(warm_recipe="stream")
+    assert warm_entry(helper)["state"] in ("building", "saving")
+    assert "warm recipe changed" in helper.log_text()
+    image = wait_warm_ready(helper)
+    assert image["recipe"] == "stream" and image["state_bytes"] > 1 << 20
+    assert warm_files(helper) == STREAM_FILES
+    session, seconds = answer_time(helper)
+    print(f"\nstream recipe: exec -> console answer {seconds:.2f} s, "
+          f"idle clone PSS {pss_mib(session['pid']):.1f} MiB")
+    assert helper.call("status", id=session["id"])["boot"] == "restored"
+    cmdline = procs.cmdline(session["pid"])
+    assert "-incoming fd:" in cmdline and "memory-backend" not in cmdline
+    stop_and_check(helper, session)
+    # Back to the default: the stream image is refused in turn.
+    helper.stop()
+    helper = stack.start_helper()
+    assert warm_entry(helper)["state"] in ("building", "saving")
+    assert "warm recipe changed" in helper.log_text()
 
 
 def test_qwdctl_warm_list_and_drop(stack):

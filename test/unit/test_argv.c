@@ -126,6 +126,28 @@ UNIT_TEST(argv_profile_hash_ignores_session_parts_but_not_the_profile)
     apr_pool_destroy(pool);
 }
 
+UNIT_TEST(argv_ram_file_backend_and_its_hash)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec(), clone = disk_spec();
+    const char **argv;
+    const char *anonymous = qwd_argv_profile_hash(pool, &spec);
+    spec.ram_path = "/t/warm/k/ram.bin";
+    spec.ram_shared = 1;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv),
+                 " -object memory-backend-file,id=ram0,size=512M,mem-path=/t/warm/k/ram.bin,"
+                 "share=on -machine pc-i440fx-7.2,memory-backend=ram0 ") != NULL);
+    clone.ram_path = "/t/warm/k/ram.bin";
+    CHECK(qwd_argv_build(pool, &clone, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv), ",share=off -machine") != NULL);
+    /* Template (share=on) and clone (share=off) hash alike; RAM in a file or not differs. */
+    CHECK_STR(qwd_argv_profile_hash(pool, &clone), qwd_argv_profile_hash(pool, &spec));
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &spec), anonymous) != 0);
+    apr_pool_destroy(pool);
+}
+
 UNIT_TEST(argv_cpu_model_is_configurable_and_checked)
 {
     apr_pool_t *pool;

@@ -35,7 +35,7 @@ int helper_warm_recipe_shared(const helper *h)
 
 const char *helper_warm_file(apr_pool_t *pool, const helper_warm *w, const char *name)
 {
-    return apr_pstrcat(pool, w->dir, "/", name, NULL);
+    return qwd_session_file(pool, w->dir, name);
 }
 
 static helper_warm *warm_new(helper *h, const char *machine, int cpu, int memory_mib,

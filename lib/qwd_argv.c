@@ -137,6 +137,16 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
                          pool, qwd_session_file(pool, spec->session_dir, QWD_SESSION_SERIAL_LOG)),
                      NULL));
     push(args, "-serial", "chardev:serial0");
+    if (spec->guest_agent) {
+        push(args, "-chardev",
+             apr_pstrcat(pool, "socket,id=qga0,path=",
+                         qemu_opt_escape(pool, qwd_session_file(pool, spec->session_dir,
+                                                                QWD_SESSION_AGENT_SOCKET)),
+                         ",server=on,wait=off", NULL));
+        push(args, "-device", "virtio-serial-pci,id=qwd-vserial");
+        push(args, "-device",
+             "virtserialport,bus=qwd-vserial.0,chardev=qga0,name=" QWD_GUEST_AGENT_PORT);
+    }
     /* QEMU 7.2 spells the first filter "obsolete". */
     push(args, "-sandbox",
          "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");

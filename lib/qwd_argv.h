@@ -13,6 +13,9 @@
 #define QWD_SESSION_QMP_SOCKET "qmp.sock"
 #define QWD_SESSION_SERIAL_LOG "serial.log"
 #define QWD_SESSION_SERIAL_SOCKET "serial.sock" /* the guest console, both ways */
+#define QWD_SESSION_AGENT_SOCKET "qga.sock"     /* the guest agent's channel, when it has one */
+/* The virtio-serial port name qemu-ga looks for in the guest. */
+#define QWD_GUEST_AGENT_PORT "org.qemu.guest_agent.0"
 #define QWD_SESSION_QEMU_LOG "qemu.log"
 #define QWD_SESSION_DISK "disk.qcow2"
 #define QWD_SESSION_RECORD "session.json"
@@ -37,6 +40,7 @@ typedef struct qwd_vm_spec {
      * copy-on-write mapping). */
     const char *ram_path;
     int ram_shared;
+    int guest_agent; /* a virtio-serial channel for the QEMU guest agent (qga.sock) */
 } qwd_vm_spec;
 
 /* Sets *argv to the NULL-terminated QEMU argv for spec, allocated in pool. Returns NULL, or a

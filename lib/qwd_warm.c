@@ -23,6 +23,11 @@ static int number(const char *text, int max)
     return *text && !*end && value >= 0 && value <= max ? (int)value : -1;
 }
 
+static int is_yes_no(const char *value)
+{
+    return !strcmp(value, "yes") || !strcmp(value, "no");
+}
+
 const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_sidecar *sidecar)
 {
     const char *problem = NULL;
@@ -43,8 +48,13 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
             sidecar->ready_serial = apr_pstrdup(pool, value);
         else if (!strcmp(key, "ready_delay") && n >= 0)
             sidecar->ready_delay_s = n;
-        else if (!strcmp(key, "warm_at_start") &&
-                 (!strcmp(value, "yes") || !strcmp(value, "no")))
+        else if (!strcmp(key, "ready_screen_still") && n >= 1)
+            sidecar->ready_screen_still_s = n;
+        else if (!strcmp(key, "ready_agent") && is_yes_no(value))
+            sidecar->ready_agent = !strcmp(value, "yes");
+        else if (!strcmp(key, "guest_agent") && is_yes_no(value))
+            sidecar->guest_agent = !strcmp(value, "yes");
+        else if (!strcmp(key, "warm_at_start") && is_yes_no(value))
             sidecar->at_start = !strcmp(value, "yes");
         else if (!strcmp(key, "cpu") && n >= 1)
             sidecar->cpu = n;
@@ -55,5 +65,7 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
         else if (!problem)
             problem = apr_psprintf(pool, "%s: unknown key or bad value \"%s\"", key, value);
     }
+    /* Waiting for the agent needs its channel. */
+    sidecar->guest_agent |= sidecar->ready_agent;
     return problem;
 }

@@ -16,12 +16,17 @@
 /* Name of a machine's warm sidecar beside its image: NAME.warm. */
 #define QWD_WARM_SIDECAR_SUFFIX ".warm"
 
-/* Readiness and profile of a machine's warm image, from its sidecar. */
+/* Readiness and profile of a machine's warm image, from its sidecar. Every readiness
+ * condition that is set must hold; with none set, a default delay applies. */
 typedef struct qwd_warm_sidecar {
-    const char *ready_serial; /* ready when this text is on the serial console; NULL: */
-    int ready_delay_s;        /* ready this many seconds after exec */
-    int at_start;             /* warm_at_start: build when the helper starts */
-    int cpu;                  /* the profile built at start */
+    const char *ready_serial;  /* this text is on the serial console; NULL: not a condition */
+    int ready_delay_s;         /* this many seconds since exec; < 0: not set */
+    int ready_screen_still_s;  /* the screen (QMP screendump) unchanged this long; 0: not set */
+    int ready_agent;           /* the guest agent answers guest-ping */
+    int guest_agent;           /* VMs of the machine get the guest agent channel (implied by
+                                  ready_agent): readiness and the clock of restored clones */
+    int at_start;              /* warm_at_start: build when the helper starts */
+    int cpu;                   /* the profile built at start */
     int memory_mib;
     const char *video;
 } qwd_warm_sidecar;

@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <sys/types.h>
 
+#include "qwd_screen.h"
+
 typedef struct helper_config {
     const char *socket;
     int socket_mode;
@@ -44,6 +46,8 @@ typedef struct helper_config {
     int ended_keep;
     int warm_auto; /* build a warm image after a profile's first cold start */
     const char *warm_recipe; /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
+    int warm_clone_hugepages; /* restored clones may use transparent huge pages */
+    int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
 } helper_config;
 
 typedef enum { SESSION_STARTING, SESSION_RUNNING, SESSION_ENDED } session_state;
@@ -84,6 +88,13 @@ typedef struct helper_session {
      * when to give up (the session then falls back to a cold boot). */
     const char *restore_state;
     apr_time_t restore_deadline;
+    /* Its machine has the guest agent channel: a restored clone's clock is set through it
+     * (guest-set-time) once it runs. clock: NULL (not applicable), "syncing", "synced" or
+     * "not synced". */
+    int guest_agent;
+    int agent_fd;
+    apr_time_t agent_deadline;
+    const char *clock;
 } helper_session;
 
 typedef enum { WARM_BUILDING, WARM_SAVING, WARM_QUITTING, WARM_READY, WARM_FAILED } warm_state;
@@ -103,10 +114,21 @@ typedef struct helper_warm {
     const char *problem; /* why it failed */
     pid_t pid;           /* the template QEMU while building */
     const char *qmp_socket;
-    const char *ready_serial; /* readiness: this text on the serial console, */
-    int ready_delay_s;        /* or (no text) this many seconds after exec */
+    /* Readiness (every condition set must hold; qwd_warm_sidecar): */
+    const char *ready_serial; /* this text on the serial console */
+    int ready_delay_s;        /* this many seconds after exec (< 0: not a condition) */
+    int ready_screen_still_s; /* the screen unchanged this long (0: not a condition) */
+    int ready_agent;          /* the guest agent answered a guest-ping */
+    int agent_answered;
+    int agent_fd; /* a guest-ping waiting for its answer, or -1 */
+    apr_time_t agent_sent;
+    qwd_screen screen; /* the screen since its last change (in screen_pool), and when */
+    apr_pool_t *screen_pool;
+    apr_time_t screen_changed;
+    apr_time_t next_screendump;
     apr_time_t started;
     apr_time_t save_started;
+    apr_time_t last_used; /* ready: its last restore (warm_budget_mib drops the oldest) */
     apr_time_t deadline;
     json_t *meta; /* meta.json once ready */
 } helper_warm;

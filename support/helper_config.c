@@ -59,6 +59,8 @@ static const config_key config_keys[] = {
     KEY(ended_keep, KEY_INT, "600"),
     KEY(warm_auto, KEY_BOOL, "yes"),
     KEY(warm_recipe, KEY_STRING, "shared"),
+    KEY(warm_clone_hugepages, KEY_BOOL, "no"),
+    KEY(warm_budget_mib, KEY_INT, "4096"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"

@@ -35,19 +35,34 @@ int helper_fs_write_atomic(apr_pool_t *pool, const char *path, const char *tmp_d
     return error;
 }
 
-char *helper_fs_read(apr_pool_t *pool, const char *path, apr_size_t max_len)
+char *helper_fs_read_length(apr_pool_t *pool, const char *path, apr_size_t max_len,
+                            apr_size_t *length)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
     if (fd < 0)
         return NULL;
-    char *data = apr_palloc(pool, max_len + 1);
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return NULL;
+    }
+    /* Sized by the file, not by max_len: callers poll files (a serial log, a screendump). */
+    apr_size_t size = (apr_size_t)st.st_size < max_len ? (apr_size_t)st.st_size : max_len;
+    char *data = apr_palloc(pool, size + 1);
     apr_size_t len = 0;
     ssize_t n;
-    while (len < max_len && (n = read(fd, data + len, max_len - len)) > 0)
+    while (len < size && (n = read(fd, data + len, size - len)) > 0)
         len += (apr_size_t)n;
     close(fd);
     data[len] = '\0';
+    if (length)
+        *length = len;
     return data;
+}
+
+char *helper_fs_read(apr_pool_t *pool, const char *path, apr_size_t max_len)
+{
+    return helper_fs_read_length(pool, path, max_len, NULL);
 }
 
 /* Removes everything inside the directory dir_fd refers to; closes dir_fd. */

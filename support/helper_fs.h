@@ -10,8 +10,11 @@
 int helper_fs_write_atomic(apr_pool_t *pool, const char *path, const char *tmp_dir,
                            const char *data, int mode);
 
-/* Reads a whole (small) file into pool, NUL-terminated; NULL on error. */
+/* Reads a whole (small) file, at most max_len bytes of it, into pool, NUL-terminated; NULL on
+ * error. _length also says how many bytes were read (binary files). */
 char *helper_fs_read(apr_pool_t *pool, const char *path, apr_size_t max_len);
+char *helper_fs_read_length(apr_pool_t *pool, const char *path, apr_size_t max_len,
+                            apr_size_t *length);
 
 /* Removes dir and everything below it (no symlink is followed). Returns 0 or errno. */
 int helper_fs_remove_tree(const char *dir);

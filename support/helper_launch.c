@@ -49,27 +49,26 @@ int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machin
     return helper_run(pool, argv, log_fd, problem);
 }
 
-static qwd_vm_spec session_spec(helper *h, helper_session *s, const helper_machine *machine,
-                                const char *disk_path)
+qwd_vm_spec helper_launch_spec(helper *h, const helper_machine *machine, const char *id,
+                               const char *dir, int cpu, int memory_mib, const char *video,
+                               const char *disk_path)
 {
     qwd_vm_spec spec = {
         .qemu_binary = helper_config_qemu(h->config, "x86_64"),
-        .session_id = s->id,
-        .session_dir = s->dir,
+        .session_id = id,
+        .session_dir = dir,
         .accel = h->accel,
         .cpu_model = h->cpu_model,
-        .cpu = s->cpu,
-        .memory_mib = s->memory_mib,
-        .video = s->video,
+        .cpu = cpu,
+        .memory_mib = memory_mib,
+        .video = video,
         .nic_model = h->config->nic_model,
         .disk_path = disk_path,
         .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
+        .guest_agent = machine->guest_agent,
     };
     return spec;
 }
-
-/* How long a shared-recipe clone may take to accept its restore over QMP. */
-#define RESTORE_QMP_DEADLINE_S 10
 
 /* warm: the VM restores that image instead of booting. stream recipe: -incoming fd:N on
  * state_fd; shared recipe: RAM is the image's file mapped copy-on-write (share=off) and
@@ -78,7 +77,8 @@ static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const help
                       const char *disk_path, helper_warm *warm, int state_fd, int log_fd,
                       const char **problem)
 {
-    qwd_vm_spec spec = session_spec(h, s, machine, disk_path);
+    qwd_vm_spec spec =
+        helper_launch_spec(h, machine, s->id, s->dir, s->cpu, s->memory_mib, s->video, disk_path);
     if (warm && warm->shared) {
         spec.ram_path = helper_warm_file(pool, warm, WARM_RAM);
         spec.ram_shared = 0;
@@ -102,8 +102,13 @@ static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const help
             state_fd = -1;
         }
     }
-    /* Its own session: VMs belong to users and outlive the helper and its terminal. */
-    int error = helper_spawn_keeping(argv, log_fd, SPAWN_NEW_SESSION, state_fd, &s->pid);
+    /* Its own session: VMs belong to users and outlive the helper and its terminal. An idle
+     * clone's own memory is mostly TCG code and video RAM touched a little at a time: without
+     * huge pages each costs what it uses (about 6 MiB less per clone, docs/instant-on.md). */
+    int flags = SPAWN_NEW_SESSION;
+    if (warm && !h->config->warm_clone_hugepages)
+        flags |= SPAWN_NO_HUGEPAGES;
+    int error = helper_spawn_keeping(argv, log_fd, flags, state_fd, &s->pid);
     if (error) {
         *problem = apr_psprintf(pool, "cannot run %s: %s", argv[0], strerror(error));
         return -1;
@@ -165,6 +170,7 @@ static helper_session *new_session(helper *h, apr_pool_t *pool, const launch_req
     s->machine = apr_pstrdup(s->pool, request->machine->name);
     s->owner = apr_pstrdup(s->pool, request->owner);
     s->video = apr_pstrdup(s->pool, request->video);
+    s->guest_agent = request->machine->guest_agent;
     s->cpu = request->cpu;
     s->memory_mib = request->memory_mib;
     s->oneshot = request->oneshot;
@@ -197,11 +203,8 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
     }
     /* A valid warm image of this profile: the session's overlay goes over its frozen base and
      * QEMU restores its state. Anything wrong with it (checked first) means a cold boot. */
-    qwd_vm_spec spec = session_spec(h, s, request->machine, disk_path);
-    if (helper_warm_recipe_shared(h))
-        spec.ram_path = "/WARM/ram"; /* the hash only records that RAM is in a file */
-    helper_warm *warm = helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video,
-                                           qwd_argv_profile_hash(pool, &spec));
+    helper_warm *warm =
+        helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video);
     const char *state_path = warm ? helper_warm_file(pool, warm, WARM_STATE) : NULL;
     if (state_path && (state_fd = open(state_path, O_RDONLY | O_CLOEXEC)) < 0) {
         helper_log_warn("session %s: cannot open %s (%s), cold boot", s->id, state_path,

@@ -5,6 +5,7 @@
 
 #include "helper.h"
 #include "helper_machines.h"
+#include "qwd_argv.h"
 
 typedef struct launch_request {
     const helper_machine *machine;
@@ -15,6 +16,12 @@ typedef struct launch_request {
     int lifetime_s;
     int oneshot;
 } launch_request;
+
+/* The VM spec of one VM of machine (session, warm template, or the placeholders of a profile
+ * hash): every VM of a profile has the same argv apart from id, directory and disk. */
+qwd_vm_spec helper_launch_spec(helper *h, const helper_machine *machine, const char *id,
+                               const char *dir, int cpu, int memory_mib, const char *video,
+                               const char *disk_path);
 
 /* Creates disk_path with qemu-img (~12 ms, synchronous): a qcow2 overlay over base (a qcow2,
  * e.g. a warm image's frozen base) when base is set, else over the machine's master, or the

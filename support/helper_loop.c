@@ -79,7 +79,14 @@ static void handle_signals(helper *h)
         }
 }
 
-typedef enum { WATCH_LISTENER, WATCH_SIGNALS, WATCH_CLIENT, WATCH_PROBE, WATCH_PIDFD } watch_kind;
+typedef enum {
+    WATCH_LISTENER,
+    WATCH_SIGNALS,
+    WATCH_CLIENT,
+    WATCH_PROBE,
+    WATCH_AGENT,
+    WATCH_PIDFD
+} watch_kind;
 
 typedef struct {
     watch_kind kind;
@@ -119,6 +126,8 @@ static int build(helper *h, poll_set *set)
         starting |= s->state == SESSION_STARTING;
         if (s->probe_fd >= 0)
             add(set, s->probe_fd, POLLIN, WATCH_PROBE, s);
+        if (s->agent_fd >= 0)
+            add(set, s->agent_fd, POLLIN, WATCH_AGENT, s);
         if (s->pidfd >= 0)
             add(set, s->pidfd, POLLIN, WATCH_PIDFD, s);
     }
@@ -137,6 +146,8 @@ static int still_watched(helper *h, watch *w, int fd)
     }
     if (w->kind == WATCH_PROBE)
         return ((helper_session *)w->object)->probe_fd == fd;
+    if (w->kind == WATCH_AGENT)
+        return ((helper_session *)w->object)->agent_fd == fd;
     if (w->kind == WATCH_PIDFD)
         return ((helper_session *)w->object)->pidfd == fd;
     return 1;
@@ -161,6 +172,9 @@ static void dispatch(helper *h, poll_set *set)
             break;
         case WATCH_PROBE:
             helper_session_probe_ready(w->object);
+            break;
+        case WATCH_AGENT:
+            helper_session_agent_answered(w->object);
             break;
         case WATCH_PIDFD:
             helper_session_exited(w->object, 0, 0);

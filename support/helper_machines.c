@@ -1,6 +1,7 @@
 /* Scans the machines directory. A client only ever names a listed machine; paths, "..", hidden
  * files and symlinks leading out of the directory never make it into the list. */
 #include "helper_machines.h"
+#include "helper_fs.h"
 #include "qwd_image.h"
 #include "qwd_machine_name.h"
 
@@ -91,6 +92,15 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const helper_machine *)a)->name, ((const helper_machine *)b)->name);
 }
 
+int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, const char *name,
+                                qwd_warm_sidecar *out, const char **problem)
+{
+    const char *path = apr_pstrcat(pool, machines_dir, "/", name, QWD_WARM_SIDECAR_SUFFIX, NULL);
+    char *text = helper_fs_read(pool, path, 65536);
+    *problem = text ? qwd_warm_sidecar_parse(pool, text, out) : NULL;
+    return text ? 0 : -1;
+}
+
 apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir)
 {
     apr_array_header_t *machines = apr_array_make(pool, 8, sizeof(helper_machine));
@@ -107,6 +117,10 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
         if (!machine.path || probe_image(pool, &machine) != 0)
             continue;
         machine.description = read_description(pool, real_dir, machine.name);
+        qwd_warm_sidecar sidecar = {0};
+        const char *ignored; /* reported where the sidecar is used for a build */
+        if (helper_machine_read_sidecar(pool, machines_dir, machine.name, &sidecar, &ignored) == 0)
+            machine.guest_agent = sidecar.guest_agent;
         APR_ARRAY_PUSH(machines, helper_machine) = machine;
     }
     closedir(dir);

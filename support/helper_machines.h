@@ -6,16 +6,25 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "qwd_warm.h"
+
 typedef struct helper_machine {
     const char *name;   /* as listed and as clients name it */
     const char *path;   /* resolved absolute path of the master image */
     const char *format; /* qwd_image_format(): qcow2, raw, iso, ... */
     apr_uint64_t virtual_size;
     const char *description; /* first line of NAME.txt, or "" */
+    int guest_agent;         /* its sidecar NAME.warm says guest_agent (or ready_agent) */
 } helper_machine;
 
 /* Scans machines_dir; returns an array of helper_machine, sorted by name. */
 apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir);
+
+/* Reads the sidecar NAME.warm of machines_dir into *out, which holds the defaults on entry.
+ * Returns 0 when there is one (*problem: its first bad line, or NULL; the good lines still
+ * count), -1 when there is none. */
+int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, const char *name,
+                                qwd_warm_sidecar *out, const char **problem);
 
 /* The listed machine called name, or NULL. */
 const helper_machine *helper_machines_find(apr_array_header_t *machines, const char *name);

@@ -303,7 +303,7 @@ static void op_warm(op_call *call)
         return;
     helper_warm *w = NULL;
     if (!json_is_true(json_object_get(call->arguments, "rebuild")))
-        w = helper_warm_usable(call->h, machine, cpu, memory_mib, video, NULL);
+        w = helper_warm_usable(call->h, machine, cpu, memory_mib, video);
     if (!w)
         w = helper_warm_build(call->h, machine, cpu, memory_mib, video, &problem);
     if (!w) {

@@ -25,6 +25,8 @@ static void prepare_child(int output_fd, int flags, int report_fd, int keep_fd)
         setsid();
     if (flags & SPAWN_DIE_WITH_PARENT)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (flags & SPAWN_NO_HUGEPAGES)
+        prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, STDIN_FILENO);
     dup2(output_fd, STDOUT_FILENO);

@@ -9,6 +9,9 @@
 /* Spawn flags. */
 #define SPAWN_NEW_SESSION 1     /* setsid(): a terminal's Ctrl-C or hangup never reaches it */
 #define SPAWN_DIE_WITH_PARENT 2 /* PR_SET_PDEATHSIG: it goes when the helper goes */
+/* PR_SET_THP_DISABLE (kept across exec): memory grows 4 KiB at a time, never a 2 MiB huge
+ * page for one touched byte, even where the program asks for huge pages (QEMU's TCG buffer). */
+#define SPAWN_NO_HUGEPAGES 4
 
 /* Starts argv[0] with argv, stdin from /dev/null and stdout/stderr to output_fd. Returns 0 and
  * sets *pid, or an errno (exec failures included: the child reports them through a pipe). */

@@ -4,8 +4,10 @@
 #include "helper_unix.h"
 
 #include <apr_time.h>
+#include <jansson.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -186,5 +188,43 @@ int helper_qmp_migration_done(const char *path, int timeout_ms)
         rv = which == 1 ? 1 : which == 3 ? 0 : -1;
     }
     close(fd);
+    return rv;
+}
+
+int helper_qmp_restore_pending(const char *path, int timeout_ms)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    int fd = qmp_open(path, deadline);
+    if (fd < 0)
+        return -1;
+    int rv = -1;
+    if (send_line(fd, "{\"execute\":\"query-status\"}\n") == 0) {
+        int which = read_either(fd, "\"inmigrate\"", "\"return\"", NULL, deadline);
+        rv = which == 2 ? 0 : which;
+    }
+    /* Once migrate-incoming has been sent, query-migrate has a status (setup, active...). */
+    if (rv == 1 && send_line(fd, "{\"execute\":\"query-migrate\"}\n") == 0) {
+        int which = read_either(fd, "\"status\"", "\"return\"", NULL, deadline);
+        rv = which == 2 ? 1 : which == 1 ? 0 : -1;
+    }
+    close(fd);
+    return rv;
+}
+
+int helper_qmp_screendump(const char *path, const char *file, int timeout_ms)
+{
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    json_t *command = json_pack("{s:s, s:{s:s}}", "execute", "screendump", "arguments",
+                                "filename", file);
+    char *line = command ? json_dumps(command, JSON_COMPACT) : NULL;
+    json_decref(command);
+    int fd = line ? qmp_open(path, deadline) : -1;
+    int rv = -1;
+    if (fd >= 0 && send_line(fd, line) == 0 && send_line(fd, "\n") == 0 &&
+        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)
+        rv = 0;
+    if (fd >= 0)
+        close(fd);
+    free(line);
     return rv;
 }

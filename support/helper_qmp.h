@@ -19,6 +19,13 @@ int helper_qmp_save(const char *path, int state_fd, int ignore_shared, int timeo
  * background; a failed load makes QEMU exit). */
 int helper_qmp_restore(const char *path, int state_fd, int timeout_ms);
 
+/* Whether a VM started with -incoming defer still waits for its migrate-incoming: 1 yes
+ * (status inmigrate and no incoming migration under way), 0 no, -1 no answer. */
+int helper_qmp_restore_pending(const char *path, int timeout_ms);
+
+/* Writes the VM's screen to file (PPM) with screendump. Returns 0 when QEMU wrote it. */
+int helper_qmp_screendump(const char *path, const char *file, int timeout_ms);
+
 /* query-migrate: 1 completed, 0 still under way, -1 failed, cancelled or no answer. */
 int helper_qmp_migration_done(const char *path, int timeout_ms);
 

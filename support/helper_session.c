@@ -1,6 +1,7 @@
 /* Sessions from creation to cleanup. A session's files all live in STATE/sessions/ID/ plus one
  * token file, so ending it is: remove that directory and that token, whatever the cause. */
 #include "helper_session.h"
+#include "helper_agent.h"
 #include "helper_clients.h"
 #include "helper_fs.h"
 #include "helper_launch.h"
@@ -8,6 +9,7 @@
 #include "helper_proc.h"
 #include "helper_qmp.h"
 #include "helper_unix.h"
+#include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_argv.h"
 #include "qwd_token.h"
@@ -29,6 +31,8 @@
 #define PROBE_INTERVAL apr_time_from_msec(50)
 /* A restored QEMU that fails within this long failed to load its state. */
 #define RESTORE_GRACE_S 15
+/* How long the guest agent may take to answer guest-set-time. */
+#define AGENT_TIMEOUT_S 10
 
 helper_session *helper_session_new(helper *h, const char *id)
 {
@@ -41,6 +45,7 @@ helper_session *helper_session_new(helper *h, const char *id)
     s->state = SESSION_STARTING;
     s->pidfd = -1;
     s->probe_fd = -1;
+    s->agent_fd = -1;
     s->boot = "cold";
     s->created = apr_time_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
@@ -106,7 +111,7 @@ static const char *state_name(session_state state)
 json_t *helper_session_json(helper_session *s)
 {
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
+    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
                      "s:s, s:s}",
                      "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner",
                      s->owner, "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video,
@@ -116,6 +121,9 @@ json_t *helper_session_json(helper_session *s)
                      (json_int_t)apr_time_sec(until - s->created), "ended_reason",
                      s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
                      "vnc_socket", s->vnc_socket);
+    if (s->clock)
+        json_object_set_new(record, "clock", json_string(s->clock));
+    return record;
 }
 
 int helper_session_write_record(helper_session *s)
@@ -194,6 +202,7 @@ void helper_session_exited(helper_session *s, int status_known, int status)
     s->ended_at = apr_time_now();
     close_fd(&s->pidfd);
     close_fd(&s->probe_fd);
+    close_fd(&s->agent_fd);
     helper_log_info("session %s: ended (%s%s%s)", s->id, s->ended_reason,
                     status_known ? ", QEMU " : "",
                     status_known ? helper_describe_status(s->pool, status) : "");
@@ -221,6 +230,20 @@ static void start_probe(helper_session *s, apr_time_t now)
     s->probe_fd = helper_unix_connect(s->vnc_socket);
 }
 
+/* A restored clone's clock stands where the template's stood when it was saved: set it from
+ * the host's (the agent then also writes the guest's RTC). */
+static void start_clock_sync(helper_session *s)
+{
+    char request[128];
+    snprintf(request, sizeof request, AGENT_SET_TIME_FMT, (long long)apr_time_now() * 1000);
+    s->agent_fd = helper_agent_send(qwd_session_file(s->pool, s->dir, QWD_SESSION_AGENT_SOCKET),
+                                    request);
+    s->agent_deadline = apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S);
+    s->clock = s->agent_fd >= 0 ? "syncing" : "not synced";
+    if (s->agent_fd < 0)
+        helper_log_warn("session %s: cannot reach the guest agent to set the clock", s->id);
+}
+
 void helper_session_probe_ready(helper_session *s)
 {
     char banner[12];
@@ -231,8 +254,33 @@ void helper_session_probe_ready(helper_session *s)
         s->state = SESSION_RUNNING;
         helper_log_info("session %s: running (VNC answers)", s->id);
         helper_session_write_record(s);
+        if (s->guest_agent && !strcmp(s->boot, QWD_BOOT_RESTORED) && !s->clock)
+            start_clock_sync(s);
     }
     close_fd(&s->probe_fd);
+}
+
+void helper_session_agent_answered(helper_session *s)
+{
+    int answer = helper_agent_answer(s->agent_fd);
+    if (answer == 0)
+        return;
+    s->clock = answer == 1 ? "synced" : "not synced";
+    close_fd(&s->agent_fd);
+    if (answer == 1)
+        helper_log_info("session %s: guest clock set through the guest agent", s->id);
+    else
+        helper_log_warn("session %s: the guest agent refused guest-set-time", s->id);
+}
+
+static void clock_sync_timeout(helper_session *s, apr_time_t now)
+{
+    if (s->agent_fd < 0 || now < s->agent_deadline)
+        return;
+    close_fd(&s->agent_fd);
+    s->clock = "not synced";
+    helper_log_warn("session %s: the guest agent did not answer guest-set-time in %d s", s->id,
+                    AGENT_TIMEOUT_S);
 }
 
 /* A shared-recipe clone (-incoming defer): once its QMP socket is there, sends it the state
@@ -290,6 +338,7 @@ void helper_sessions_tick(helper *h)
             drive_restore(s, now); /* probed once restoring: "running" means restored */
         else if (s->state == SESSION_STARTING && !s->stop_reason)
             start_probe(s, now);
+        clock_sync_timeout(s, now);
         if (s->stop_reason)
             escalate_stop(s, now);
         else if (check_expiry && now >= s->expires)
@@ -321,6 +370,22 @@ static int load_record(helper_session *s, json_t *record)
     return 0;
 }
 
+/* A shared-recipe clone whose previous helper went away between its exec and its QMP
+ * restore still waits (-incoming defer): drive the restore as its launch would have. The state
+ * is its profile's warm image (STATE/warm/KEY/state.bin); without it the clone is killed, as a
+ * launch does when the restore cannot be sent (an adopted VM is not retried cold). */
+static void resume_pending_restore(helper_session *s)
+{
+    if (helper_qmp_restore_pending(s->qmp_socket, QMP_TIMEOUT_MS) != 1)
+        return;
+    const char *key = qwd_warm_key(s->pool, s->machine, s->cpu, s->memory_mib, s->video);
+    const char *state =
+        apr_pstrcat(s->pool, s->h->config->state_dir, "/warm/", key, "/", WARM_STATE, NULL);
+    helper_log_warn("session %s: its warm restore was still pending, sending it now", s->id);
+    s->restore_state = state;
+    s->restore_deadline = apr_time_now() + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
+}
+
 /* Re-adopts the VM of one session directory, or cleans it. */
 static void adopt_one(helper *h, const char *id)
 {
@@ -338,6 +403,8 @@ static void adopt_one(helper *h, const char *id)
         /* Prove VNC again before calling it running. */
         s->state = SESSION_STARTING;
         helper_log_info("session %s: re-adopted QEMU pid %d", id, (int)s->pid);
+        if (!strcmp(s->boot, QWD_BOOT_RESTORED))
+            resume_pending_restore(s);
         return;
     }
     helper_log_info("session %s: its QEMU is gone, cleaning up", id);

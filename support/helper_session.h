@@ -8,6 +8,8 @@
 /* Seconds from the start of a stop to SIGTERM, and to SIGKILL. */
 #define SESSION_SIGTERM_AFTER_S 2
 #define SESSION_SIGKILL_AFTER_S 5
+/* How long a shared-recipe clone may take to accept its restore over QMP. */
+#define RESTORE_QMP_DEADLINE_S 10
 
 /* A new session in the table (state starting, its own pool); the caller fills it in. */
 helper_session *helper_session_new(helper *h, const char *id);
@@ -45,6 +47,9 @@ void helper_sessions_tick(helper *h);
 
 /* The VNC probe fd of s became readable: reads the RFB banner. */
 void helper_session_probe_ready(helper_session *s);
+
+/* The guest agent's answer to a restored clone's guest-set-time is readable. */
+void helper_session_agent_answered(helper_session *s);
 
 /* At startup: re-adopts the VMs of STATE/sessions/ that still run (pid alive, its command line
  * names qwd-ID, QMP answers) and cleans the records of those that do not. */

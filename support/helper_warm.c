@@ -1,6 +1,7 @@
 /* Warm images: build (template VM on its own overlay, readiness from the serial console or a
  * delay, QMP migrate to a file), validation against QEMU, argv and master, and dropping. */
 #include "helper_warm.h"
+#include "helper_agent.h"
 #include "helper_config.h"
 #include "helper_fs.h"
 #include "helper_launch.h"
@@ -11,6 +12,7 @@
 #include "helper_qmp.h"
 #include "qwd_argv.h"
 #include "qwd_image.h"
+#include "qwd_screen.h"
 #include "qwd_warm.h"
 
 #include <apr_file_info.h>
@@ -53,12 +55,22 @@ static helper_warm *warm_new(helper *h, const char *machine, int cpu, int memory
     w->key = qwd_warm_key(pool, machine, cpu, memory_mib, video);
     w->dir = apr_pstrcat(pool, h->warm_dir, "/", w->key, NULL);
     w->qmp_socket = qwd_session_file(pool, w->dir, QWD_SESSION_QMP_SOCKET);
+    w->agent_fd = -1;
     apr_hash_set(h->warm, w->key, APR_HASH_KEY_STRING, w);
     return w;
 }
 
+static void close_agent(helper_warm *w)
+{
+    if (w->agent_fd >= 0) {
+        close(w->agent_fd);
+        w->agent_fd = -1;
+    }
+}
+
 static void warm_forget(helper_warm *w)
 {
+    close_agent(w);
     apr_hash_set(w->h->warm, w->key, APR_HASH_KEY_STRING, NULL);
     json_decref(w->meta);
     apr_pool_destroy(w->pool);
@@ -101,23 +113,12 @@ static json_t *file_identity(const char *path)
 static qwd_vm_spec template_spec(helper_warm *w, const helper_machine *machine,
                                  const char *disk_path)
 {
-    helper *h = w->h;
-    qwd_vm_spec spec = {
-        .qemu_binary = helper_config_qemu(h->config, "x86_64"),
-        .session_id = apr_pstrcat(w->pool, "warm-", w->key, NULL),
-        .session_dir = w->dir,
-        .accel = h->accel,
-        .cpu_model = h->cpu_model,
-        .cpu = w->cpu,
-        .memory_mib = w->memory_mib,
-        .video = w->video,
-        .nic_model = h->config->nic_model,
-        .disk_path = disk_path,
-        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
-        /* shared: the template's RAM is the file clones map later (written until the save). */
-        .ram_path = w->shared ? helper_warm_file(w->pool, w, WARM_RAM) : NULL,
-        .ram_shared = 1,
-    };
+    qwd_vm_spec spec =
+        helper_launch_spec(w->h, machine, apr_pstrcat(w->pool, "warm-", w->key, NULL), w->dir,
+                           w->cpu, w->memory_mib, w->video, disk_path);
+    /* shared: the template's RAM is the file clones map later (written until the save). */
+    spec.ram_path = w->shared ? helper_warm_file(w->pool, w, WARM_RAM) : NULL;
+    spec.ram_shared = 1;
     return spec;
 }
 
@@ -125,17 +126,16 @@ static qwd_vm_spec template_spec(helper_warm *w, const helper_machine *machine,
  * its problems are logged, the good lines still count. */
 static int read_sidecar(helper *h, apr_pool_t *pool, const char *machine, qwd_warm_sidecar *out)
 {
-    *out = (qwd_warm_sidecar){NULL, WARM_DEFAULT_DELAY_S, 0, h->config->default_cpu,
-                              h->config->default_memory_mib, "std"};
-    const char *path =
-        apr_pstrcat(pool, h->config->machines_dir, "/", machine, QWD_WARM_SIDECAR_SUFFIX, NULL);
-    char *text = helper_fs_read(pool, path, 65536);
-    if (!text)
-        return -1;
-    const char *problem = qwd_warm_sidecar_parse(pool, text, out);
+    *out = (qwd_warm_sidecar){.ready_delay_s = -1,
+                              .cpu = h->config->default_cpu,
+                              .memory_mib = h->config->default_memory_mib,
+                              .video = "std"};
+    const char *problem;
+    int rv = helper_machine_read_sidecar(pool, h->config->machines_dir, machine, out, &problem);
     if (problem)
-        helper_log_warn("%s: %s", path, problem);
-    return 0;
+        helper_log_warn("%s/%s%s: %s", h->config->machines_dir, machine, QWD_WARM_SIDECAR_SUFFIX,
+                        problem);
+    return rv;
 }
 
 static void warm_fail(helper_warm *w, const char *problem)
@@ -143,6 +143,7 @@ static void warm_fail(helper_warm *w, const char *problem)
     w->state = WARM_FAILED;
     w->problem = apr_pstrdup(w->pool, problem);
     helper_log_error("warm %s: build failed: %s", w->key, problem);
+    close_agent(w);
     if (w->pid > 0)
         kill(w->pid, SIGKILL); /* reaped by the loop; helper_warm_child_exited ignores it */
     int error = helper_fs_remove_tree(w->dir);
@@ -169,6 +170,10 @@ helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu
     read_sidecar(h, scratch, machine->name, &sidecar);
     w->ready_serial = sidecar.ready_serial ? apr_pstrdup(w->pool, sidecar.ready_serial) : NULL;
     w->ready_delay_s = sidecar.ready_delay_s;
+    w->ready_screen_still_s = sidecar.ready_screen_still_s;
+    w->ready_agent = sidecar.ready_agent;
+    if (!w->ready_serial && w->ready_delay_s < 0 && !w->ready_screen_still_s && !w->ready_agent)
+        w->ready_delay_s = WARM_DEFAULT_DELAY_S;
     w->started = apr_time_now();
     w->deadline = w->started + apr_time_from_sec(WARM_BUILD_TIMEOUT_S);
     w->state = WARM_BUILDING;
@@ -208,24 +213,93 @@ helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu
                         file_identity(machine->path));
     json_object_set_new(w->meta, "master_path", json_string(machine->path));
     json_object_set_new(w->meta, "recipe", json_string(w->shared ? "shared" : "stream"));
-    helper_log_info("warm %s: building (%s recipe), template QEMU pid %d (ready on %s)", w->key,
-                    w->shared ? "shared" : "stream", (int)w->pid,
-                    w->ready_serial ? "serial text" : "delay");
+    helper_log_info("warm %s: building (%s recipe), template QEMU pid %d (ready on%s%s%s%s)",
+                    w->key, w->shared ? "shared" : "stream", (int)w->pid,
+                    w->ready_serial ? " serial text" : "", w->ready_delay_s >= 0 ? " delay" : "",
+                    w->ready_screen_still_s ? " still screen" : "",
+                    w->ready_agent ? " guest agent" : "");
     return w;
 }
 
-/* Whether the template is ready to be saved. */
+/* The template's screen, once a second: when it differs from the one of the last change by
+ * more than a blinking cursor or a clock (lib/qwd_screen.c), it changed now. */
+static int screen_still(helper_warm *w, apr_time_t now)
+{
+    if (now >= w->next_screendump) {
+        w->next_screendump = now + apr_time_from_sec(1);
+        const char *file = helper_warm_file(w->pool, w, WARM_SCREEN);
+        apr_pool_t *pool;
+        apr_pool_create(&pool, w->pool);
+        apr_size_t length = 0;
+        char *image = helper_qmp_screendump(w->qmp_socket, file, WARM_QMP_TIMEOUT_MS) == 0
+                          ? helper_fs_read_length(pool, file, 256 * 1024 * 1024, &length)
+                          : NULL;
+        qwd_screen screen;
+        if (image && !qwd_screen_from_ppm(pool, (unsigned char *)image, length, &screen) &&
+            (!w->screen_pool ||
+             qwd_screen_tiles_changed(&w->screen, &screen) > QWD_SCREEN_SAME_TILES)) {
+            /* The new reference: keep its pool, drop the old one. */
+            if (w->screen_pool)
+                apr_pool_destroy(w->screen_pool);
+            w->screen_pool = pool;
+            w->screen = screen;
+            w->screen_changed = now;
+        } else
+            apr_pool_destroy(pool);
+    }
+    return w->screen_pool &&
+           now - w->screen_changed >= apr_time_from_sec(w->ready_screen_still_s);
+}
+
+/* Whether the guest agent has answered a guest-ping: one in flight at a time, sent again
+ * every 2 s (the agent starts late in the boot; until then QEMU holds the request). */
+static int agent_answers(helper_warm *w, apr_time_t now)
+{
+    if (w->agent_answered)
+        return 1;
+    if (w->agent_fd >= 0) {
+        int answer = helper_agent_answer(w->agent_fd);
+        if (answer == 1)
+            w->agent_answered = 1;
+        if (answer != 0 || now - w->agent_sent > apr_time_from_sec(2))
+            close_agent(w);
+        return w->agent_answered;
+    }
+    w->agent_fd = helper_agent_send(helper_warm_file(w->pool, w, QWD_SESSION_AGENT_SOCKET),
+                                    AGENT_PING);
+    w->agent_sent = now;
+    return 0;
+}
+
+/* Whether the template is ready to be saved: every condition its sidecar sets holds. */
 static int template_ready(helper_warm *w, apr_time_t now)
 {
-    if (!w->ready_serial)
-        return now - w->started >= apr_time_from_sec(w->ready_delay_s);
-    char *log = helper_fs_read(w->pool, helper_warm_file(w->pool, w, QWD_SESSION_SERIAL_LOG),
-                               4 * 1024 * 1024);
-    return log && strstr(log, w->ready_serial);
+    if (w->ready_delay_s >= 0 && now - w->started < apr_time_from_sec(w->ready_delay_s))
+        return 0;
+    if (w->ready_agent && !agent_answers(w, now))
+        return 0;
+    if (w->ready_screen_still_s && !screen_still(w, now))
+        return 0;
+    if (w->ready_serial) {
+        apr_pool_t *scratch;
+        apr_pool_create(&scratch, w->pool);
+        char *log = helper_fs_read(scratch, helper_warm_file(scratch, w, QWD_SESSION_SERIAL_LOG),
+                                   4 * 1024 * 1024);
+        int found = log && strstr(log, w->ready_serial);
+        apr_pool_destroy(scratch);
+        if (!found)
+            return 0;
+    }
+    return 1;
 }
 
 static void start_save(helper_warm *w)
 {
+    close_agent(w);
+    if (w->screen_pool) {
+        apr_pool_destroy(w->screen_pool);
+        w->screen_pool = NULL;
+    }
     const char *state_path = helper_warm_file(w->pool, w, WARM_STATE);
     int fd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -248,11 +322,63 @@ static void start_save(helper_warm *w)
                     (double)(w->save_started - w->started) / APR_USEC_PER_SEC);
 }
 
+/* Bytes the image's files take on disk (allocated blocks: the frozen base is sparse). */
+static json_int_t disk_usage(apr_pool_t *pool, const helper_warm *w)
+{
+    const char *files[] = {WARM_BASE, WARM_STATE, WARM_META, WARM_RAM};
+    json_int_t total = 0;
+    struct stat st;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (stat(helper_warm_file(pool, w, files[i]), &st) == 0)
+            total += (json_int_t)st.st_blocks * 512;
+    return total;
+}
+
+/* warm_budget_mib: while the ready images take more disk than that, the least recently used
+ * one other than keep goes. keep alone over the budget fails (kept as failed, so warm_auto
+ * does not rebuild it at every cold start). */
+static void enforce_budget(helper *h, helper_warm *keep)
+{
+    json_int_t budget = (json_int_t)h->config->warm_budget_mib * 1024 * 1024;
+    if (budget <= 0)
+        return;
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    for (;;) {
+        json_int_t total = 0;
+        helper_warm *oldest = NULL;
+        for (apr_hash_index_t *i = apr_hash_first(scratch, h->warm); i; i = apr_hash_next(i)) {
+            helper_warm *w = apr_hash_this_val(i);
+            if (w->state != WARM_READY)
+                continue;
+            total += disk_usage(scratch, w);
+            if (w != keep && (!oldest || w->last_used < oldest->last_used))
+                oldest = w;
+        }
+        if (total <= budget)
+            break;
+        if (oldest) {
+            helper_log_info("warm %s: dropped, least recently used, to keep warm images under "
+                            "warm_budget_mib (%d MiB)", oldest->key, h->config->warm_budget_mib);
+            helper_warm_drop(h, oldest->machine, oldest->cpu, oldest->memory_mib, oldest->video);
+            continue;
+        }
+        if (keep)
+            warm_fail(keep, apr_psprintf(scratch, "%" APR_INT64_T_FMT " MiB on disk, more "
+                                                  "than warm_budget_mib (%d MiB)",
+                                         (apr_int64_t)(total / (1024 * 1024)),
+                                         h->config->warm_budget_mib));
+        break;
+    }
+    apr_pool_destroy(scratch);
+}
+
 /* The template is gone after a completed save: drop its run-time files, write meta.json. */
 static void finish(helper_warm *w)
 {
-    const char *leftovers[] = {QWD_SESSION_QMP_SOCKET, QWD_SESSION_VNC_SOCKET,
-                               QWD_SESSION_SERIAL_SOCKET, QWD_SESSION_SERIAL_LOG};
+    const char *leftovers[] = {QWD_SESSION_QMP_SOCKET,    QWD_SESSION_VNC_SOCKET,
+                               QWD_SESSION_SERIAL_SOCKET, QWD_SESSION_SERIAL_LOG,
+                               QWD_SESSION_AGENT_SOCKET,  WARM_SCREEN};
     for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++)
         unlink(helper_warm_file(w->pool, w, leftovers[i]));
     json_t *state = file_identity(helper_warm_file(w->pool, w, WARM_STATE));
@@ -283,8 +409,10 @@ static void finish(helper_warm *w)
     }
     unlink(helper_warm_file(w->pool, w, QWD_SESSION_QEMU_LOG));
     w->state = WARM_READY;
+    w->last_used = apr_time_now();
     helper_log_info("warm %s: ready (%" JSON_INTEGER_FORMAT " bytes of state)", w->key,
                     json_integer_value(json_object_get(state, "size")));
+    enforce_budget(w->h, w);
 }
 
 int helper_warm_child_exited(helper *h, pid_t pid, int status)
@@ -346,18 +474,9 @@ void helper_warm_tick(helper *h)
 static const char *profile_hash(helper *h, apr_pool_t *pool, const helper_machine *machine,
                                 int cpu, int memory_mib, const char *video)
 {
-    qwd_vm_spec spec = {.qemu_binary = helper_config_qemu(h->config, "x86_64"),
-                        .session_id = "ID",
-                        .session_dir = "/DIR",
-                        .accel = h->accel,
-                        .cpu_model = h->cpu_model,
-                        .cpu = cpu,
-                        .memory_mib = memory_mib,
-                        .video = video,
-                        .nic_model = h->config->nic_model,
-                        .disk_path = "/DIR/disk",
-                        .cdrom_path = strcmp(machine->format, "iso") ? NULL : machine->path,
-                        .ram_path = helper_warm_recipe_shared(h) ? "/WARM/ram" : NULL};
+    qwd_vm_spec spec = helper_launch_spec(h, machine, "ID", "/DIR", cpu, memory_mib, video,
+                                          "/DIR/disk");
+    spec.ram_path = helper_warm_recipe_shared(h) ? "/WARM/ram" : NULL;
     return qwd_argv_profile_hash(pool, &spec);
 }
 
@@ -409,19 +528,19 @@ static const char *mismatch(helper_warm *w, apr_pool_t *pool, const helper_machi
 }
 
 helper_warm *helper_warm_usable(helper *h, const helper_machine *machine, int cpu,
-                                int memory_mib, const char *video, const char *clone_hash)
+                                int memory_mib, const char *video)
 {
     apr_pool_t *scratch;
     apr_pool_create(&scratch, h->pool);
     helper_warm *w = apr_hash_get(h->warm, qwd_warm_key(scratch, machine->name, cpu, memory_mib, video),
                                   APR_HASH_KEY_STRING);
-    if (!clone_hash)
-        clone_hash = profile_hash(h, scratch, machine, cpu, memory_mib, video);
+    const char *clone_hash = profile_hash(h, scratch, machine, cpu, memory_mib, video);
     const char *problem =
         w && w->state == WARM_READY ? mismatch(w, scratch, machine, clone_hash ? clone_hash : "")
                                     : NULL;
     if (w && w->state == WARM_READY && !problem) {
         apr_pool_destroy(scratch);
+        w->last_used = apr_time_now();
         return w;
     }
     if (problem) {
@@ -472,18 +591,6 @@ static const char *state_name(warm_state state)
     return "failed";
 }
 
-/* Bytes the image's files take on disk (allocated blocks: the frozen base is sparse). */
-static json_int_t disk_usage(apr_pool_t *pool, const helper_warm *w)
-{
-    const char *files[] = {WARM_BASE, WARM_STATE, WARM_META, WARM_RAM};
-    json_int_t total = 0;
-    struct stat st;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        if (stat(helper_warm_file(pool, w, files[i]), &st) == 0)
-            total += (json_int_t)st.st_blocks * 512;
-    return total;
-}
-
 json_t *helper_warm_list_json(helper *h)
 {
     json_t *list = json_array();
@@ -500,6 +607,7 @@ json_t *helper_warm_list_json(helper *h)
             json_object_set(item, "state_bytes", json_object_get(state, "size"));
             json_object_set_new(item, "size_bytes", json_integer(disk_usage(w->pool, w)));
             json_object_set(item, "created", json_object_get(w->meta, "created"));
+            json_object_set_new(item, "last_used", json_integer(apr_time_sec(w->last_used)));
             json_object_set(item, "build_ms", json_object_get(w->meta, "build_ms"));
             json_object_set(item, "qemu_version", json_object_get(w->meta, "qemu_version"));
             json_object_set(item, "argv_hash", json_object_get(w->meta, "argv_hash"));
@@ -569,6 +677,8 @@ static void load_one(helper *h, apr_pool_t *scratch, const char *name)
         w->shared = recipe && !strcmp(recipe, "shared");
         w->meta = meta;
         w->state = WARM_READY;
+        /* Uses are not recorded on disk: after a restart, older images count as less used. */
+        w->last_used = apr_time_from_sec(json_integer_value(json_object_get(meta, "created")));
         helper_log_info("warm %s: loaded", w->key);
         return;
     }
@@ -594,6 +704,7 @@ void helper_warm_init(helper *h)
                 load_one(h, scratch, entry.name);
         apr_dir_close(dir);
     }
+    enforce_budget(h, NULL);
     /* Machines marked warm_at_start get their image now, unless a valid one is there. */
     apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir);
     for (int i = 0; i < machines->nelts; i++) {
@@ -602,8 +713,7 @@ void helper_warm_init(helper *h)
         if (read_sidecar(h, scratch, machine->name, &sidecar) != 0 || !sidecar.at_start)
             continue;
         const char *problem;
-        if (!helper_warm_usable(h, machine, sidecar.cpu, sidecar.memory_mib, sidecar.video,
-                                NULL) &&
+        if (!helper_warm_usable(h, machine, sidecar.cpu, sidecar.memory_mib, sidecar.video) &&
             !helper_warm_build(h, machine, sidecar.cpu, sidecar.memory_mib, sidecar.video,
                                &problem) &&
             problem)

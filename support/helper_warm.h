@@ -9,6 +9,7 @@
 /* Files of a warm image, in STATE/warm/KEY/. */
 #define WARM_BASE "base.qcow2"  /* the template's disk: frozen base of every clone's overlay */
 #define WARM_STATE "state.bin" /* the migration stream */
+#define WARM_SCREEN "screen.ppm" /* ready_screen_still: the template's last screendump */
 #define WARM_META "meta.json"  /* written last: an image without it is incomplete */
 #define WARM_RAM "ram.bin"     /* warm_recipe shared: the frozen guest RAM clones map */
 
@@ -24,12 +25,11 @@ void helper_warm_init(helper *h);
 helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu, int memory_mib,
                                const char *video, const char **problem);
 
-/* The ready, still valid warm image of a profile, or NULL. clone_hash is the clone's
- * qwd_argv_profile_hash (NULL: computed here for a session of that profile). An image that
- * exists but does not match (QEMU, argv, master, state file) is refused, logged, dropped and
- * rebuilt in the background. */
+/* The ready, still valid warm image of a profile, or NULL. An image that exists but does not
+ * match (QEMU, a session's argv, master, state file) is refused, logged, dropped and rebuilt
+ * in the background. */
 helper_warm *helper_warm_usable(helper *h, const helper_machine *machine, int cpu,
-                                int memory_mib, const char *video, const char *clone_hash);
+                                int memory_mib, const char *video);
 
 /* Paths of a warm image's frozen base and state, in pool. */
 const char *helper_warm_file(apr_pool_t *pool, const helper_warm *w, const char *name);

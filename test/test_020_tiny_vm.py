@@ -1,6 +1,5 @@
 """The tiny test VM behaves as later tests assume: the banner on serial and on the VGA
 screen within seconds, a shell on the serial console, and `poweroff -f` ends QEMU."""
-import json
 import os
 import socket
 import subprocess
@@ -9,27 +8,7 @@ import time
 import pytest
 
 from qwdtest import env, procs, vm
-
-
-class Qmp:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.file = self.sock.makefile("rwb")
-        json.loads(self.file.readline())
-        self.execute("qmp_capabilities")
-
-    def execute(self, command, **arguments):
-        self.file.write(json.dumps({"execute": command, "arguments": arguments}).encode() + b"\n")
-        self.file.flush()
-        while True:
-            reply = json.loads(self.file.readline())
-            if "event" not in reply:
-                return reply
-
-    def close(self):
-        self.sock.close()
+from qwdtest.qmp import Qmp
 
 
 def read_ppm(path):

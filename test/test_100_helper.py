@@ -14,6 +14,7 @@ import websocket
 from conftest import stop_and_check_helper
 from qwdtest import env, procs, vm
 from qwdtest.helper import Helper, HelperError, wait_for_serial
+from qwdtest.qmp import Qmp
 from qwdtest.rfb import websocket_rfb_banner
 
 RFB_BANNER = b"RFB 003.008\n"
@@ -60,18 +61,8 @@ def assert_session_gone(helper, session):
 
 def qmp_command(path, command):
     """Runs one QMP command on a VM's QMP socket, as a user of the VM might."""
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(5)
-        s.connect(path)
-        stream = s.makefile("rwb")
-        json.loads(stream.readline())  # greeting
-        for execute in ("qmp_capabilities", command):
-            stream.write(json.dumps({"execute": execute}).encode() + b"\n")
-            stream.flush()
-            while True:
-                line = stream.readline()
-                if not line or "return" in json.loads(line):
-                    break
+    with Qmp(path, timeout=5) as qmp:
+        qmp.execute(command)
 
 
 # --- a session's life ---------------------------------------------------------------------

@@ -14,6 +14,7 @@ from conftest import stop_and_check_helper
 from qwdtest import env, procs, vm
 from qwdtest.console import Console
 from qwdtest.helper import Helper
+from qwdtest.qmp import Qmp
 from qwdtest.rfb import websocket_rfb_banner
 
 MACHINE = "tiny.qcow2"
@@ -166,6 +167,17 @@ def pss_mib(pid):
         return sum(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
 
 
+def huge_pages_allowed(pid):
+    """The process's PR_SET_THP_DISABLE state as the kernel reports it."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(line.split()[1] for line in f if line.startswith("THP_enabled:")) == "1"
+
+
+def anon_huge_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("AnonHugePages:"))
+
+
 def test_idle_restored_clones_share_the_ram_image(warm):
     """shared recipe: a clone's RAM is the frozen ram.bin mapped copy-on-write; only the
     pages it writes are its own (the stream recipe holds a private copy of all of it), and
@@ -179,6 +191,9 @@ def test_idle_restored_clones_share_the_ram_image(warm):
         print(f"\nshared recipe: exec -> console answer {seconds:.2f} s, "
               f"idle clone PSS {pss:.1f} MiB (one of two)")
         assert pss < 64, f"an idle restored clone has {pss:.1f} MiB PSS"
+        # warm_clone_hugepages = no: TCG's code buffer would otherwise take 2 MiB pages
+        assert not huge_pages_allowed(session["pid"])
+        assert anon_huge_kib(session["pid"]) == 0
     for session, _ in clones:
         stop_and_check(warm, session)
     after = os.stat(ram)  # clones never write the image (share=off)
@@ -201,10 +216,45 @@ def test_two_clones_are_independent(warm):
     assert os.stat(disks[0]).st_ino != os.stat(disks[1]).st_ino
 
 
+def restore_pending(qmp_socket):
+    """Whether the clone still waits for its state (-incoming defer, nothing sent yet)."""
+    with Qmp(qmp_socket) as qmp:
+        status = qmp.execute("query-status")["return"]["status"]
+        return status == "inmigrate" and "status" not in qmp.execute("query-migrate")["return"]
+
+
+def test_helper_killed_before_the_restore_resumes_it_after_restart(stack):
+    """The helper dies between a clone's exec and its QMP restore (it sends the state on a
+    later tick, once QEMU's QMP socket is there): the restarted helper re-adopts the clone,
+    sees it still waiting and sends the state, so the session runs restored."""
+    helper = stack.helper
+    wait_warm_ready(helper)
+    for attempt in range(3):
+        with helper.connect() as connection:
+            session = connection.call("start", machine=MACHINE, owner="alice", **PROFILE)
+            helper.kill()  # at once: QEMU has not made its QMP socket yet
+        qmp_socket = os.path.join(helper.session_dir(session["id"]), "qmp.sock")
+        procs.wait_until(lambda: os.path.exists(qmp_socket), 10, what="the clone's QMP socket")
+        caught = restore_pending(qmp_socket)
+        helper.start()
+        if caught:
+            break
+        helper.call("purge")  # the restore had gone through already: try again
+    else:
+        pytest.skip("the helper restored every clone before it was killed")
+    assert session["boot"] == "restored"
+    status = helper.wait_state(session["id"], ["running"], timeout=20)
+    assert status["pid"] == session["pid"] and status["boot"] == "restored"
+    assert Console(helper, session["id"]).run("echo $((6*7))", timeout=20) == "42"
+    assert "warm restore was still pending" in helper.log_text()
+    stop_and_check(helper, session)
+
+
 def test_other_profile_boots_cold_and_reports_it(warm):
     session = start(warm, memory_mib=320)
     assert session["boot"] == "cold"
     assert "-incoming" not in procs.cmdline(session["pid"])
+    assert huge_pages_allowed(session["pid"])  # guest RAM of cold VMs keeps huge pages (KVM)
     stop_and_check(warm, session)
 
 
@@ -333,3 +383,34 @@ def test_qwdctl_warm_list_and_drop(stack):
     assert warm_files(helper) == []
     refused = qwdctl("warm", "../etc/passwd")
     assert refused.returncode == 1 and refused.stderr.startswith("qwdctl: unknown_machine: ")
+
+
+def test_warm_budget_drops_the_least_recently_used_and_refuses_an_image_too_big(stack):
+    """warm_budget_mib: room for one image of the tiny VM, so a second one pushes the older
+    out; then room for none: at start the images over it go, and a build that alone is over it
+    fails (and is not rebuilt by itself)."""
+    helper = stack.helper
+    helper.call("warm", machine=MACHINE, **PROFILE)
+    size = wait_warm_ready(helper)["size_bytes"]
+    helper.call("purge")
+    helper.stop()
+    helper = stack.start_helper(warm_budget_mib=(size * 3 // 2) // (1 << 20) + 1)
+    assert warm_entry(helper)["state"] == "ready"  # one image fits
+    other = "tiny.qcow2-1c-320m-std"
+    helper.call("warm", machine=MACHINE, cpu=1, memory_mib=320)
+    procs.wait_until(lambda: (warm_entry(helper, other) or {}).get("state") == "ready", 90,
+                     interval=0.2, what="the second warm image")
+    assert warm_entry(helper) is None  # the older, least recently used one went
+    assert f"warm {KEY}: dropped, least recently used" in helper.log_text()
+    assert sorted(os.listdir(os.path.join(helper.state_dir, "warm"))) == [other]
+    helper.stop()
+    helper = stack.start_helper(warm_budget_mib=1)
+    assert warm_entry(helper, other) is None  # over the budget at start
+    # warm_at_start builds the sidecar's profile, which alone takes more than 1 MiB.
+    failed = procs.wait_until(lambda: (lambda w: w if w and w["state"] == "failed" else None)(
+        warm_entry(helper)), 90, interval=0.2, what="the build over the budget to fail")
+    assert "more than warm_budget_mib (1 MiB)" in failed["problem"]
+    assert os.listdir(os.path.join(helper.state_dir, "warm")) == []
+    session = start(helper)  # a cold start leaves the failed entry as it is
+    assert session["boot"] == "cold" and warm_entry(helper)["state"] == "failed"
+    stop_and_check(helper, session)

@@ -68,6 +68,25 @@ UNIT_TEST(argv_iso_adds_readonly_cdrom_and_kvm_uses_host_cpu)
     apr_pool_destroy(pool);
 }
 
+UNIT_TEST(argv_guest_agent_adds_its_channel_and_changes_the_profile_hash)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char *without = qwd_argv_profile_hash(pool, &spec);
+    spec.guest_agent = 1;
+    const char **argv;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK(strstr(joined(pool, argv),
+                 " -serial chardev:serial0"
+                 " -chardev socket,id=qga0,path=/s/0123456789abcdef0123456789abcdef/qga.sock"
+                 ",server=on,wait=off -device virtio-serial-pci,id=qwd-vserial"
+                 " -device virtserialport,bus=qwd-vserial.0,chardev=qga0"
+                 ",name=org.qemu.guest_agent.0 -sandbox ") != NULL);
+    CHECK(strcmp(without, qwd_argv_profile_hash(pool, &spec)) != 0);
+    apr_pool_destroy(pool);
+}
+
 UNIT_TEST(argv_is_deterministic)
 {
     apr_pool_t *pool;

@@ -7,7 +7,7 @@
 
 static qwd_warm_sidecar defaults(void)
 {
-    qwd_warm_sidecar sidecar = {NULL, 30, 0, 1, 1024, "std"};
+    qwd_warm_sidecar sidecar = {.ready_delay_s = -1, .cpu = 1, .memory_mib = 1024, .video = "std"};
     return sidecar;
 }
 
@@ -39,6 +39,26 @@ UNIT_TEST(warm_sidecar_reports_bad_lines_and_keeps_defaults)
     CHECK(sidecar.cpu == 1 && sidecar.memory_mib == 1024 && sidecar.at_start == 0);
     CHECK_STR(sidecar.video, "std");
     CHECK(sidecar.ready_serial == NULL && sidecar.ready_delay_s == 7);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(warm_sidecar_screen_and_agent_readiness)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_warm_sidecar sidecar = defaults();
+    CHECK(qwd_warm_sidecar_parse(pool, "ready_screen_still = 4\nready_agent = yes\n",
+                                 &sidecar) == NULL);
+    CHECK(sidecar.ready_screen_still_s == 4 && sidecar.ready_agent == 1);
+    CHECK(sidecar.guest_agent == 1); /* waiting for the agent needs its channel */
+    CHECK(sidecar.ready_delay_s == -1 && sidecar.ready_serial == NULL);
+    sidecar = defaults();
+    CHECK(qwd_warm_sidecar_parse(pool, "guest_agent = yes\n", &sidecar) == NULL);
+    CHECK(sidecar.guest_agent == 1 && sidecar.ready_agent == 0);
+    sidecar = defaults();
+    CHECK(qwd_warm_sidecar_parse(pool, "ready_screen_still = 0\n", &sidecar) != NULL);
+    CHECK(qwd_warm_sidecar_parse(pool, "guest_agent = maybe\n", &sidecar) != NULL);
+    CHECK(sidecar.ready_screen_still_s == 0 && sidecar.guest_agent == 0);
     apr_pool_destroy(pool);
 }
 

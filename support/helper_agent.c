@@ -1,0 +1,38 @@
+/* Non-blocking guest-agent requests: qemu-ga answers one JSON line per request. */
+#include "helper_agent.h"
+#include "helper_unix.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int helper_agent_send(const char *socket_path, const char *request_line)
+{
+    int fd = helper_unix_connect(socket_path);
+    if (fd < 0)
+        return -1;
+    size_t length = strlen(request_line);
+    /* A fresh socket's buffer takes a short line whole, even before the guest reads it. */
+    if (send(fd, request_line, length, MSG_NOSIGNAL) != (ssize_t)length) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int helper_agent_answer(int fd)
+{
+    char line[4096];
+    ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return -1;
+    line[n] = '\0';
+    char *newline = strchr(line, '\n');
+    if (!newline)
+        return n == (ssize_t)sizeof line - 1 ? -1 : 0; /* no agent answers that long */
+    *newline = '\0'; /* one request per connection: the caller closes it after this */
+    return strstr(line, "\"return\"") ? 1 : -1;
+}

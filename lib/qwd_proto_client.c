@@ -267,6 +267,14 @@ apr_status_t qwd_proto_client_connect(apr_pool_t *pool, const char *socket_path,
     return APR_SUCCESS;
 }
 
+int qwd_proto_client_idle_ok(qwd_proto_client *client)
+{
+    if (client->fd < 0 || client->inbuf_len)
+        return 0;
+    struct pollfd pfd = {.fd = client->fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) == 0;
+}
+
 json_t *qwd_proto_client_greeting(qwd_proto_client *client)
 {
     return client->greeting;

@@ -42,6 +42,10 @@ apr_status_t qwd_proto_client_call(qwd_proto_client *client, apr_pool_t *pool, c
 /* The helper's greeting object ({"version", "server", "capabilities"}), owned by the client. */
 json_t *qwd_proto_client_greeting(qwd_proto_client *client);
 
+/* Whether an idle connection can take another call: open, nothing unread, and no EOF or data
+ * waiting on its socket (a helper that timed it out or restarted closed it). */
+int qwd_proto_client_idle_ok(qwd_proto_client *client);
+
 /* Closes the connection now (also done by the pool cleanup). */
 void qwd_proto_client_close(qwd_proto_client *client);
 

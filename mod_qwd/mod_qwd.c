@@ -2,6 +2,7 @@
  * This file holds the module record, the hooks and the routing of `SetHandler qwd`. */
 #include "qwd_api.h"
 #include "qwd_config.h"
+#include "qwd_helper_conns.h"
 #include "qwd_auth.h"
 #include "qwd_log.h"
 #include "qwd_mail.h"
@@ -39,6 +40,7 @@ static const char *const dbd_module_name[] = {"mod_dbd.c", NULL};
 static void qwd_child_init(apr_pool_t *pchild, server_rec *s)
 {
     qwd_store_child_init(pchild, s);
+    qwd_helper_conns_child_init(pchild);
 }
 
 /* Whether route is one this module answers. */

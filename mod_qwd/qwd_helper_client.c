@@ -1,6 +1,8 @@
 /* The helper client: lib/qwd_proto_client does the wire work; this file adds what the module
- * needs around it — retry while the helper restarts, reuse within a request, HTTP mapping. */
+ * needs around it — retry while the helper restarts, connections reused within a request and
+ * kept between requests (qwd_helper_conns.c), HTTP mapping. */
 #include "qwd_helper_client.h"
+#include "qwd_helper_conns.h"
 #include "qwd_proto_client.h"
 #include "qwd_protocol.h"
 
@@ -32,7 +34,30 @@ static qwd_error_t *unavailable(qwd_req_t *q, apr_status_t rv, json_t *error)
     return e;
 }
 
-static qwd_error_t *connect_helper(qwd_req_t *q)
+/* At the end of the request a healthy connection goes back to the child's cache. */
+static apr_status_t give_back(void *data)
+{
+    qwd_req_t *q = data;
+    if (q->helper) {
+        qwd_helper_conns_give_back(q->cfg->helper_socket, q->helper, q->helper_pool);
+        q->helper = NULL;
+        q->helper_pool = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* A failed call closed the client: its pool goes too. */
+static void drop_connection(qwd_req_t *q)
+{
+    if (q->helper_pool) {
+        apr_pool_destroy(q->helper_pool);
+    }
+    q->helper = NULL;
+    q->helper_pool = NULL;
+}
+
+/* A kept connection (*reused set) or a new one, in its own unmanaged pool. */
+static qwd_error_t *connect_helper(qwd_req_t *q, int *reused)
 {
     apr_interval_time_t delay = apr_time_from_msec(CONNECT_FIRST_DELAY_MS);
     json_t *error = NULL;
@@ -45,16 +70,31 @@ static qwd_error_t *connect_helper(qwd_req_t *q)
         e->detail = "QwdHelperSocket is not set for this location";
         return e;
     }
+    if (!q->helper_cleanup) {
+        apr_pool_cleanup_register(q->r->pool, q, give_back, apr_pool_cleanup_null);
+        q->helper_cleanup = 1;
+    }
+    q->helper = qwd_helper_conns_take(q->cfg->helper_socket, &q->helper_pool);
+    *reused = q->helper != NULL;
+    if (q->helper) {
+        return NULL;
+    }
     for (attempt = 0;; attempt++) {
-        rv = qwd_proto_client_connect(q->r->pool, q->cfg->helper_socket, CALL_TIMEOUT_MS,
+        if (apr_pool_create_unmanaged_ex(&q->helper_pool, NULL, NULL) != APR_SUCCESS) {
+            q->helper_pool = NULL;
+            return unavailable(q, APR_ENOMEM, NULL);
+        }
+        rv = qwd_proto_client_connect(q->helper_pool, q->cfg->helper_socket, CALL_TIMEOUT_MS,
                                       &q->helper, &error);
         if (rv == APR_SUCCESS) {
             return NULL;
         }
-        q->helper = NULL;
+        /* error lives in the connection's pool: word the failure before it goes */
+        qwd_error_t *e = unavailable(q, rv, error);
+        drop_connection(q);
         if (attempt >= CONNECT_RETRIES
             || !(APR_STATUS_IS_ECONNREFUSED(rv) || APR_STATUS_IS_ENOENT(rv))) {
-            return unavailable(q, rv, error);
+            return e;
         }
         apr_sleep(delay);
         delay *= 2;
@@ -110,7 +150,7 @@ qwd_error_t *qwd_helper_call(qwd_req_t *q, const char *op, json_t *arguments, js
     qwd_json_pool_bind(q->r->pool, arguments ? arguments : (arguments = json_object()));
     for (tries = 0;; tries++) {
         int reused = q->helper != NULL;
-        if (!q->helper && (e = connect_helper(q))) {
+        if (!q->helper && (e = connect_helper(q, &reused))) {
             return e;
         }
         rv = qwd_proto_client_call(q->helper, q->r->pool, op, arguments, result, &error);
@@ -120,7 +160,7 @@ qwd_error_t *qwd_helper_call(qwd_req_t *q, const char *op, json_t *arguments, js
         if (rv == QWD_PROTO_HELPER_ERROR) {
             return map_helper_error(q, op, error);
         }
-        q->helper = NULL; /* the client closed itself */
+        drop_connection(q); /* the client closed itself */
         /* a reused connection may have been closed by a helper restart or its idle timeout */
         if (!(reused && may_repeat && tries == 0)) {
             return unavailable(q, rv, error);

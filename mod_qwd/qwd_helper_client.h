@@ -1,6 +1,6 @@
-/* mod_qwd's side of the helper protocol (docs/protocol.md): one connection per request, opened
- * on first use with mod_cgid-style retries while the helper (re)starts, and the helper's error
- * codes mapped to HTTP failures. */
+/* mod_qwd's side of the helper protocol (docs/protocol.md): one connection per request, taken
+ * from the child's idle connections or opened on first use with mod_cgid-style retries while
+ * the helper (re)starts, and the helper's error codes mapped to HTTP failures. */
 #ifndef QWD_HELPER_CLIENT_H
 #define QWD_HELPER_CLIENT_H
 

@@ -18,7 +18,10 @@ typedef struct qwd_req {
     int api;             /* answer in JSON (routes under /api) */
     const char *user;    /* the authenticated user, NULL until known */
     int is_admin;
-    struct qwd_proto_client *helper; /* connected on first use, closed with r->pool */
+    struct qwd_proto_client *helper; /* connected (or taken from the child's cache) on first
+                                        use, given back to the cache with r->pool */
+    apr_pool_t *helper_pool;         /* the connection's own pool */
+    int helper_cleanup;              /* the give-back cleanup is registered */
     apr_table_t *fields; /* the parsed request body (forms), NULL until read */
 } qwd_req_t;
 

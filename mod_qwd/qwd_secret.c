@@ -168,8 +168,15 @@ static const char *read_cookie(qwd_req_t *q, const char *name)
     return value;
 }
 
+/* A page with a Stop button per session asks for the token once per row: sign once. */
+#define CSRF_TOKEN_NOTE "qwd-csrf-token"
+
 const char *qwd_csrf_token(qwd_req_t *q)
 {
+    const char *token = apr_table_get(q->r->notes, CSRF_TOKEN_NOTE);
+    if (token) {
+        return token;
+    }
     const char *nonce = apr_table_get(q->r->notes, NONCE_COOKIE);
     if (!nonce) {
         nonce = read_cookie(q, NONCE_COOKIE);
@@ -181,7 +188,9 @@ const char *qwd_csrf_token(qwd_req_t *q)
         set_cookie(q, NONCE_COOKIE, nonce, 10 * 365 * 86400);
     }
     apr_table_setn(q->r->notes, NONCE_COOKIE, nonce);
-    return sign(q, apr_pstrcat(q->r->pool, "csrf|", nonce, NULL));
+    token = sign(q, apr_pstrcat(q->r->pool, "csrf|", nonce, NULL));
+    apr_table_setn(q->r->notes, CSRF_TOKEN_NOTE, token);
+    return token;
 }
 
 int qwd_csrf_valid(qwd_req_t *q, const char *token)

@@ -340,7 +340,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     size_t i;
     int n;
 
-    if ((e = qwd_helper_call(q, QWD_OP_LIST, NULL, &result))) {
+    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", 1), &result))) {
         if (e->status == HTTP_SERVICE_UNAVAILABLE) {
             *helper_down = 1;
             return NULL;

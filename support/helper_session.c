@@ -103,9 +103,11 @@ void helper_session_discard(helper_session *s)
     forget(s);
 }
 
-static const char *state_name(session_state state)
+const char *helper_session_state_name(const helper_session *s)
 {
-    return state == SESSION_STARTING ? "starting" : state == SESSION_RUNNING ? "running" : "ended";
+    return s->state == SESSION_STARTING ? "starting"
+           : s->state == SESSION_RUNNING ? "running"
+                                         : "ended";
 }
 
 json_t *helper_session_json(helper_session *s)
@@ -115,7 +117,7 @@ json_t *helper_session_json(helper_session *s)
                      "s:s, s:s}",
                      "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner",
                      s->owner, "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video,
-                     "oneshot", s->oneshot, "state", state_name(s->state), "pid",
+                     "oneshot", s->oneshot, "state", helper_session_state_name(s), "pid",
                      (json_int_t)s->pid, "created", (json_int_t)apr_time_sec(s->created), "expires",
                      (json_int_t)apr_time_sec(s->expires), "uptime",
                      (json_int_t)apr_time_sec(until - s->created), "ended_reason",

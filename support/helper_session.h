@@ -28,6 +28,9 @@ json_t *helper_session_json(helper_session *s);
 /* Writes STATE/sessions/ID/session.json atomically. Returns 0 or errno. */
 int helper_session_write_record(helper_session *s);
 
+/* "starting", "running" or "ended". */
+const char *helper_session_state_name(const helper_session *s);
+
 /* Live sessions (not ended) and the resources they hold. */
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib);
 

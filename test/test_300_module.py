@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from qwdtest import procs, rfb
-from qwdtest.httpd import Httpd
+from qwdtest.httpd import DEFAULT_QWD_CONF, Httpd
 
 MACHINE = "tiny.qcow2"
 # Log numbers (QWDnnnnn) the module writes at warning level or above; tests declare the ones
@@ -603,6 +603,44 @@ def test_graceful_restart_and_helper_restart_keep_sessions(httpd, helper):
     assert again["viewer_url"] == session["viewer_url"]
     assert rfb.websocket_rfb_banner(again["websocket_url"]) == b"RFB 003.008\n"
     assert len(helper_ids(helper)) == 2
+
+
+def connections_to(socket_path):
+    """Connected sockets on the helper's side of socket_path (its accepted clients)."""
+    with open("/proc/net/unix") as f:
+        return sum(1 for line in f.readlines()[1:]
+                   if line.split()[-1] == socket_path and line.split()[5] == "03")
+
+
+def test_kept_helper_connections_are_reused_and_never_used_dead(make_httpd, helper):
+    """Apache's children keep idle helper connections between requests
+    (mod_qwd/qwd_helper_conns.c). One the helper has closed — it restarted, or its idle
+    timeout ran out — is noticed before use: a DELETE, whose first helper call (stop) is never
+    retried because it has effects, still goes through, and nothing is logged as an error."""
+    # One child process, so the requests below share its kept connections.
+    httpd = make_httpd(DEFAULT_QWD_CONF, "ServerLimit 1\nMaxRequestWorkers 25\n")
+    for _ in range(5):
+        status, _, _ = api(httpd, "GET", "sessions")
+        assert status == 200
+    kept = connections_to(helper.socket)
+    assert 1 <= kept <= 5, kept  # kept after the requests ended, and reused
+    helper.stop()
+    helper.start()
+    assert connections_to(helper.socket) == 0  # the kept ones are dead now
+    first = api_create(httpd, user="kim")
+    second = api_create(httpd, user="kim")
+    status, _, _ = api(httpd, "DELETE", "sessions/" + first["id"], user="kim")
+    assert status == 200
+    helper.stop()
+    helper.config["client_timeout"] = 1  # the helper closes idle clients after 1 s
+    helper.start()
+    status, _, _ = api(httpd, "GET", "sessions", user="kim")
+    assert status == 200 and connections_to(helper.socket) >= 1
+    procs.wait_until(lambda: connections_to(helper.socket) == 0, 5,
+                     what="the helper to close the idle connection")
+    status, answer, _ = api(httpd, "DELETE", "sessions/" + second["id"], user="kim")
+    assert status == 200 and answer["state"] == "ended", answer
+    assert helper_ids(helper) == []
 
 
 def test_concurrent_creates_are_consistent(make_httpd, helper):

@@ -224,9 +224,11 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         return e;
     }
 
-    start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b}", "machine", row->machine, "cpu",
+    /* ref: the VM is findable by its row should this worker die before recording it */
+    start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:s}", "machine", row->machine, "cpu",
                            row->cpu, "memory_mib", row->memory_mib, "lifetime_s",
-                           args->lifetime_s, "owner", row->owner, "oneshot", row->oneshot);
+                           args->lifetime_s, "owner", row->owner, "oneshot", row->oneshot, "ref",
+                           row->id);
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
         qwd_error_t *undo = qwd_store_delete(store, row->id);
         if (undo) {
@@ -329,12 +331,57 @@ static const char *ended_reason(qwd_req_t *q, const char *helper_id)
     return reason ? reason : "ended";
 }
 
+/* A create takes at most the helper call's timeout (30 s) and the wait for a restored VM:
+ * a row still pending after this belongs to a worker that died or hung mid-create. */
+#define PENDING_ADOPT_AFTER_S 60
+
+/* The VM of a pending row whose worker died after the helper started it (found by its ref):
+ * record it, so it is listed, reachable and stopped like any other. */
+static qwd_error_t *adopt(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, json_t *session)
+{
+    json_t *status;
+    const char *helper_id = json_string_value(json_object_get(session, "id"));
+    if (qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", helper_id), &status)) {
+        return NULL; /* gone meanwhile: the sweep takes the row */
+    }
+    row->helper_id = helper_id;
+    row->token = json_string_value(json_object_get(status, "token"));
+    row->state = json_string_value(json_object_get(status, "state"));
+    row->boot = json_string_value(json_object_get(status, "boot"));
+    if (json_is_integer(json_object_get(status, "expires"))) {
+        row->expires = json_integer_value(json_object_get(status, "expires"));
+    }
+    if (!row->token || !row->state) {
+        return NULL;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r,
+                  QWDLOGNO(00513) "session %s of %s: recorded its VM %s, started by a create "
+                                  "that did not finish",
+                  row->id, row->owner, helper_id);
+    return qwd_store_mark_started(store, row);
+}
+
+static apr_hash_t *sessions_by_ref(qwd_req_t *q, json_t *list)
+{
+    apr_hash_t *by_ref = apr_hash_make(q->r->pool);
+    json_t *session;
+    size_t i;
+    json_array_foreach(json_object_get(list, "sessions"), i, session)
+    {
+        const char *ref = json_string_value(json_object_get(session, "ref"));
+        if (ref) {
+            apr_hash_set(by_ref, ref, APR_HASH_KEY_STRING, session);
+        }
+    }
+    return by_ref;
+}
+
 /* Brings rows in line with the helper's live sessions. */
 static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header_t *rows,
                               int *helper_down)
 {
     apr_int64_t now = apr_time_sec(apr_time_now());
-    apr_hash_t *live = apr_hash_make(q->r->pool);
+    apr_hash_t *live = apr_hash_make(q->r->pool), *by_ref = NULL;
     json_t *result, *session;
     qwd_error_t *e;
     size_t i;
@@ -360,7 +407,18 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
             continue;
         }
         if (!row->helper_id) {
-            continue; /* pending: its create is in progress (or the sweep will take it) */
+            /* pending: its create is in progress, or its worker died (adopted here if the
+             * helper has its VM, else the sweep takes it) */
+            if (row->created < now - PENDING_ADOPT_AFTER_S) {
+                if (!by_ref) {
+                    by_ref = sessions_by_ref(q, result);
+                }
+                session = apr_hash_get(by_ref, row->id, APR_HASH_KEY_STRING);
+                if (session && (e = adopt(q, store, row, session))) {
+                    return e;
+                }
+            }
+            continue;
         }
         session = apr_hash_get(live, row->helper_id, APR_HASH_KEY_STRING);
         if (session) {
@@ -405,8 +463,15 @@ qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owne
 {
     qwd_error_t *e;
     *helper_down = 0;
-    if ((sweep_is_due() && (e = qwd_store_sweep(store))) ||
-        (e = qwd_store_list(store, owner, rows))) {
+    if (sweep_is_due()) {
+        /* every row first: a pending row whose VM exists is adopted, never swept */
+        apr_array_header_t *all;
+        if ((e = qwd_store_list(store, NULL, &all)) || (e = reconcile(q, store, all, helper_down))
+            || (!*helper_down && (e = qwd_store_sweep(store)))) {
+            return e;
+        }
+    }
+    if ((e = qwd_store_list(store, owner, rows))) {
         return e;
     }
     return reconcile(q, store, *rows, helper_down);

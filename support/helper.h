@@ -61,6 +61,7 @@ typedef struct helper_session {
     const char *token;
     const char *machine;
     const char *owner;
+    const char *ref; /* the client's own name for the session (start's "ref"), or NULL */
     const char *video;
     const char *boot;
     int cpu;

@@ -169,6 +169,7 @@ static helper_session *new_session(helper *h, apr_pool_t *pool, const launch_req
     s->token = apr_pstrdup(s->pool, token);
     s->machine = apr_pstrdup(s->pool, request->machine->name);
     s->owner = apr_pstrdup(s->pool, request->owner);
+    s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->video = apr_pstrdup(s->pool, request->video);
     s->guest_agent = request->machine->guest_agent;
     s->cpu = request->cpu;

@@ -15,6 +15,7 @@ typedef struct launch_request {
     int memory_mib;
     int lifetime_s;
     int oneshot;
+    const char *ref; /* the client's name for it ("" or NULL: none) */
 } launch_request;
 
 /* The VM spec of one VM of machine (session, warm template, or the placeholders of a profile

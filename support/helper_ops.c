@@ -135,6 +135,11 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     return -1;
 }
 
+/* A client's own name for the session (mod_qwd: its row id), so a client that lost the
+ * start's answer can find the VM again. */
+#define REF_MAX 64
+#define REF_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+
 static void op_start(op_call *call)
 {
     helper_config *config = call->h->config;
@@ -160,6 +165,14 @@ static void op_start(op_call *call)
     }
     if (oneshot && !json_is_boolean(oneshot)) {
         bad_argument(call, "oneshot", "oneshot must be true or false", 1, 0);
+        return;
+    }
+    if (string_argument(call, "ref", "", &request.ref))
+        return;
+    if (strlen(request.ref) > REF_MAX ||
+        strspn(request.ref, REF_CHARS) != strlen(request.ref)) {
+        bad_argument(call, "ref", "ref must be up to 64 letters, digits, '.', '_', ':' or '-'",
+                     1, 0);
         return;
     }
     request.video = video;
@@ -241,10 +254,13 @@ static void op_list(op_call *call)
     json_t *list = json_array();
     for (int i = 0; i < sessions->nelts; i++) {
         helper_session *s = APR_ARRAY_IDX(sessions, i, helper_session *);
-        json_array_append_new(list, json_is_true(brief)
-                                        ? json_pack("{s:s, s:s, s:s}", "id", s->id, "state",
-                                                    helper_session_state_name(s), "boot", s->boot)
-                                        : helper_session_json(s));
+        json_t *item = json_is_true(brief)
+                           ? json_pack("{s:s, s:s, s:s}", "id", s->id, "state",
+                                       helper_session_state_name(s), "boot", s->boot)
+                           : helper_session_json(s);
+        if (json_is_true(brief) && s->ref)
+            json_object_set_new(item, "ref", json_string(s->ref));
+        json_array_append_new(list, item);
     }
     reply(call, json_pack("{s:o}", "sessions", list));
 }

@@ -125,6 +125,8 @@ json_t *helper_session_json(helper_session *s)
                      "vnc_socket", s->vnc_socket);
     if (s->clock)
         json_object_set_new(record, "clock", json_string(s->clock));
+    if (s->ref)
+        json_object_set_new(record, "ref", json_string(s->ref));
     return record;
 }
 
@@ -351,13 +353,14 @@ void helper_sessions_tick(helper *h)
 /* Fills s from its record; returns 0 when the record is usable. */
 static int load_record(helper_session *s, json_t *record)
 {
-    const char *token = NULL, *machine = NULL, *owner = NULL, *video = NULL, *boot = NULL;
+    const char *token = NULL, *machine = NULL, *owner = NULL, *video = NULL, *boot = NULL,
+               *ref = NULL;
     json_int_t pid = 0, created = 0, expires = 0;
     int oneshot = 0;
-    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s}", "token",
-                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu", &s->cpu,
-                    "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid, "created",
-                    &created, "expires", &expires, "boot", &boot) != 0 ||
+    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s}",
+                    "token", &token, "machine", &machine, "owner", &owner, "video", &video, "cpu",
+                    &s->cpu, "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid,
+                    "created", &created, "expires", &expires, "boot", &boot, "ref", &ref) != 0 ||
         !qwd_token_is_valid(token) || pid <= 1)
         return -1;
     s->token = apr_pstrdup(s->pool, token);
@@ -365,6 +368,7 @@ static int load_record(helper_session *s, json_t *record)
     s->owner = apr_pstrdup(s->pool, owner);
     s->video = apr_pstrdup(s->pool, video);
     s->boot = apr_pstrdup(s->pool, boot ? boot : "cold");
+    s->ref = ref ? apr_pstrdup(s->pool, ref) : NULL;
     s->oneshot = oneshot;
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -641,6 +642,48 @@ def test_kept_helper_connections_are_reused_and_never_used_dead(make_httpd, help
     status, answer, _ = api(httpd, "DELETE", "sessions/" + second["id"], user="kim")
     assert status == 200 and answer["state"] == "ended", answer
     assert helper_ids(helper) == []
+
+
+def insert_pending_row(httpd, owner, age_s):
+    """A row as a create leaves it before the helper's answer is recorded."""
+    import secrets
+    import sqlite3
+    row_id = secrets.token_hex(16)
+    created = int(time.time()) - age_s
+    with sqlite3.connect(httpd.db_path, timeout=10) as db:
+        db.execute("INSERT INTO qwd_sessions (id, owner, machine, cpu, memory_mib, oneshot,"
+                   " state, created, expires) VALUES (?, ?, ?, 1, 256, 0, 'pending', ?, ?)",
+                   (row_id, owner, MACHINE, created, created + 3600))
+    return row_id
+
+
+def test_a_vm_whose_create_never_finished_is_recorded_not_orphaned(httpd, helper):
+    """A worker that dies between the helper's start and recording the answer leaves a
+    pending row and a VM started with that row's id as its ref. The next listing finds the VM
+    by its ref and records it, before the sweep could take the row: the owner sees the
+    session and can stop it. A pending row without a VM is swept after 5 minutes."""
+    httpd.expect_lognos(513)
+    status, _, _ = api(httpd, "GET", "machines")  # the module has made its tables
+    assert status == 200
+    recent = insert_pending_row(httpd, "bob", 120)
+    old = insert_pending_row(httpd, "carol", 400)
+    vm_less = insert_pending_row(httpd, "dave", 400)
+    for owner, ref in (("bob", recent), ("carol", old)):
+        helper.call("start", machine=MACHINE, owner=owner, memory_mib=256, ref=ref)
+    # Anyone's listing: the first in this Apache child also sweeps, after adopting.
+    status, _, _ = api(httpd, "GET", "sessions", user="alice")
+    assert status == 200
+    rows = {row[0]: row for row in db_rows(httpd)}
+    assert vm_less not in rows
+    for owner, ref in (("bob", recent), ("carol", old)):
+        assert rows[ref][2] in ("starting", "running") and rows[ref][3], rows[ref]
+        status, mine, _ = api(httpd, "GET", "sessions", user=owner)
+        assert [s["id"] for s in mine["sessions"]] == [ref]
+        assert mine["sessions"][0]["viewer_url"]
+    assert "recorded its VM" in httpd.error_log_text()
+    status, stopped, _ = api(httpd, "DELETE", "sessions/" + old, user="carol")
+    assert status == 200 and stopped["state"] == "ended"
+    assert len(helper_ids(helper)) == 1
 
 
 def test_concurrent_creates_are_consistent(make_httpd, helper):

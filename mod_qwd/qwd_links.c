@@ -74,11 +74,11 @@ int qwd_links_use_tickets(qwd_req_t *q)
 static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)
 {
     const char *base = websocket_base(q);
-    if (!base) {
+    const char *ticket = base ? qwd_ticket_mint(q, session_id) : NULL;
+    if (!ticket) {
         return NULL;
     }
-    return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "ticket=",
-                       qwd_ticket_mint(q, session_id), NULL);
+    return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "ticket=", ticket, NULL);
 }
 
 const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)

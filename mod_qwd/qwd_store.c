@@ -15,7 +15,8 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define SCHEMA_VERSION 2 /* 2: login failures and pending logins (authentication) */
+/* 2: login failures and pending logins (authentication); 3: spent websocket tickets */
+#define SCHEMA_VERSION 3
 #define READY_LABEL "qwd_ready"
 #define ROW_COLUMNS                                                                            \
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
@@ -45,6 +46,9 @@ static const char *const schema_sql[] = {
     "CREATE TABLE IF NOT EXISTS qwd_pending ("
     " id TEXT PRIMARY KEY, kind TEXT NOT NULL, user TEXT NOT NULL, code_hash TEXT NOT NULL,"
     " request TEXT, attempts INTEGER NOT NULL DEFAULT 0, expires INTEGER NOT NULL)",
+    /* version 3: nonces of websocket tickets already used, until they expire (qwd_ticket.c) */
+    "CREATE TABLE IF NOT EXISTS qwd_tickets_spent (nonce TEXT PRIMARY KEY,"
+    " expires INTEGER NOT NULL)",
     NULL};
 
 static const struct {
@@ -72,6 +76,9 @@ static const struct {
                        " WHERE key = %s AND at > %s"},
     {"qwd_fail_add", "INSERT INTO qwd_login_failures (key, at) VALUES (%s, %s)"},
     {"qwd_fail_prune", "DELETE FROM qwd_login_failures WHERE at <= %s"},
+    {"qwd_ticket_spend", "INSERT OR IGNORE INTO qwd_tickets_spent (nonce, expires)"
+                         " VALUES (%s, %s)"},
+    {"qwd_ticket_prune", "DELETE FROM qwd_tickets_spent WHERE expires < %s"},
     {"qwd_fail_clear", "DELETE FROM qwd_login_failures WHERE key = %s"},
     {"qwd_pending_add", "INSERT INTO qwd_pending (id, kind, user, code_hash, request, expires)"
                         " VALUES (%s, %s, %s, %s, %s, %s)"},

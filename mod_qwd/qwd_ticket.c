@@ -1,21 +1,35 @@
 /* Websocket tickets (qwd_ticket.h). Signing with the server's key (qwd_secret.c) makes them
- * need no storage; the minute they live bounds a leaked one (proxy logs, browser history). */
+ * need no storage to check; the minute they live bounds a leaked one (proxy logs, browser
+ * history), and spending records each one's nonce so a ticket opens the display once. */
 #include "qwd_ticket.h"
 #include "qwd_secret.h"
 
+#include <apr_general.h>
 #include <apr_strings.h>
 
-static const char *mac_of(qwd_req_t *q, const char *session_id, apr_int64_t expiry)
+#define NONCE_HEX 16 /* 64 random bits: tickets minted in the same second differ */
+
+static const char *mac_of(qwd_req_t *q, const char *session_id, apr_int64_t expiry,
+                          const char *nonce)
 {
-    return qwd_secret_sign(q, apr_psprintf(q->r->pool, "ws|%s|%" APR_INT64_T_FMT, session_id,
-                                           expiry));
+    return qwd_secret_sign(q, apr_psprintf(q->r->pool, "ws|%s|%" APR_INT64_T_FMT "|%s",
+                                           session_id, expiry, nonce));
 }
 
 const char *qwd_ticket_mint(qwd_req_t *q, const char *session_id)
 {
     apr_int64_t expiry = apr_time_sec(apr_time_now()) + QWD_TICKET_LIFETIME;
-    return apr_psprintf(q->r->pool, "%s.%" APR_INT64_T_FMT ".%s", session_id, expiry,
-                        mac_of(q, session_id, expiry));
+    unsigned char bytes[NONCE_HEX / 2];
+    char nonce[NONCE_HEX + 1];
+    int i;
+    if (apr_generate_random_bytes(bytes, sizeof(bytes)) != APR_SUCCESS) {
+        return NULL; /* no link rather than a guessable one */
+    }
+    for (i = 0; i < NONCE_HEX / 2; i++) {
+        apr_snprintf(nonce + 2 * i, 3, "%02x", bytes[i]);
+    }
+    return apr_psprintf(q->r->pool, "%s.%" APR_INT64_T_FMT ".%s.%s", session_id, expiry, nonce,
+                        mac_of(q, session_id, expiry, nonce));
 }
 
 static int is_hex(const char *text, apr_size_t len)
@@ -23,10 +37,11 @@ static int is_hex(const char *text, apr_size_t len)
     return strlen(text) == len && strspn(text, "0123456789abcdef") == len;
 }
 
-const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, const char **why)
+const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *checked,
+                             const char **why)
 {
     apr_int64_t now = apr_time_sec(apr_time_now()), expiry;
-    char *copy, *session_id, *expiry_text, *mac, *state;
+    char *copy, *session_id, *expiry_text, *nonce, *mac, *state;
 
     *why = "malformed ticket";
     if (!ticket || strlen(ticket) > 128) {
@@ -35,14 +50,15 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, const char **why)
     copy = apr_pstrdup(q->r->pool, ticket);
     session_id = apr_strtok(copy, ".", &state);
     expiry_text = apr_strtok(NULL, ".", &state);
+    nonce = apr_strtok(NULL, ".", &state);
     mac = apr_strtok(NULL, ".", &state);
-    if (!session_id || !expiry_text || !mac || apr_strtok(NULL, ".", &state)
-        || !is_hex(session_id, 32) || !is_hex(mac, 40)
+    if (!session_id || !expiry_text || !nonce || !mac || apr_strtok(NULL, ".", &state)
+        || !is_hex(session_id, 32) || !is_hex(nonce, NONCE_HEX) || !is_hex(mac, 40)
         || strspn(expiry_text, "0123456789") != strlen(expiry_text) || strlen(expiry_text) > 12) {
         return NULL;
     }
     expiry = apr_atoi64(expiry_text);
-    if (!qwd_secret_equal(mac_of(q, session_id, expiry), mac)) {
+    if (!qwd_secret_equal(mac_of(q, session_id, expiry, nonce), mac)) {
         *why = "bad signature";
         return NULL;
     }
@@ -50,6 +66,21 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, const char **why)
         *why = "expired ticket";
         return NULL;
     }
+    checked->nonce = nonce;
+    checked->expiry = expiry;
     *why = NULL;
     return session_id;
+}
+
+qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket_t *ticket,
+                              int *first_use)
+{
+    const char *params[2] = {
+        ticket->nonce, apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, ticket->expiry)};
+    const char *now = apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, apr_time_sec(apr_time_now()));
+    int nrows = 0;
+    qwd_error_t *e = qwd_store_run(store, "qwd_ticket_spend", &nrows, 2, params);
+    *first_use = nrows == 1;
+    /* a spent nonce matters only while its ticket could still be presented */
+    return e ? e : qwd_store_run(store, "qwd_ticket_prune", NULL, 1, &now);
 }

@@ -1,17 +1,31 @@
-/* Websocket tickets: what /s/ID hands the browser instead of websockify's token. Stateless and
- * short-lived: "SESSION.EXPIRY.MAC", MAC = HMAC(server key, "ws|SESSION|EXPIRY"). */
+/* Websocket tickets: what /s/ID hands the browser instead of websockify's token.
+ * "SESSION.EXPIRY.NONCE.MAC", MAC = HMAC(server key, "ws|SESSION|EXPIRY|NONCE"): checked
+ * without storage, and spent once (the nonce is recorded until the ticket expires). */
 #ifndef QWD_TICKET_H
 #define QWD_TICKET_H
 
 #include "qwd_request.h"
+#include "qwd_store.h"
 
 /* How long a ticket opens the websocket (s): long enough for noVNC to connect. */
 #define QWD_TICKET_LIFETIME 60
 
-/* A new ticket for session_id, valid QWD_TICKET_LIFETIME seconds from now. */
+typedef struct qwd_ticket {
+    const char *nonce;
+    apr_int64_t expiry;
+} qwd_ticket_t;
+
+/* A new ticket for session_id, valid QWD_TICKET_LIFETIME seconds from now (NULL when the
+ * system has no randomness to give). */
 const char *qwd_ticket_mint(qwd_req_t *q, const char *session_id);
 
-/* The session id of a valid, unexpired ticket, or NULL (*why says what was wrong). */
-const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, const char **why);
+/* The session id of a valid, unexpired ticket (its nonce and expiry in *checked), or NULL
+ * (*why says what was wrong). */
+const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *checked,
+                             const char **why);
+
+/* Records the ticket as used: *first_use is 0 when it had been used already. */
+qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket_t *ticket,
+                              int *first_use);
 
 #endif

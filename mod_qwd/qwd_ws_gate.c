@@ -46,6 +46,14 @@ static int refuse(request_rec *r, int status, int logno, const char *why, const 
     return status;
 }
 
+/* A failure of the database behind the gate: logged like the module's other failures. */
+static int gate_failed(request_rec *r, const qwd_error_t *e)
+{
+    ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "QWD%05d: websocket gate: %s%s%s", e->logno,
+                  e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
+    return e->status;
+}
+
 /* Whether the helper still runs the session's VM (a VM can end without a page noticing). */
 static int helper_says_live(qwd_req_t *q, const qwd_row_t *row, int *status)
 {
@@ -74,7 +82,8 @@ static int qwd_ws_gate(request_rec *r)
     qwd_row_t *row;
     qwd_error_t *e;
     qwd_req_t *q;
-    int status;
+    qwd_ticket_t checked;
+    int status, first_use;
 
     if (!cfg || cfg->websocket_gate != 1 || r->main) {
         return DECLINED;
@@ -87,13 +96,11 @@ static int qwd_ws_gate(request_rec *r)
     if (!(ticket = ticket_arg(r))) {
         return refuse(r, HTTP_FORBIDDEN, 1401, "no ticket", NULL);
     }
-    if (!(session_id = qwd_ticket_check(q, ticket, &why))) {
+    if (!(session_id = qwd_ticket_check(q, ticket, &checked, &why))) {
         return refuse(r, HTTP_FORBIDDEN, 1402, why, NULL);
     }
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
-        ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "QWD%05d: websocket gate: %s%s%s", e->logno,
-                      e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
-        return e->status;
+        return gate_failed(r, e);
     }
     if (!row || !qwd_session_is_live(row) || !row->helper_id || !row->token) {
         return refuse(r, HTTP_FORBIDDEN, 1403, "session not live", session_id);
@@ -106,6 +113,13 @@ static int qwd_ws_gate(request_rec *r)
                       status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
                                                          : "VM no longer running",
                       session_id);
+    }
+    /* last, so only a ticket that would have opened the display counts as used */
+    if ((e = qwd_ticket_spend(q, store, &checked, &first_use))) {
+        return gate_failed(r, e);
+    }
+    if (!first_use) {
+        return refuse(r, HTTP_FORBIDDEN, 1406, "ticket already used", session_id);
     }
     /* what websockify's token plugin reads; the ticket itself goes no further */
     r->args = apr_pstrcat(r->pool, "token=", ap_escape_urlencoded(r->pool, row->token), NULL);

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import secrets
 import random
 import socket
 import subprocess
@@ -318,9 +319,11 @@ def test_result_page_shows_why_a_start_failed(httpd, helper, browser):
 SECRET = bytes(range(32))
 
 
-def ticket(session_id, expiry, key=SECRET):
-    mac = hmac.new(key, f"ws|{session_id}|{expiry}".encode(), hashlib.sha1).hexdigest()
-    return f"{session_id}.{expiry}.{mac}"
+def ticket(session_id, expiry, key=SECRET, nonce=None):
+    """A ticket as mod_qwd mints them: SESSION.EXPIRY.NONCE.MAC."""
+    nonce = nonce or secrets.token_hex(8)
+    mac = hmac.new(key, f"ws|{session_id}|{expiry}|{nonce}".encode(), hashlib.sha1).hexdigest()
+    return f"{session_id}.{expiry}.{nonce}.{mac}"
 
 
 def ws_status(httpd, query):
@@ -357,11 +360,15 @@ def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper)
         assert ws_status(httpd, "ticket=" + ticket("0" * 32, now + 30)) == 403  # no session
         forged = good[:-1] + ("0" if good[-1] != "0" else "1")
         assert ws_status(httpd, "ticket=" + forged) == 403
+        # a ticket opens the display once: the same one again is refused, a new one works
+        assert ws_status(httpd, "ticket=" + good) == 403
+        unused = ticket(session["id"], now + 30)
+        assert ws_status(httpd, "ticket=" + ticket(session["id"], now + 30)) == 101
 
         # stopping the session revokes its link and every ticket
         status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"])
         assert status == 200
-        assert ws_status(httpd, "ticket=" + good) == 403
+        assert ws_status(httpd, "ticket=" + unused) == 403
         try:
             urllib.request.urlopen(httpd.url("/qwd/s/" + session["id"]), timeout=10)
             raise AssertionError("the link of a stopped session still works")
@@ -370,7 +377,7 @@ def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper)
         # refusals never reached websockify: its log has only the one good connection
         with open(httpd.access_log) as f:
             refused = [line for line in f if "GET /qwd/ws" in line and '" 403 ' in line]
-        assert len(refused) == 8
+        assert len(refused) == 9
     finally:
         httpd.stop()
     assert not httpd.unexpected_log_lines()

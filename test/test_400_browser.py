@@ -211,12 +211,13 @@ def test_form_to_desktop_in_a_real_browser(httpd, helper, browser, workdir):
     assert result["status"] == 200, result
 
     # the result page shows the boot, then switches to ready without a reload
-    state = browser.call("eval", page="app",
-                         expression="document.getElementById('progress').dataset.state")
+    # state and display read in one evaluation: the page may turn ready between two of them
+    state, display = browser.call("eval", page="app", expression=(
+        "[document.getElementById('progress').dataset.state,"
+        " getComputedStyle(document.getElementById('ready')).display]"))
     assert state in ("starting", "running")
     if state == "starting":
-        assert browser.call("eval", page="app", expression=(
-            "getComputedStyle(document.getElementById('ready')).display")) == "none"
+        assert display == "none"
         browser.screenshots("app", "result-starting")
     browser.call("waitFor", page="app", selector="#progress[data-state=running]", timeout=30000)
     assert browser.call("eval", page="app", expression=(

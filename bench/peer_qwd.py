@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """Debian's qemu-web-desktop (the Perl CGI mod_qwd succeeds) as a benchmark peer, in its own
 private Apache: `bench/run --compare` measures the same rows against it.
 

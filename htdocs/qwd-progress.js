@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* qwd-progress.js: the result page's boot progress. Polls the session's JSON status
  * (data-status-url, the browser's identity cookie authenticates) until the VM's display
  * answers, then shows the link and QR code; shows the reason when the VM ended instead.

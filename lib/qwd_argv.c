@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Builds the QEMU argv of a session: fixed machine type and device order, VNC and QMP only on
  * Unix sockets in the session directory, no default devices, a seccomp sandbox. */
 #include "qwd_argv.h"
@@ -11,9 +12,11 @@ static const char *const nics[] = {"virtio-net-pci", "e1000", NULL};
 
 static int is_one_of(const char *value, const char *const *allowed)
 {
-    for (; value && *allowed; allowed++)
-        if (!strcmp(value, *allowed))
+    for (; value && *allowed; allowed++) {
+        if (!strcmp(value, *allowed)) {
             return 1;
+        }
+    }
     return 0;
 }
 
@@ -29,17 +32,18 @@ int qwd_argv_nic_is_valid(const char *nic_model)
 
 const char *qwd_argv_cpu_model(const char *accel, const char *cpu_model)
 {
-    if (cpu_model && *cpu_model)
+    if (cpu_model && *cpu_model) {
         return cpu_model;
+    }
     return accel && !strcmp(accel, "kvm") ? "host" : "max";
 }
 
 int qwd_argv_cpu_model_is_valid(const char *cpu_model)
 {
     size_t length = cpu_model ? strlen(cpu_model) : 0;
-    return length >= 1 && length <= 64 && cpu_model[0] != '-' &&
-           strspn(cpu_model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") ==
-               length;
+    return length >= 1 && length <= 64 && cpu_model[0] != '-'
+           && strspn(cpu_model, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+                  == length;
 }
 
 const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const char *name)
@@ -50,13 +54,15 @@ const char *qwd_session_file(apr_pool_t *pool, const char *session_dir, const ch
 /* QEMU's option parser splits on ',' and reads ",," as a literal comma. */
 static const char *qemu_opt_escape(apr_pool_t *pool, const char *value)
 {
-    if (!strchr(value, ','))
+    if (!strchr(value, ',')) {
         return value;
+    }
     char *escaped = apr_palloc(pool, 2 * strlen(value) + 1), *out = escaped;
     for (; *value; value++) {
         *out++ = *value;
-        if (*value == ',')
+        if (*value == ',') {
             *out++ = ',';
+        }
     }
     *out = '\0';
     return escaped;
@@ -65,28 +71,34 @@ static const char *qemu_opt_escape(apr_pool_t *pool, const char *value)
 static void push(apr_array_header_t *args, const char *option, const char *value)
 {
     APR_ARRAY_PUSH(args, const char *) = option;
-    if (value)
+    if (value) {
         APR_ARRAY_PUSH(args, const char *) = value;
+    }
 }
 
 const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv)
 {
     int kvm = spec->accel && !strcmp(spec->accel, "kvm");
-    if (!kvm && !(spec->accel && !strcmp(spec->accel, "tcg")))
+    if (!kvm && !(spec->accel && !strcmp(spec->accel, "tcg"))) {
         return "the accelerator must be kvm or tcg";
-    if (!qwd_argv_video_is_valid(spec->video))
+    }
+    if (!qwd_argv_video_is_valid(spec->video)) {
         return "unknown video device";
-    if (!qwd_argv_nic_is_valid(spec->nic_model))
+    }
+    if (!qwd_argv_nic_is_valid(spec->nic_model)) {
         return "unknown network card model";
-    if (spec->cpu_model && *spec->cpu_model && !qwd_argv_cpu_model_is_valid(spec->cpu_model))
+    }
+    if (spec->cpu_model && *spec->cpu_model && !qwd_argv_cpu_model_is_valid(spec->cpu_model)) {
         return "bad CPU model name";
+    }
     const char *vnc_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_VNC_SOCKET);
     const char *qmp_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_QMP_SOCKET);
-    if (strlen(vnc_socket) > QWD_UNIX_PATH_MAX - 1 || strlen(qmp_socket) > QWD_UNIX_PATH_MAX - 1)
+    if (strlen(vnc_socket) > QWD_UNIX_PATH_MAX - 1 || strlen(qmp_socket) > QWD_UNIX_PATH_MAX - 1) {
         return apr_psprintf(pool,
                             "the socket path %s is longer than %d bytes (use a shorter "
                             "state_dir)",
                             qmp_socket, QWD_UNIX_PATH_MAX - 1);
+    }
 
     apr_array_header_t *args = apr_array_make(pool, 48, sizeof(const char *));
     push(args, spec->qemu_binary, NULL);
@@ -97,8 +109,10 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
                           spec->memory_mib, qemu_opt_escape(pool, spec->ram_path),
                           spec->ram_shared ? "on" : "off"));
         push(args, "-machine", QWD_MACHINE_TYPE ",memory-backend=ram0");
-    } else
+    }
+    else {
         push(args, "-machine", QWD_MACHINE_TYPE);
+    }
     push(args, "-accel", kvm ? "kvm" : "tcg");
     push(args, "-cpu", qwd_argv_cpu_model(spec->accel, spec->cpu_model));
     push(args, "-m", apr_itoa(pool, spec->memory_mib));
@@ -161,20 +175,24 @@ const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec)
     canonical.session_id = "ID";
     canonical.session_dir = "/DIR";
     canonical.disk_path = "/DIR/disk";
-    if (canonical.ram_path)
+    if (canonical.ram_path) {
         canonical.ram_path = "/WARM/ram";
+    }
     canonical.ram_shared = 0;
     const char **argv;
-    if (qwd_argv_build(pool, &canonical, &argv))
+    if (qwd_argv_build(pool, &canonical, &argv)) {
         return NULL;
+    }
     /* FNV-1a, 64 bits: an identity check against accidents, not an adversary (the warm image
      * directory is the helper's own). */
     apr_uint64_t hash = 0xcbf29ce484222325ULL;
-    for (int i = 0; argv[i]; i++)
+    for (int i = 0; argv[i]; i++) {
         for (const unsigned char *c = (const unsigned char *)argv[i];; c++) {
             hash = (hash ^ *c) * 0x100000001b3ULL;
-            if (!*c)
+            if (!*c) {
                 break;
+            }
         }
+    }
     return apr_psprintf(pool, "%016" APR_UINT64_T_HEX_FMT, hash);
 }

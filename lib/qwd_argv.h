@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The QEMU command line of a session, built by one pure function so that it is the same, in
  * the same order, for the same machine profile (restoring a saved VM needs that). */
 #ifndef QWD_ARGV_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Disk-image format detection from magic bytes (never from the file name), and the virtual
  * size where the header states it. Pure: the caller reads the bytes. */
 #ifndef QWD_IMAGE_H

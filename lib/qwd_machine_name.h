@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The pure check of a machine name sent by a client: a plain file name inside the machines
  * directory, never a path. (Symlinks and the list itself are checked by the helper.) */
 #ifndef QWD_MACHINE_NAME_H

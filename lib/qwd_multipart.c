@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* multipart/form-data parsing (RFC 7578, RFC 2046 delimiters): finds the parts between
  * "--boundary" lines, reads each part's headers and keeps its name, filename and value. */
 #include "qwd_multipart.h"
@@ -111,7 +112,8 @@ static const char *parse_part_headers(apr_pool_t *pool, const char *start, const
     char *state = NULL;
     char *line;
     int has_disposition = 0;
-    for (line = apr_strtok(headers, "\r\n", &state); line; line = apr_strtok(NULL, "\r\n", &state)) {
+    for (line = apr_strtok(headers, "\r\n", &state); line;
+         line = apr_strtok(NULL, "\r\n", &state)) {
         char *colon = strchr(line, ':');
         char *value;
         if (!colon) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A parser for multipart/form-data request bodies (RFC 7578): pure C + APR, no httpd, so the
  * module can accept browser uploads and curl -F, and the unit tests can feed it anything. */
 #ifndef QWD_MULTIPART_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The blocking qwd-helper client: Unix socket connect, line framing with a size limit and a
  * deadline per call, greeting/hello handshake, request ids. */
 #include "qwd_proto_client.h"
@@ -59,12 +60,15 @@ static apr_status_t wait_ready(int fd, short events, apr_time_t deadline)
     struct pollfd pfd = {.fd = fd, .events = events};
     for (;;) {
         int n = poll(&pfd, 1, ms_left(deadline));
-        if (n > 0)
+        if (n > 0) {
             return APR_SUCCESS;
-        if (n == 0)
+        }
+        if (n == 0) {
             return APR_TIMEUP;
-        if (errno != EINTR)
+        }
+        if (errno != EINTR) {
             return APR_FROM_OS_ERROR(errno);
+        }
     }
 }
 
@@ -95,12 +99,14 @@ static apr_status_t send_all(qwd_proto_client *client, const char *data, apr_siz
             len -= (apr_size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
             continue;
+        }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             apr_status_t rv = wait_ready(client->fd, POLLOUT, deadline);
-            if (rv != APR_SUCCESS)
+            if (rv != APR_SUCCESS) {
                 return rv;
+            }
             continue;
         }
         return APR_FROM_OS_ERROR(errno);
@@ -139,8 +145,9 @@ static apr_status_t read_line(qwd_proto_client *client, apr_pool_t *pool, apr_ti
             return APR_EGENERAL;
         }
         if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) {
                 continue;
+            }
             *what = "reading from the helper";
             return APR_FROM_OS_ERROR(errno);
         }
@@ -155,8 +162,9 @@ static apr_status_t read_message(qwd_proto_client *client, apr_pool_t *pool, apr
     char *line = NULL;
     apr_size_t len = 0;
     apr_status_t rv = read_line(client, pool, deadline, &line, &len, what);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return rv;
+    }
     const char *code;
     *message = qwd_proto_parse_line(pool, line, len, &code, what);
     return *message ? APR_SUCCESS : APR_EGENERAL;
@@ -167,38 +175,43 @@ apr_status_t qwd_proto_client_call(qwd_proto_client *client, apr_pool_t *pool, c
 {
     *result = NULL;
     *error = NULL;
-    if (client->fd < 0)
+    if (client->fd < 0) {
         return fail(client, pool, APR_EGENERAL, "the connection to the helper is closed", error);
+    }
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(client->timeout_ms);
     long long id = client->next_id++;
     json_t *request = qwd_json_pool_bind(
         pool, qwd_proto_request(op, arguments ? json_incref(arguments) : NULL, json_integer(id)));
     char *line = qwd_proto_encode(pool, request);
-    if (!line)
+    if (!line) {
         return fail(client, pool, APR_EGENERAL, "the request is too large to send", error);
+    }
     apr_status_t rv = send_all(client, line, strlen(line), deadline);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return fail(client, pool, rv, "sending to the helper", error);
+    }
 
     json_t *reply;
     const char *what;
     rv = read_message(client, pool, deadline, &reply, &what);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return fail(client, pool, rv, what, error);
+    }
     json_t *reply_id = json_object_get(reply, "id");
     json_t *returned = json_object_get(reply, "return");
     json_t *helper_error = json_object_get(reply, "error");
     /* An error reply without id is the helper refusing the connection (forbidden, timeout). */
-    if (helper_error && json_is_object(helper_error) &&
-        (!reply_id || json_integer_value(reply_id) == id)) {
+    if (helper_error && json_is_object(helper_error)
+        && (!reply_id || json_integer_value(reply_id) == id)) {
         *error = json_incref(helper_error);
         qwd_json_pool_bind(pool, *error);
         return QWD_PROTO_HELPER_ERROR;
     }
-    if (!json_is_integer(reply_id) || json_integer_value(reply_id) != id ||
-        !json_is_object(returned))
+    if (!json_is_integer(reply_id) || json_integer_value(reply_id) != id
+        || !json_is_object(returned)) {
         return fail(client, pool, APR_EGENERAL, "the helper's reply does not match the request",
                     error);
+    }
     *result = json_incref(returned);
     qwd_json_pool_bind(pool, *result);
     return APR_SUCCESS;
@@ -207,12 +220,14 @@ apr_status_t qwd_proto_client_call(qwd_proto_client *client, apr_pool_t *pool, c
 static apr_status_t connect_unix(int *fd_out, const char *socket_path)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(socket_path) >= sizeof addr.sun_path)
+    if (strlen(socket_path) >= sizeof addr.sun_path) {
         return APR_ENAMETOOLONG;
+    }
     strcpy(addr.sun_path, socket_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
+    }
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         apr_status_t rv = APR_FROM_OS_ERROR(errno);
         close(fd);
@@ -235,16 +250,18 @@ apr_status_t qwd_proto_client_connect(apr_pool_t *pool, const char *socket_path,
     *error = NULL;
 
     apr_status_t rv = connect_unix(&client->fd, socket_path);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return fail(client, pool, rv, apr_psprintf(pool, "connecting to %s", socket_path), error);
+    }
     apr_pool_cleanup_register(pool, client, client_cleanup, apr_pool_cleanup_null);
 
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(client->timeout_ms);
     json_t *greeting;
     const char *what;
     rv = read_message(client, pool, deadline, &greeting, &what);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return fail(client, pool, rv, what, error);
+    }
     json_t *refusal = json_object_get(greeting, "error");
     if (json_is_object(refusal)) {
         *error = qwd_json_pool_bind(pool, json_incref(refusal));
@@ -252,8 +269,9 @@ apr_status_t qwd_proto_client_connect(apr_pool_t *pool, const char *socket_path,
         return QWD_PROTO_HELPER_ERROR;
     }
     client->greeting = json_object_get(greeting, "qwd");
-    if (!json_is_object(client->greeting))
+    if (!json_is_object(client->greeting)) {
         return fail(client, pool, APR_EGENERAL, "the peer sent no qwd greeting", error);
+    }
 
     json_t *result;
     rv = qwd_proto_client_call(
@@ -269,8 +287,9 @@ apr_status_t qwd_proto_client_connect(apr_pool_t *pool, const char *socket_path,
 
 int qwd_proto_client_idle_ok(qwd_proto_client *client)
 {
-    if (client->fd < 0 || client->inbuf_len)
+    if (client->fd < 0 || client->inbuf_len) {
         return 0;
+    }
     struct pollfd pfd = {.fd = client->fd, .events = POLLIN};
     return poll(&pfd, 1, 0) == 0;
 }
@@ -282,10 +301,12 @@ json_t *qwd_proto_client_greeting(qwd_proto_client *client)
 
 const char *qwd_proto_client_socket_path(const char *explicit_path)
 {
-    if (explicit_path && *explicit_path)
+    if (explicit_path && *explicit_path) {
         return explicit_path;
+    }
     const char *from_env = getenv(QWD_PROTO_SOCKET_ENV);
-    if (from_env && *from_env)
+    if (from_env && *from_env) {
         return from_env;
+    }
     return QWD_PROTO_DEFAULT_SOCKET;
 }

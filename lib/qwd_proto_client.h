@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A small blocking client of qwd-helper, shared by qwdctl and mod_qwd: connect (greeting +
  * hello), then one call at a time, each with a deadline. Short reads and oversize replies are
  * handled here so callers only see whole JSON replies. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The qwd-helper JSON-lines codec: builds requests, replies and errors, and parses one line
  * with the size limit. Both the helper and its clients (qwdctl, mod_qwd) use these. */
 #include "qwd_protocol.h"
@@ -13,8 +14,9 @@ static apr_status_t json_decref_cleanup(void *value)
 
 json_t *qwd_json_pool_bind(apr_pool_t *pool, json_t *value)
 {
-    if (value)
+    if (value) {
         apr_pool_cleanup_register(pool, value, json_decref_cleanup, apr_pool_cleanup_null);
+    }
     return value;
 }
 
@@ -23,16 +25,18 @@ json_t *qwd_proto_request(const char *op, json_t *arguments, json_t *id)
     json_t *request = json_object();
     json_object_set_new(request, "execute", json_string(op));
     json_object_set_new(request, "arguments", arguments ? arguments : json_object());
-    if (id)
+    if (id) {
         json_object_set_new(request, "id", id);
+    }
     return request;
 }
 
 /* Adds the client's id to a reply, when the request carried one. */
 static json_t *with_id(json_t *message, json_t *id)
 {
-    if (id)
+    if (id) {
         json_object_set(message, "id", id);
+    }
     return message;
 }
 
@@ -61,8 +65,9 @@ json_t *qwd_proto_error(const char *code, const char *message, json_t *extra, js
 char *qwd_proto_encode(apr_pool_t *pool, json_t *message)
 {
     char *text = json_dumps(message, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (!text)
+    if (!text) {
         return NULL;
+    }
     apr_size_t len = strlen(text);
     char *line = NULL;
     /* JSON_ENSURE_ASCII escapes every control character, so the line holds no raw '\n'. */
@@ -79,10 +84,12 @@ char *qwd_proto_encode(apr_pool_t *pool, json_t *message)
 json_t *qwd_proto_parse_line(apr_pool_t *pool, const char *line, apr_size_t len,
                              const char **error_code, const char **error_message)
 {
-    if (len > 0 && line[len - 1] == '\n')
+    if (len > 0 && line[len - 1] == '\n') {
         len--;
-    if (len > 0 && line[len - 1] == '\r')
+    }
+    if (len > 0 && line[len - 1] == '\r') {
         len--;
+    }
     if (len > QWD_PROTO_MAX_MESSAGE) {
         *error_code = QWD_ERR_TOO_LARGE;
         *error_message = apr_psprintf(pool, "message longer than %d bytes", QWD_PROTO_MAX_MESSAGE);

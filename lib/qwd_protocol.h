@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The qwd-helper wire format (docs/protocol.md): constants, error codes and the JSON-lines
  * codec shared by qwd-helper, qwdctl and mod_qwd. Pure jansson + APR: no sockets, no policy. */
 #ifndef QWD_PROTOCOL_H
@@ -23,6 +24,31 @@
 #define QWD_OP_PURGE "purge"
 #define QWD_OP_MACHINES "machines"
 #define QWD_OP_LOAD "load"
+#define QWD_OP_WARM "warm"           /* {machine, cpu?, memory_mib?, video?} → warm image */
+#define QWD_OP_WARM_LIST "warm_list" /* {} → {"warm": [warm image, ...]} */
+#define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
+
+/* A session's "state". */
+#define QWD_STATE_STARTING "starting" /* QEMU runs, its VNC socket does not answer yet */
+#define QWD_STATE_RUNNING "running"   /* VNC answers */
+#define QWD_STATE_ENDED "ended"       /* QEMU is gone; see "ended_reason" */
+
+/* A session's "ended_reason". */
+#define QWD_END_STOPPED "stopped"   /* stop */
+#define QWD_END_EXPIRED "expired"   /* its lifetime ran out */
+#define QWD_END_PURGED "purged"     /* purge */
+#define QWD_END_POWEROFF "poweroff" /* QEMU exited by itself with status 0 */
+#define QWD_END_CRASHED "crashed"   /* any other exit */
+
+/* A session's "boot". */
+#define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
+#define QWD_BOOT_RESTORED "restored" /* restored from a warm image */
+
+/* Bounds of start's arguments. */
+#define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */
+#define QWD_PROTO_OWNER_MAX 64      /* characters of owner */
+#define QWD_PROTO_REF_MAX 64        /* characters of ref, of QWD_PROTO_REF_CHARS */
+#define QWD_PROTO_REF_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 
 /* Stable error codes (the "code" of an error reply). */
 #define QWD_ERR_BAD_JSON "bad_json"

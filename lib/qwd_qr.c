@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Renders a libqrencode symbol as one SVG <path>: each horizontal run of dark modules is one
  * rectangle, which keeps the markup small (a 200-character URL is ~6 KB of SVG). */
 #include "qwd_qr.h"

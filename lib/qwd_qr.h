@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* QR codes as inline SVG (libqrencode): the result page shows the viewer link as a code a
  * phone or tablet can scan. Pure C + APR + libqrencode. */
 #ifndef QWD_QR_H

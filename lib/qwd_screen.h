@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Screens compared the way readiness needs it (ready_screen_still, docs/instant-on.md): a
  * screen is cut into 16x16-pixel tiles and two screens differ by how many tiles changed, so a
  * blinking cursor or a clock (a tile or two) does not count as the screen changing, while a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small text helpers shared by the `key = value` readers (helper config, warm sidecars):
  * one definition, so both read blanks the same way. */
 #include "qwd_text.h"
@@ -7,10 +8,12 @@
 
 char *qwd_trim(char *text)
 {
-    while (isspace((unsigned char)*text))
+    while (isspace((unsigned char)*text)) {
         text++;
+    }
     char *end = text + strlen(text);
-    while (end > text && isspace((unsigned char)end[-1]))
+    while (end > text && isspace((unsigned char)end[-1])) {
         *--end = '\0';
+    }
     return text;
 }

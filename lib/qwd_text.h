@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small text helpers shared by the `key = value` readers (helper config, warm sidecars). */
 #ifndef QWD_TEXT_H
 #define QWD_TEXT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Random websockify tokens and session ids. The randomness comes from getrandom() via
  * apr_generate_random_bytes, so a token cannot be guessed from earlier ones. */
 #include "qwd_token.h"
@@ -24,7 +25,8 @@ void qwd_base64url_encode(char *out, const unsigned char *bytes, apr_size_t len)
         unsigned v = (unsigned)bytes[i] << 16;
         *out++ = base64url_alphabet[v >> 18 & 63];
         *out++ = base64url_alphabet[v >> 12 & 63];
-    } else if (len - i == 2) {
+    }
+    else if (len - i == 2) {
         unsigned v = (unsigned)bytes[i] << 16 | (unsigned)bytes[i + 1] << 8;
         *out++ = base64url_alphabet[v >> 18 & 63];
         *out++ = base64url_alphabet[v >> 12 & 63];
@@ -37,8 +39,9 @@ apr_status_t qwd_token_new(apr_pool_t *pool, char **token)
 {
     unsigned char bytes[RANDOM_BYTES];
     apr_status_t rv = apr_generate_random_bytes(bytes, sizeof bytes);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return rv;
+    }
     *token = apr_palloc(pool, QWD_TOKEN_LEN + 1);
     qwd_base64url_encode(*token, bytes, sizeof bytes);
     return APR_SUCCESS;
@@ -49,8 +52,9 @@ apr_status_t qwd_session_id_new(apr_pool_t *pool, char **session_id)
     static const char hex[] = "0123456789abcdef";
     unsigned char bytes[RANDOM_BYTES];
     apr_status_t rv = apr_generate_random_bytes(bytes, sizeof bytes);
-    if (rv != APR_SUCCESS)
+    if (rv != APR_SUCCESS) {
         return rv;
+    }
     char *id = apr_palloc(pool, QWD_SESSION_ID_LEN + 1);
     for (int i = 0; i < RANDOM_BYTES; i++) {
         id[2 * i] = hex[bytes[i] >> 4];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Secrets and identifiers for sessions: websockify tokens (128 bits, base64url, 22 chars) and
  * session ids (128 bits, 32 lowercase hex), both from the system CSPRNG. */
 #ifndef QWD_TOKEN_H

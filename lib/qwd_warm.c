@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The pure parts of warm images: a profile's key and the per-machine sidecar that says when a
  * booting template is ready to be saved (docs/instant-on.md). */
 #include "qwd_warm.h"
 #include "qwd_argv.h"
 #include "qwd_text.h"
+#include "qwd_protocol.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -34,8 +36,9 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
     char *copy = apr_pstrdup(pool, text), *state;
     for (char *line = apr_strtok(copy, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
         line = qwd_trim(line);
-        if (!*line || *line == '#')
+        if (!*line || *line == '#') {
             continue;
+        }
         char *equals = strchr(line, '=');
         if (!equals) {
             problem = problem ? problem : apr_psprintf(pool, "\"%s\" is not key = value", line);
@@ -44,26 +47,36 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
         *equals = '\0';
         const char *key = qwd_trim(line), *value = qwd_trim(equals + 1);
         int n = number(value, 1 << 24);
-        if (!strcmp(key, "ready_serial") && *value)
+        if (!strcmp(key, "ready_serial") && *value) {
             sidecar->ready_serial = apr_pstrdup(pool, value);
-        else if (!strcmp(key, "ready_delay") && n >= 0)
+        }
+        else if (!strcmp(key, "ready_delay") && n >= 0) {
             sidecar->ready_delay_s = n;
-        else if (!strcmp(key, "ready_screen_still") && n >= 1)
+        }
+        else if (!strcmp(key, "ready_screen_still") && n >= 1) {
             sidecar->ready_screen_still_s = n;
-        else if (!strcmp(key, "ready_agent") && is_yes_no(value))
+        }
+        else if (!strcmp(key, "ready_agent") && is_yes_no(value)) {
             sidecar->ready_agent = !strcmp(value, "yes");
-        else if (!strcmp(key, "guest_agent") && is_yes_no(value))
+        }
+        else if (!strcmp(key, "guest_agent") && is_yes_no(value)) {
             sidecar->guest_agent = !strcmp(value, "yes");
-        else if (!strcmp(key, "warm_at_start") && is_yes_no(value))
+        }
+        else if (!strcmp(key, "warm_at_start") && is_yes_no(value)) {
             sidecar->at_start = !strcmp(value, "yes");
-        else if (!strcmp(key, "cpu") && n >= 1)
+        }
+        else if (!strcmp(key, "cpu") && n >= 1) {
             sidecar->cpu = n;
-        else if (!strcmp(key, "memory_mib") && n >= 64)
+        }
+        else if (!strcmp(key, "memory_mib") && n >= QWD_PROTO_MIN_MEMORY_MIB) {
             sidecar->memory_mib = n;
-        else if (!strcmp(key, "video") && qwd_argv_video_is_valid(value))
+        }
+        else if (!strcmp(key, "video") && qwd_argv_video_is_valid(value)) {
             sidecar->video = apr_pstrdup(pool, value);
-        else if (!problem)
+        }
+        else if (!problem) {
             problem = apr_psprintf(pool, "%s: unknown key or bad value \"%s\"", key, value);
+        }
     }
     /* Waiting for the agent needs its channel. */
     sidecar->guest_agent |= sidecar->ready_agent;

@@ -1,17 +1,10 @@
-/* Protocol names of the warm-image ops (docs/protocol.md, docs/instant-on.md), shared by the
- * helper, qwdctl and the module. */
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A machine's warm sidecar (docs/instant-on.md) and the key of a profile's warm image, shared by
+ * the helper and its tests; the warm ops' names are in qwd_protocol.h. */
 #ifndef QWD_WARM_H
 #define QWD_WARM_H
 
 #include <apr_pools.h>
-
-#define QWD_OP_WARM "warm"           /* {machine, cpu?, memory_mib?, video?} → warm image */
-#define QWD_OP_WARM_LIST "warm_list" /* {} → {"warm": [warm image, ...]} */
-#define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
-
-/* Session "boot" values. */
-#define QWD_BOOT_COLD "cold"
-#define QWD_BOOT_RESTORED "restored"
 
 /* Name of a machine's warm sidecar beside its image: NAME.warm. */
 #define QWD_WARM_SIDECAR_SUFFIX ".warm"
@@ -19,14 +12,14 @@
 /* Readiness and profile of a machine's warm image, from its sidecar. Every readiness
  * condition that is set must hold; with none set, a default delay applies. */
 typedef struct qwd_warm_sidecar {
-    const char *ready_serial;  /* this text is on the serial console; NULL: not a condition */
-    int ready_delay_s;         /* this many seconds since exec; < 0: not set */
-    int ready_screen_still_s;  /* the screen (QMP screendump) unchanged this long; 0: not set */
-    int ready_agent;           /* the guest agent answers guest-ping */
-    int guest_agent;           /* VMs of the machine get the guest agent channel (implied by
+    const char *ready_serial; /* this text is on the serial console; NULL: not a condition */
+    int ready_delay_s;        /* this many seconds since exec; < 0: not set */
+    int ready_screen_still_s; /* the screen (QMP screendump) unchanged this long; 0: not set */
+    int ready_agent;          /* the guest agent answers guest-ping */
+    int guest_agent;          /* VMs of the machine get the guest agent channel (implied by
                                   ready_agent): readiness and the clock of restored clones */
-    int at_start;              /* warm_at_start: build when the helper starts */
-    int cpu;                   /* the profile built at start */
+    int at_start;             /* warm_at_start: build when the helper starts */
+    int cpu;                  /* the profile built at start */
     int memory_mib;
     const char *video;
 } qwd_warm_sidecar;

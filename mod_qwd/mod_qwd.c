@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mod_qwd: launch virtual machines from a web form and use them in the browser via noVNC.
  * This file holds the module record, the hooks and the routing of `SetHandler qwd`. */
 #include "qwd_api.h"
 #include "qwd_config.h"
 #include "qwd_helper_conns.h"
 #include "qwd_auth.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 #include "qwd_mail.h"
 #include "qwd_otp.h"
 #include "qwd_pages.h"
@@ -20,8 +21,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 
-static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                           server_rec *s)
+static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     int rc;
     /* the first of two post_config runs only checks the configuration */
@@ -46,9 +46,9 @@ static void qwd_child_init(apr_pool_t *pchild, server_rec *s)
 /* Whether route is one this module answers. */
 static int known_route(const char *route)
 {
-    static const char *const exact[] = {"",          "/",          "/sessions",
-                                        "/monitor",  "/api/machines", "/api/sessions",
-                                        "/api/sessions/", "/login", NULL};
+    static const char *const exact[] = {
+        "",       "/", "/sessions", "/monitor", "/api/machines", "/api/sessions", "/api/sessions/",
+        "/login", NULL};
     int i;
     for (i = 0; exact[i]; i++) {
         if (!strcmp(route, exact[i])) {
@@ -67,7 +67,7 @@ static int known_route(const char *route)
 static const char *route_by_suffix(const char *uri)
 {
     static const char *const endings[] = {"/api/machines", "/api/sessions/", "/api/sessions",
-                                          "/sessions", "/monitor", NULL};
+                                          "/sessions",     "/monitor",       NULL};
     apr_size_t len = strlen(uri);
     const char *api;
     int i;
@@ -127,13 +127,14 @@ static int split_uri(request_rec *r, const qwd_dir_config_t *cfg, qwd_req_t *q)
 
 static int not_found(qwd_req_t *q)
 {
-    return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1101, "not_found", "There is no such page."));
+    return qwd_fail(
+        q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01101), "not_found", "There is no such page."));
 }
 
 static int wrong_method(qwd_req_t *q, const char *allowed)
 {
     apr_table_setn(q->r->err_headers_out, "Allow", allowed);
-    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, 1102, "method_not_allowed",
+    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, QWDLOGNO(01102), "method_not_allowed",
                                "Method %s is not allowed here.", q->r->method));
 }
 
@@ -163,13 +164,15 @@ static int qwd_handler(request_rec *r)
         if (is_post && qwd_auth_needs_mail(q->cfg)) {
             return qwd_otp_page_create(q); /* QwdAuth email, QwdMFA email */
         }
-        return is_get ? qwd_page_form(q) : is_post ? qwd_page_create(q) : wrong_method(q, "GET, POST");
+        return is_get    ? qwd_page_form(q)
+               : is_post ? qwd_page_create(q)
+                         : wrong_method(q, "GET, POST");
     }
     if (!strcmp(q->route, "/login")) {
         return is_get || is_post ? qwd_otp_page_login(q) : wrong_method(q, "GET, POST");
     }
     if (!strcmp(q->route, "/sessions")) {
-        return is_get ? qwd_page_sessions(q)
+        return is_get    ? qwd_page_sessions(q)
                : is_post ? qwd_page_sessions_post(q)
                          : wrong_method(q, "GET, POST");
     }
@@ -177,7 +180,7 @@ static int qwd_handler(request_rec *r)
         return is_get ? qwd_viewer_open(q, q->route + 3) : wrong_method(q, "GET");
     }
     if (!strcmp(q->route, "/monitor")) {
-        return is_get ? qwd_page_monitor(q)
+        return is_get    ? qwd_page_monitor(q)
                : is_post ? qwd_page_monitor_post(q)
                          : wrong_method(q, "GET, POST");
     }
@@ -194,13 +197,9 @@ static void qwd_register_hooks(apr_pool_t *pool)
     ap_hook_child_init(qwd_child_init, NULL, dbd_module_name, APR_HOOK_FIRST);
 }
 
+/* clang-format off: one member a line, as httpd's modules write it */
 AP_DECLARE_MODULE(qwd) = {
-    STANDARD20_MODULE_STUFF,
-    qwd_create_dir_config,
-    qwd_merge_dir_config,
-    qwd_create_server_config,
-    qwd_merge_server_config,
-    qwd_directives,
-    qwd_register_hooks,
-    AP_MODULE_FLAG_NONE,
+    STANDARD20_MODULE_STUFF, qwd_create_dir_config, qwd_merge_dir_config, qwd_create_server_config,
+    qwd_merge_server_config, qwd_directives,        qwd_register_hooks,   AP_MODULE_FLAG_NONE,
 };
+/* clang-format on */

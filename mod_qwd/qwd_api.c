@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The JSON API: GET /api/machines, GET|POST /api/sessions, GET|DELETE /api/sessions/ID.
  * Answers are JSON objects; failures go through qwd_fail as {"error": CODE, "message": ...}. */
 #include "qwd_api.h"
@@ -24,11 +25,11 @@ static int send_json(qwd_req_t *q, int status, json_t *body)
 static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
 {
     int live = qwd_session_is_live(row);
-    json_t *object = json_pack(
-        "{s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:I, s:I}", "id", row->id, "owner", row->owner,
-        "machine", row->machine, "cpu", row->cpu, "memory_mib", row->memory_mib, "oneshot",
-        row->oneshot, "state", row->state, "created", (json_int_t)row->created, "expires",
-        (json_int_t)row->expires);
+    json_t *object =
+        json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:I, s:I}", "id", row->id, "owner",
+                  row->owner, "machine", row->machine, "cpu", row->cpu, "memory_mib",
+                  row->memory_mib, "oneshot", row->oneshot, "state", row->state, "created",
+                  (json_int_t)row->created, "expires", (json_int_t)row->expires);
     if (live && row->token) {
         const char *viewer = qwd_session_link(q, row);
         const char *ws = qwd_session_websocket_url(q, row);
@@ -52,8 +53,8 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
 
 static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
 {
-    qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, 1001, "bad_field", "%s must be %s.", field,
-                             type);
+    qwd_error_t *e =
+        qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(01001), "bad_field", "%s must be %s.", field, type);
     e->field = field;
     return e;
 }
@@ -123,8 +124,8 @@ static int list(qwd_req_t *q)
     for (i = 0; i < rows->nelts; i++) {
         json_array_append_new(sessions, session_json(q, APR_ARRAY_IDX(rows, i, qwd_row_t *)));
     }
-    return send_json(q, HTTP_OK, json_pack("{s:o, s:b}", "sessions", sessions, "helper_down",
-                                           helper_down));
+    return send_json(q, HTTP_OK,
+                     json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
 /* The helper's boot of session id, as the reconcile of rows learnt it (not stored). */
@@ -162,8 +163,9 @@ static int one_session(qwd_req_t *q, const char *id)
         return qwd_fail(q, e);
     }
     if ((e = qwd_store_get(store, id, &row)) || !row) {
-        return qwd_fail(q, e ? e : qwd_err(q, HTTP_NOT_FOUND, 1002, "not_found",
-                                          "There is no such session."));
+        return qwd_fail(q, e ? e
+                             : qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01002), "not_found",
+                                       "There is no such session."));
     }
     row->boot = reconciled_boot(rows, id);
     return send_json(q, HTTP_OK, session_json(q, row));
@@ -172,7 +174,7 @@ static int one_session(qwd_req_t *q, const char *id)
 static int method_not_allowed(qwd_req_t *q, const char *allowed)
 {
     apr_table_setn(q->r->err_headers_out, "Allow", allowed);
-    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, 1003, "method_not_allowed",
+    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, QWDLOGNO(01003), "method_not_allowed",
                                "Method %s is not allowed here (%s).", q->r->method, allowed));
 }
 
@@ -217,5 +219,6 @@ int qwd_api_handle(qwd_req_t *q)
         }
         return one_session(q, route + 10);
     }
-    return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1004, "not_found", "No such API route."));
+    return qwd_fail(q,
+                    qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01004), "not_found", "No such API route."));
 }

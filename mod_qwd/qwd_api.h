@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The JSON API under /api (docs/api.md): machines and sessions, HTTP Basic authentication
  * through the same providers as the form. */
 #ifndef QWD_API_H

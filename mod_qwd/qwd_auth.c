@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Authentication, modelled on mod_auth_form: the configured authn providers are tried in order
  * (default: file); the first answer other than "user not found" decides. A provider failure is
  * a server error (503), never reported as a wrong password. */
@@ -24,7 +25,7 @@ static qwd_error_t *check_user_name(qwd_req_t *q, const char *user)
     const unsigned char *c;
     qwd_error_t *e;
     if (!user || !*user) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 301, "bad_field", "Please give a user name.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00301), "bad_field", "Please give a user name.");
         e->field = "user";
         return e;
     }
@@ -34,7 +35,7 @@ static qwd_error_t *check_user_name(qwd_req_t *q, const char *user)
         }
     }
     if (*c || strlen(user) > QWD_MAX_USER_LEN) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 302, "bad_field",
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00302), "bad_field",
                     "The user name must be 1 to %d printable characters.", QWD_MAX_USER_LEN);
         e->field = "user";
         return e;
@@ -64,7 +65,7 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
         fallback.provider =
             ap_lookup_provider(AUTHN_PROVIDER_GROUP, fallback.name, AUTHN_PROVIDER_VERSION);
         if (!fallback.provider) {
-            e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 303, "internal",
+            e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00303), "internal",
                         "Authentication is not configured.");
             e->detail = "QwdAuth form needs QwdAuthProvider or mod_authn_file";
             return e;
@@ -90,17 +91,15 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
         qwd_throttle_failed(q, store, user);
     }
     switch (result) {
-    case AUTH_GRANTED:
-        return NULL;
+    case AUTH_GRANTED: return NULL;
     case AUTH_GENERAL_ERROR:
-        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 304, "auth_unavailable",
+        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(00304), "auth_unavailable",
                     "Authentication is unavailable right now; please try again later.");
-        e->detail = apr_psprintf(r->pool, "authn provider %s failed for user %s", decided_by,
-                                 user);
+        e->detail = apr_psprintf(r->pool, "authn provider %s failed for user %s", decided_by, user);
         return e;
     default:
         /* one message for unknown user and wrong password alike */
-        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, 305, "unauthorized",
+        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, QWDLOGNO(00305), "unauthorized",
                     "Wrong user name or password.");
         e->detail = apr_psprintf(r->pool, "user %s: %s (provider %s)", user,
                                  result == AUTH_USER_NOT_FOUND ? "not found" : "wrong password",
@@ -138,14 +137,15 @@ qwd_error_t *qwd_auth_login(qwd_req_t *q, const char *user, const char *password
     if (qwd_auth_needs_mail(q->cfg)) {
         /* a password alone (or a bare address) is not enough here: only the mailed code or
          * link logs in (qwd_otp.c), so the API's Basic and the pages' small login refuse */
-        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, 2401, "second_factor",
+        e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, QWDLOGNO(02401),
+                    "second_factor",
                     "This service sends you a code by mail: please start from the form.");
         e->level = APLOG_INFO;
         return e;
     }
     if (mode == QWD_AUTH_APACHE) {
         if (!q->r->user || !*q->r->user) {
-            e = qwd_err(q, HTTP_FORBIDDEN, 306, "unauthorized",
+            e = qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(00306), "unauthorized",
                         "This service needs you to log in first.");
             e->detail = "QwdAuth apache, but no Apache authentication set r->user here";
             return e;
@@ -171,7 +171,7 @@ qwd_error_t *qwd_auth_api(qwd_req_t *q)
         return qwd_auth_login(q, NULL, NULL);
     }
     if (ap_get_basic_auth_components(q->r, &user, &password) != APR_SUCCESS) {
-        e = qwd_err(q, HTTP_UNAUTHORIZED, 307, "unauthorized",
+        e = qwd_err(q, HTTP_UNAUTHORIZED, QWDLOGNO(00307), "unauthorized",
                     "This API needs HTTP Basic credentials.");
         e->level = APLOG_INFO; /* a client's first, credential-less try is normal */
         return e;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Who is asking: user names checked through Apache's authn providers (QwdAuth form), taken
  * from r->user (QwdAuth apache) or as given (QwdAuth none); the API's HTTP Basic credentials;
  * the pages' signed identity cookie. Sets q->user and q->is_admin. */
@@ -6,7 +7,7 @@
 
 #include "qwd_request.h"
 
-#define QWD_MAX_USER_LEN 64
+#define QWD_MAX_USER_LEN QWD_PROTO_OWNER_MAX /* the helper's bound on a session's owner */
 
 /* Authenticates user + password from a form (password ignored unless QwdAuth form; both
  * ignored for QwdAuth apache, which uses r->user). NULL on success. */

@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The authn providers "imap" and "smtp": a user is who the configured mail server lets log in
  * (IMAP LOGIN/AUTHENTICATE, SMTP AUTH PLAIN), always over TLS or STARTTLS. A refusal is
  * AUTH_DENIED; an unreachable server or a TLS failure is AUTH_GENERAL_ERROR, never "denied". */
 #include "qwd_mail.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 
 #include <poll.h>
 
@@ -84,9 +85,8 @@ static int acceptable(const char *text)
 static authn_status unavailable(request_rec *r, const char *provider, const char *url,
                                 const char *why)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  QWDLOGNO(02202) "authn provider %s: %s unusable: %s", provider,
-                  url ? url : "(no server)", why);
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, QWDLOGNO(02202) "authn provider %s: %s unusable: %s",
+                  provider, url ? url : "(no server)", why);
     return AUTH_GENERAL_ERROR;
 }
 
@@ -151,8 +151,7 @@ static CURLcode wait_socket(smtp_talk_t *talk, short events)
     pfd.fd = fd;
     pfd.events = events;
     pfd.revents = 0;
-    return poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) > 0 ? CURLE_OK
-                                                              : CURLE_OPERATION_TIMEDOUT;
+    return poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) > 0 ? CURLE_OK : CURLE_OPERATION_TIMEDOUT;
 }
 
 static CURLcode send_line(smtp_talk_t *talk, const char *line)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading bodies: one size limit for every route, then the parser its Content-Type names
  * (ap_parse_form_data only knows urlencoded; lib/qwd_multipart does the rest). */
 #include "qwd_body.h"
@@ -19,10 +20,11 @@ static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
     int rc;
 
     if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
-        return qwd_err(q, rc, 401, "bad_request", "The request body could not be read.");
+        return qwd_err(q, rc, QWDLOGNO(00401), "bad_request",
+                       "The request body could not be read.");
     }
     if (r->remaining > limit) {
-        return qwd_err(q, HTTP_REQUEST_ENTITY_TOO_LARGE, 402, "too_large",
+        return qwd_err(q, HTTP_REQUEST_ENTITY_TOO_LARGE, QWDLOGNO(00402), "too_large",
                        "The request is larger than %" APR_OFF_T_FMT " bytes.", limit);
     }
     buffer = apr_palloc(r->pool, size + 1);
@@ -38,7 +40,7 @@ static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
             }
             got = ap_get_client_block(r, buffer + used, size - used);
             if (got < 0) {
-                return qwd_err(q, HTTP_BAD_REQUEST, 403, "bad_request",
+                return qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00403), "bad_request",
                                "The request body could not be read.");
             }
             if (got == 0) {
@@ -48,7 +50,7 @@ static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
             if ((apr_off_t)used > limit) {
                 /* chunked bodies have no length up front: stop reading at the limit */
                 r->connection->keepalive = AP_CONN_CLOSE;
-                return qwd_err(q, HTTP_REQUEST_ENTITY_TOO_LARGE, 404, "too_large",
+                return qwd_err(q, HTTP_REQUEST_ENTITY_TOO_LARGE, QWDLOGNO(00404), "too_large",
                                "The request is larger than %" APR_OFF_T_FMT " bytes.", limit);
             }
         }
@@ -68,10 +70,10 @@ static qwd_error_t *parse_urlencoded(qwd_req_t *q, char *body)
             *value++ = '\0';
         }
         else {
-            value = "";
+            value = pair + strlen(pair); /* an empty value, writable for the unescape */
         }
         if (ap_unescape_urlencoded(pair) != OK || ap_unescape_urlencoded(value) != OK) {
-            return qwd_err(q, HTTP_BAD_REQUEST, 405, "bad_request",
+            return qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00405), "bad_request",
                            "The form data is not correctly encoded.");
         }
         if (!apr_table_get(q->fields, pair)) {
@@ -88,7 +90,7 @@ static qwd_error_t *parse_multipart(qwd_req_t *q, const char *boundary, const ch
     const char *reason = qwd_multipart_parse(q->r->pool, boundary, body, length, &parts);
     int i;
     if (reason) {
-        qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, 406, "bad_request",
+        qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00406), "bad_request",
                                  "The multipart form data is malformed.");
         e->detail = reason;
         return e;
@@ -127,7 +129,7 @@ qwd_error_t *qwd_body_form(qwd_req_t *q)
     if ((boundary = qwd_multipart_boundary(q->r->pool, type))) {
         return parse_multipart(q, boundary, body, length);
     }
-    return qwd_err(q, HTTP_UNSUPPORTED_MEDIA_TYPE, 407, "bad_request",
+    return qwd_err(q, HTTP_UNSUPPORTED_MEDIA_TYPE, QWDLOGNO(00407), "bad_request",
                    "Forms must be sent as application/x-www-form-urlencoded or "
                    "multipart/form-data.");
 }
@@ -150,7 +152,8 @@ qwd_error_t *qwd_body_json(qwd_req_t *q, json_t **object)
         if (*object) {
             json_decref(*object);
         }
-        e = qwd_err(q, HTTP_BAD_REQUEST, 408, "bad_json", "The body must be a JSON object.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00408), "bad_json",
+                    "The body must be a JSON object.");
         e->detail = error.text;
         return e;
     }
@@ -176,7 +179,8 @@ qwd_error_t *qwd_field_int(qwd_req_t *q, const char *text, const char *field, in
     errno = 0;
     parsed = apr_strtoi64(text, &end, 10);
     if (*end || errno || parsed < 0 || parsed > 100000000) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 409, "bad_field", "%s must be a whole number.", field);
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00409), "bad_field", "%s must be a whole number.",
+                    field);
         e->field = field;
         return e;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Request bodies, size-limited by QwdMaxRequestBody: urlencoded and multipart/form-data forms
  * into q->fields, JSON objects for the API, and typed field values with per-field errors. */
 #ifndef QWD_BODY_H

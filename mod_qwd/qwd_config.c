@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The directives of mod_qwd: their handlers (which validate at config time and fail with the
  * directive's name), and creation and merging of the per-directory and per-server records. */
 #include "qwd_config.h"
@@ -131,8 +132,8 @@ static const char *set_int(cmd_parms *cmd, void *cfg, const char *arg, int minim
     errno = 0;
     value = apr_strtoi64(arg, &end, 10);
     if (!*arg || *end || errno == ERANGE || value < minimum || value > 1000000000) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number >= %d", cmd->cmd->name,
-                            arg, minimum);
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number >= %d", cmd->cmd->name, arg,
+                            minimum);
     }
     *(int *)((char *)cfg + (apr_size_t)cmd->info) = (int)value;
     return NULL;
@@ -207,9 +208,8 @@ static const char *add_provider(cmd_parms *cmd, void *cfg_v, const char *name)
                             name, name);
     }
     if (!provider->check_password) {
-        return apr_psprintf(cmd->pool,
-                            "QwdAuthProvider: the authn provider '%s' cannot check passwords",
-                            name);
+        return apr_psprintf(
+            cmd->pool, "QwdAuthProvider: the authn provider '%s' cannot check passwords", name);
     }
     if (!cfg->providers) {
         cfg->providers = apr_array_make(cmd->pool, 2, sizeof(qwd_provider_t));
@@ -270,8 +270,8 @@ static const char *set_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
 }
 
 /* QwdLoginThrottle N SECONDS [N_PER_ADDRESS] */
-static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max,
-                                const char *window, const char *addr_max)
+static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max, const char *window,
+                                const char *addr_max)
 {
     qwd_dir_config_t *cfg = cfg_v;
     char *end;
@@ -291,7 +291,8 @@ static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max,
     }
     cfg->throttle_max = (int)n;
     cfg->throttle_window = window ? (int)seconds : QWD_DEFAULT_THROTTLE_WINDOW;
-    cfg->throttle_addr_max = addr_max ? (int)per_address : (int)n * QWD_DEFAULT_THROTTLE_ADDR_FACTOR;
+    cfg->throttle_addr_max =
+        addr_max ? (int)per_address : (int)n * QWD_DEFAULT_THROTTLE_ADDR_FACTOR;
     return NULL;
 }
 
@@ -301,11 +302,11 @@ static const char *set_mail_url(cmd_parms *cmd, void *cfg, const char *arg, cons
 {
     const char *rest = strstr(arg, "://");
     apr_size_t len = rest ? (apr_size_t)(rest - arg) : 0;
-    if (!rest || strncasecmp(arg, scheme, 4)
-        || !(len == 4 || (len == 5 && (arg[4] | 0x20) == 's')) || !rest[3] || rest[3] == '/'
-        || strpbrk(arg, " \t\"<>")) {
-        return apr_psprintf(cmd->pool, "%s: expects %s://HOST[:PORT] (STARTTLS) or "
-                                       "%ss://HOST[:PORT] (TLS), not '%s'",
+    if (!rest || strncasecmp(arg, scheme, 4) || !(len == 4 || (len == 5 && (arg[4] | 0x20) == 's'))
+        || !rest[3] || rest[3] == '/' || strpbrk(arg, " \t\"<>")) {
+        return apr_psprintf(cmd->pool,
+                            "%s: expects %s://HOST[:PORT] (STARTTLS) or "
+                            "%ss://HOST[:PORT] (TLS), not '%s'",
                             cmd->cmd->name, scheme, scheme, arg);
     }
     return ap_set_string_slot(cmd, cfg, arg);
@@ -329,8 +330,7 @@ static const char *set_mail_ca(cmd_parms *cmd, void *cfg_v, const char *arg)
     if (!cfg->mail_ca_file
         || apr_stat(&info, cfg->mail_ca_file, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
         || info.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "QwdMailCACertificate: '%s' is not a readable file",
-                            arg);
+        return apr_psprintf(cmd->pool, "QwdMailCACertificate: '%s' is not a readable file", arg);
     }
     return NULL;
 }
@@ -438,8 +438,8 @@ const command_rec qwd_directives[] = {
     AP_INIT_TAKE1("QwdSecretFile", set_secret_file, NULL, RSRC_CONF,
                   "file holding the key that signs CSRF tokens and cookies (created 0600)"),
     AP_INIT_TAKE123("QwdLoginThrottle", set_throttle, NULL, WHERE,
-                   "N SECONDS [N_PER_ADDRESS]: after N failed logins of a user (or "
-                   "N_PER_ADDRESS from one client address) within SECONDS, answer 429"),
+                    "N SECONDS [N_PER_ADDRESS]: after N failed logins of a user (or "
+                    "N_PER_ADDRESS from one client address) within SECONDS, answer 429"),
     AP_INIT_TAKE1("QwdIMAPServer", set_imap_url, DIR_OFFSET(imap_server), WHERE,
                   "IMAP server the imap authn provider logs in to: imap:// (STARTTLS) or "
                   "imaps://"),

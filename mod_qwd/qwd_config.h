@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mod_qwd's configuration: the per-directory record of a <Location> with SetHandler qwd (every
  * directive also works in server context, merged in), the per-server record, and defaults. */
 #ifndef QWD_CONFIG_H
@@ -26,59 +27,59 @@ typedef struct qwd_provider {
 } qwd_provider_t;
 
 typedef struct qwd_dir_config {
-    const char *location;       /* the <Location> path the routes are relative to */
-    const char *helper_socket;  /* QwdHelperSocket */
-    int auth_mode;              /* QwdAuth: qwd_auth_mode_t */
+    const char *location;          /* the <Location> path the routes are relative to */
+    const char *helper_socket;     /* QwdHelperSocket */
+    int auth_mode;                 /* QwdAuth: qwd_auth_mode_t */
     apr_array_header_t *providers; /* QwdAuthProvider: qwd_provider_t, in order */
     apr_array_header_t *admins;    /* QwdAdmin: const char * */
-    int max_sessions;           /* QwdMaxSessions (0 = no limit) */
-    int max_sessions_per_user;  /* QwdMaxSessionsPerUser */
-    int max_cpu_per_user;       /* QwdMaxCPUPerUser */
-    int max_memory_per_user;    /* QwdMaxMemoryPerUser (MiB) */
-    double max_load;            /* QwdMaxLoad (< 0 unset, 0 = no limit) */
-    int default_cpu;            /* QwdDefaultCPU */
-    int default_memory;         /* QwdDefaultMemory (MiB) */
-    int default_lifetime;       /* QwdDefaultLifetime (s) */
-    int max_lifetime;           /* QwdMaxLifetime (s) */
-    const char *viewer_url;     /* QwdViewerURL */
-    const char *websocket_url;  /* QwdWebsocketURL */
-    const char *terms;          /* QwdTerms: text, or a URL to a terms page */
-    const char *stylesheet;     /* QwdStylesheet */
-    const char *static_url;     /* QwdStaticURL: where htdocs/ (qwd.css, qwd-progress.js) is served */
-    int websocket_tickets;      /* QwdWebsocketTickets: links mint tickets for the gated websocket */
-    int websocket_gate;         /* QwdWebsocketGate: check tickets here before mod_proxy */
-    apr_off_t max_body;         /* QwdMaxRequestBody (bytes) */
-    int cookie_lifetime;        /* QwdCookieLifetime (s) */
+    int max_sessions;              /* QwdMaxSessions (0 = no limit) */
+    int max_sessions_per_user;     /* QwdMaxSessionsPerUser */
+    int max_cpu_per_user;          /* QwdMaxCPUPerUser */
+    int max_memory_per_user;       /* QwdMaxMemoryPerUser (MiB) */
+    double max_load;               /* QwdMaxLoad (< 0 unset, 0 = no limit) */
+    int default_cpu;               /* QwdDefaultCPU */
+    int default_memory;            /* QwdDefaultMemory (MiB) */
+    int default_lifetime;          /* QwdDefaultLifetime (s) */
+    int max_lifetime;              /* QwdMaxLifetime (s) */
+    const char *viewer_url;        /* QwdViewerURL */
+    const char *websocket_url;     /* QwdWebsocketURL */
+    const char *terms;             /* QwdTerms: text, or a URL to a terms page */
+    const char *stylesheet;        /* QwdStylesheet */
+    const char *static_url; /* QwdStaticURL: where htdocs/ (qwd.css, qwd-progress.js) is served */
+    int websocket_tickets;  /* QwdWebsocketTickets: links mint tickets for the gated websocket */
+    int websocket_gate;     /* QwdWebsocketGate: check tickets here before mod_proxy */
+    apr_off_t max_body;     /* QwdMaxRequestBody (bytes) */
+    int cookie_lifetime;    /* QwdCookieLifetime (s) */
 
     /* Authentication (docs/authentication.md) */
-    int throttle_max;           /* QwdLoginThrottle: failures per user (0 = off) */
-    int throttle_window;        /* QwdLoginThrottle: seconds counted and blocked */
-    int throttle_addr_max;      /* QwdLoginThrottle: failures per client address */
-    const char *imap_server;    /* QwdIMAPServer: imap://host:port (STARTTLS) or imaps:// */
-    const char *smtp_auth_server; /* QwdSMTPAuthServer: smtp:// (STARTTLS) or smtps:// */
-    const char *mail_ca_file;   /* QwdMailCACertificate: PEM bundle, else the system's */
-    int mail_timeout;           /* QwdMailTimeout (s) */
-    int mail_verify_peer;       /* QwdMailVerifyPeer on|off */
-    const char *smtp_relay;     /* QwdSMTPRelay: where mod_qwd sends its mail */
-    const char *mail_from;      /* QwdMailFrom */
+    int throttle_max;                  /* QwdLoginThrottle: failures per user (0 = off) */
+    int throttle_window;               /* QwdLoginThrottle: seconds counted and blocked */
+    int throttle_addr_max;             /* QwdLoginThrottle: failures per client address */
+    const char *imap_server;           /* QwdIMAPServer: imap://host:port (STARTTLS) or imaps:// */
+    const char *smtp_auth_server;      /* QwdSMTPAuthServer: smtp:// (STARTTLS) or smtps:// */
+    const char *mail_ca_file;          /* QwdMailCACertificate: PEM bundle, else the system's */
+    int mail_timeout;                  /* QwdMailTimeout (s) */
+    int mail_verify_peer;              /* QwdMailVerifyPeer on|off */
+    const char *smtp_relay;            /* QwdSMTPRelay: where mod_qwd sends its mail */
+    const char *mail_from;             /* QwdMailFrom */
     apr_array_header_t *email_domains; /* QwdEmailDomain: const char *, lower case */
-    int mfa;                    /* QwdMFA: qwd_mfa_mode_t */
-    const char *mfa_mail_domain; /* QwdMFAMailDomain: codes go to user@domain */
-    int code_lifetime;          /* QwdLoginCodeLifetime (s) */
+    int mfa;                           /* QwdMFA: qwd_mfa_mode_t */
+    const char *mfa_mail_domain;       /* QwdMFAMailDomain: codes go to user@domain */
+    int code_lifetime;                 /* QwdLoginCodeLifetime (s) */
 
     /* Reserved for later features, parsed by no directive yet; each gets an unset sentinel
      * and a merge rule already so adding the directive is local. */
-    apr_array_header_t *mounts;   /* host folders offered to guests */
-    int gpu_passthrough;          /* QWD_UNSET / 0 / 1 */
-    const char *boot_script_dir;  /* scripts run in the guest at boot */
-    int readonly_viewers;         /* view-only links */
-    const char *slurm_partition;  /* run VMs as Slurm jobs */
+    apr_array_header_t *mounts;  /* host folders offered to guests */
+    int gpu_passthrough;         /* QWD_UNSET / 0 / 1 */
+    const char *boot_script_dir; /* scripts run in the guest at boot */
+    int readonly_viewers;        /* view-only links */
+    const char *slurm_partition; /* run VMs as Slurm jobs */
 } qwd_dir_config_t;
 
 #define QWD_SECRET_LEN 32
 
 typedef struct qwd_server_config {
-    const char *secret_file;    /* QwdSecretFile */
+    const char *secret_file; /* QwdSecretFile */
     /* The key that signs CSRF tokens and identity cookies: read or created in post_config by
      * the parent, so every worker process inherits the same one (qwd_secret.c). */
     unsigned char secret[QWD_SECRET_LEN];

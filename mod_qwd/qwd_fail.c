@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The one function that maps a failure to HTTP status, log line and answer: an HTML error page
  * for the pages, {"error": CODE, "message": ...} for the API. */
 #include "qwd_request.h"
 #include "qwd_html.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 
 #include <apr_strings.h>
 #include <http_log.h>
@@ -10,7 +11,8 @@
 
 APLOG_USE_MODULE(qwd);
 
-qwd_error_t *qwd_err(qwd_req_t *q, int status, int logno, const char *code, const char *fmt, ...)
+qwd_error_t *qwd_err(qwd_req_t *q, int status, const char *logno, const char *code, const char *fmt,
+                     ...)
 {
     qwd_error_t *e = apr_pcalloc(q->r->pool, sizeof(*e));
     va_list ap;
@@ -20,9 +22,9 @@ qwd_error_t *qwd_err(qwd_req_t *q, int status, int logno, const char *code, cons
     e->status = status;
     e->logno = logno;
     e->code = code;
-    e->level = status >= 500 ? APLOG_ERR
+    e->level = status >= 500                                               ? APLOG_ERR
                : (status == HTTP_UNAUTHORIZED || status == HTTP_FORBIDDEN) ? APLOG_WARNING
-                                                                            : APLOG_INFO;
+                                                                           : APLOG_INFO;
     return e;
 }
 
@@ -44,11 +46,10 @@ static const char *title_of(int status)
 int qwd_fail(qwd_req_t *q, qwd_error_t *e)
 {
     request_rec *r = q->r;
-    ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "QWD%05d: %s %s (user %s)%s%s%s%s: %s%s%s",
-                  e->logno, r->method, r->uri, q->user ? q->user : "-",
-                  e->field ? " field " : "", e->field ? e->field : "",
-                  e->limit ? " limit " : "", e->limit ? e->limit : "", e->message,
-                  e->detail ? " - " : "", e->detail ? e->detail : "");
+    ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "%s%s %s (user %s)%s%s%s%s: %s%s%s", e->logno,
+                  r->method, r->uri, q->user ? q->user : "-", e->field ? " field " : "",
+                  e->field ? e->field : "", e->limit ? " limit " : "", e->limit ? e->limit : "",
+                  e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
     r->status = e->status;
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (e->status == HTTP_UNAUTHORIZED && q->api) {
@@ -75,8 +76,7 @@ int qwd_fail(qwd_req_t *q, qwd_error_t *e)
     }
     qwd_html_begin(q, title_of(e->status));
     ap_rprintf(r, "<p class=\"qwd-error\">%s</p>\n", ap_escape_html2(r->pool, e->message, 1));
-    ap_rprintf(r, "<p><a href=\"%s/\">Back to the form</a></p>\n",
-               qwd_h(q, qwd_route_url(q, "")));
+    ap_rprintf(r, "<p><a href=\"%s/\">Back to the form</a></p>\n", qwd_h(q, qwd_route_url(q, "")));
     qwd_html_end(q);
     return OK;
 }

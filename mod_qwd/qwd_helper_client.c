@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The helper client: lib/qwd_proto_client does the wire work; this file adds what the module
  * needs around it — retry while the helper restarts, connections reused within a request and
  * kept between requests (qwd_helper_conns.c), HTTP mapping. */
@@ -24,7 +25,7 @@ static const char *error_text(json_t *error, const char *key)
 
 static qwd_error_t *unavailable(qwd_req_t *q, apr_status_t rv, json_t *error)
 {
-    qwd_error_t *e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 101, "helper_unavailable",
+    qwd_error_t *e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(00101), "helper_unavailable",
                              "The virtual machine service is not available right now; "
                              "please try again in a minute.");
     e->rv = rv;
@@ -66,7 +67,7 @@ static qwd_error_t *connect_helper(qwd_req_t *q, int *reused)
 
     if (!q->cfg->helper_socket) {
         qwd_error_t *e = unavailable(q, 0, NULL);
-        e->logno = 102;
+        e->logno = QWDLOGNO(00102);
         e->detail = "QwdHelperSocket is not set for this location";
         return e;
     }
@@ -109,28 +110,28 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
     qwd_error_t *e;
 
     if (!strcmp(code, QWD_ERR_LIMIT_REACHED)) {
-        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, 103, "limit_reached",
-                    "The server is full (%s); please try again later.",
-                    error_text(error, "limit"));
+        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, QWDLOGNO(00103), "limit_reached",
+                    "The server is full (%s); please try again later.", error_text(error, "limit"));
         e->limit = apr_pstrcat(r->pool, "helper:", error_text(error, "limit"), NULL);
     }
     else if (!strcmp(code, QWD_ERR_BAD_ARGUMENT)) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 104, "bad_field", "Invalid value: %s", message);
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00104), "bad_field", "Invalid value: %s",
+                    message);
         e->field = *error_text(error, "field") ? error_text(error, "field") : NULL;
     }
     else if (!strcmp(code, QWD_ERR_UNKNOWN_MACHINE)) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 105, "bad_field", "There is no such machine.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00105), "bad_field", "There is no such machine.");
         e->field = "machine";
     }
     else if (!strcmp(code, QWD_ERR_NOT_FOUND)) {
-        e = qwd_err(q, HTTP_NOT_FOUND, 106, "not_found", "There is no such session.");
+        e = qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(00106), "not_found", "There is no such session.");
     }
     else if (!strcmp(code, QWD_ERR_START_FAILED)) {
-        e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 107, "start_failed",
+        e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00107), "start_failed",
                     "The virtual machine could not be started.");
     }
     else {
-        e = qwd_err(q, HTTP_BAD_GATEWAY, 108, "helper_error",
+        e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00108), "helper_error",
                     "The virtual machine service failed; please try again.");
     }
     e->detail = apr_psprintf(r->pool, "helper %s: %s: %s %s", op, code, message,

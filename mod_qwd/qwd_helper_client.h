@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mod_qwd's side of the helper protocol (docs/protocol.md): one connection per request, taken
  * from the child's idle connections or opened on first use with mod_cgid-style retries while
  * the helper (re)starts, and the helper's error codes mapped to HTTP failures. */

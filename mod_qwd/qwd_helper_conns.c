@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-child cache of idle helper connections: a short list under a mutex (worker and
  * event MPMs share it between threads). Each connection lives in its own unmanaged pool, so
  * making and dropping one never touches a pool another thread uses. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Idle helper connections kept by each Apache child between requests, so a page does not pay
  * a connect, greeting and hello (and the helper an accept) every time. A kept connection is
  * handed out only while it is younger than the helper's idle timeout allows and its socket

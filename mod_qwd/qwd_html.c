@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The page frame and escaping helpers. Pages are small and built here rather than from
  * templates: every dynamic value passes through qwd_h() (ap_escape_html2 with quotes). */
 #include "qwd_html.h"
@@ -59,8 +60,8 @@ void qwd_html_begin(qwd_req_t *q, const char *title)
 {
     request_rec *r = q->r;
     const char *script = apr_table_get(r->notes, SCRIPT_NOTE);
-    const char *stylesheet = q->cfg->stylesheet ? q->cfg->stylesheet
-                                                : qwd_html_static_url(q, "qwd.css");
+    const char *stylesheet =
+        q->cfg->stylesheet ? q->cfg->stylesheet : qwd_html_static_url(q, "qwd.css");
     ap_set_content_type(r, "text/html; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
@@ -71,9 +72,10 @@ void qwd_html_begin(qwd_req_t *q, const char *title)
                             "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
                           : "default-src 'self'; img-src 'self' data:; style-src 'self'; "
                             "script-src 'none'; frame-ancestors 'none'");
-    ap_rprintf(r, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                  "<title>%s - virtual desktops</title>",
+    ap_rprintf(r,
+               "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+               "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+               "<title>%s - virtual desktops</title>",
                qwd_h(q, title));
     if (stylesheet) {
         ap_rprintf(r, "<link rel=\"stylesheet\" href=\"%s\">", qwd_h(q, stylesheet));
@@ -81,8 +83,9 @@ void qwd_html_begin(qwd_req_t *q, const char *title)
     if (script) {
         ap_rprintf(r, "<script src=\"%s\" defer></script>", qwd_h(q, script));
     }
-    ap_rprintf(r, "</head>\n<body class=\"qwd\"><header><nav><a href=\"%s/\">New machine</a> "
-                  "<a href=\"%s\">My sessions</a>",
+    ap_rprintf(r,
+               "</head>\n<body class=\"qwd\"><header><nav><a href=\"%s/\">New machine</a> "
+               "<a href=\"%s\">My sessions</a>",
                qwd_h(q, qwd_route_url(q, "")), qwd_h(q, qwd_route_url(q, "/sessions")));
     if (q->is_admin) {
         ap_rprintf(r, " <a href=\"%s\">Monitor</a>", qwd_h(q, qwd_route_url(q, "/monitor")));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The frame shared by every HTML page (head, stylesheet, navigation, footer) and small
  * escaping helpers: every user-supplied string goes through qwd_h() before it is written. */
 #ifndef QWD_HTML_H

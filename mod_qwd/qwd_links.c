@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Link building. noVNC 1.3 builds its websocket URL as ws[s]://host:port/path, so the viewer
  * link splits the websocket URL into those parameters (path carrying "?token=..." or, with
  * QwdWebsocketTickets, "?ticket=..."). */
@@ -32,8 +33,8 @@ const char *qwd_websocket_url(qwd_req_t *q, const char *token)
     if (!base || !token) {
         return NULL;
     }
-    return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "token=",
-                       ap_escape_urlencoded(q->r->pool, token), NULL);
+    return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?",
+                       "token=", ap_escape_urlencoded(q->r->pool, token), NULL);
 }
 
 /* The viewer page connecting to ws; sep '?' puts the parameters in the query, '#' in the
@@ -54,9 +55,13 @@ static const char *viewer_link(qwd_req_t *q, const char *ws, char sep)
     path = apr_pstrcat(r->pool, uri.path && uri.path[0] == '/' ? uri.path + 1 : "",
                        uri.query ? "?" : "", uri.query ? uri.query : "", NULL);
     port = uri.port_str ? uri.port_str : (!strcasecmp(uri.scheme, "wss") ? "443" : "80");
-    return apr_psprintf(r->pool, "%s%shost=%s&port=%s&encrypt=%d&path=%s&autoconnect=1"
-                                 "&resize=remote",
-                        viewer, sep == '#' ? "#" : strchr(viewer, '?') ? "&" : "?",
+    return apr_psprintf(r->pool,
+                        "%s%shost=%s&port=%s&encrypt=%d&path=%s&autoconnect=1"
+                        "&resize=remote",
+                        viewer,
+                        sep == '#'            ? "#"
+                        : strchr(viewer, '?') ? "&"
+                                              : "?",
                         ap_escape_urlencoded(r->pool, uri.hostname), port,
                         !strcasecmp(uri.scheme, "wss"), ap_escape_urlencoded(r->pool, path));
 }
@@ -89,9 +94,8 @@ const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)
 const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)
 {
     if (qwd_links_use_tickets(q)) {
-        return ap_construct_url(q->r->pool, qwd_route_url(q, apr_pstrcat(q->r->pool, "/s/",
-                                                                          row->id, NULL)),
-                                q->r);
+        return ap_construct_url(
+            q->r->pool, qwd_route_url(q, apr_pstrcat(q->r->pool, "/s/", row->id, NULL)), q->r);
     }
     return row->token ? qwd_viewer_url(q, row->token) : NULL;
 }

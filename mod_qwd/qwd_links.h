@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The links a session hands out: the websocket URL a plain websocket client opens to speak RFB
  * (QwdWebsocketURL + ?token=), and the noVNC page that connects to it (QwdViewerURL). */
 #ifndef QWD_LINKS_H

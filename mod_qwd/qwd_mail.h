@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Talking to mail servers with libcurl: the authn providers "imap" and "smtp" (log in as the
  * user; usable by mod_qwd, mod_auth_basic and mod_auth_form alike) and the mailer that sends
  * login codes through QwdSMTPRelay. TLS settings come from QwdMail* directives. */
@@ -21,7 +22,6 @@ CURL *qwd_mail_curl(apr_pool_t *pool, const qwd_dir_config_t *cfg, const char *u
 
 /* Sends a plain-text message to `to` through QwdSMTPRelay. NULL on success; a 503 when no
  * relay is configured or it refused. */
-qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject,
-                           const char *body);
+qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject, const char *body);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sends mod_qwd's own mail (login links and codes) through QwdSMTPRelay with libcurl: one
  * plain-text message, From QwdMailFrom, over TLS or STARTTLS like every mail talk. */
 #include "qwd_mail.h"
@@ -47,7 +48,7 @@ qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject, co
 
     if (!q->cfg->smtp_relay
         || !(curl = qwd_mail_curl(pool, q->cfg, q->cfg->smtp_relay, error_buffer))) {
-        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 2301, "mail_unavailable",
+        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(02301), "mail_unavailable",
                     "Mail cannot be sent right now; please try again later.");
         e->detail = q->cfg->smtp_relay ? "libcurl could not make a handle"
                                        : "no QwdSMTPRelay for this Location";
@@ -59,8 +60,7 @@ qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject, co
                                 "MIME-Version: 1.0\r\n"
                                 "Content-Type: text/plain; charset=utf-8\r\n"
                                 "Auto-Submitted: auto-generated\r\n\r\n%s\r\n",
-                                from, to, subject, mail_date(pool), apr_time_now(), getpid(),
-                                body);
+                                from, to, subject, mail_date(pool), apr_time_now(), getpid(), body);
     message.left = strlen(message.data);
     recipients = curl_slist_append(NULL, apr_pstrcat(pool, "<", to, ">", NULL));
     apr_pool_cleanup_register(pool, recipients, free_list, apr_pool_cleanup_null);
@@ -71,7 +71,7 @@ qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject, co
     curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
     rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) {
-        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 2302, "mail_unavailable",
+        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(02302), "mail_unavailable",
                     "Mail cannot be sent right now; please try again later.");
         e->detail = apr_psprintf(pool, "sending to %s through %s: %s", to, q->cfg->smtp_relay,
                                  *error_buffer ? error_buffer : curl_easy_strerror(rc));

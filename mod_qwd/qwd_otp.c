@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Mailed login secrets. A pending login is a row of qwd_pending keyed by an HMAC of its random
  * reference (the database never holds a usable reference), with an HMAC of the code, the
  * create request, an expiry (QwdLoginCodeLifetime) and an attempt counter. Spending it is one
@@ -38,7 +39,7 @@ static const char *code_hash(qwd_req_t *q, const char *ref, const char *code)
     return qwd_secret_sign(q, apr_pstrcat(q->r->pool, "otp-code|", ref, "|", code, NULL));
 }
 
-static qwd_error_t *internal(qwd_req_t *q, int logno, const char *detail)
+static qwd_error_t *internal(qwd_req_t *q, const char *logno, const char *detail)
 {
     qwd_error_t *e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, logno, "internal",
                              "The login could not be prepared; please try again.");
@@ -49,7 +50,7 @@ static qwd_error_t *internal(qwd_req_t *q, int logno, const char *detail)
 /* The one answer for a reference or code that is wrong, spent, expired or tried too often. */
 static qwd_error_t *refused(qwd_req_t *q, const char *detail)
 {
-    qwd_error_t *e = qwd_err(q, HTTP_FORBIDDEN, 2403, "bad_code",
+    qwd_error_t *e = qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(02403), "bad_code",
                              "This code or link is wrong, expired or already used. Please start "
                              "again from the form.");
     e->detail = detail;
@@ -66,7 +67,8 @@ static qwd_error_t *request_of_form(qwd_req_t *q, const char **request)
     char *text;
     int i, value;
     if (q->cfg->terms && !qwd_field(q, "terms")) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 2402, "bad_field", "Please accept the terms of use.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(02402), "bad_field",
+                    "Please accept the terms of use.");
         e->field = "terms";
         return e;
     }
@@ -88,12 +90,11 @@ static qwd_error_t *request_of_form(qwd_req_t *q, const char **request)
 
 /* Records a pending login; *ref gets its fresh reference. */
 static qwd_error_t *add_pending(qwd_req_t *q, qwd_store_t *store, const char *kind,
-                                const char *user, const char *code, const char *request,
-                                char **ref)
+                                const char *user, const char *code, const char *request, char **ref)
 {
     const char *params[6];
     if (qwd_token_new(q->r->pool, ref) != APR_SUCCESS) {
-        return internal(q, 2404, "no random bytes for a login reference");
+        return internal(q, QWDLOGNO(02404), "no random bytes for a login reference");
     }
     params[0] = pending_id(q, *ref);
     params[1] = kind;
@@ -107,8 +108,7 @@ static qwd_error_t *add_pending(qwd_req_t *q, qwd_store_t *store, const char *ki
 static const char *minutes(qwd_req_t *q)
 {
     int seconds = qwd_cfg_int(q->cfg->code_lifetime, QWD_DEFAULT_CODE_LIFETIME);
-    return apr_psprintf(q->r->pool, "%d minute%s", (seconds + 59) / 60,
-                        seconds > 60 ? "s" : "");
+    return apr_psprintf(q->r->pool, "%d minute%s", (seconds + 59) / 60, seconds > 60 ? "s" : "");
 }
 
 /* QwdAuth email, first step: the address must belong to a QwdEmailDomain. */
@@ -125,7 +125,7 @@ static qwd_error_t *allowed_address(qwd_req_t *q, const char *address)
         }
     }
     {
-        qwd_error_t *e = qwd_err(q, HTTP_FORBIDDEN, 2405, "unauthorized",
+        qwd_error_t *e = qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(02405), "unauthorized",
                                  "Please give an e-mail address of a domain this service "
                                  "accepts.");
         e->field = "user";
@@ -150,9 +150,8 @@ static int start_email(qwd_req_t *q, qwd_store_t *store, const char *request)
     if ((e = add_pending(q, store, KIND_EMAIL, address, "", request, &ref))) {
         return qwd_fail(q, e);
     }
-    link = ap_construct_url(r->pool,
-                            apr_pstrcat(r->pool, qwd_route_url(q, "/login"), "?token=", ref, NULL),
-                            r);
+    link = ap_construct_url(
+        r->pool, apr_pstrcat(r->pool, qwd_route_url(q, "/login"), "?token=", ref, NULL), r);
     if ((e = qwd_mail_send(
              q, address, "Your virtual machine login link",
              apr_psprintf(r->pool,
@@ -164,8 +163,9 @@ static int start_email(qwd_req_t *q, qwd_store_t *store, const char *request)
         return qwd_fail(q, e);
     }
     qwd_html_begin(q, "Check your mail");
-    ap_rprintf(r, "<p class=\"qwd-sent\">We sent a login link to <b>%s</b>. Open it within %s "
-                  "to start your machine; it works once.</p>",
+    ap_rprintf(r,
+               "<p class=\"qwd-sent\">We sent a login link to <b>%s</b>. Open it within %s "
+               "to start your machine; it works once.</p>",
                qwd_h(q, address), qwd_h(q, minutes(q)));
     qwd_html_end(q);
     return OK;
@@ -182,17 +182,19 @@ static int start_mfa(qwd_req_t *q, qwd_store_t *store, const char *request)
         return qwd_fail(q, e);
     }
     if (!q->cfg->mfa_mail_domain) {
-        return qwd_fail(q, internal(q, 2406, "QwdMFA email needs QwdMFAMailDomain"));
+        return qwd_fail(q, internal(q, QWDLOGNO(02406), "QwdMFA email needs QwdMFAMailDomain"));
     }
     if (strpbrk(q->user, "@ <>\",;:()[]\\")) {
-        return qwd_fail(q, internal(q, 2409, apr_psprintf(r->pool, "user name %s cannot be "
-                                                                   "the local part of a mail "
-                                                                   "address (QwdMFA email)",
-                                                          q->user)));
+        return qwd_fail(q, internal(q, QWDLOGNO(02409),
+                                    apr_psprintf(r->pool,
+                                                 "user name %s cannot be "
+                                                 "the local part of a mail "
+                                                 "address (QwdMFA email)",
+                                                 q->user)));
     }
     address = apr_pstrcat(r->pool, q->user, "@", q->cfg->mfa_mail_domain, NULL);
     if (apr_generate_random_bytes(random, sizeof(random)) != APR_SUCCESS) {
-        return qwd_fail(q, internal(q, 2404, "no random bytes for a code"));
+        return qwd_fail(q, internal(q, QWDLOGNO(02410), "no random bytes for a code"));
     }
     /* 8 digits; the modulo's bias (2^32 vs 10^8) is far below what 5 tries can use */
     code = apr_psprintf(r->pool, "%08u",
@@ -213,11 +215,12 @@ static int start_mfa(qwd_req_t *q, qwd_store_t *store, const char *request)
     ap_rprintf(r, "<form method=\"post\" action=\"%s/\" class=\"qwd-form\">",
                qwd_h(q, qwd_route_url(q, "")));
     qwd_html_csrf_field(q);
-    ap_rprintf(r, "<p>We mailed a code to the address of <b>%s</b>. It is valid for %s.</p>"
-                  "<input type=\"hidden\" name=\"otp_ref\" value=\"%s\">"
-                  "<label>Code <input name=\"code\" required inputmode=\"numeric\" "
-                  "autocomplete=\"one-time-code\" maxlength=\"16\"></label>"
-                  "<button type=\"submit\">Continue</button></form>\n",
+    ap_rprintf(r,
+               "<p>We mailed a code to the address of <b>%s</b>. It is valid for %s.</p>"
+               "<input type=\"hidden\" name=\"otp_ref\" value=\"%s\">"
+               "<label>Code <input name=\"code\" required inputmode=\"numeric\" "
+               "autocomplete=\"one-time-code\" maxlength=\"16\"></label>"
+               "<button type=\"submit\">Continue</button></form>\n",
                qwd_h(q, q->user), qwd_h(q, minutes(q)), qwd_h(q, ref));
     qwd_html_end(q);
     return OK;
@@ -252,8 +255,8 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
         return qwd_fail(q, e);
     }
     if (nrows != 1) {
-        return qwd_fail(q, refused(q, apr_psprintf(q->r->pool, "user %s: too many codes tried",
-                                                   pending[1])));
+        return qwd_fail(
+            q, refused(q, apr_psprintf(q->r->pool, "user %s: too many codes tried", pending[1])));
     }
     params[1] = code_hash(q, ref, code ? code : "");
     params[2] = now_plus(q, 0);
@@ -262,14 +265,13 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
     }
     if (nrows != 1) {
         qwd_throttle_failed(q, store, pending[1]); /* guessing codes is guessing passwords */
-        return qwd_fail(q, refused(q, apr_psprintf(q->r->pool, "user %s: wrong code",
-                                                   pending[1])));
+        return qwd_fail(q, refused(q, apr_psprintf(q->r->pool, "user %s: wrong code", pending[1])));
     }
     qwd_auth_set_user(q, pending[1]);
     qwd_throttle_succeeded(q, store, q->user);
     request = json_loads(pending[3] ? pending[3] : "{}", 0, NULL);
     if (!request) {
-        return qwd_fail(q, internal(q, 2407, "unreadable pending request"));
+        return qwd_fail(q, internal(q, QWDLOGNO(02407), "unreadable pending request"));
     }
     args.machine = apr_pstrdup(q->r->pool, json_string_value(json_object_get(request, "machine")));
     args.cpu = (int)json_integer_value(json_object_get(request, "cpu"));
@@ -321,8 +323,8 @@ int qwd_otp_page_login(qwd_req_t *q)
     request_rec *r = q->r;
     qwd_error_t *e;
     if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_EMAIL) {
-        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 2408, "not_found",
-                                   "There is no such page."));
+        return qwd_fail(
+            q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(02408), "not_found", "There is no such page."));
     }
     if (r->method_number == M_POST) {
         if ((e = qwd_page_read_form(q))) {
@@ -334,9 +336,10 @@ int qwd_otp_page_login(qwd_req_t *q)
     ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-form\">",
                qwd_h(q, qwd_route_url(q, "/login")));
     qwd_html_csrf_field(q);
-    ap_rprintf(r, "<input type=\"hidden\" name=\"token\" value=\"%s\">"
-                  "<p>Start the machine you asked for? The link works once.</p>"
-                  "<button type=\"submit\">Start</button></form>\n",
+    ap_rprintf(r,
+               "<input type=\"hidden\" name=\"token\" value=\"%s\">"
+               "<p>Start the machine you asked for? The link works once.</p>"
+               "<button type=\"submit\">Start</button></form>\n",
                qwd_h(q, token_of_query(q)));
     qwd_html_end(q);
     return OK;

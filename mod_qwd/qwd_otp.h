@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logins that end with a mailed secret: QwdAuth email (a single-use link to an address of
  * QwdEmailDomain) and QwdMFA email (a single-use code after the password). The create the user
  * asked for waits in SQLite (qwd_pending) until the secret comes back. */

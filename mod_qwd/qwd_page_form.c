@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET / (the form: machines from the helper, CPU/memory/lifetime choices within the limits)
  * and POST / (authenticate, create, answer with the viewer link, token, QR code, expiry). */
 #include "qwd_pages.h"
@@ -9,6 +10,7 @@
 #include "qwd_secret.h"
 #include "qwd_session.h"
 #include "qwd_warm.h"
+#include "qwd_protocol.h"
 
 #include <apr_strings.h>
 #include <http_core.h>
@@ -87,8 +89,9 @@ int qwd_page_form(qwd_req_t *q)
         ap_rprintf(r, "<p>Logged in as <b>%s</b>.</p>", qwd_h(q, r->user));
     }
     else {
-        ap_rprintf(r, "<label>User name <input name=\"user\" required maxlength=\"64\" "
-                      "autocomplete=\"username\" value=\"%s\"></label>",
+        ap_rprintf(r,
+                   "<label>User name <input name=\"user\" required maxlength=\"64\" "
+                   "autocomplete=\"username\" value=\"%s\"></label>",
                    qwd_h(q, q->user));
         if (mode == QWD_AUTH_FORM) {
             ap_rputs("<label>Password <input name=\"password\" type=\"password\" required "
@@ -97,8 +100,7 @@ int qwd_page_form(qwd_req_t *q)
         }
     }
     ap_rputs("<label>Machine <select name=\"machine\" required>", r);
-    json_array_foreach(machines, i, machine)
-    {
+    json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         const char *description = json_string_value(json_object_get(machine, "description"));
         if (!name) {
@@ -107,10 +109,9 @@ int qwd_page_form(qwd_req_t *q)
         /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md) */
         ap_rprintf(r, "<option value=\"%s\"%s>%s%s%s%s</option>", qwd_h(q, name),
                    json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
-                   qwd_h(q, name), description && *description ? " - " : "",
-                   qwd_h(q, description),
+                   qwd_h(q, name), description && *description ? " - " : "", qwd_h(q, description),
                    json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
-                                                                 : "");
+                                                                  : "");
     }
     ap_rputs("</select></label>", r);
     ap_rputs("<label>CPUs <select name=\"cpu\">", r);
@@ -129,15 +130,17 @@ int qwd_page_form(qwd_req_t *q)
              r);
     if (cfg->terms) {
         if (is_url(cfg->terms)) {
-            ap_rprintf(r, "<label class=\"qwd-check\"><input type=\"checkbox\" name=\"terms\" "
-                          "value=\"1\" required> I accept the <a href=\"%s\">terms of "
-                          "use</a></label>",
+            ap_rprintf(r,
+                       "<label class=\"qwd-check\"><input type=\"checkbox\" name=\"terms\" "
+                       "value=\"1\" required> I accept the <a href=\"%s\">terms of "
+                       "use</a></label>",
                        qwd_h(q, cfg->terms));
         }
         else {
-            ap_rprintf(r, "<p class=\"qwd-terms\">%s</p><label class=\"qwd-check\"><input "
-                          "type=\"checkbox\" name=\"terms\" value=\"1\" required> I accept "
-                          "these terms</label>",
+            ap_rprintf(r,
+                       "<p class=\"qwd-terms\">%s</p><label class=\"qwd-check\"><input "
+                       "type=\"checkbox\" name=\"terms\" value=\"1\" required> I accept "
+                       "these terms</label>",
                        qwd_h(q, cfg->terms));
         }
     }
@@ -158,32 +161,36 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
     int tickets = qwd_links_use_tickets(q);
     /* a VM restored from a warm image is up at once: show it ready, nothing to wait for */
     int restored = row->boot && !strcmp(row->boot, QWD_BOOT_RESTORED);
-    const char *state = restored && strcmp(row->state, QWD_STATE_ENDED) ? "running" : row->state;
+    const char *state =
+        restored && strcmp(row->state, QWD_STATE_ENDED) ? QWD_STATE_RUNNING : row->state;
 
     qwd_html_use_script(q, "qwd-progress.js");
     qwd_html_begin(q, "Your virtual machine");
-    ap_rprintf(r, "<section id=\"progress\" class=\"qwd-progress\" data-state=\"%s\" "
-                  "data-status-url=\"%s\" aria-live=\"polite\"><p>Machine <b>%s</b> (%d CPU, "
-                  "%d MiB) for <b>%s</b> is <span class=\"qwd-state\" id=\"state\">%s</span>."
-                  "</p><p class=\"qwd-hint\" id=\"state-detail\">%s</p></section>",
+    ap_rprintf(r,
+               "<section id=\"progress\" class=\"qwd-progress\" data-state=\"%s\" "
+               "data-status-url=\"%s\" aria-live=\"polite\"><p>Machine <b>%s</b> (%d CPU, "
+               "%d MiB) for <b>%s</b> is <span class=\"qwd-state\" id=\"state\">%s</span>."
+               "</p><p class=\"qwd-hint\" id=\"state-detail\">%s</p></section>",
                qwd_h(q, state),
                qwd_h(q, qwd_route_url(q, apr_pstrcat(r->pool, "/api/sessions/", row->id, NULL))),
                qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->owner),
                qwd_h(q, state),
-               strcmp(state, "running")
+               strcmp(state, QWD_STATE_RUNNING)
                    ? "The machine is booting; the link below works as soon as its display "
                      "answers."
-                   : restored ? "Ready: started instantly from a saved, booted image."
-                              : "Ready.");
+               : restored ? "Ready: started instantly from a saved, booted image."
+                          : "Ready.");
     ap_rputs("<div id=\"ready\" class=\"qwd-ready\">", r);
     if (viewer) {
-        ap_rprintf(r, "<p class=\"qwd-link\"><a id=\"viewer\" href=\"%s\" target=\"_blank\">Open "
-                      "the desktop</a></p>",
+        ap_rprintf(r,
+                   "<p class=\"qwd-link\"><a id=\"viewer\" href=\"%s\" target=\"_blank\">Open "
+                   "the desktop</a></p>",
                    qwd_h(q, viewer));
     }
     if (svg) {
-        ap_rprintf(r, "<figure class=\"qwd-qr\" id=\"qr\">%s<figcaption>Scan to open the "
-                      "desktop on another device</figcaption></figure>",
+        ap_rprintf(r,
+                   "<figure class=\"qwd-qr\" id=\"qr\">%s<figcaption>Scan to open the "
+                   "desktop on another device</figcaption></figure>",
                    svg);
     }
     ap_rputs("</div>", r);
@@ -192,15 +199,18 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
         ap_rprintf(r, "<dt>Link</dt><dd><code id=\"link\">%s</code></dd>", qwd_h(q, viewer));
     }
     else {
-        ap_rprintf(r, "<dt>Token</dt><dd id=\"token\"><code>%s</code></dd><dt>Websocket</dt>"
-                      "<dd><code id=\"websocket\">%s</code></dd>",
+        ap_rprintf(r,
+                   "<dt>Token</dt><dd id=\"token\"><code>%s</code></dd><dt>Websocket</dt>"
+                   "<dd><code id=\"websocket\">%s</code></dd>",
                    qwd_h(q, row->token), qwd_h(q, qwd_websocket_url(q, row->token)));
     }
-    ap_rprintf(r, "<dt>Expires</dt><dd id=\"expires\" data-unix=\"%" APR_INT64_T_FMT "\">%s</dd>"
-                  "</dl>",
+    ap_rprintf(r,
+               "<dt>Expires</dt><dd id=\"expires\" data-unix=\"%" APR_INT64_T_FMT "\">%s</dd>"
+               "</dl>",
                row->expires, qwd_h(q, qwd_html_time(q, row->expires)));
-    ap_rprintf(r, "<p>Keep this page or find the session again under <a href=\"%s\">My "
-                  "sessions</a>. Anyone with the link can use the desktop%s.</p>",
+    ap_rprintf(r,
+               "<p>Keep this page or find the session again under <a href=\"%s\">My "
+               "sessions</a>. Anyone with the link can use the desktop%s.</p>",
                qwd_h(q, qwd_route_url(q, "/sessions")),
                tickets ? " until the session ends or is stopped" : "");
     qwd_html_end(q);
@@ -213,7 +223,7 @@ qwd_error_t *qwd_page_read_form(qwd_req_t *q)
         return e;
     }
     if (!qwd_csrf_valid(q, qwd_field(q, "csrf"))) {
-        e = qwd_err(q, HTTP_FORBIDDEN, 801, "csrf",
+        e = qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(00801), "csrf",
                     "This form has expired or did not come from this site; please reload the "
                     "page and try again.");
         return e;
@@ -242,7 +252,8 @@ int qwd_page_create(qwd_req_t *q)
         return qwd_fail(q, e);
     }
     if (q->cfg->terms && !qwd_field(q, "terms")) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 802, "bad_field", "Please accept the terms of use.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00802), "bad_field",
+                    "Please accept the terms of use.");
         e->field = "terms";
         return qwd_fail(q, e);
     }
@@ -251,8 +262,7 @@ int qwd_page_create(qwd_req_t *q)
     args.oneshot = oneshot && *oneshot && strcmp(oneshot, "0") != 0;
     if ((e = qwd_field_int(q, qwd_field(q, "cpu"), "cpu", QWD_UNSET, &args.cpu))
         || (e = qwd_field_int(q, qwd_field(q, "memory"), "memory", QWD_UNSET, &args.memory_mib))
-        || (e = qwd_field_int(q, qwd_field(q, "lifetime"), "lifetime", QWD_UNSET,
-                              &args.lifetime_s))
+        || (e = qwd_field_int(q, qwd_field(q, "lifetime"), "lifetime", QWD_UNSET, &args.lifetime_s))
         || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET/POST /monitor, for QwdAdmin users: the host's load and memory (helper "load"), every
  * session with its owner, stop one, stop all. */
 #include "qwd_pages.h"
@@ -17,11 +18,11 @@
 static qwd_error_t *require_admin(qwd_req_t *q)
 {
     if (!qwd_auth_page_identity(q)) {
-        return qwd_err(q, HTTP_FORBIDDEN, 901, "unauthorized",
+        return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(00901), "unauthorized",
                        "Please log in under My sessions first.");
     }
     if (!q->is_admin) {
-        return qwd_err(q, HTTP_FORBIDDEN, 902, "forbidden",
+        return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(00902), "forbidden",
                        "The monitor is for administrators only.");
     }
     return NULL;
@@ -30,9 +31,10 @@ static qwd_error_t *require_admin(qwd_req_t *q)
 static void load_summary(qwd_req_t *q, json_t *load)
 {
 #define NUM(key) json_number_value(json_object_get(load, key))
-    ap_rprintf(q->r, "<dl class=\"qwd-load\" id=\"load\"><dt>Load (1/5/15 min)</dt><dd>%.2f / %.2f / "
-                     "%.2f on %.0f CPUs</dd><dt>Memory</dt><dd>%.0f MiB available of %.0f "
-                     "MiB</dd><dt>Sessions</dt><dd>%.0f (max %.0f), %.0f vCPUs, %.0f MiB</dd></dl>",
+    ap_rprintf(q->r,
+               "<dl class=\"qwd-load\" id=\"load\"><dt>Load (1/5/15 min)</dt><dd>%.2f / %.2f / "
+               "%.2f on %.0f CPUs</dd><dt>Memory</dt><dd>%.0f MiB available of %.0f "
+               "MiB</dd><dt>Sessions</dt><dd>%.0f (max %.0f), %.0f vCPUs, %.0f MiB</dd></dl>",
                NUM("load1"), NUM("load5"), NUM("load15"), NUM("cpus"), NUM("mem_available_mib"),
                NUM("mem_total_mib"), NUM("sessions"), NUM("max_sessions"), NUM("vcpus"),
                NUM("memory_mib"));
@@ -79,13 +81,13 @@ static void warm_images(qwd_req_t *q, json_t *list)
     ap_rputs("<table class=\"qwd-table\" id=\"warm\"><thead><tr><th>Profile</th><th>State</th>"
              "<th>Size on disk</th><th>Age</th></tr></thead><tbody>",
              q->r);
-    json_array_foreach(list, i, image)
-    {
+    json_array_foreach (list, i, image) {
         json_t *size = json_object_get(image, "size_bytes");
         json_t *created = json_object_get(image, "created");
         const char *state = json_string_value(json_object_get(image, "state"));
-        ap_rprintf(q->r, "<tr data-key=\"%s\"><td>%s, %d CPU, %d MiB, %s</td><td>%s</td><td>%s"
-                         "</td><td>%s</td></tr>",
+        ap_rprintf(q->r,
+                   "<tr data-key=\"%s\"><td>%s, %d CPU, %d MiB, %s</td><td>%s</td><td>%s"
+                   "</td><td>%s</td></tr>",
                    qwd_h(q, json_string_value(json_object_get(image, "key"))),
                    qwd_h(q, json_string_value(json_object_get(image, "machine"))),
                    (int)json_integer_value(json_object_get(image, "cpu")),
@@ -159,8 +161,8 @@ static qwd_error_t *stop_all(qwd_req_t *q)
             stopped++;
         }
     }
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, q->r, "admin %s stopped all %d sessions", q->user,
-                  stopped);
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, q->r,
+                  QWDLOGNO(00904) "admin %s stopped all %d sessions", q->user, stopped);
     return NULL;
 }
 
@@ -179,7 +181,7 @@ int qwd_page_monitor_post(qwd_req_t *q)
         e = stop_all(q);
     }
     else {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 903, "bad_field", "Unknown action.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00903), "bad_field", "Unknown action.");
         e->field = "action";
     }
     return e ? qwd_fail(q, e) : qwd_page_redirect(q, "/monitor");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET/POST /sessions: a user's own sessions (reconnect, stop), and the small login that gives a
  * browser its signed identity cookie when QwdAuth is none or form. Also the session table the
  * monitor shares. */
@@ -22,9 +23,10 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
         ap_rputs("<p class=\"qwd-empty\">No sessions.</p>", r);
         return;
     }
-    ap_rprintf(r, "<table class=\"qwd-sessions\"><thead><tr>%s<th>Machine</th><th>CPU</th>"
-                  "<th>Memory</th><th>State</th><th>Started</th><th>Expires</th><th></th>"
-                  "</tr></thead><tbody>\n",
+    ap_rprintf(r,
+               "<table class=\"qwd-sessions\"><thead><tr>%s<th>Machine</th><th>CPU</th>"
+               "<th>Memory</th><th>State</th><th>Started</th><th>Expires</th><th></th>"
+               "</tr></thead><tbody>\n",
                show_owner ? "<th>User</th>" : "");
     for (i = 0; i < rows->nelts; i++) {
         const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
@@ -34,8 +36,9 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
         if (show_owner) {
             ap_rprintf(r, "<td class=\"qwd-owner\">%s</td>", qwd_h(q, row->owner));
         }
-        ap_rprintf(r, "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s</td>"
-                      "<td>%s</td><td>%s</td><td>",
+        ap_rprintf(r,
+                   "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s</td>"
+                   "<td>%s</td><td>%s</td><td>",
                    qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->state),
                    row->ended_reason ? " (" : "", qwd_h(q, row->ended_reason),
                    row->ended_reason ? ")" : "", qwd_h(q, qwd_html_time(q, row->created)),
@@ -48,9 +51,10 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
             ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
                        qwd_h(q, qwd_route_url(q, action_route)));
             qwd_html_csrf_field(q);
-            ap_rprintf(r, "<input type=\"hidden\" name=\"action\" value=\"stop\"><input "
-                          "type=\"hidden\" name=\"id\" value=\"%s\"><button "
-                          "type=\"submit\">Stop</button></form>",
+            ap_rprintf(r,
+                       "<input type=\"hidden\" name=\"action\" value=\"stop\"><input "
+                       "type=\"hidden\" name=\"id\" value=\"%s\"><button "
+                       "type=\"submit\">Stop</button></form>",
                        qwd_h(q, row->id));
         }
         ap_rputs("</td></tr>\n", r);
@@ -136,7 +140,7 @@ qwd_error_t *qwd_table_stop(qwd_req_t *q, const char *id)
 
 static qwd_error_t *not_logged_in(qwd_req_t *q)
 {
-    return qwd_err(q, HTTP_FORBIDDEN, 803, "unauthorized",
+    return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(00803), "unauthorized",
                    "Please log in under My sessions first.");
 }
 
@@ -172,7 +176,7 @@ int qwd_page_sessions_post(qwd_req_t *q)
         }
         return qwd_page_redirect(q, "/sessions");
     }
-    e = qwd_err(q, HTTP_BAD_REQUEST, 804, "bad_field", "Unknown action.");
+    e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00804), "bad_field", "Unknown action.");
     e->field = "action";
     return qwd_fail(q, e);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The HTML routes: the form and its result (qwd_page_form.c), the user's sessions
  * (qwd_page_sessions.c) and the admins' monitor (qwd_page_monitor.c). Each returns what the
  * handler returns. */

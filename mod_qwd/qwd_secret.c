@@ -1,8 +1,9 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Keys, CSRF tokens and identity cookies. The key comes from QwdSecretFile (created 0600 when
  * missing: survives any restart) or, without it, is random per parent process: generated in
  * post_config and kept in the process pool, so graceful restarts and every worker share it. */
 #include "qwd_secret.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 
 #include <apr_file_io.h>
 #include <apr_sha1.h>
@@ -137,8 +138,8 @@ int qwd_secret_post_config(apr_pool_t *pconf, server_rec *main_server)
             apr_status_t rv =
                 read_or_create_secret_file(pconf, scfg->secret_file, scfg->secret, &why);
             if (rv != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                             QWDLOGNO(00602) "QwdSecretFile %s: %s", scfg->secret_file, why);
+                ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, QWDLOGNO(00602) "QwdSecretFile %s: %s",
+                             scfg->secret_file, why);
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
         }
@@ -155,8 +156,8 @@ static void set_cookie(qwd_req_t *q, const char *name, const char *value, int ma
     /* err_headers_out: the cookie is sent with error pages too */
     apr_table_addn(q->r->err_headers_out, "Set-Cookie",
                    apr_psprintf(q->r->pool, "%s=%s; Path=%s; Max-Age=%d; HttpOnly; SameSite=Lax%s",
-                                name, value, *q->base ? q->base : "/",
-                                max_age, ap_http_scheme(q->r)[4] == 's' ? "; Secure" : ""));
+                                name, value, *q->base ? q->base : "/", max_age,
+                                ap_http_scheme(q->r)[4] == 's' ? "; Secure" : ""));
 }
 
 static const char *read_cookie(qwd_req_t *q, const char *name)
@@ -212,8 +213,7 @@ void qwd_identity_cookie_set(qwd_req_t *q, const char *user)
     }
     /* hex keeps any user name (quotes, ';', markup) a valid cookie value */
     user_hex = to_hex(q->r->pool, (const unsigned char *)user, strlen(user));
-    expires = apr_psprintf(q->r->pool, "%" APR_TIME_T_FMT,
-                           apr_time_sec(apr_time_now()) + lifetime);
+    expires = apr_psprintf(q->r->pool, "%" APR_TIME_T_FMT, apr_time_sec(apr_time_now()) + lifetime);
     payload = apr_pstrcat(q->r->pool, user_hex, ".", expires, NULL);
     set_cookie(q, USER_COOKIE,
                apr_pstrcat(q->r->pool, payload, ".",

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The signing key of a server and what it signs: CSRF tokens bound to a per-browser nonce
  * cookie, and the identity cookie that lets a browser see "its" sessions. HMAC-SHA1. */
 #ifndef QWD_SECRET_H

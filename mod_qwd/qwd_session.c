@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Session logic. SQLite rows are the truth for the web side, the helper for processes: a
  * create reserves its row (and counts the limits) in one transaction before asking the
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
 #include "qwd_helper_client.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
 #include "qwd_warm.h"
@@ -16,7 +17,6 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define MIN_MEMORY_MIB 64
 #define MIN_LIFETIME_S 60
 
 int qwd_session_max_cpu(qwd_req_t *q)
@@ -43,17 +43,24 @@ qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
     }
     *machines = json_object_get(result, "machines");
     if (!json_is_array(*machines)) {
-        e = qwd_err(q, HTTP_BAD_GATEWAY, 501, "helper_error",
+        e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00501), "helper_error",
                     "The virtual machine service gave no machine list.");
         return e;
     }
     return NULL;
 }
 
-static qwd_error_t *bad_field(qwd_req_t *q, int logno, const char *field, const char *fmt,
-                              int low, int high)
+static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
+                              ...) __attribute__((format(printf, 4, 5)));
+
+static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
+                              ...)
 {
-    qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", fmt, low, high);
+    qwd_error_t *e;
+    va_list ap;
+    va_start(ap, fmt);
+    e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", "%s", apr_pvsprintf(q->r->pool, fmt, ap));
+    va_end(ap);
     e->field = field;
     return e;
 }
@@ -84,36 +91,36 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
         args->oneshot = 0;
     }
     if (args->cpu < 1 || args->cpu > qwd_session_max_cpu(q)) {
-        return bad_field(q, 502, "cpu", "cpu must be between %d and %d.", 1,
+        return bad_field(q, QWDLOGNO(00502), "cpu", "cpu must be between %d and %d.", 1,
                          qwd_session_max_cpu(q));
     }
-    if (args->memory_mib < MIN_MEMORY_MIB || args->memory_mib > qwd_session_max_memory(q)) {
-        return bad_field(q, 503, q->api ? "memory_mib" : "memory",
-                         "memory must be between %d and %d MiB.", MIN_MEMORY_MIB,
+    if (args->memory_mib < QWD_PROTO_MIN_MEMORY_MIB
+        || args->memory_mib > qwd_session_max_memory(q)) {
+        return bad_field(q, QWDLOGNO(00503), q->api ? "memory_mib" : "memory",
+                         "memory must be between %d and %d MiB.", QWD_PROTO_MIN_MEMORY_MIB,
                          qwd_session_max_memory(q));
     }
     if (args->lifetime_s < MIN_LIFETIME_S || args->lifetime_s > max_lifetime) {
-        return bad_field(q, 504, q->api ? "lifetime_s" : "lifetime",
+        return bad_field(q, QWDLOGNO(00504), q->api ? "lifetime_s" : "lifetime",
                          "lifetime must be between %d and %d seconds.", MIN_LIFETIME_S,
                          max_lifetime);
     }
     if (!args->machine || !*args->machine) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 505, "bad_field", "Please choose a machine.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00505), "bad_field", "Please choose a machine.");
         e->field = "machine";
         return e;
     }
     if ((e = qwd_session_machines(q, &machines))) {
         return e;
     }
-    json_array_foreach(machines, i, machine)
-    {
+    json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         if (name && !strcmp(name, args->machine)) {
             known = 1;
         }
     }
     if (!known) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, 506, "bad_field", "There is no such machine.");
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00506), "bad_field", "There is no such machine.");
         e->field = "machine";
         return e;
     }
@@ -134,7 +141,7 @@ static qwd_error_t *check_load(qwd_req_t *q)
     }
     load1 = json_number_value(json_object_get(load, "load1"));
     if (load1 > max_load) {
-        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, 507, "limit_reached",
+        e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, QWDLOGNO(00507), "limit_reached",
                     "Limit reached: the server is busy (load %.2f, QwdMaxLoad %.2f); please try "
                     "again later.",
                     load1, max_load);
@@ -155,13 +162,12 @@ static void wait_restored(qwd_req_t *q, qwd_row_t *row)
     if (!row->boot || strcmp(row->boot, QWD_BOOT_RESTORED) || !row->state || !row->helper_id) {
         return;
     }
-    for (waited = 0; strcmp(row->state, "running") && waited < RESTORED_WAIT_MS;
+    for (waited = 0; strcmp(row->state, QWD_STATE_RUNNING) && waited < RESTORED_WAIT_MS;
          waited += RESTORED_POLL_MS) {
         json_t *status;
         const char *state;
         apr_sleep(apr_time_from_msec(RESTORED_POLL_MS));
-        if (qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id),
-                            &status)) {
+        if (qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id), &status)) {
             return;
         }
         state = json_string_value(json_object_get(status, "state"));
@@ -169,9 +175,9 @@ static void wait_restored(qwd_req_t *q, qwd_row_t *row)
             return; /* the listing's reconcile reports the end */
         }
         row->state = apr_pstrdup(q->r->pool, state);
-        row->boot = apr_pstrdup(q->r->pool,
-                                json_string_value(json_object_get(status, "boot")) ?
-                                    json_string_value(json_object_get(status, "boot")) : row->boot);
+        row->boot = apr_pstrdup(q->r->pool, json_string_value(json_object_get(status, "boot"))
+                                                ? json_string_value(json_object_get(status, "boot"))
+                                                : row->boot);
     }
 }
 
@@ -201,7 +207,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     limits.max_memory_per_user = qwd_session_max_memory(q);
 
     if (qwd_session_id_new(r->pool, &id) != APR_SUCCESS) {
-        return qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 508, "internal", "No randomness.");
+        return qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00508), "internal",
+                       "No randomness.");
     }
     row->id = id;
     row->owner = q->user;
@@ -226,9 +233,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
 
     /* ref: the VM is findable by its row should this worker die before recording it */
     start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:s}", "machine", row->machine, "cpu",
-                           row->cpu, "memory_mib", row->memory_mib, "lifetime_s",
-                           args->lifetime_s, "owner", row->owner, "oneshot", row->oneshot, "ref",
-                           row->id);
+                           row->cpu, "memory_mib", row->memory_mib, "lifetime_s", args->lifetime_s,
+                           "owner", row->owner, "oneshot", row->oneshot, "ref", row->id);
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
         qwd_error_t *undo = qwd_store_delete(store, row->id);
         if (undo) {
@@ -248,7 +254,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         row->expires = json_integer_value(json_object_get(started, "expires"));
     }
     if (!row->helper_id || !row->token || !row->state) {
-        e = qwd_err(q, HTTP_BAD_GATEWAY, 510, "helper_error",
+        e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00510), "helper_error",
                     "The virtual machine service gave an incomplete answer.");
     }
     else {
@@ -258,8 +264,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         /* never leave a VM without a row: stop it */
         json_t *ignored;
         if (row->helper_id) {
-            qwd_error_t *stop_e = qwd_helper_call(
-                q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &ignored);
+            qwd_error_t *stop_e =
+                qwd_helper_call(q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &ignored);
             if (stop_e) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                               QWDLOGNO(00511) "could not stop VM %s of unrecorded session %s: %s",
@@ -277,13 +283,14 @@ qwd_error_t *qwd_session_find(qwd_req_t *q, qwd_store_t *store, const char *id, 
 {
     qwd_error_t *e;
     if (!id || strlen(id) != 32 || strspn(id, "0123456789abcdef") != 32) {
-        return qwd_err(q, HTTP_NOT_FOUND, 512, "not_found", "There is no such session.");
+        return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(00512), "not_found",
+                       "There is no such session.");
     }
     if ((e = qwd_store_get(store, id, row))) {
         return e;
     }
     if (!*row || (!q->is_admin && strcmp((*row)->owner, q->user) != 0)) {
-        e = qwd_err(q, HTTP_NOT_FOUND, 513, "not_found", "There is no such session.");
+        e = qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(00513), "not_found", "There is no such session.");
         if (*row) {
             e->detail = apr_psprintf(q->r->pool, "session %s belongs to %s", id, (*row)->owner);
             e->level = APLOG_WARNING; /* someone tried another user's session */
@@ -308,13 +315,13 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
             return e;
         }
     }
-    if ((e = qwd_store_mark_ended(store, row->id, "stopped"))) {
+    if ((e = qwd_store_mark_ended(store, row->id, QWD_END_STOPPED))) {
         return e;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, "session %s of %s stopped by %s", row->id,
-                  row->owner, q->user);
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, QWDLOGNO(00514) "session %s of %s stopped by %s",
+                  row->id, row->owner, q->user);
     row->state = QWD_STATE_ENDED;
-    row->ended_reason = "stopped";
+    row->ended_reason = QWD_END_STOPPED;
     row->ended = apr_time_sec(apr_time_now());
     return NULL;
 }
@@ -355,7 +362,7 @@ static qwd_error_t *adopt(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, json
         return NULL;
     }
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, q->r,
-                  QWDLOGNO(00513) "session %s of %s: recorded its VM %s, started by a create "
+                  QWDLOGNO(00515) "session %s of %s: recorded its VM %s, started by a create "
                                   "that did not finish",
                   row->id, row->owner, helper_id);
     return qwd_store_mark_started(store, row);
@@ -366,8 +373,7 @@ static apr_hash_t *sessions_by_ref(qwd_req_t *q, json_t *list)
     apr_hash_t *by_ref = apr_hash_make(q->r->pool);
     json_t *session;
     size_t i;
-    json_array_foreach(json_object_get(list, "sessions"), i, session)
-    {
+    json_array_foreach (json_object_get(list, "sessions"), i, session) {
         const char *ref = json_string_value(json_object_get(session, "ref"));
         if (ref) {
             apr_hash_set(by_ref, ref, APR_HASH_KEY_STRING, session);
@@ -394,8 +400,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         }
         return e;
     }
-    json_array_foreach(json_object_get(result, "sessions"), i, session)
-    {
+    json_array_foreach (json_object_get(result, "sessions"), i, session) {
         const char *id = json_string_value(json_object_get(session, "id"));
         if (id) {
             apr_hash_set(live, id, APR_HASH_KEY_STRING, session);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What a session is for the web side, shared by the pages and the API: create (validate,
  * reserve a row atomically, start through the helper, record), stop, find with ownership,
  * and list after reconciling the rows with the helper's live sessions. */

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Session rows in SQLite via mod_dbd. mod_dbd prepares ap_dbd_prepare() statements when it
  * opens a connection, but SQLite refuses to prepare statements on tables that do not exist yet,
  * and the schema is created on first use: so each connection gets its statements here, right
  * after the schema check, and keeps them in its own ap_dbd_t->prepared hash. */
 #include "qwd_store.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 
 #include <apr_dbd.h>
 #include <apr_optional.h>
@@ -18,7 +19,7 @@ APLOG_USE_MODULE(qwd);
 /* 2: login failures and pending logins (authentication); 3: spent websocket tickets */
 #define SCHEMA_VERSION 3
 #define READY_LABEL "qwd_ready"
-#define ROW_COLUMNS                                                                            \
+#define ROW_COLUMNS                                                                             \
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
     "ended, ended_reason"
 #define LIVE "state NOT IN ('ended')"
@@ -28,7 +29,7 @@ struct qwd_store {
     ap_dbd_t *dbd;
 };
 
-static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) *dbd_acquire;
+static APR_OPTIONAL_FN_TYPE(ap_dbd_acquire) * dbd_acquire;
 
 static const char *const schema_sql[] = {
     "CREATE TABLE IF NOT EXISTS qwd_schema (version INTEGER NOT NULL)",
@@ -141,7 +142,7 @@ void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
     apr_dbd_close(driver, handle);
 }
 
-static qwd_error_t *db_error(qwd_store_t *store, int logno, int rc, const char *what)
+static qwd_error_t *db_error(qwd_store_t *store, const char *logno, int rc, const char *what)
 {
     qwd_error_t *e = qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
                              "The session database failed; please try again.");
@@ -203,10 +204,10 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
      * process-wide mutex is held, stalling every other thread of the worker, including the
      * one that holds the lock; apr_dbd's own retry loop sleeps without the mutex. */
     if ((rc = run_sql(store, "PRAGMA journal_mode = WAL"))) {
-        return db_error(store, 202, rc, "setting the SQLite pragmas");
+        return db_error(store, QWDLOGNO(00202), rc, "setting the SQLite pragmas");
     }
     if ((rc = begin_immediate(store, &txn))) {
-        return db_error(store, 203, rc, "starting the schema transaction");
+        return db_error(store, QWDLOGNO(00203), rc, "starting the schema transaction");
     }
     for (i = 0; schema_sql[i] && rc == 0; i++) {
         rc = apr_dbd_query(driver, handle, &nrows, schema_sql[i]);
@@ -220,29 +221,31 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
             version = value ? atoi(value) : 0;
         }
         if (version == 0) {
-            rc = apr_dbd_query(driver, handle, &nrows,
-                               apr_psprintf(pool, "INSERT INTO qwd_schema (version) VALUES (%d)",
-                                            SCHEMA_VERSION));
+            rc = apr_dbd_query(
+                driver, handle, &nrows,
+                apr_psprintf(pool, "INSERT INTO qwd_schema (version) VALUES (%d)", SCHEMA_VERSION));
         }
     }
     /* later versions migrate here, inside the same transaction; 1 → 2 only adds tables,
      * which the CREATE ... IF NOT EXISTS above made */
     if (rc == 0 && version > 0 && version < SCHEMA_VERSION) {
-        rc = apr_dbd_query(driver, handle, &nrows,
-                           apr_psprintf(pool, "UPDATE qwd_schema SET version = %d",
-                                        SCHEMA_VERSION));
+        rc =
+            apr_dbd_query(driver, handle, &nrows,
+                          apr_psprintf(pool, "UPDATE qwd_schema SET version = %d", SCHEMA_VERSION));
     }
     if (rc || version > SCHEMA_VERSION) {
         apr_dbd_transaction_mode_set(driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
     }
     apr_dbd_transaction_end(driver, pool, txn);
     if (rc) {
-        return db_error(store, 204, rc, "creating the schema");
+        return db_error(store, QWDLOGNO(00204), rc, "creating the schema");
     }
     if (version > SCHEMA_VERSION) {
-        qwd_error_t *e = db_error(store, 205, 0, "schema");
-        e->detail = apr_psprintf(pool, "the database has schema version %d; this mod_qwd "
-                                       "knows up to %d", version, SCHEMA_VERSION);
+        qwd_error_t *e = db_error(store, QWDLOGNO(00205), 0, "schema");
+        e->detail = apr_psprintf(pool,
+                                 "the database has schema version %d; this mod_qwd "
+                                 "knows up to %d",
+                                 version, SCHEMA_VERSION);
         return e;
     }
     for (i = 0; statements[i].label; i++) {
@@ -251,7 +254,8 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
         rc = apr_dbd_prepare(driver, store->dbd->pool, handle, statements[i].sql,
                              statements[i].label, &stmt);
         if (rc) {
-            return db_error(store, 206, rc, apr_psprintf(pool, "preparing %s", statements[i].label));
+            return db_error(store, QWDLOGNO(00206), rc,
+                            apr_psprintf(pool, "preparing %s", statements[i].label));
         }
         apr_hash_set(store->dbd->prepared, statements[i].label, APR_HASH_KEY_STRING, stmt);
     }
@@ -265,7 +269,7 @@ qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store_out)
     store->q = q;
     store->dbd = dbd_acquire ? dbd_acquire(q->r) : NULL;
     if (!store->dbd) {
-        qwd_error_t *e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, 207, "database",
+        qwd_error_t *e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00207), "database",
                                  "The session database is not available.");
         e->detail = "no database connection from mod_dbd: check DBDriver sqlite3 and "
                     "DBDParams (the directory must be writable by Apache's user)";
@@ -352,14 +356,13 @@ static int select_ints(qwd_store_t *store, const char *label, int n, const char 
 static qwd_error_t *limit_error(qwd_store_t *store, const char *directive, int limit,
                                 const char *what)
 {
-    qwd_error_t *e = qwd_err(store->q, HTTP_TOO_MANY_REQUESTS, 208, "limit_reached",
+    qwd_error_t *e = qwd_err(store->q, HTTP_TOO_MANY_REQUESTS, QWDLOGNO(00208), "limit_reached",
                              "Limit reached: %s (%s %d).", what, directive, limit);
     e->limit = directive;
     return e;
 }
 
-qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
-                               const qwd_limits_t *limits)
+qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row, const qwd_limits_t *limits)
 {
     const apr_dbd_driver_t *driver = store->dbd->driver;
     apr_pool_t *pool = store->q->r->pool;
@@ -369,7 +372,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
     int rc, nrows = 0;
 
     if ((rc = begin_immediate(store, &txn))) {
-        return db_error(store, 209, rc, "BEGIN IMMEDIATE");
+        return db_error(store, QWDLOGNO(00209), rc, "BEGIN IMMEDIATE");
     }
     rc = select_ints(store, "qwd_count_all", 0, NULL, &all, 1);
     if (rc == 0) {
@@ -377,7 +380,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
         rc = select_ints(store, "qwd_count_owner", 1, &owner, mine, 3);
     }
     if (rc) {
-        e = db_error(store, 210, rc, "counting sessions");
+        e = db_error(store, QWDLOGNO(00210), rc, "counting sessions");
     }
     else if (limits->max_sessions && all + 1 > limits->max_sessions) {
         e = limit_error(store, "QwdMaxSessions", limits->max_sessions,
@@ -400,7 +403,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
                        num(store, row->cpu), num(store, row->memory_mib), num(store, row->oneshot),
                        num(store, row->created), num(store, row->expires), NULL);
         if (rc || nrows != 1) {
-            e = db_error(store, 211, rc, "inserting the session");
+            e = db_error(store, QWDLOGNO(00211), rc, "inserting the session");
         }
     }
     if (e) {
@@ -408,7 +411,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
     }
     rc = apr_dbd_transaction_end(driver, pool, txn);
     if (rc && !e) {
-        e = db_error(store, 212, rc, "COMMIT");
+        e = db_error(store, QWDLOGNO(00212), rc, "COMMIT");
     }
     return e;
 }
@@ -419,7 +422,7 @@ qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row)
     int rc = exec_stmt(store, "qwd_mark_started", &nrows, row->state, row->helper_id, row->token,
                        num(store, row->expires), row->id, NULL);
     if (rc || nrows != 1) {
-        return db_error(store, 213, rc, "recording the started session");
+        return db_error(store, QWDLOGNO(00213), rc, "recording the started session");
     }
     return NULL;
 }
@@ -429,21 +432,21 @@ qwd_error_t *qwd_store_mark_ended(qwd_store_t *store, const char *id, const char
     int nrows = 0;
     int rc = exec_stmt(store, "qwd_mark_ended", &nrows, num(store, apr_time_sec(apr_time_now())),
                        reason ? reason : "ended", id, NULL);
-    return rc ? db_error(store, 214, rc, "marking a session ended") : NULL;
+    return rc ? db_error(store, QWDLOGNO(00214), rc, "marking a session ended") : NULL;
 }
 
 qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char *state)
 {
     int nrows = 0;
     int rc = exec_stmt(store, "qwd_set_state", &nrows, state, id, NULL);
-    return rc ? db_error(store, 215, rc, "updating a session's state") : NULL;
+    return rc ? db_error(store, QWDLOGNO(00215), rc, "updating a session's state") : NULL;
 }
 
 qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id)
 {
     int nrows = 0;
     int rc = exec_stmt(store, "qwd_delete", &nrows, id, NULL);
-    return rc ? db_error(store, 216, rc, "deleting a session") : NULL;
+    return rc ? db_error(store, QWDLOGNO(00216), rc, "deleting a session") : NULL;
 }
 
 qwd_error_t *qwd_store_sweep(qwd_store_t *store)
@@ -451,9 +454,9 @@ qwd_error_t *qwd_store_sweep(qwd_store_t *store)
     apr_int64_t now = apr_time_sec(apr_time_now());
     int nrows = 0;
     /* a pending row older than any start can take belongs to a worker that died mid-create */
-    int rc = exec_stmt(store, "qwd_sweep", &nrows, num(store, now - 86400), num(store, now - 300),
-                       NULL);
-    return rc ? db_error(store, 217, rc, "sweeping old sessions") : NULL;
+    int rc =
+        exec_stmt(store, "qwd_sweep", &nrows, num(store, now - 86400), num(store, now - 300), NULL);
+    return rc ? db_error(store, QWDLOGNO(00217), rc, "sweeping old sessions") : NULL;
 }
 
 static const char *entry(qwd_store_t *store, apr_dbd_row_t *row, int column)
@@ -462,8 +465,8 @@ static const char *entry(qwd_store_t *store, apr_dbd_row_t *row, int column)
     return value ? apr_pstrdup(store->q->r->pool, value) : NULL;
 }
 
-static qwd_error_t *select_rows(qwd_store_t *store, const char *label, int n,
-                                const char **params, apr_array_header_t **rows)
+static qwd_error_t *select_rows(qwd_store_t *store, const char *label, int n, const char **params,
+                                apr_array_header_t **rows)
 {
     apr_dbd_results_t *res;
     apr_dbd_row_t *dbrow;
@@ -471,7 +474,7 @@ static qwd_error_t *select_rows(qwd_store_t *store, const char *label, int n,
     int rc = select_stmt(store, label, &res, n, params);
     *rows = apr_array_make(pool, 8, sizeof(qwd_row_t *));
     if (rc) {
-        return db_error(store, 218, rc, "reading sessions");
+        return db_error(store, QWDLOGNO(00218), rc, "reading sessions");
     }
     while (apr_dbd_get_row(store->dbd->driver, pool, res, &dbrow, -1) == 0) {
         qwd_row_t *row = apr_pcalloc(pool, sizeof(*row));
@@ -514,18 +517,18 @@ qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, in
     int ignored = 0;
     int rc = apr_dbd_pquery(store->dbd->driver, store->q->r->pool, store->dbd->handle,
                             nrows ? nrows : &ignored, statement(store, label), n, params);
-    return rc ? db_error(store, 219, rc, label) : NULL;
+    return rc ? db_error(store, QWDLOGNO(00219), rc, label) : NULL;
 }
 
-qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n,
-                                 const char **params, int ncols, const char ***values)
+qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,
+                                 int ncols, const char ***values)
 {
     apr_dbd_results_t *res;
     apr_dbd_row_t *dbrow;
     int rc = select_stmt(store, label, &res, n, params), i;
     *values = NULL;
     if (rc) {
-        return db_error(store, 220, rc, label);
+        return db_error(store, QWDLOGNO(00220), rc, label);
     }
     while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &dbrow, -1) == 0) {
         if (*values) {

@@ -1,16 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The sessions table in SQLite through mod_dbd: schema created and versioned on first use,
  * prepared statements, and the atomic "count against the limits, then reserve" step. */
 #ifndef QWD_STORE_H
 #define QWD_STORE_H
 
+#include "qwd_protocol.h"
 #include "qwd_request.h"
 
-/* States of a row: reserved before the helper is asked, then what the helper said, then ended. */
+/* States of a row: reserved before the helper is asked (pending, the module's own), then what
+ * the helper said (QWD_STATE_* of lib/qwd_protocol.h), then ended. */
 #define QWD_STATE_PENDING "pending"
-#define QWD_STATE_ENDED "ended"
 
 typedef struct qwd_row {
-    const char *id;        /* ours, 32 hex; also the API's id */
+    const char *id; /* ours, 32 hex; also the API's id */
     const char *owner;
     const char *machine;
     int cpu, memory_mib, oneshot;
@@ -57,8 +59,8 @@ qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, in
                            const char **params);
 /* The first row of the prepared select `label`: *values = ncols strings (NULL for SQL NULL),
  * or *values = NULL when there is no row. */
-qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n,
-                                 const char **params, int ncols, const char ***values);
+qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,
+                                 int ncols, const char ***values);
 /* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
 qwd_error_t *qwd_store_sweep(qwd_store_t *store);
 

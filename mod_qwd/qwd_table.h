@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The session table shared by /sessions and /monitor, and the stop both offer. */
 #ifndef QWD_TABLE_H
 #define QWD_TABLE_H

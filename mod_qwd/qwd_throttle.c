@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Failed logins per user and per client address, kept in SQLite so every worker process
  * sees them; a sliding window of QwdLoginThrottle seconds. */
 #include "qwd_throttle.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 
 #include <apr_strings.h>
 #include <http_log.h>
@@ -17,8 +18,8 @@ static int throttle_of(qwd_req_t *q, throttle_t *t)
 {
     t->user_max = qwd_cfg_int(q->cfg->throttle_max, QWD_DEFAULT_THROTTLE_MAX);
     t->window = qwd_cfg_int(q->cfg->throttle_window, QWD_DEFAULT_THROTTLE_WINDOW);
-    t->addr_max = qwd_cfg_int(q->cfg->throttle_addr_max,
-                              t->user_max * QWD_DEFAULT_THROTTLE_ADDR_FACTOR);
+    t->addr_max =
+        qwd_cfg_int(q->cfg->throttle_addr_max, t->user_max * QWD_DEFAULT_THROTTLE_ADDR_FACTOR);
     return t->user_max > 0;
 }
 
@@ -71,14 +72,13 @@ qwd_error_t *qwd_throttle_check(qwd_req_t *q, qwd_store_t *store, const char *us
     }
     apr_table_setn(q->r->err_headers_out, "Retry-After",
                    apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, wait));
-    e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, 2101, "too_many_logins",
+    e = qwd_err(q, HTTP_TOO_MANY_REQUESTS, QWDLOGNO(02101), "too_many_logins",
                 "Too many failed logins; please try again in %" APR_INT64_T_FMT " minute%s.",
                 (wait + 59) / 60, wait > 60 ? "s" : "");
     e->level = APLOG_WARNING; /* somebody may be guessing passwords */
     e->limit = "QwdLoginThrottle";
     e->detail = apr_psprintf(q->r->pool, "%s%s blocked for %" APR_INT64_T_FMT " s",
-                             wait_user ? "user " : "client address",
-                             wait_user ? user : "", wait);
+                             wait_user ? "user " : "client address", wait_user ? user : "", wait);
     return e;
 }
 
@@ -87,8 +87,8 @@ qwd_error_t *qwd_throttle_check(qwd_req_t *q, qwd_store_t *store, const char *us
 static void note_failure(qwd_req_t *q, qwd_error_t *e)
 {
     if (e) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r,
-                      QWDLOGNO(02102) "counting a failed login: %s", e->detail ? e->detail : "");
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, q->r, QWDLOGNO(02102) "counting a failed login: %s",
+                      e->detail ? e->detail : "");
     }
 }
 

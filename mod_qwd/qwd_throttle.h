@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Brute-force protection: failed logins counted per user and per client address in SQLite
  * (shared by every worker process); past QwdLoginThrottle, logins answer 429 for a while. */
 #ifndef QWD_THROTTLE_H

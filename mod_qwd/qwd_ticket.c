@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Websocket tickets (qwd_ticket.h). Signing with the server's key (qwd_secret.c) makes them
  * need no storage to check; the minute they live bounds a leaked one (proxy logs, browser
  * history), and spending records each one's nonce so a ticket opens the display once. */
@@ -12,8 +13,8 @@
 static const char *mac_of(qwd_req_t *q, const char *session_id, apr_int64_t expiry,
                           const char *nonce)
 {
-    return qwd_secret_sign(q, apr_psprintf(q->r->pool, "ws|%s|%" APR_INT64_T_FMT "|%s",
-                                           session_id, expiry, nonce));
+    return qwd_secret_sign(
+        q, apr_psprintf(q->r->pool, "ws|%s|%" APR_INT64_T_FMT "|%s", session_id, expiry, nonce));
 }
 
 const char *qwd_ticket_mint(qwd_req_t *q, const char *session_id)
@@ -75,8 +76,8 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
 qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket_t *ticket,
                               int *first_use)
 {
-    const char *params[2] = {
-        ticket->nonce, apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, ticket->expiry)};
+    const char *params[2] = {ticket->nonce,
+                             apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, ticket->expiry)};
     const char *now = apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, apr_time_sec(apr_time_now()));
     int nrows = 0;
     qwd_error_t *e = qwd_store_run(store, "qwd_ticket_spend", &nrows, 2, params);

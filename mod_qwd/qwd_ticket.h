@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Websocket tickets: what /s/ID hands the browser instead of websockify's token.
  * "SESSION.EXPIRY.NONCE.MAC", MAC = HMAC(server key, "ws|SESSION|EXPIRY|NONCE"): checked
  * without storage, and spent once (the nonce is recorded until the ticket expires). */

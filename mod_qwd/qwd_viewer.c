@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /s/ID. The 128-bit session id is the capability: whoever has the link may use the
  * desktop, as long as the session lives (stopping it revokes the link). Every visit is checked
  * against the row, reconciled with the helper, and answered with a redirect to noVNC carrying
@@ -6,6 +7,7 @@
 #include "qwd_links.h"
 #include "qwd_session.h"
 #include "qwd_store.h"
+#include "qwd_protocol.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -22,14 +24,14 @@ int qwd_viewer_open(qwd_req_t *q, const char *session_id)
 
     if (!qwd_links_use_tickets(q) || strlen(session_id) != 32
         || strspn(session_id, "0123456789abcdef") != 32) {
-        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1411, "not_found",
+        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01411), "not_found",
                                    "There is no such session."));
     }
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
         return qwd_fail(q, e);
     }
     if (!row) {
-        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, 1411, "not_found",
+        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01414), "not_found",
                                    "There is no such session."));
     }
     /* a VM that ended by itself (expired, crashed, powered off) must not get a ticket */
@@ -38,13 +40,13 @@ int qwd_viewer_open(qwd_req_t *q, const char *session_id)
         return qwd_fail(q, e);
     }
     if (!row || !qwd_session_is_live(row) || row->expires <= apr_time_sec(apr_time_now())) {
-        return qwd_fail(q, qwd_err(q, HTTP_GONE, 1412, "ended",
+        return qwd_fail(q, qwd_err(q, HTTP_GONE, QWDLOGNO(01412), "ended",
                                    "This virtual machine has ended (%s); the link no longer "
                                    "works.",
-                                   row && row->ended_reason ? row->ended_reason : "expired"));
+                                   row && row->ended_reason ? row->ended_reason : QWD_END_EXPIRED));
     }
     if (!row->helper_id || !(target = qwd_viewer_ticket_url(q, session_id))) {
-        return qwd_fail(q, qwd_err(q, HTTP_SERVICE_UNAVAILABLE, 1413, "not_ready",
+        return qwd_fail(q, qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(01413), "not_ready",
                                    "This virtual machine is not ready yet; please try again "
                                    "in a moment."));
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /s/ID: the link of a session that users keep and share (QwdWebsocketTickets On). */
 #ifndef QWD_VIEWER_H
 #define QWD_VIEWER_H

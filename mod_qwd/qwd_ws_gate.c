@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* QwdWebsocketGate: checks ?ticket= (qwd_ticket.c) against the session's row and the helper,
  * then rewrites the query to ?token=<websockify token>. mod_proxy builds the backend URL from
  * r->args in its fixups (canon), after this access_checker, so websockify sees only the token
@@ -5,7 +6,7 @@
 #include "qwd_ws_gate.h"
 #include "qwd_config.h"
 #include "qwd_helper_client.h"
-#include "qwd_log.h"
+#include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_session.h"
 #include "qwd_store.h"
@@ -37,11 +38,11 @@ static const char *ticket_arg(request_rec *r)
 
 /* A refusal: logged at info (a stale or forged link is the client's problem, and a flood of
  * them must not fill the error log), answered with the bare status. */
-static int refuse(request_rec *r, int status, int logno, const char *why, const char *session_id)
+static int refuse(request_rec *r, int status, const char *logno, const char *why,
+                  const char *session_id)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "QWD%05d: websocket refused (%d): %s%s%s",
-                  logno, status, why, session_id ? ", session " : "",
-                  session_id ? session_id : "");
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "%swebsocket refused (%d): %s%s%s", logno, status,
+                  why, session_id ? ", session " : "", session_id ? session_id : "");
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
     return status;
 }
@@ -49,8 +50,8 @@ static int refuse(request_rec *r, int status, int logno, const char *why, const 
 /* A failure of the database behind the gate: logged like the module's other failures. */
 static int gate_failed(request_rec *r, const qwd_error_t *e)
 {
-    ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "QWD%05d: websocket gate: %s%s%s", e->logno,
-                  e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
+    ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "%swebsocket gate: %s%s%s", e->logno, e->message,
+                  e->detail ? " - " : "", e->detail ? e->detail : "");
     return e->status;
 }
 
@@ -94,22 +95,22 @@ static int qwd_ws_gate(request_rec *r)
     q->base = "";
     q->route = r->uri;
     if (!(ticket = ticket_arg(r))) {
-        return refuse(r, HTTP_FORBIDDEN, 1401, "no ticket", NULL);
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01401), "no ticket", NULL);
     }
     if (!(session_id = qwd_ticket_check(q, ticket, &checked, &why))) {
-        return refuse(r, HTTP_FORBIDDEN, 1402, why, NULL);
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01402), why, NULL);
     }
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
         return gate_failed(r, e);
     }
     if (!row || !qwd_session_is_live(row) || !row->helper_id || !row->token) {
-        return refuse(r, HTTP_FORBIDDEN, 1403, "session not live", session_id);
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01403), "session not live", session_id);
     }
     if (row->expires <= now) {
-        return refuse(r, HTTP_FORBIDDEN, 1404, "session expired", session_id);
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01404), "session expired", session_id);
     }
     if (!helper_says_live(q, row, &status)) {
-        return refuse(r, status ? status : HTTP_FORBIDDEN, 1405,
+        return refuse(r, status ? status : HTTP_FORBIDDEN, QWDLOGNO(01405),
                       status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
                                                          : "VM no longer running",
                       session_id);
@@ -119,7 +120,7 @@ static int qwd_ws_gate(request_rec *r)
         return gate_failed(r, e);
     }
     if (!first_use) {
-        return refuse(r, HTTP_FORBIDDEN, 1406, "ticket already used", session_id);
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01406), "ticket already used", session_id);
     }
     /* what websockify's token plugin reads; the ticket itself goes no further */
     r->args = apr_pstrcat(r->pool, "token=", ap_escape_urlencoded(r->pool, row->token), NULL);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwd-helper's shared state: the configuration, the session table and the client list that
  * the event loop, the ops and the session code all work on. */
 #ifndef QWD_HELPER_H
@@ -21,7 +22,7 @@ typedef struct helper_config {
     const char *user;
     apr_table_t *qemu_binaries; /* arch ("x86_64") → QEMU binary, from the qemu_<arch> keys */
     const char *qemu_img;
-    const char *accel; /* as configured: auto, kvm or tcg */
+    const char *accel;     /* as configured: auto, kvm or tcg */
     const char *cpu_model; /* -cpu; NULL: host under kvm, max under tcg */
     const char *websockify;
     const char *websockify_listen;
@@ -44,8 +45,8 @@ typedef struct helper_config {
     int expiry_interval;
     int client_timeout;
     int ended_keep;
-    int warm_auto; /* build a warm image after a profile's first cold start */
-    const char *warm_recipe; /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
+    int warm_auto;            /* build a warm image after a profile's first cold start */
+    const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
     int warm_clone_hugepages; /* restored clones may use transparent huge pages */
     int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
 } helper_config;
@@ -157,7 +158,7 @@ typedef struct helper_client {
 struct helper {
     apr_pool_t *pool;
     helper_config *config;
-    const char *accel; /* resolved: kvm or tcg */
+    const char *accel;     /* resolved: kvm or tcg */
     const char *cpu_model; /* resolved: the -cpu of every VM */
     const char *sessions_dir;
     const char *token_tmp_dir;
@@ -172,8 +173,8 @@ struct helper {
     apr_time_t websockify_restart_at;
     int websockify_backoff_s;
     apr_time_t next_expiry_check;
-    const char *warm_dir;   /* STATE/warm */
-    apr_hash_t *warm;       /* key → helper_warm */
+    const char *warm_dir;     /* STATE/warm */
+    apr_hash_t *warm;         /* key → helper_warm */
     const char *qemu_version; /* first line of `qemu -version`, read once */
     int stopping;
 };

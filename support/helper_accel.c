@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The accelerator of every VM, chosen once at startup. /dev/kvm being openable is not enough:
  * a CPU model the host's KVM cannot run makes QEMU abort at machine creation, so auto probes. */
 #include "helper_accel.h"
@@ -31,8 +32,9 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     static const char commands[] = "{\"execute\":\"qmp_capabilities\"}\n"
                                    "{\"execute\":\"quit\"}\n";
     int input[2], output[2];
-    if (pipe2(input, O_CLOEXEC) != 0)
+    if (pipe2(input, O_CLOEXEC) != 0) {
         return apr_psprintf(pool, "pipe: %s", strerror(errno));
+    }
     if (pipe2(output, O_CLOEXEC) != 0) {
         close(input[0]);
         close(input[1]);
@@ -41,9 +43,21 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     /* a pipe holds far more than the two commands: written before QEMU even starts */
     ssize_t written = write(input[1], commands, sizeof commands - 1);
     close(input[1]);
-    const char *argv[] = {qemu, "-accel", "kvm", "-cpu", cpu_model, "-machine", QWD_MACHINE_TYPE,
-                          "-nodefaults", "-no-user-config", "-display", "none", "-S", "-qmp",
-                          "stdio", NULL};
+    const char *argv[] = {qemu,
+                          "-accel",
+                          "kvm",
+                          "-cpu",
+                          cpu_model,
+                          "-machine",
+                          QWD_MACHINE_TYPE,
+                          "-nodefaults",
+                          "-no-user-config",
+                          "-display",
+                          "none",
+                          "-S",
+                          "-qmp",
+                          "stdio",
+                          NULL};
     pid_t pid = written == (ssize_t)(sizeof commands - 1) ? fork() : -1;
     if (pid == 0) {
         dup2(input[0], STDIN_FILENO);
@@ -74,8 +88,9 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
             length += take;
         }
         exited = waitpid(pid, &status, WNOHANG) == pid;
-        if (!exited)
+        if (!exited) {
             usleep(20000);
+        }
     }
     close(output[0]);
     if (!exited) {
@@ -83,18 +98,19 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
         waitpid(pid, &status, 0);
         return apr_psprintf(pool, "the probe did not quit within %d ms", ACCEL_PROBE_TIMEOUT_MS);
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return NULL;
+    }
     text[length] = '\0';
     /* the first "error" line says why (e.g. "failed to set MSR 0x10a to 0x69") */
     const char *line = strstr(text, "error");
-    if (!line)
+    if (!line) {
         line = strstr(text, "qemu-system");
+    }
     char *reason = apr_pstrdup(pool, line ? line : "");
     reason[strcspn(reason, "\n")] = '\0';
-    const char *how = WIFEXITED(status)
-                          ? apr_psprintf(pool, "exited with %d", WEXITSTATUS(status))
-                          : apr_psprintf(pool, "died of signal %d", WTERMSIG(status));
+    const char *how = WIFEXITED(status) ? apr_psprintf(pool, "exited with %d", WEXITSTATUS(status))
+                                        : apr_psprintf(pool, "died of signal %d", WTERMSIG(status));
     return apr_psprintf(pool, "QEMU %s%s%s", how, *reason ? ": " : "", reason);
 }
 
@@ -105,24 +121,28 @@ void helper_accel_resolve(helper *h)
     if (strcmp(config->accel, "auto")) {
         h->accel = config->accel;
         why = "configured";
-    } else {
+    }
+    else {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
             h->accel = "tcg";
             why = apr_psprintf(h->pool, "auto: /dev/kvm: %s", strerror(errno));
-        } else {
+        }
+        else {
             close(fd);
             const char *model = qwd_argv_cpu_model("kvm", config->cpu_model);
             const char *problem = probe_kvm(h->pool, helper_config_qemu(config, "x86_64"), model);
             h->accel = problem ? "tcg" : "kvm";
-            why = problem ? apr_psprintf(h->pool, "auto: KVM with -cpu %s fails (%s)", model,
-                                         problem)
-                          : apr_psprintf(h->pool, "auto: KVM with -cpu %s works", model);
-            if (problem)
-                helper_log_warn("accel %s; using TCG (set cpu_model, e.g. qemu64, to use KVM)",
-                                why);
+            why = problem
+                      ? apr_psprintf(h->pool, "auto: KVM with -cpu %s fails (%s)", model, problem)
+                      : apr_psprintf(h->pool, "auto: KVM with -cpu %s works", model);
+            if (problem) {
+                helper_log_warn(
+                    QWDLOGNO(05001) "accel %s; using TCG (set cpu_model, e.g. qemu64, to use KVM)",
+                    why);
+            }
         }
     }
     h->cpu_model = qwd_argv_cpu_model(h->accel, config->cpu_model);
-    helper_log_info("accel %s, cpu model %s (%s)", h->accel, h->cpu_model, why);
+    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->accel, h->cpu_model, why);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Choosing the accelerator and CPU model at startup: accel = auto takes KVM only when /dev/kvm
  * is usable and a short probe QEMU with the configured CPU model starts under it. */
 #ifndef QWD_HELPER_ACCEL_H

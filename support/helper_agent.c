@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking guest-agent requests: qemu-ga answers one JSON line per request. */
 #include "helper_agent.h"
 #include "helper_unix.h"
@@ -10,8 +11,9 @@
 int helper_agent_send(const char *socket_path, const char *request_line)
 {
     int fd = helper_unix_connect(socket_path);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     size_t length = strlen(request_line);
     /* A fresh socket's buffer takes a short line whole, even before the guest reads it. */
     if (send(fd, request_line, length, MSG_NOSIGNAL) != (ssize_t)length) {
@@ -25,14 +27,17 @@ int helper_agent_answer(int fd)
 {
     char line[4096];
     ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0)
+    if (n < 0) {
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
-    if (n == 0)
+    }
+    if (n == 0) {
         return -1;
+    }
     line[n] = '\0';
     char *newline = strchr(line, '\n');
-    if (!newline)
+    if (!newline) {
         return n == (ssize_t)sizeof line - 1 ? -1 : 0; /* no agent answers that long */
+    }
     *newline = '\0'; /* one request per connection: the caller closes it after this */
     return strstr(line, "\"return\"") ? 1 : -1;
 }

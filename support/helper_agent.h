@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The QEMU guest agent (qemu-ga) of VMs whose machine has its channel (qga.sock): one request
  * at a time, never blocking the loop. The request is written at once (qemu-ga's answer can
  * take as long as the guest likes: the agent may not be running yet); the answer is read when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Client connections. The helper is single-threaded: every socket is non-blocking, a slow or
  * silent client only ever costs its own connection. */
 #include "helper_clients.h"
@@ -28,11 +29,12 @@ static void set_line_deadline(helper_client *c)
 static void client_free(helper_client *c)
 {
     helper *h = c->h;
-    for (helper_client **link = &h->clients; *link; link = &(*link)->next)
+    for (helper_client **link = &h->clients; *link; link = &(*link)->next) {
         if (*link == c) {
             *link = c->next;
             break;
         }
+    }
     close(c->fd);
     free(c->outbuf);
     json_decref(c->waiting_id);
@@ -42,11 +44,14 @@ static void client_free(helper_client *c)
 /* A client that leaves with work pending loses only its own replies; say so in the log. */
 static void log_disconnect(helper_client *c)
 {
-    if (c->inbuf_len > 0 || c->waiting_for)
-        helper_log_info("client pid %d: disconnected mid-request", (int)c->peer_pid);
-    else if (c->outbuf_len > 0)
-        helper_log_info("client pid %d: disconnected before its reply was sent",
+    if (c->inbuf_len > 0 || c->waiting_for) {
+        helper_log_info(QWDLOGNO(05003) "client pid %d: disconnected mid-request",
                         (int)c->peer_pid);
+    }
+    else if (c->outbuf_len > 0) {
+        helper_log_info(QWDLOGNO(05004) "client pid %d: disconnected before its reply was sent",
+                        (int)c->peer_pid);
+    }
 }
 
 /* Writes what it can of c's output. Returns -1 when c was freed. */
@@ -59,10 +64,12 @@ static int flush(helper_client *c)
             memmove(c->outbuf, c->outbuf + n, c->outbuf_len);
             continue;
         }
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && errno == EINTR) {
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             return 0;
+        }
         log_disconnect(c);
         client_free(c);
         return -1;
@@ -87,10 +94,12 @@ void helper_client_send(helper_client *c, json_t *message, int close_after)
     }
     apr_size_t len = strlen(line);
     if (c->outbuf_len + len > OUTBUF_MAX) {
-        helper_log_warn("client pid %d: does not read its replies, closing", (int)c->peer_pid);
+        helper_log_warn(QWDLOGNO(05005) "client pid %d: does not read its replies, closing",
+                        (int)c->peer_pid);
         c->outbuf_len = 0;
         c->close_when_flushed = 1;
-    } else {
+    }
+    else {
         c->outbuf = realloc(c->outbuf, c->outbuf_len + len);
         memcpy(c->outbuf + c->outbuf_len, line, len);
         c->outbuf_len += len;
@@ -102,8 +111,8 @@ void helper_client_send(helper_client *c, json_t *message, int close_after)
 void helper_client_error(helper_client *c, json_t *id, const char *code, const char *message,
                          json_t *extra, int close_after)
 {
-    helper_log_info("client uid %d pid %d: error %s: %s", (int)c->peer_uid, (int)c->peer_pid, code,
-                    message);
+    helper_log_info(QWDLOGNO(05006) "client uid %d pid %d: error %s: %s", (int)c->peer_uid,
+                    (int)c->peer_pid, code, message);
     json_t *error = qwd_proto_error(code, message, extra, id);
     helper_client_send(c, error, close_after);
     json_decref(error);
@@ -113,19 +122,25 @@ void helper_client_error(helper_client *c, json_t *id, const char *code, const c
  * allowed_group (primary or supplementary group, as the kernel saw them at connect time). */
 static int peer_allowed(helper *h, int fd, const struct ucred *peer)
 {
-    if (peer->uid == 0 || peer->uid == geteuid())
+    if (peer->uid == 0 || peer->uid == geteuid()) {
         return 1;
-    if (!h->allowed_gid_set)
+    }
+    if (!h->allowed_gid_set) {
         return 0;
-    if (peer->gid == h->allowed_gid)
+    }
+    if (peer->gid == h->allowed_gid) {
         return 1;
+    }
     gid_t groups[NGROUPS_MAX_PEER];
     socklen_t len = sizeof groups;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) {
         return 0;
-    for (size_t i = 0; i < len / sizeof groups[0]; i++)
-        if (groups[i] == h->allowed_gid)
+    }
+    for (size_t i = 0; i < len / sizeof groups[0]; i++) {
+        if (groups[i] == h->allowed_gid) {
             return 1;
+        }
+    }
     return 0;
 }
 
@@ -166,10 +181,12 @@ void helper_clients_accept(helper *h)
     for (;;) {
         int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                helper_log_error("accept: %s", strerror(errno));
-            if (errno != EINTR)
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                helper_log_error(QWDLOGNO(05007) "accept: %s", strerror(errno));
+            }
+            if (errno != EINTR) {
                 return;
+            }
             continue;
         }
         accept_one(h, fd);
@@ -182,11 +199,12 @@ static void process_lines(helper_client *c)
     while (!c->waiting_for && !c->close_when_flushed) {
         char *newline = memchr(c->inbuf, '\n', c->inbuf_len);
         if (!newline) {
-            if (c->inbuf_len == INBUF_SIZE)
+            if (c->inbuf_len == INBUF_SIZE) {
                 helper_client_error(c, NULL, QWD_ERR_TOO_LARGE,
                                     apr_psprintf(c->pool, "a message may not exceed %d bytes",
                                                  QWD_PROTO_MAX_MESSAGE),
                                     NULL, 1);
+            }
             return;
         }
         apr_size_t len = (apr_size_t)(newline - c->inbuf);
@@ -197,10 +215,12 @@ static void process_lines(helper_client *c)
         c->inbuf_len -= len + 1;
         memmove(c->inbuf, newline + 1, c->inbuf_len);
         set_line_deadline(c);
-        if (request)
+        if (request) {
             helper_ops_dispatch(c, ptemp, request);
-        else if (len > 0)
+        }
+        else if (len > 0) {
             helper_client_error(c, NULL, code, message, NULL, !strcmp(code, QWD_ERR_TOO_LARGE));
+        }
         apr_pool_destroy(ptemp);
     }
 }
@@ -208,8 +228,9 @@ static void process_lines(helper_client *c)
 void helper_client_io(helper_client *c, short revents)
 {
     if (revents & POLLOUT) {
-        if (flush(c) < 0)
+        if (flush(c) < 0) {
             return;
+        }
     }
     if (revents & (POLLIN | POLLHUP | POLLERR)) {
         ssize_t n = recv(c->fd, c->inbuf + c->inbuf_len, INBUF_SIZE - c->inbuf_len, MSG_DONTWAIT);
@@ -230,18 +251,22 @@ short helper_client_events(helper_client *c)
 {
     short events = 0;
     /* While a reply waits, later requests stay in the kernel buffer (replies keep order). */
-    if (!c->waiting_for && !c->close_when_flushed)
+    if (!c->waiting_for && !c->close_when_flushed) {
         events |= POLLIN;
-    if (c->outbuf_len > 0)
+    }
+    if (c->outbuf_len > 0) {
         events |= POLLOUT;
+    }
     return events;
 }
 
 static int all_ended(apr_array_header_t *sessions)
 {
-    for (int i = 0; i < sessions->nelts; i++)
-        if (APR_ARRAY_IDX(sessions, i, helper_session *)->state != SESSION_ENDED)
+    for (int i = 0; i < sessions->nelts; i++) {
+        if (APR_ARRAY_IDX(sessions, i, helper_session *)->state != SESSION_ENDED) {
             return 0;
+        }
+    }
     return 1;
 }
 
@@ -249,8 +274,9 @@ static int all_ended(apr_array_header_t *sessions)
  * for a caller that is still processing c's lines. Returns whether it answered. */
 static int finish_wait(helper_client *c)
 {
-    if (!c->waiting_for || !all_ended(c->waiting_for))
+    if (!c->waiting_for || !all_ended(c->waiting_for)) {
         return 0;
+    }
     apr_array_header_t *sessions = c->waiting_for;
     json_t *result = c->waiting_is_purge
                          ? json_pack("{s:i}", "stopped", sessions->nelts)
@@ -289,10 +315,13 @@ void helper_clients_session_ended(helper *h)
 
 int helper_clients_wait_for(helper *h, helper_session *s)
 {
-    for (helper_client *c = h->clients; c; c = c->next)
-        for (int i = 0; c->waiting_for && i < c->waiting_for->nelts; i++)
-            if (APR_ARRAY_IDX(c->waiting_for, i, helper_session *) == s)
+    for (helper_client *c = h->clients; c; c = c->next) {
+        for (int i = 0; c->waiting_for && i < c->waiting_for->nelts; i++) {
+            if (APR_ARRAY_IDX(c->waiting_for, i, helper_session *) == s) {
                 return 1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -315,6 +344,7 @@ void helper_clients_tick(helper *h)
 
 void helper_clients_close_all(helper *h)
 {
-    while (h->clients)
+    while (h->clients) {
         client_free(h->clients);
+    }
 }

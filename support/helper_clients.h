@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connections of qwd-helper's clients: accept with the SO_PEERCRED check, non-blocking line
  * reading with the size limit and idle timeout, buffered replies, and replies that wait for
  * sessions to end (stop, purge). */

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Every configuration key is spelled once, in the table below, with its type and default;
  * docs/helper.md documents the same keys in the same order. */
 #include "helper_config.h"
 #include "qwd_argv.h"
 #include "qwd_text.h"
+#include "qwd_protocol.h"
 
 #include <apr_strings.h>
 #include <ctype.h>
@@ -21,13 +23,13 @@ typedef struct {
     const char *default_value; /* NULL: unset */
 } config_key;
 
-#define KEY(name, type, default_value)                                                             \
-    {                                                                                              \
-#name, type, offsetof(helper_config, name), default_value                                  \
+#define KEY(name, type, default_value)                            \
+    {                                                             \
+        #name, type, offsetof(helper_config, name), default_value \
     }
 
 static const config_key config_keys[] = {
-    KEY(socket, KEY_STRING, "/run/qwd/helper.sock"),
+    KEY(socket, KEY_STRING, QWD_PROTO_DEFAULT_SOCKET),
     KEY(socket_mode, KEY_MODE, "0660"),
     KEY(socket_group, KEY_STRING, NULL),
     KEY(machines_dir, KEY_STRING, "/var/lib/qwd/machines"),
@@ -73,37 +75,41 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     char *end;
     errno = 0;
     switch (key->type) {
-    case KEY_STRING:
-        *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL;
-        return NULL;
+    case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
     case KEY_INT: {
         long number = strtol(value, &end, 10);
-        if (errno || end == value || *end || number < 0 || number > 1000000000)
+        if (errno || end == value || *end || number < 0 || number > 1000000000) {
             return apr_psprintf(pool, "%s: \"%s\" is not a non-negative integer", key->name, value);
+        }
         *(int *)field = (int)number;
         return NULL;
     }
     case KEY_MODE: {
         long mode = strtol(value, &end, 8);
-        if (errno || end == value || *end || mode < 0 || mode > 07777)
+        if (errno || end == value || *end || mode < 0 || mode > 07777) {
             return apr_psprintf(pool, "%s: \"%s\" is not an octal mode", key->name, value);
+        }
         *(int *)field = (int)mode;
         return NULL;
     }
     case KEY_BOOL:
-        if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true") ||
-            !strcmp(value, "1"))
+        if (!strcmp(value, "yes") || !strcmp(value, "on") || !strcmp(value, "true")
+            || !strcmp(value, "1")) {
             *(int *)field = 1;
-        else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false") ||
-                 !strcmp(value, "0"))
+        }
+        else if (!strcmp(value, "no") || !strcmp(value, "off") || !strcmp(value, "false")
+                 || !strcmp(value, "0")) {
             *(int *)field = 0;
-        else
+        }
+        else {
             return apr_psprintf(pool, "%s: \"%s\" is not yes or no", key->name, value);
+        }
         return NULL;
     case KEY_DOUBLE: {
         double number = strtod(value, &end);
-        if (errno || end == value || *end || number < 0)
+        if (errno || end == value || *end || number < 0) {
             return apr_psprintf(pool, "%s: \"%s\" is not a non-negative number", key->name, value);
+        }
         *(double *)field = number;
         return NULL;
     }
@@ -118,9 +124,11 @@ static const char *apply(apr_pool_t *pool, helper_config *config, const char *na
         apr_table_set(config->qemu_binaries, name + strlen(QEMU_KEY_PREFIX), value);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
-        if (!strcmp(config_keys[i].name, name))
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
+        if (!strcmp(config_keys[i].name, name)) {
             return set_key(pool, config, &config_keys[i], value);
+        }
+    }
     return apr_psprintf(pool, "unknown configuration key \"%s\"", name);
 }
 
@@ -129,9 +137,11 @@ helper_config *helper_config_defaults(apr_pool_t *pool)
     helper_config *config = apr_pcalloc(pool, sizeof *config);
     config->qemu_binaries = apr_table_make(pool, 4);
     apr_table_set(config->qemu_binaries, "x86_64", DEFAULT_QEMU_X86_64);
-    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++)
-        if (config_keys[i].default_value)
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
+        if (config_keys[i].default_value) {
             set_key(pool, config, &config_keys[i], config_keys[i].default_value);
+        }
+    }
     return config;
 }
 
@@ -139,8 +149,9 @@ const char *helper_config_set(apr_pool_t *pool, helper_config *config, const cha
 {
     char *copy = apr_pstrdup(pool, setting);
     char *equals = strchr(copy, '=');
-    if (!equals)
+    if (!equals) {
         return apr_psprintf(pool, "\"%s\" is not key=value", setting);
+    }
     *equals = '\0';
     return apply(pool, config, qwd_trim(copy), qwd_trim(equals + 1));
 }
@@ -148,19 +159,22 @@ const char *helper_config_set(apr_pool_t *pool, helper_config *config, const cha
 const char *helper_config_read(apr_pool_t *pool, helper_config *config, const char *path)
 {
     FILE *file = fopen(path, "r");
-    if (!file)
+    if (!file) {
         return apr_psprintf(pool, "cannot read %s: %s", path, strerror(errno));
+    }
     char line[4096];
     int line_number = 0;
     const char *problem = NULL;
     while (!problem && fgets(line, sizeof line, file)) {
         line_number++;
         char *text = qwd_trim(line);
-        if (!*text || *text == '#')
+        if (!*text || *text == '#') {
             continue;
+        }
         problem = helper_config_set(pool, config, text);
-        if (problem)
+        if (problem) {
             problem = apr_psprintf(pool, "%s:%d: %s", path, line_number, problem);
+        }
     }
     fclose(file);
     return problem;
@@ -168,58 +182,70 @@ const char *helper_config_read(apr_pool_t *pool, helper_config *config, const ch
 
 static const char *must_be_absolute(apr_pool_t *pool, const char *name, const char *path)
 {
-    if (!path || path[0] != '/')
+    if (!path || path[0] != '/') {
         return apr_psprintf(pool, "%s must be an absolute path", name);
+    }
     return NULL;
 }
 
 static const char *in_range(apr_pool_t *pool, const char *name, int value, int min, int max)
 {
-    if (value < min || value > max)
+    if (value < min || value > max) {
         return apr_psprintf(pool, "%s is %d, it must be between %d and %d", name, value, min, max);
+    }
     return NULL;
 }
 
 const char *helper_config_check(apr_pool_t *pool, helper_config *config)
 {
     const char *problem;
-    if ((problem = must_be_absolute(pool, "socket", config->socket)) ||
-        (problem = must_be_absolute(pool, "machines_dir", config->machines_dir)) ||
-        (problem = must_be_absolute(pool, "state_dir", config->state_dir)) ||
-        (problem = must_be_absolute(pool, "qemu_img", config->qemu_img)) ||
-        (problem = must_be_absolute(pool, "websockify", config->websockify)))
+    if ((problem = must_be_absolute(pool, "socket", config->socket))
+        || (problem = must_be_absolute(pool, "machines_dir", config->machines_dir))
+        || (problem = must_be_absolute(pool, "state_dir", config->state_dir))
+        || (problem = must_be_absolute(pool, "qemu_img", config->qemu_img))
+        || (problem = must_be_absolute(pool, "websockify", config->websockify))) {
         return problem;
-    if (!config->token_dir)
+    }
+    if (!config->token_dir) {
         config->token_dir = apr_pstrcat(pool, config->state_dir, "/tokens", NULL);
-    if ((problem = must_be_absolute(pool, "token_dir", config->token_dir)))
+    }
+    if ((problem = must_be_absolute(pool, "token_dir", config->token_dir))) {
         return problem;
-    if (strcmp(config->accel, "auto") && strcmp(config->accel, "kvm") &&
-        strcmp(config->accel, "tcg"))
+    }
+    if (strcmp(config->accel, "auto") && strcmp(config->accel, "kvm")
+        && strcmp(config->accel, "tcg")) {
         return "accel must be auto, kvm or tcg";
-    if (config->cpu_model && !qwd_argv_cpu_model_is_valid(config->cpu_model))
+    }
+    if (config->cpu_model && !qwd_argv_cpu_model_is_valid(config->cpu_model)) {
         return "cpu_model must be one QEMU CPU model name (like host, max or qemu64)";
-    if (strcmp(config->nic_model, "virtio-net-pci") && strcmp(config->nic_model, "e1000"))
+    }
+    if (strcmp(config->nic_model, "virtio-net-pci") && strcmp(config->nic_model, "e1000")) {
         return "nic_model must be virtio-net-pci or e1000";
-    if (!config->warm_recipe ||
-        (strcmp(config->warm_recipe, "shared") && strcmp(config->warm_recipe, "stream")))
+    }
+    if (!config->warm_recipe
+        || (strcmp(config->warm_recipe, "shared") && strcmp(config->warm_recipe, "stream"))) {
         return "warm_recipe must be shared or stream";
-    if (!helper_config_qemu(config, "x86_64"))
+    }
+    if (!helper_config_qemu(config, "x86_64")) {
         return "qemu_x86_64 must name the QEMU binary";
-    if (strspn(config->iso_scratch_size, "0123456789") == 0 ||
-        strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size))
+    }
+    if (strspn(config->iso_scratch_size, "0123456789") == 0
+        || strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size)) {
         return "iso_scratch_size must be a size like 10G";
-    if ((problem = in_range(pool, "max_cpu", config->max_cpu, 1, 1024)) ||
-        (problem = in_range(pool, "default_cpu", config->default_cpu, 1, config->max_cpu)) ||
-        (problem = in_range(pool, "max_session_memory_mib", config->max_session_memory_mib, 64,
-                            1 << 24)) ||
-        (problem = in_range(pool, "default_memory_mib", config->default_memory_mib, 64,
-                            config->max_session_memory_mib)) ||
-        (problem = in_range(pool, "max_lifetime", config->max_lifetime, 1, 1 << 30)) ||
-        (problem = in_range(pool, "default_lifetime", config->default_lifetime, 1,
-                            config->max_lifetime)) ||
-        (problem = in_range(pool, "expiry_interval", config->expiry_interval, 1, 3600)) ||
-        (problem = in_range(pool, "client_timeout", config->client_timeout, 1, 3600)))
+    }
+    if ((problem = in_range(pool, "max_cpu", config->max_cpu, 1, 1024))
+        || (problem = in_range(pool, "default_cpu", config->default_cpu, 1, config->max_cpu))
+        || (problem = in_range(pool, "max_session_memory_mib", config->max_session_memory_mib,
+                               QWD_PROTO_MIN_MEMORY_MIB, 1 << 24))
+        || (problem = in_range(pool, "default_memory_mib", config->default_memory_mib,
+                               QWD_PROTO_MIN_MEMORY_MIB, config->max_session_memory_mib))
+        || (problem = in_range(pool, "max_lifetime", config->max_lifetime, 1, 1 << 30))
+        || (problem = in_range(pool, "default_lifetime", config->default_lifetime, 1,
+                               config->max_lifetime))
+        || (problem = in_range(pool, "expiry_interval", config->expiry_interval, 1, 3600))
+        || (problem = in_range(pool, "client_timeout", config->client_timeout, 1, 3600))) {
         return problem;
+    }
     return NULL;
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwd-helper's configuration: defaults, the key = value file, --set overrides, and the checks
  * run once at startup so a bad value stops the helper with the key's name. */
 #ifndef QWD_HELPER_CONFIG_H

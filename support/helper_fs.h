@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* File-system chores of qwd-helper: atomic writes (temp file + rename), recursive removal of a
  * session directory, mkdir -p. */
 #ifndef QWD_HELPER_FS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The master image is only ever a read-only backing file: every session writes to its own
  * qcow2 in its session directory, which goes away with the session. */
 #include "helper_launch.h"
@@ -10,6 +11,7 @@
 #include "qwd_argv.h"
 #include "qwd_image.h"
 #include "qwd_token.h"
+#include "qwd_protocol.h"
 
 #include <apr_strings.h>
 #include <errno.h>
@@ -19,8 +21,8 @@
 #include <unistd.h>
 
 /* qemu-img takes ~12 ms: run synchronously; QEMU itself is never waited for. */
-int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine,
-                       const char *base, const char *disk_path, int log_fd, const char **problem)
+int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine, const char *base,
+                       const char *disk_path, int log_fd, const char **problem)
 {
     const char *argv[12];
     int argc = 0;
@@ -35,13 +37,15 @@ int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machin
         argv[argc++] = "-F";
         argv[argc++] = "qcow2";
         argv[argc++] = disk_path;
-    } else if (strcmp(machine->format, "iso")) {
+    }
+    else if (strcmp(machine->format, "iso")) {
         argv[argc++] = "-b";
         argv[argc++] = machine->path;
         argv[argc++] = "-F";
         argv[argc++] = qwd_image_qemu_format(machine->format);
         argv[argc++] = disk_path;
-    } else {
+    }
+    else {
         argv[argc++] = disk_path;
         argv[argc++] = h->config->iso_scratch_size;
     }
@@ -84,13 +88,15 @@ static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const help
         spec.ram_shared = 0;
     }
     const char **argv;
-    if ((*problem = qwd_argv_build(pool, &spec, &argv)))
+    if ((*problem = qwd_argv_build(pool, &spec, &argv))) {
         return -1;
+    }
     s->restore_state = NULL;
     if (warm) {
         int argc = 0;
-        while (argv[argc])
+        while (argv[argc]) {
             argc++;
+        }
         const char **restoring = apr_pcalloc(pool, (size_t)(argc + 3) * sizeof *restoring);
         memcpy(restoring, argv, (size_t)argc * sizeof *argv);
         restoring[argc] = "-incoming";
@@ -106,8 +112,9 @@ static int spawn_qemu(helper *h, apr_pool_t *pool, helper_session *s, const help
      * clone's own memory is mostly TCG code and video RAM touched a little at a time: without
      * huge pages each costs what it uses (about 6 MiB less per clone, docs/instant-on.md). */
     int flags = SPAWN_NEW_SESSION;
-    if (warm && !h->config->warm_clone_hugepages)
+    if (warm && !h->config->warm_clone_hugepages) {
         flags |= SPAWN_NO_HUGEPAGES;
+    }
     int error = helper_spawn_keeping(argv, log_fd, flags, state_fd, &s->pid);
     if (error) {
         *problem = apr_psprintf(pool, "cannot run %s: %s", argv[0], strerror(error));
@@ -129,28 +136,35 @@ int helper_launch_cold_again(helper_session *s)
     const char *log_path = qwd_session_file(pool, s->dir, QWD_SESSION_QEMU_LOG);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int rv = -1;
-    helper_log_warn("session %s: restoring the warm image failed, booting cold", s->id);
+    helper_log_warn(QWDLOGNO(05008) "session %s: restoring the warm image failed, booting cold",
+                    s->id);
     helper_session_log_qemu_output(s);
     if (machine) {
         const char *warm_problem;
         helper_warm_drop(h, machine->name, s->cpu, s->memory_mib, s->video);
-        if (!helper_warm_build(h, machine, s->cpu, s->memory_mib, s->video, &warm_problem))
-            helper_log_warn("warm rebuild of %s failed: %s", machine->name, warm_problem);
+        if (!helper_warm_build(h, machine, s->cpu, s->memory_mib, s->video, &warm_problem)) {
+            helper_log_warn(QWDLOGNO(05009) "warm rebuild of %s failed: %s", machine->name,
+                            warm_problem);
+        }
         unlink(disk_path);
-        if (log_fd >= 0 &&
-            helper_disk_create(h, pool, machine, NULL, disk_path, log_fd, &problem) == 0 &&
-            spawn_qemu(h, pool, s, machine, disk_path, NULL, -1, log_fd, &problem) == 0)
+        if (log_fd >= 0
+            && helper_disk_create(h, pool, machine, NULL, disk_path, log_fd, &problem) == 0
+            && spawn_qemu(h, pool, s, machine, disk_path, NULL, -1, log_fd, &problem) == 0) {
             rv = 0;
+        }
     }
-    if (log_fd >= 0)
+    if (log_fd >= 0) {
         close(log_fd);
+    }
     if (rv == 0) {
-        s->boot = "cold";
+        s->boot = QWD_BOOT_COLD;
         s->state = SESSION_STARTING;
         helper_session_write_record(s);
-        helper_log_info("session %s: QEMU pid %d started cold", s->id, (int)s->pid);
-    } else
-        helper_log_error("session %s: cold boot failed too: %s", s->id, problem);
+        helper_log_info(QWDLOGNO(05010) "session %s: QEMU pid %d started cold", s->id, (int)s->pid);
+    }
+    else {
+        helper_log_error(QWDLOGNO(05011) "session %s: cold boot failed too: %s", s->id, problem);
+    }
     apr_pool_destroy(pool);
     return rv;
 }
@@ -160,8 +174,8 @@ static helper_session *new_session(helper *h, apr_pool_t *pool, const launch_req
                                    const char **problem)
 {
     char *id, *token;
-    if (qwd_session_id_new(pool, &id) != APR_SUCCESS ||
-        qwd_token_new(pool, &token) != APR_SUCCESS) {
+    if (qwd_session_id_new(pool, &id) != APR_SUCCESS
+        || qwd_token_new(pool, &token) != APR_SUCCESS) {
         *problem = "no random bytes for the session id or token";
         return NULL;
     }
@@ -191,61 +205,70 @@ helper_session *helper_launch(helper *h, apr_pool_t *pool, const launch_request 
                               const char **problem)
 {
     helper_session *s = new_session(h, pool, request, problem);
-    if (!s)
+    if (!s) {
         return NULL;
+    }
     const char *disk_path = qwd_session_file(pool, s->dir, QWD_SESSION_DISK);
     const char *log_path = qwd_session_file(pool, s->dir, QWD_SESSION_QEMU_LOG);
     int log_fd = -1, state_fd = -1;
-    if (mkdir(s->dir, 0700) != 0 ||
-        (log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
+    if (mkdir(s->dir, 0700) != 0
+        || (log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) < 0) {
         *problem = apr_psprintf(pool, "cannot create %s: %s", log_fd < 0 ? log_path : s->dir,
                                 strerror(errno));
         goto failed;
     }
     /* A valid warm image of this profile: the session's overlay goes over its frozen base and
      * QEMU restores its state. Anything wrong with it (checked first) means a cold boot. */
-    helper_warm *warm =
-        helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video);
+    helper_warm *warm = helper_warm_usable(h, request->machine, s->cpu, s->memory_mib, s->video);
     const char *state_path = warm ? helper_warm_file(pool, warm, WARM_STATE) : NULL;
     if (state_path && (state_fd = open(state_path, O_RDONLY | O_CLOEXEC)) < 0) {
-        helper_log_warn("session %s: cannot open %s (%s), cold boot", s->id, state_path,
-                        strerror(errno));
+        helper_log_warn(QWDLOGNO(05012) "session %s: cannot open %s (%s), cold boot", s->id,
+                        state_path, strerror(errno));
         warm = NULL;
     }
-    s->boot = warm ? "restored" : "cold";
+    s->boot = warm ? QWD_BOOT_RESTORED : QWD_BOOT_COLD;
     if (helper_disk_create(h, pool, request->machine,
                            warm ? helper_warm_file(pool, warm, WARM_BASE) : NULL, disk_path, log_fd,
-                           problem) != 0 ||
-        spawn_qemu(h, pool, s, request->machine, disk_path, warm, warm ? state_fd : -1, log_fd,
-                   problem) != 0)
+                           problem)
+            != 0
+        || spawn_qemu(h, pool, s, request->machine, disk_path, warm, warm ? state_fd : -1, log_fd,
+                      problem)
+               != 0) {
         goto failed;
+    }
     close(log_fd);
     log_fd = -1;
-    if (state_fd >= 0)
+    if (state_fd >= 0) {
         close(state_fd);
+    }
     state_fd = -1;
     int error = helper_session_write_record(s);
-    if (!error)
+    if (!error) {
         error = helper_token_write(h, s->token, s->vnc_socket);
+    }
     if (error) {
         /* QEMU runs already: end it the normal way, so the child is reaped and cleaned. */
         *problem =
             apr_psprintf(pool, "cannot write the session record or token: %s", strerror(error));
-        helper_session_stop(s, "crashed");
+        helper_session_stop(s, QWD_END_CRASHED);
         return NULL;
     }
-    helper_log_info("session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)", s->id,
-                    (int)s->pid, s->owner, s->machine, s->cpu, s->memory_mib, h->accel, s->boot);
-    if (!warm)
+    helper_log_info(
+        QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
+        s->id, (int)s->pid, s->owner, s->machine, s->cpu, s->memory_mib, h->accel, s->boot);
+    if (!warm) {
         helper_warm_auto(h, request->machine, s->cpu, s->memory_mib, s->video);
+    }
     return s;
 
 failed:
-    if (log_fd >= 0)
+    if (log_fd >= 0) {
         close(log_fd);
-    if (state_fd >= 0)
+    }
+    if (state_fd >= 0) {
         close(state_fd);
-    helper_log_error("session %s: start failed: %s", s->id, *problem);
+    }
+    helper_log_error(QWDLOGNO(05014) "session %s: start failed: %s", s->id, *problem);
     helper_session_log_qemu_output(s);
     helper_session_discard(s);
     return NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Starting a session's VM: id and token, session directory, disk overlay (or ISO scratch
  * disk), the QEMU child, the session record and the websockify token file. */
 #ifndef QWD_HELPER_LAUNCH_H
@@ -27,8 +28,8 @@ qwd_vm_spec helper_launch_spec(helper *h, const helper_machine *machine, const c
 /* Creates disk_path with qemu-img (~12 ms, synchronous): a qcow2 overlay over base (a qcow2,
  * e.g. a warm image's frozen base) when base is set, else over the machine's master, or the
  * blank scratch disk of an ISO machine. Returns 0, or -1 with *problem. */
-int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine,
-                       const char *base, const char *disk_path, int log_fd, const char **problem);
+int helper_disk_create(helper *h, apr_pool_t *pool, const helper_machine *machine, const char *base,
+                       const char *disk_path, int log_fd, const char **problem);
 
 /* Starts the VM of request. Returns the session (state starting) or NULL with *problem set
  * (allocated in pool); a failed start leaves nothing behind. Never waits for QEMU. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reads /proc/loadavg and /proc/meminfo. */
 #include "helper_load.h"
 
@@ -11,8 +12,9 @@ void helper_load_read(host_load *load)
     load->cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
     FILE *file = fopen("/proc/loadavg", "r");
     if (file) {
-        if (fscanf(file, "%lf %lf %lf", &load->load1, &load->load5, &load->load15) != 3)
+        if (fscanf(file, "%lf %lf %lf", &load->load1, &load->load5, &load->load15) != 3) {
             load->load1 = load->load5 = load->load15 = 0;
+        }
         fclose(file);
     }
     file = fopen("/proc/meminfo", "r");
@@ -20,10 +22,12 @@ void helper_load_read(host_load *load)
         char line[256];
         long kib;
         while (fgets(line, sizeof line, file)) {
-            if (sscanf(line, "MemTotal: %ld kB", &kib) == 1)
+            if (sscanf(line, "MemTotal: %ld kB", &kib) == 1) {
                 load->mem_total_mib = kib / 1024;
-            else if (sscanf(line, "MemAvailable: %ld kB", &kib) == 1)
+            }
+            else if (sscanf(line, "MemAvailable: %ld kB", &kib) == 1) {
                 load->mem_available_mib = kib / 1024;
+            }
         }
         fclose(file);
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The host's load and memory as /proc reports them, for the load op and the max_load limit. */
 #ifndef QWD_HELPER_LOAD_H
 #define QWD_HELPER_LOAD_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Log lines are written with one write() each, so lines of the helper and of websockify never
  * interleave mid-line in the shared log file. */
 #include "helper_log.h"
@@ -13,11 +14,13 @@ static int log_fd = STDERR_FILENO;
 
 int helper_log_open(const char *path)
 {
-    if (!path)
+    if (!path) {
         return 0;
+    }
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     log_fd = fd;
     return 0;
 }
@@ -27,7 +30,7 @@ int helper_log_fd(void)
     return log_fd;
 }
 
-void helper_log(const char *level, const char *format, ...)
+void helper_logv(const char *level, const char *format, va_list args)
 {
     char line[2048];
     struct timeval now;
@@ -37,14 +40,20 @@ void helper_log(const char *level, const char *format, ...)
     int len = (int)strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &local);
     len += snprintf(line + len, sizeof line - (size_t)len, ".%03ld [%s] ", (long)now.tv_usec / 1000,
                     level);
-    va_list args;
-    va_start(args, format);
     int body = vsnprintf(line + len, sizeof line - (size_t)len - 1, format, args);
-    va_end(args);
     len = body < 0 ? len : len + body;
-    if (len > (int)sizeof line - 2)
+    if (len > (int)sizeof line - 2) {
         len = (int)sizeof line - 2;
+    }
     line[len++] = '\n';
     ssize_t ignored = write(log_fd, line, (size_t)len);
     (void)ignored;
+}
+
+void helper_log(const char *level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    helper_logv(level, format, args);
+    va_end(args);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The event loop. Nothing here blocks for long: QEMU is never waited for, stops escalate on
  * timers, and child exits arrive as bytes on the self-pipe (SIGCHLD) or pidfd readiness. */
 #include "helper_loop.h"
@@ -33,8 +34,9 @@ static void on_signal(int sig)
 
 int helper_loop_signals(helper *h)
 {
-    if (pipe2(h->signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    if (pipe2(h->signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         return errno;
+    }
     signal_write_fd = h->signal_pipe[1];
     struct sigaction action = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&action.sa_mask);
@@ -55,11 +57,13 @@ static void reap_children(helper *h)
             helper_websockify_exited(h, status);
             continue;
         }
-        if (helper_warm_child_exited(h, pid, status))
+        if (helper_warm_child_exited(h, pid, status)) {
             continue;
+        }
         helper_session *s = helper_session_by_child(h, pid);
-        if (s)
+        if (s) {
             helper_session_exited(s, 1, status);
+        }
     }
 }
 
@@ -67,16 +71,19 @@ static void handle_signals(helper *h)
 {
     unsigned char signals[64];
     ssize_t n;
-    while ((n = read(h->signal_pipe[0], signals, sizeof signals)) > 0)
+    while ((n = read(h->signal_pipe[0], signals, sizeof signals)) > 0) {
         for (ssize_t i = 0; i < n; i++) {
-            if (signals[i] == SIGCHLD)
+            if (signals[i] == SIGCHLD) {
                 reap_children(h);
+            }
             else if (signals[i] == SIGTERM || signals[i] == SIGINT) {
-                helper_log_info("signal %d: shutting down, VMs keep running", signals[i]);
+                helper_log_info(QWDLOGNO(05015) "signal %d: shutting down, VMs keep running",
+                                signals[i]);
                 h->stopping = 1;
             }
             /* SIGHUP: nothing to reload yet; ignoring it keeps a terminal hangup harmless. */
         }
+    }
 }
 
 typedef enum {
@@ -119,17 +126,21 @@ static int build(helper *h, poll_set *set)
     set->count = 0;
     add(set, h->signal_pipe[0], POLLIN, WATCH_SIGNALS, NULL);
     add(set, h->listen_fd, POLLIN, WATCH_LISTENER, NULL);
-    for (helper_client *c = h->clients; c; c = c->next)
+    for (helper_client *c = h->clients; c; c = c->next) {
         add(set, c->fd, helper_client_events(c), WATCH_CLIENT, c);
+    }
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
         starting |= s->state == SESSION_STARTING;
-        if (s->probe_fd >= 0)
+        if (s->probe_fd >= 0) {
             add(set, s->probe_fd, POLLIN, WATCH_PROBE, s);
-        if (s->agent_fd >= 0)
+        }
+        if (s->agent_fd >= 0) {
             add(set, s->agent_fd, POLLIN, WATCH_AGENT, s);
-        if (s->pidfd >= 0)
+        }
+        if (s->pidfd >= 0) {
             add(set, s->pidfd, POLLIN, WATCH_PIDFD, s);
+        }
     }
     return starting;
 }
@@ -139,17 +150,22 @@ static int build(helper *h, poll_set *set)
 static int still_watched(helper *h, watch *w, int fd)
 {
     if (w->kind == WATCH_CLIENT) {
-        for (helper_client *c = h->clients; c; c = c->next)
-            if (c == w->object && c->fd == fd)
+        for (helper_client *c = h->clients; c; c = c->next) {
+            if (c == w->object && c->fd == fd) {
                 return 1;
+            }
+        }
         return 0;
     }
-    if (w->kind == WATCH_PROBE)
+    if (w->kind == WATCH_PROBE) {
         return ((helper_session *)w->object)->probe_fd == fd;
-    if (w->kind == WATCH_AGENT)
+    }
+    if (w->kind == WATCH_AGENT) {
         return ((helper_session *)w->object)->agent_fd == fd;
-    if (w->kind == WATCH_PIDFD)
+    }
+    if (w->kind == WATCH_PIDFD) {
         return ((helper_session *)w->object)->pidfd == fd;
+    }
     return 1;
 }
 
@@ -158,27 +174,16 @@ static void dispatch(helper *h, poll_set *set)
     for (int i = 0; i < set->count; i++) {
         struct pollfd *pfd = &set->fds[i];
         watch *w = &set->watches[i];
-        if (!pfd->revents || !still_watched(h, w, pfd->fd))
+        if (!pfd->revents || !still_watched(h, w, pfd->fd)) {
             continue;
+        }
         switch (w->kind) {
-        case WATCH_SIGNALS:
-            handle_signals(h);
-            break;
-        case WATCH_LISTENER:
-            helper_clients_accept(h);
-            break;
-        case WATCH_CLIENT:
-            helper_client_io(w->object, pfd->revents);
-            break;
-        case WATCH_PROBE:
-            helper_session_probe_ready(w->object);
-            break;
-        case WATCH_AGENT:
-            helper_session_agent_answered(w->object);
-            break;
-        case WATCH_PIDFD:
-            helper_session_exited(w->object, 0, 0);
-            break;
+        case WATCH_SIGNALS: handle_signals(h); break;
+        case WATCH_LISTENER: helper_clients_accept(h); break;
+        case WATCH_CLIENT: helper_client_io(w->object, pfd->revents); break;
+        case WATCH_PROBE: helper_session_probe_ready(w->object); break;
+        case WATCH_AGENT: helper_session_agent_answered(w->object); break;
+        case WATCH_PIDFD: helper_session_exited(w->object, 0, 0); break;
         }
     }
 }
@@ -190,11 +195,12 @@ void helper_loop_run(helper *h)
         int starting = build(h, &set) || helper_warm_busy(h);
         int n = poll(set.fds, (nfds_t)set.count, starting ? TICK_STARTING_MS : TICK_IDLE_MS);
         if (n < 0 && errno != EINTR) {
-            helper_log_error("poll: %s", strerror(errno));
+            helper_log_error(QWDLOGNO(05016) "poll: %s", strerror(errno));
             break;
         }
-        if (n > 0)
+        if (n > 0) {
             dispatch(h, &set);
+        }
         helper_clients_tick(h);
         helper_sessions_tick(h);
         helper_warm_tick(h);

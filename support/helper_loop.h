@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwd-helper's event loop: one thread, poll() over the listening socket, the clients, VNC
  * probes, pidfds of adopted VMs and a self-pipe for signals; timers run on every turn. */
 #ifndef QWD_HELPER_LOOP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Scans the machines directory. A client only ever names a listed machine; paths, "..", hidden
  * files and symlinks leading out of the directory never make it into the list. */
 #include "helper_machines.h"
@@ -24,8 +25,9 @@ static int has_image_extension(const char *name)
     size_t len = strlen(name);
     for (const char *const *ext = image_extensions; *ext; ext++) {
         size_t ext_len = strlen(*ext);
-        if (len > ext_len && !strcasecmp(name + len - ext_len, *ext))
+        if (len > ext_len && !strcasecmp(name + len - ext_len, *ext)) {
             return 1;
+        }
     }
     return 0;
 }
@@ -34,14 +36,17 @@ static int has_image_extension(const char *name)
 static const char *resolve_inside(apr_pool_t *pool, const char *real_dir, const char *name)
 {
     char resolved[PATH_MAX];
-    if (!realpath(apr_pstrcat(pool, real_dir, "/", name, NULL), resolved))
+    if (!realpath(apr_pstrcat(pool, real_dir, "/", name, NULL), resolved)) {
         return NULL;
+    }
     size_t dir_len = strlen(real_dir);
-    if (strncmp(resolved, real_dir, dir_len) || resolved[dir_len] != '/')
+    if (strncmp(resolved, real_dir, dir_len) || resolved[dir_len] != '/') {
         return NULL;
+    }
     struct stat info;
-    if (stat(resolved, &info) != 0 || !S_ISREG(info.st_mode))
+    if (stat(resolved, &info) != 0 || !S_ISREG(info.st_mode)) {
         return NULL;
+    }
     return apr_pstrdup(pool, resolved);
 }
 
@@ -54,8 +59,9 @@ static const char *read_description(apr_pool_t *pool, const char *real_dir, cons
     for (int i = 0; i < 2; i++) {
         const char *path = resolve_inside(pool, real_dir, candidates[i]);
         int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-        if (fd < 0)
+        if (fd < 0) {
             continue;
+        }
         char line[512];
         ssize_t len = read(fd, line, sizeof line - 1);
         close(fd);
@@ -70,16 +76,19 @@ static int probe_image(apr_pool_t *pool, helper_machine *machine)
 {
     static unsigned char head[QWD_IMAGE_HEAD_SIZE], footer[QWD_IMAGE_FOOTER_SIZE];
     int fd = open(machine->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     struct stat info;
     ssize_t head_len = fstat(fd, &info) == 0 ? pread(fd, head, sizeof head, 0) : -1;
     ssize_t footer_len = 0;
-    if (head_len >= 0 && info.st_size >= (off_t)sizeof footer)
+    if (head_len >= 0 && info.st_size >= (off_t)sizeof footer) {
         footer_len = pread(fd, footer, sizeof footer, info.st_size - (off_t)sizeof footer);
+    }
     close(fd);
-    if (head_len < 0 || footer_len < 0)
+    if (head_len < 0 || footer_len < 0) {
         return -1;
+    }
     machine->format = qwd_image_format(head, (apr_size_t)head_len, footer, (apr_size_t)footer_len);
     machine->virtual_size =
         qwd_image_virtual_size(machine->format, head, (apr_size_t)head_len, footer,
@@ -106,21 +115,26 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
     apr_array_header_t *machines = apr_array_make(pool, 8, sizeof(helper_machine));
     char real_dir[PATH_MAX];
     DIR *dir = realpath(machines_dir, real_dir) ? opendir(real_dir) : NULL;
-    if (!dir)
+    if (!dir) {
         return machines;
+    }
     struct dirent *entry;
     while ((entry = readdir(dir))) {
-        if (qwd_machine_name_problem(entry->d_name) || !has_image_extension(entry->d_name))
+        if (qwd_machine_name_problem(entry->d_name) || !has_image_extension(entry->d_name)) {
             continue;
+        }
         helper_machine machine = {.name = apr_pstrdup(pool, entry->d_name)};
         machine.path = resolve_inside(pool, real_dir, machine.name);
-        if (!machine.path || probe_image(pool, &machine) != 0)
+        if (!machine.path || probe_image(pool, &machine) != 0) {
             continue;
+        }
         machine.description = read_description(pool, real_dir, machine.name);
         qwd_warm_sidecar sidecar = {0};
         const char *ignored; /* reported where the sidecar is used for a build */
-        if (helper_machine_read_sidecar(pool, machines_dir, machine.name, &sidecar, &ignored) == 0)
+        if (helper_machine_read_sidecar(pool, machines_dir, machine.name, &sidecar, &ignored)
+            == 0) {
             machine.guest_agent = sidecar.guest_agent;
+        }
         APR_ARRAY_PUSH(machines, helper_machine) = machine;
     }
     closedir(dir);
@@ -132,8 +146,9 @@ const helper_machine *helper_machines_find(apr_array_header_t *machines, const c
 {
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        if (!strcmp(machine->name, name))
+        if (!strcmp(machine->name, name)) {
             return machine;
+        }
     }
     return NULL;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The machines list: image files of machines_dir whose name is acceptable, that stay inside
  * the directory once symlinks are resolved, with their format read from their magic. */
 #ifndef QWD_HELPER_MACHINES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwd-helper: the daemon that owns every VM of mod_qwd. Reads its configuration, drops to its
  * user, re-adopts running VMs, starts websockify and serves the protocol on a Unix socket. */
 #include "helper.h"
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +40,19 @@ static void usage(FILE *out)
             "Keys are documented in docs/helper.md.\n");
 }
 
-static void die(const char *format, const char *detail)
+static void die(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *format, ...)
 {
+    va_list args;
+    va_start(args, format);
     fprintf(stderr, "qwd-helper: ");
-    fprintf(stderr, format, detail);
+    vfprintf(stderr, format, args);
     fprintf(stderr, "\n");
-    helper_log_error(format, detail);
+    va_end(args);
+    va_start(args, format);
+    helper_logv("error", format, args);
+    va_end(args);
     exit(1);
 }
 
@@ -56,26 +65,34 @@ static helper_config *parse_command_line(apr_pool_t *pool, int argc, char **argv
         if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(argv[i], "--foreground")) {
+        }
+        else if (!strcmp(argv[i], "--foreground")) {
             continue;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+        }
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config_path = argv[++i];
-        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+        }
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
             APR_ARRAY_PUSH(overrides, const char *) = argv[++i];
-        } else {
+        }
+        else {
             usage(stderr);
             exit(2);
         }
     }
-    if (!config_path && access(HELPER_DEFAULT_CONFIG, R_OK) == 0)
+    if (!config_path && access(HELPER_DEFAULT_CONFIG, R_OK) == 0) {
         config_path = HELPER_DEFAULT_CONFIG;
+    }
     const char *problem = config_path ? helper_config_read(pool, config, config_path) : NULL;
-    for (int i = 0; !problem && i < overrides->nelts; i++)
+    for (int i = 0; !problem && i < overrides->nelts; i++) {
         problem = helper_config_set(pool, config, APR_ARRAY_IDX(overrides, i, const char *));
-    if (!problem)
+    }
+    if (!problem) {
         problem = helper_config_check(pool, config);
-    if (problem)
-        die("%s", problem);
+    }
+    if (problem) {
+        die(QWDLOGNO(05017) "%s", problem);
+    }
     return config;
 }
 
@@ -83,16 +100,20 @@ static helper_config *parse_command_line(apr_pool_t *pool, int argc, char **argv
  * anything else, so every file and child belongs to it. Never setuid. */
 static void drop_privileges(const helper_config *config)
 {
-    if (!config->user || geteuid() != 0)
+    if (!config->user || geteuid() != 0) {
         return;
+    }
     struct passwd *user = getpwnam(config->user);
-    if (!user)
-        die("user: no user \"%s\"", config->user);
-    if (initgroups(user->pw_name, user->pw_gid) != 0 || setgid(user->pw_gid) != 0 ||
-        setuid(user->pw_uid) != 0)
-        die("user: cannot switch to \"%s\"", config->user);
-    if (setuid(0) == 0)
-        die("user: could regain root after switching to \"%s\"", config->user);
+    if (!user) {
+        die(QWDLOGNO(05018) "user: no user \"%s\"", config->user);
+    }
+    if (initgroups(user->pw_name, user->pw_gid) != 0 || setgid(user->pw_gid) != 0
+        || setuid(user->pw_uid) != 0) {
+        die(QWDLOGNO(05019) "user: cannot switch to \"%s\"", config->user);
+    }
+    if (setuid(0) == 0) {
+        die(QWDLOGNO(05020) "user: could regain root after switching to \"%s\"", config->user);
+    }
 }
 
 static void make_dirs(helper *h)
@@ -101,8 +122,10 @@ static void make_dirs(helper *h)
                           h->token_tmp_dir};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         int error = helper_fs_mkdirs(h->pool, dirs[i], 0700);
-        if (error)
-            die("cannot create %s", apr_psprintf(h->pool, "%s: %s", dirs[i], strerror(error)));
+        if (error) {
+            die(QWDLOGNO(05021) "cannot create %s",
+                apr_psprintf(h->pool, "%s: %s", dirs[i], strerror(error)));
+        }
     }
 }
 
@@ -111,38 +134,48 @@ static void listen_socket(helper *h)
 {
     helper_config *config = h->config;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(config->socket) >= sizeof addr.sun_path)
-        die("socket: %s is too long for a Unix socket", config->socket);
+    if (strlen(config->socket) >= sizeof addr.sun_path) {
+        die(QWDLOGNO(05022) "socket: %s is too long for a Unix socket", config->socket);
+    }
     strcpy(addr.sun_path, config->socket);
     char *parent = apr_pstrdup(h->pool, config->socket);
     *strrchr(parent, '/') = '\0';
-    if (*parent)
+    if (*parent) {
         helper_fs_mkdirs(h->pool, parent, 0755);
+    }
     h->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0)
-        die("socket: another helper answers on %s", config->socket);
+    if (connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0) {
+        die(QWDLOGNO(05023) "socket: another helper answers on %s", config->socket);
+    }
     close(probe);
     unlink(config->socket);
-    if (bind(h->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
-        listen(h->listen_fd, 128) != 0)
-        die("socket: %s", apr_psprintf(h->pool, "%s: %s", config->socket, strerror(errno)));
+    if (bind(h->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0
+        || listen(h->listen_fd, 128) != 0) {
+        die(QWDLOGNO(05024) "socket: %s",
+            apr_psprintf(h->pool, "%s: %s", config->socket, strerror(errno)));
+    }
     if (config->socket_group) {
         struct group *group = getgrnam(config->socket_group);
-        if (!group || chown(config->socket, (uid_t)-1, group->gr_gid) != 0)
-            die("socket_group: cannot give the socket to group \"%s\"", config->socket_group);
+        if (!group || chown(config->socket, (uid_t)-1, group->gr_gid) != 0) {
+            die(QWDLOGNO(05025) "socket_group: cannot give the socket to group \"%s\"",
+                config->socket_group);
+        }
     }
-    if (chmod(config->socket, (mode_t)config->socket_mode) != 0)
-        die("socket_mode: %s", strerror(errno));
+    if (chmod(config->socket, (mode_t)config->socket_mode) != 0) {
+        die(QWDLOGNO(05026) "socket_mode: %s", strerror(errno));
+    }
 }
 
 static void resolve_allowed_group(helper *h)
 {
-    if (!h->config->allowed_group)
+    if (!h->config->allowed_group) {
         return;
+    }
     struct group *group = getgrnam(h->config->allowed_group);
-    if (!group)
-        die("allowed_group: no group \"%s\"", h->config->allowed_group);
+    if (!group) {
+        die(QWDLOGNO(05027) "allowed_group: no group \"%s\"", h->config->allowed_group);
+    }
     h->allowed_gid = group->gr_gid;
     h->allowed_gid_set = 1;
 }
@@ -157,21 +190,23 @@ int main(int argc, char **argv)
     h->config = parse_command_line(h->pool, argc, argv);
     drop_privileges(h->config);
     umask(077);
-    if (helper_log_open(h->config->log_file) != 0)
-        die("log_file: cannot open %s", h->config->log_file);
+    if (helper_log_open(h->config->log_file) != 0) {
+        die(QWDLOGNO(05028) "log_file: cannot open %s", h->config->log_file);
+    }
     helper_accel_resolve(h);
     h->sessions = apr_hash_make(h->pool);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
     resolve_allowed_group(h);
     make_dirs(h);
-    if (helper_loop_signals(h) != 0)
-        die("%s", "cannot set up signal handling");
+    if (helper_loop_signals(h) != 0) {
+        die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
+    }
     listen_socket(h);
     helper_sessions_adopt(h);
     helper_warm_init(h);
     helper_websockify_start(h);
-    helper_log_info("%s ready on %s (uid %d, accel %s, cpu %s, state %s)",
+    helper_log_info(QWDLOGNO(05030) "%s ready on %s (uid %d, accel %s, cpu %s, state %s)",
                     HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->accel,
                     h->cpu_model, h->config->state_dir);
 
@@ -182,7 +217,7 @@ int main(int argc, char **argv)
     unlink(h->config->socket);
     helper_websockify_stop(h);
     helper_warm_shutdown(h);
-    helper_log_info("stopped; %u session(s) left running for the next helper",
+    helper_log_info(QWDLOGNO(05031) "stopped; %u session(s) left running for the next helper",
                     apr_hash_count(h->sessions));
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One function per op. Arguments are checked here against the configured bounds, before any
  * work; errors carry the stable codes of qwd_protocol.h. */
 #include "helper_ops.h"
@@ -15,9 +16,6 @@
 
 #include <apr_strings.h>
 #include <string.h>
-
-#define OWNER_MAX 64
-#define MIN_SESSION_MEMORY_MIB 64
 
 typedef struct op_call {
     helper_client *c;
@@ -58,8 +56,8 @@ static int int_argument(op_call *call, const char *name, int fallback, int min, 
         *value = fallback;
         return 0;
     }
-    if (!json_is_integer(field) || json_integer_value(field) < min ||
-        json_integer_value(field) > max) {
+    if (!json_is_integer(field) || json_integer_value(field) < min
+        || json_integer_value(field) > max) {
         bad_argument(
             call, name,
             apr_psprintf(call->ptemp, "%s must be an integer from %d to %d", name, min, max), min,
@@ -92,9 +90,10 @@ static void op_hello(op_call *call)
 {
     json_t *version = json_object_get(call->arguments, "version");
     if (!json_is_integer(version) || json_integer_value(version) != QWD_PROTO_VERSION) {
-        helper_client_error(call->c, call->id, QWD_ERR_BAD_VERSION,
-                            "this helper speaks protocol version 1",
-                            json_pack("{s:[i]}", "supported", QWD_PROTO_VERSION), 1);
+        helper_client_error(
+            call->c, call->id, QWD_ERR_BAD_VERSION,
+            apr_psprintf(call->ptemp, "this helper speaks protocol version %d", QWD_PROTO_VERSION),
+            json_pack("{s:[i]}", "supported", QWD_PROTO_VERSION), 1);
         return;
     }
     call->c->said_hello = 1;
@@ -114,31 +113,33 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     if (sessions + 1 > config->max_sessions) {
         limit = "max_sessions";
         message = apr_psprintf(call->ptemp, "%d sessions run already (max_sessions)", sessions);
-    } else if (vcpus + cpu > config->max_vcpus) {
+    }
+    else if (vcpus + cpu > config->max_vcpus) {
         limit = "max_vcpus";
         message = apr_psprintf(call->ptemp, "%d vCPUs are in use, %d more exceed max_vcpus %d",
                                vcpus, cpu, config->max_vcpus);
-    } else if (memory + memory_mib > config->max_memory_mib) {
+    }
+    else if (memory + memory_mib > config->max_memory_mib) {
         limit = "max_memory_mib";
         message = apr_psprintf(call->ptemp,
                                "%d MiB are in use, %d more exceed max_memory_mib "
                                "%d",
                                memory, memory_mib, config->max_memory_mib);
-    } else if (config->max_load > 0 && (helper_load_read(&load), load.load1 > config->max_load)) {
+    }
+    else if (config->max_load > 0 && (helper_load_read(&load), load.load1 > config->max_load)) {
         limit = "max_load";
         message = apr_psprintf(call->ptemp, "the load %.2f exceeds max_load %.2f", load.load1,
                                config->max_load);
     }
-    if (!limit)
+    if (!limit) {
         return 0;
+    }
     fail(call, QWD_ERR_LIMIT_REACHED, message, json_pack("{s:s}", "limit", limit));
     return -1;
 }
 
 /* A client's own name for the session (mod_qwd: its row id), so a client that lost the
  * start's answer can find the VM again. */
-#define REF_MAX 64
-#define REF_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
 
 static void op_start(op_call *call)
 {
@@ -146,16 +147,17 @@ static void op_start(op_call *call)
     const char *machine_name, *video;
     launch_request request = {0};
     json_t *oneshot = json_object_get(call->arguments, "oneshot");
-    if (string_argument(call, "machine", NULL, &machine_name) ||
-        string_argument(call, "owner", NULL, &request.owner) ||
-        string_argument(call, "video", "std", &video) ||
-        int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &request.cpu) ||
-        int_argument(call, "memory_mib", config->default_memory_mib, MIN_SESSION_MEMORY_MIB,
-                     config->max_session_memory_mib, &request.memory_mib) ||
-        int_argument(call, "lifetime_s", config->default_lifetime, 1, config->max_lifetime,
-                     &request.lifetime_s))
+    if (string_argument(call, "machine", NULL, &machine_name)
+        || string_argument(call, "owner", NULL, &request.owner)
+        || string_argument(call, "video", "std", &video)
+        || int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &request.cpu)
+        || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
+                        config->max_session_memory_mib, &request.memory_mib)
+        || int_argument(call, "lifetime_s", config->default_lifetime, 1, config->max_lifetime,
+                        &request.lifetime_s)) {
         return;
-    if (!*request.owner || strlen(request.owner) > OWNER_MAX) {
+    }
+    if (!*request.owner || strlen(request.owner) > QWD_PROTO_OWNER_MAX) {
         bad_argument(call, "owner", "owner must be 1 to 64 characters", 1, 0);
         return;
     }
@@ -167,12 +169,13 @@ static void op_start(op_call *call)
         bad_argument(call, "oneshot", "oneshot must be true or false", 1, 0);
         return;
     }
-    if (string_argument(call, "ref", "", &request.ref))
+    if (string_argument(call, "ref", "", &request.ref)) {
         return;
-    if (strlen(request.ref) > REF_MAX ||
-        strspn(request.ref, REF_CHARS) != strlen(request.ref)) {
-        bad_argument(call, "ref", "ref must be up to 64 letters, digits, '.', '_', ':' or '-'",
-                     1, 0);
+    }
+    if (strlen(request.ref) > QWD_PROTO_REF_MAX
+        || strspn(request.ref, QWD_PROTO_REF_CHARS) != strlen(request.ref)) {
+        bad_argument(call, "ref", "ref must be up to 64 letters, digits, '.', '_', ':' or '-'", 1,
+                     0);
         return;
     }
     request.video = video;
@@ -188,8 +191,9 @@ static void op_start(op_call *call)
              NULL);
         return;
     }
-    if (check_limits(call, request.cpu, request.memory_mib))
+    if (check_limits(call, request.cpu, request.memory_mib)) {
         return;
+    }
     helper_session *s = helper_launch(call->h, call->ptemp, &request, &problem);
     if (!s) {
         fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
@@ -202,20 +206,23 @@ static void op_start(op_call *call)
 static helper_session *session_argument(op_call *call)
 {
     const char *id;
-    if (string_argument(call, "id", NULL, &id))
+    if (string_argument(call, "id", NULL, &id)) {
         return NULL;
+    }
     helper_session *s = helper_session_find(call->h, id);
-    if (!s)
+    if (!s) {
         fail(call, QWD_ERR_NOT_FOUND, apr_psprintf(call->ptemp, "no session \"%s\"", id), NULL);
+    }
     return s;
 }
 
 static void op_stop(op_call *call)
 {
     helper_session *s = session_argument(call);
-    if (!s)
+    if (!s) {
         return;
-    helper_session_stop(s, "stopped");
+    }
+    helper_session_stop(s, QWD_END_STOPPED);
     apr_array_header_t *sessions = apr_array_make(call->ptemp, 1, sizeof(helper_session *));
     APR_ARRAY_PUSH(sessions, helper_session *) = s;
     helper_client_wait(call->c, sessions, call->id, 0);
@@ -224,8 +231,9 @@ static void op_stop(op_call *call)
 static void op_status(op_call *call)
 {
     helper_session *s = session_argument(call);
-    if (s)
+    if (s) {
         reply(call, helper_session_json(s));
+    }
 }
 
 /* The sessions that are not ended. */
@@ -234,8 +242,9 @@ static apr_array_header_t *live_sessions(helper *h, apr_pool_t *pool)
     apr_array_header_t *sessions = apr_array_make(pool, 8, sizeof(helper_session *));
     for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
-        if (s->state != SESSION_ENDED)
+        if (s->state != SESSION_ENDED) {
             APR_ARRAY_PUSH(sessions, helper_session *) = s;
+        }
     }
     return sessions;
 }
@@ -258,8 +267,9 @@ static void op_list(op_call *call)
                            ? json_pack("{s:s, s:s, s:s}", "id", s->id, "state",
                                        helper_session_state_name(s), "boot", s->boot)
                            : helper_session_json(s);
-        if (json_is_true(brief) && s->ref)
+        if (json_is_true(brief) && s->ref) {
             json_object_set_new(item, "ref", json_string(s->ref));
+        }
         json_array_append_new(list, item);
     }
     reply(call, json_pack("{s:o}", "sessions", list));
@@ -268,8 +278,9 @@ static void op_list(op_call *call)
 static void op_purge(op_call *call)
 {
     apr_array_header_t *sessions = live_sessions(call->h, call->ptemp);
-    for (int i = 0; i < sessions->nelts; i++)
-        helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), "purged");
+    for (int i = 0; i < sessions->nelts; i++) {
+        helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED);
+    }
     helper_client_wait(call->c, sessions, call->id, 1);
 }
 
@@ -279,11 +290,11 @@ static void op_machines(op_call *call)
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name, "format",
-                            machine->format, "virtual_size", (json_int_t)machine->virtual_size,
-                            "description", machine->description, "warm",
-                            helper_warm_machine_is_warm(call->h, machine->name)));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name,
+                                              "format", machine->format, "virtual_size",
+                                              (json_int_t)machine->virtual_size, "description",
+                                              machine->description, "warm",
+                                              helper_warm_machine_is_warm(call->h, machine->name)));
     }
     reply(call, json_pack("{s:o}", "machines", list));
 }
@@ -292,16 +303,18 @@ static void op_machines(op_call *call)
 static const helper_machine *machine_argument(op_call *call)
 {
     const char *name;
-    if (string_argument(call, "machine", NULL, &name))
+    if (string_argument(call, "machine", NULL, &name)) {
         return NULL;
+    }
     const char *problem = qwd_machine_name_problem(name);
     apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
     const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
-    if (!machine)
+    if (!machine) {
         fail(call, QWD_ERR_UNKNOWN_MACHINE,
              apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
                           problem ? problem : ""),
              NULL);
+    }
     return machine;
 }
 
@@ -309,11 +322,12 @@ static const helper_machine *machine_argument(op_call *call)
 static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
 {
     helper_config *config = call->h->config;
-    if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu) ||
-        int_argument(call, "memory_mib", config->default_memory_mib, MIN_SESSION_MEMORY_MIB,
-                     config->max_session_memory_mib, memory_mib) ||
-        string_argument(call, "video", "std", video))
+    if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu)
+        || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
+                        config->max_session_memory_mib, memory_mib)
+        || string_argument(call, "video", "std", video)) {
         return -1;
+    }
     if (!qwd_argv_video_is_valid(*video)) {
         bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
         return -1;
@@ -327,24 +341,28 @@ static void op_warm(op_call *call)
     int cpu, memory_mib;
     const char *video, *problem = NULL;
     const helper_machine *machine = machine_argument(call);
-    if (!machine || profile_arguments(call, &cpu, &memory_mib, &video))
+    if (!machine || profile_arguments(call, &cpu, &memory_mib, &video)) {
         return;
+    }
     helper_warm *w = NULL;
-    if (!json_is_true(json_object_get(call->arguments, "rebuild")))
+    if (!json_is_true(json_object_get(call->arguments, "rebuild"))) {
         w = helper_warm_usable(call->h, machine, cpu, memory_mib, video);
-    if (!w)
+    }
+    if (!w) {
         w = helper_warm_build(call->h, machine, cpu, memory_mib, video, &problem);
+    }
     if (!w) {
         fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
         return;
     }
     json_t *all = helper_warm_list_json(call->h), *item;
     size_t i;
-    json_array_foreach(json_object_get(all, "warm"), i, item)
+    json_array_foreach (json_object_get(all, "warm"), i, item) {
         if (!strcmp(json_string_value(json_object_get(item, "key")), w->key)) {
             reply(call, json_incref(item));
             break;
         }
+    }
     json_decref(all);
 }
 
@@ -363,9 +381,10 @@ static void op_warm_drop(op_call *call)
     }
     int cpu = 0, memory_mib = 0;
     const char *video = NULL;
-    if (json_object_get(call->arguments, "cpu") &&
-        profile_arguments(call, &cpu, &memory_mib, &video))
+    if (json_object_get(call->arguments, "cpu")
+        && profile_arguments(call, &cpu, &memory_mib, &video)) {
         return;
+    }
     int dropped = helper_warm_drop(call->h, json_string_value(machine), cpu, memory_mib, video);
     reply(call, json_pack("{s:i}", "dropped", dropped));
 }
@@ -395,17 +414,18 @@ typedef struct {
 } op_entry;
 
 static const op_entry ops[] = {
-    {QWD_OP_HELLO, op_hello},       {QWD_OP_START, op_start}, {QWD_OP_STOP, op_stop},
-    {QWD_OP_STATUS, op_status},     {QWD_OP_LIST, op_list},   {QWD_OP_PURGE, op_purge},
-    {QWD_OP_MACHINES, op_machines}, {QWD_OP_LOAD, op_load},   {QWD_OP_WARM, op_warm},
+    {QWD_OP_HELLO, op_hello},         {QWD_OP_START, op_start},         {QWD_OP_STOP, op_stop},
+    {QWD_OP_STATUS, op_status},       {QWD_OP_LIST, op_list},           {QWD_OP_PURGE, op_purge},
+    {QWD_OP_MACHINES, op_machines},   {QWD_OP_LOAD, op_load},           {QWD_OP_WARM, op_warm},
     {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop},
 };
 
 json_t *helper_ops_greeting(void)
 {
     json_t *capabilities = json_array();
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         json_array_append_new(capabilities, json_string(ops[i].name));
+    }
     return json_pack("{s:{s:i, s:s, s:o}}", "qwd", "version", QWD_PROTO_VERSION, "server",
                      HELPER_VERSION_STRING, "capabilities", capabilities);
 }
@@ -419,15 +439,17 @@ void helper_ops_dispatch(helper_client *c, apr_pool_t *ptemp, json_t *request)
         fail(&call, code, message, NULL);
         return;
     }
-    helper_log_info("request uid %d pid %d: %s", (int)c->peer_uid, (int)c->peer_pid, op);
+    helper_log_info(QWDLOGNO(05032) "request uid %d pid %d: %s", (int)c->peer_uid, (int)c->peer_pid,
+                    op);
     if (!c->said_hello && strcmp(op, QWD_OP_HELLO)) {
         fail(&call, QWD_ERR_NO_HELLO, "the first request must be hello", NULL);
         return;
     }
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
         if (!strcmp(ops[i].name, op)) {
             ops[i].run(&call);
             return;
         }
+    }
     fail(&call, QWD_ERR_UNKNOWN_OP, apr_psprintf(ptemp, "unknown op \"%s\"", op), NULL);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The ops of the protocol (docs/protocol.md): hello, start, stop, status, list, purge,
  * machines, load. Each validates its arguments and answers through helper_clients. */
 #ifndef QWD_HELPER_OPS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* fork/exec without a shell. A close-on-exec pipe carries the child's exec errno back, so a
  * missing QEMU binary is a clear start_failed, not a mysterious crash. */
 #include "helper_proc.h"
@@ -19,24 +20,31 @@ static void prepare_child(int output_fd, int flags, int report_fd, int keep_fd)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++)
+    for (int sig = 1; sig < NSIG; sig++) {
         signal(sig, SIG_DFL);
-    if (flags & SPAWN_NEW_SESSION)
+    }
+    if (flags & SPAWN_NEW_SESSION) {
         setsid();
-    if (flags & SPAWN_DIE_WITH_PARENT)
+    }
+    if (flags & SPAWN_DIE_WITH_PARENT) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (flags & SPAWN_NO_HUGEPAGES)
+    }
+    if (flags & SPAWN_NO_HUGEPAGES) {
         prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, STDIN_FILENO);
     dup2(output_fd, STDOUT_FILENO);
     dup2(output_fd, STDERR_FILENO);
     /* Close everything else but the exec-error pipe (itself close-on-exec). */
-    for (int fd = 3; fd < 1024; fd++)
-        if (fd != report_fd && fd != keep_fd)
+    for (int fd = 3; fd < 1024; fd++) {
+        if (fd != report_fd && fd != keep_fd) {
             close(fd);
-    if (keep_fd >= 0)
+        }
+    }
+    if (keep_fd >= 0) {
         fcntl(keep_fd, F_SETFD, 0);
+    }
 }
 
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid_out)
@@ -48,8 +56,9 @@ int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int 
                          pid_t *pid_out)
 {
     int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0)
+    if (pipe2(report, O_CLOEXEC) != 0) {
         return errno;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -61,8 +70,9 @@ int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int 
     if (pid == 0) {
         close(report[0]);
         prepare_child(output_fd, flags, report[1], keep_fd);
-        if ((flags & SPAWN_DIE_WITH_PARENT) && getppid() != parent)
+        if ((flags & SPAWN_DIE_WITH_PARENT) && getppid() != parent) {
             _exit(127);
+        }
         execv(argv[0], (char *const *)argv);
         int error = errno;
         ssize_t ignored = write(report[1], &error, sizeof error);
@@ -72,9 +82,9 @@ int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int 
     close(report[1]);
     int child_error = 0;
     ssize_t n;
-    do
+    do {
         n = read(report[0], &child_error, sizeof child_error);
-    while (n < 0 && errno == EINTR);
+    } while (n < 0 && errno == EINTR);
     close(report[0]);
     if (n == sizeof child_error) {
         waitpid(pid, NULL, 0);
@@ -86,10 +96,12 @@ int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int 
 
 const char *helper_describe_status(apr_pool_t *pool, int status)
 {
-    if (WIFEXITED(status))
+    if (WIFEXITED(status)) {
         return apr_psprintf(pool, "exit status %d", WEXITSTATUS(status));
-    if (WIFSIGNALED(status))
+    }
+    if (WIFSIGNALED(status)) {
         return apr_psprintf(pool, "signal %d", WTERMSIG(status));
+    }
     return "unknown status";
 }
 
@@ -102,13 +114,15 @@ int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const c
         return -1;
     }
     int status;
-    while (waitpid(pid, &status, 0) < 0)
+    while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) {
             *problem = apr_psprintf(pool, "waiting for %s: %s", argv[0], strerror(errno));
             return -1;
         }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return 0;
+    }
     *problem = apr_psprintf(pool, "%s failed (%s)", argv[0], helper_describe_status(pool, status));
     return -1;
 }
@@ -123,16 +137,20 @@ int helper_process_matches(pid_t pid, const char *needle)
     char path[64], cmdline[8192];
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
         return 0;
+    }
     ssize_t len = read(fd, cmdline, sizeof cmdline - 1);
     close(fd);
-    if (len <= 0)
+    if (len <= 0) {
         return 0; /* gone, or a zombie */
+    }
     /* Arguments are NUL-separated: make it one searchable string. */
-    for (ssize_t i = 0; i < len; i++)
-        if (cmdline[i] == '\0')
+    for (ssize_t i = 0; i < len; i++) {
+        if (cmdline[i] == '\0') {
             cmdline[i] = ' ';
+        }
+    }
     cmdline[len] = '\0';
     return strstr(cmdline, needle) != NULL;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Child processes of qwd-helper: spawning without a shell (exec errors reported back), pidfds
  * for VMs that are no longer our children, and /proc checks used when re-adopting VMs. */
 #ifndef QWD_HELPER_PROC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A minimal QMP client: greeting, qmp_capabilities, one command. Each exchange has a deadline,
  * so a hung QEMU costs the event loop at most timeout_ms. */
 #include "helper_qmp.h"
@@ -24,26 +25,33 @@ static int read_either(int fd, const char *want_a, const char *want_b, const cha
         char *newline;
         while ((newline = strchr(buffer, '\n'))) {
             *newline = '\0';
-            if (strstr(buffer, want_a))
+            if (strstr(buffer, want_a)) {
                 return 1;
-            if (strstr(buffer, want_b))
+            }
+            if (strstr(buffer, want_b)) {
                 return 2;
-            if (want_c && strstr(buffer, want_c))
+            }
+            if (want_c && strstr(buffer, want_c)) {
                 return 3;
+            }
             len -= (size_t)(newline + 1 - buffer);
             memmove(buffer, newline + 1, len + 1);
         }
-        if (len == sizeof buffer - 1)
+        if (len == sizeof buffer - 1) {
             len = 0;
+        }
         apr_time_t left = deadline - apr_time_now();
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) <= 0)
+        if (left <= 0 || poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) <= 0) {
             return -1;
+        }
         ssize_t n = recv(fd, buffer + len, sizeof buffer - 1 - len, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
             continue;
-        if (n <= 0)
+        }
+        if (n <= 0) {
             return -1;
+        }
         len += (size_t)n;
     }
 }
@@ -64,8 +72,9 @@ static int send_line(int fd, const char *line)
 int helper_qmp_answers(const char *path, int timeout_ms)
 {
     int fd = helper_unix_connect(path);
-    if (fd < 0)
+    if (fd < 0) {
         return 0;
+    }
     int ok = read_until(fd, "\"QMP\"", apr_time_now() + apr_time_from_msec(timeout_ms)) == 0;
     close(fd);
     return ok;
@@ -74,14 +83,15 @@ int helper_qmp_answers(const char *path, int timeout_ms)
 int helper_qmp_quit(const char *path, int timeout_ms)
 {
     int fd = helper_unix_connect(path);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int rv = -1;
-    if (read_until(fd, "\"QMP\"", deadline) == 0 &&
-        send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0 &&
-        read_until(fd, "\"return\"", deadline) == 0 &&
-        send_line(fd, "{\"execute\":\"quit\"}\n") == 0) {
+    if (read_until(fd, "\"QMP\"", deadline) == 0
+        && send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0
+        && read_until(fd, "\"return\"", deadline) == 0
+        && send_line(fd, "{\"execute\":\"quit\"}\n") == 0) {
         rv = 0;
         /* QEMU drops commands still queued when the client hangs up: wait for the answer
          * (or for QEMU closing the socket as it exits). */
@@ -95,12 +105,14 @@ int helper_qmp_quit(const char *path, int timeout_ms)
 static int qmp_open(const char *path, apr_time_t deadline)
 {
     int fd = helper_unix_connect(path);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
-    if (read_until(fd, "\"QMP\"", deadline) == 0 &&
-        send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0 &&
-        read_until(fd, "\"return\"", deadline) == 0)
+    }
+    if (read_until(fd, "\"QMP\"", deadline) == 0
+        && send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0
+        && read_until(fd, "\"return\"", deadline) == 0) {
         return fd;
+    }
     close(fd);
     return -1;
 }
@@ -126,20 +138,23 @@ static int send_line_with_fd(int fd, const char *line, int passed_fd)
     return sendmsg(fd, &message, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
-#define IGNORE_SHARED                                                                     \
-    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":"      \
+#define IGNORE_SHARED                                                            \
+    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":" \
     "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}\n"
 #define GETFD "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"qwdstate\"}}\n"
 
 /* Sets x-ignore-shared (when asked) and passes state_fd as "qwdstate". Returns 0 or -1. */
 static int prepare(int fd, int state_fd, int ignore_shared, apr_time_t deadline)
 {
-    if (ignore_shared && (send_line(fd, IGNORE_SHARED) != 0 ||
-                          read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1))
+    if (ignore_shared
+        && (send_line(fd, IGNORE_SHARED) != 0
+            || read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1)) {
         return -1;
-    if (send_line_with_fd(fd, GETFD, state_fd) != 0 ||
-        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1)
+    }
+    if (send_line_with_fd(fd, GETFD, state_fd) != 0
+        || read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1) {
         return -1;
+    }
     return 0;
 }
 
@@ -147,14 +162,17 @@ int helper_qmp_restore(const char *path, int state_fd, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int fd = qmp_open(path, deadline);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     int rv = -1;
-    if (prepare(fd, state_fd, 1, deadline) == 0 &&
-        send_line(fd, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
-                      "qwdstate\"}}\n") == 0 &&
-        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)
+    if (prepare(fd, state_fd, 1, deadline) == 0
+        && send_line(fd, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
+                         "qwdstate\"}}\n")
+               == 0
+        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
         rv = 0;
+    }
     close(fd);
     return rv;
 }
@@ -163,14 +181,15 @@ int helper_qmp_save(const char *path, int state_fd, int ignore_shared, int timeo
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int fd = qmp_open(path, deadline);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     int rv = -1;
-    if (prepare(fd, state_fd, ignore_shared, deadline) == 0 &&
-        send_line(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:qwdstate\"}}\n") ==
-            0 &&
-        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)
+    if (prepare(fd, state_fd, ignore_shared, deadline) == 0
+        && send_line(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:qwdstate\"}}\n") == 0
+        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
         rv = 0;
+    }
     close(fd);
     return rv;
 }
@@ -179,8 +198,9 @@ int helper_qmp_migration_done(const char *path, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int fd = qmp_open(path, deadline);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     int rv = -1;
     if (send_line(fd, "{\"execute\":\"query-migrate\"}\n") == 0) {
         /* setup and active mean under way; failed, cancelled or an error end it. */
@@ -195,8 +215,9 @@ int helper_qmp_restore_pending(const char *path, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     int fd = qmp_open(path, deadline);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     int rv = -1;
     if (send_line(fd, "{\"execute\":\"query-status\"}\n") == 0) {
         int which = read_either(fd, "\"inmigrate\"", "\"return\"", NULL, deadline);
@@ -214,17 +235,19 @@ int helper_qmp_restore_pending(const char *path, int timeout_ms)
 int helper_qmp_screendump(const char *path, const char *file, int timeout_ms)
 {
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    json_t *command = json_pack("{s:s, s:{s:s}}", "execute", "screendump", "arguments",
-                                "filename", file);
+    json_t *command =
+        json_pack("{s:s, s:{s:s}}", "execute", "screendump", "arguments", "filename", file);
     char *line = command ? json_dumps(command, JSON_COMPACT) : NULL;
     json_decref(command);
     int fd = line ? qmp_open(path, deadline) : -1;
     int rv = -1;
-    if (fd >= 0 && send_line(fd, line) == 0 && send_line(fd, "\n") == 0 &&
-        read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1)
+    if (fd >= 0 && send_line(fd, line) == 0 && send_line(fd, "\n") == 0
+        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
         rv = 0;
-    if (fd >= 0)
+    }
+    if (fd >= 0) {
         close(fd);
+    }
     free(line);
     return rv;
 }

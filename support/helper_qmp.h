@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The few QMP exchanges the helper needs with a VM: "is it really ours and alive" when
  * re-adopting, and "quit" when stopping. Short, bounded, blocking exchanges (~1 ms). */
 #ifndef QWD_HELPER_QMP_H

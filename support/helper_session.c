@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions from creation to cleanup. A session's files all live in STATE/sessions/ID/ plus one
  * token file, so ending it is: remove that directory and that token, whatever the cause. */
 #include "helper_session.h"
@@ -14,6 +15,7 @@
 #include "qwd_argv.h"
 #include "qwd_token.h"
 #include "qwd_warm.h"
+#include "qwd_protocol.h"
 
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -46,7 +48,7 @@ helper_session *helper_session_new(helper *h, const char *id)
     s->pidfd = -1;
     s->probe_fd = -1;
     s->agent_fd = -1;
-    s->boot = "cold";
+    s->boot = QWD_BOOT_COLD;
     s->created = apr_time_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
@@ -66,29 +68,36 @@ void helper_session_log_qemu_output(helper_session *s)
 {
     char tail[1024];
     int fd = open(qwd_session_file(s->pool, s->dir, QWD_SESSION_QEMU_LOG), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
         return;
+    }
     off_t size = lseek(fd, 0, SEEK_END);
     off_t from = size > (off_t)sizeof tail - 1 ? size - (off_t)sizeof tail + 1 : 0;
     ssize_t len = pread(fd, tail, sizeof tail - 1, from);
     close(fd);
-    if (len <= 0)
+    if (len <= 0) {
         return;
+    }
     tail[len] = '\0';
-    for (char *c = tail; *c; c++)
-        if (*c == '\n' && c[1])
+    for (char *c = tail; *c; c++) {
+        if (*c == '\n' && c[1]) {
             *c = '|';
-    helper_log_warn("session %s: QEMU said: %s", s->id, tail);
+        }
+    }
+    helper_log_warn(QWDLOGNO(05033) "session %s: QEMU said: %s", s->id, tail);
 }
 
 /* Removes everything the session has on disk. */
 static void remove_session_files(helper_session *s)
 {
-    if (s->token)
+    if (s->token) {
         helper_token_remove(s->h, s->token);
+    }
     int error = helper_fs_remove_tree(s->dir);
-    if (error)
-        helper_log_error("session %s: cannot remove %s: %s", s->id, s->dir, strerror(error));
+    if (error) {
+        helper_log_error(QWDLOGNO(05034) "session %s: cannot remove %s: %s", s->id, s->dir,
+                         strerror(error));
+    }
 }
 
 static void forget(helper_session *s)
@@ -105,28 +114,30 @@ void helper_session_discard(helper_session *s)
 
 const char *helper_session_state_name(const helper_session *s)
 {
-    return s->state == SESSION_STARTING ? "starting"
-           : s->state == SESSION_RUNNING ? "running"
-                                         : "ended";
+    return s->state == SESSION_STARTING  ? QWD_STATE_STARTING
+           : s->state == SESSION_RUNNING ? QWD_STATE_RUNNING
+                                         : QWD_STATE_ENDED;
 }
 
 json_t *helper_session_json(helper_session *s)
 {
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
-    json_t *record = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
-                     "s:s, s:s}",
-                     "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner",
-                     s->owner, "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video,
-                     "oneshot", s->oneshot, "state", helper_session_state_name(s), "pid",
-                     (json_int_t)s->pid, "created", (json_int_t)apr_time_sec(s->created), "expires",
-                     (json_int_t)apr_time_sec(s->expires), "uptime",
-                     (json_int_t)apr_time_sec(until - s->created), "ended_reason",
-                     s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
-                     "vnc_socket", s->vnc_socket);
-    if (s->clock)
+    json_t *record = json_pack(
+        "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
+        "s:s, s:s}",
+        "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner", s->owner,
+        "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video, "oneshot", s->oneshot,
+        "state", helper_session_state_name(s), "pid", (json_int_t)s->pid, "created",
+        (json_int_t)apr_time_sec(s->created), "expires", (json_int_t)apr_time_sec(s->expires),
+        "uptime", (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+        s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot, "vnc_socket",
+        s->vnc_socket);
+    if (s->clock) {
         json_object_set_new(record, "clock", json_string(s->clock));
-    if (s->ref)
+    }
+    if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
+    }
     return record;
 }
 
@@ -151,8 +162,9 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
     *sessions = *vcpus = *memory_mib = 0;
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
-        if (s->state == SESSION_ENDED)
+        if (s->state == SESSION_ENDED) {
             continue;
+        }
         (*sessions)++;
         *vcpus += s->cpu;
         *memory_mib += s->memory_mib;
@@ -161,18 +173,19 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
 
 void helper_session_stop(helper_session *s, const char *reason)
 {
-    if (s->state == SESSION_ENDED || s->stop_reason)
+    if (s->state == SESSION_ENDED || s->stop_reason) {
         return;
+    }
     s->stop_reason = reason;
     apr_time_t now = apr_time_now();
     s->sigterm_at = now + apr_time_from_sec(SESSION_SIGTERM_AFTER_S);
     s->sigkill_at = now + apr_time_from_sec(SESSION_SIGKILL_AFTER_S);
     if (helper_qmp_quit(s->qmp_socket, QMP_TIMEOUT_MS) != 0) {
-        helper_log_warn("session %s: QMP quit failed, sending SIGTERM", s->id);
+        helper_log_warn(QWDLOGNO(05035) "session %s: QMP quit failed, sending SIGTERM", s->id);
         kill(s->pid, SIGTERM);
         s->sigterm_at = 0;
     }
-    helper_log_info("session %s: stopping (%s)", s->id, reason);
+    helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
 }
 
 static void close_fd(int *fd)
@@ -185,33 +198,39 @@ static void close_fd(int *fd)
 
 void helper_session_exited(helper_session *s, int status_known, int status)
 {
-    if (s->state == SESSION_ENDED)
+    if (s->state == SESSION_ENDED) {
         return;
+    }
     /* A restore that fails makes QEMU exit 1 within a second or so: fall back to a cold boot
      * rather than handing the user a crashed session. */
-    if (!s->stop_reason && status_known && !strcmp(s->boot, QWD_BOOT_RESTORED) &&
-        !(WIFEXITED(status) && WEXITSTATUS(status) == 0) &&
-        apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)) {
+    if (!s->stop_reason && status_known && !strcmp(s->boot, QWD_BOOT_RESTORED)
+        && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)) {
         close_fd(&s->probe_fd);
-        if (helper_launch_cold_again(s) == 0)
+        if (helper_launch_cold_again(s) == 0) {
             return;
+        }
     }
-    if (s->stop_reason)
+    if (s->stop_reason) {
         s->ended_reason = s->stop_reason;
-    else if (!status_known || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
-        s->ended_reason = "poweroff"; /* an adopted VM's status is unknowable: assume clean */
-    else
-        s->ended_reason = "crashed";
+    }
+    else if (!status_known || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        s->ended_reason = QWD_END_POWEROFF; /* an adopted VM's status is unknowable: assume clean */
+    }
+    else {
+        s->ended_reason = QWD_END_CRASHED;
+    }
     s->state = SESSION_ENDED;
     s->ended_at = apr_time_now();
     close_fd(&s->pidfd);
     close_fd(&s->probe_fd);
     close_fd(&s->agent_fd);
-    helper_log_info("session %s: ended (%s%s%s)", s->id, s->ended_reason,
+    helper_log_info(QWDLOGNO(05037) "session %s: ended (%s%s%s)", s->id, s->ended_reason,
                     status_known ? ", QEMU " : "",
                     status_known ? helper_describe_status(s->pool, status) : "");
-    if (!strcmp(s->ended_reason, "crashed"))
+    if (!strcmp(s->ended_reason, QWD_END_CRASHED)) {
         helper_session_log_qemu_output(s);
+    }
     remove_session_files(s);
     helper_clients_session_ended(s->h);
 }
@@ -220,16 +239,18 @@ helper_session *helper_session_by_child(helper *h, pid_t pid)
 {
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
-        if (s->is_child && s->pid == pid && s->state != SESSION_ENDED)
+        if (s->is_child && s->pid == pid && s->state != SESSION_ENDED) {
             return s;
+        }
     }
     return NULL;
 }
 
 static void start_probe(helper_session *s, apr_time_t now)
 {
-    if (s->probe_fd >= 0 || now < s->next_probe)
+    if (s->probe_fd >= 0 || now < s->next_probe) {
         return;
+    }
     s->next_probe = now + PROBE_INTERVAL;
     s->probe_fd = helper_unix_connect(s->vnc_socket);
 }
@@ -240,26 +261,30 @@ static void start_clock_sync(helper_session *s)
 {
     char request[128];
     snprintf(request, sizeof request, AGENT_SET_TIME_FMT, (long long)apr_time_now() * 1000);
-    s->agent_fd = helper_agent_send(qwd_session_file(s->pool, s->dir, QWD_SESSION_AGENT_SOCKET),
-                                    request);
+    s->agent_fd =
+        helper_agent_send(qwd_session_file(s->pool, s->dir, QWD_SESSION_AGENT_SOCKET), request);
     s->agent_deadline = apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S);
     s->clock = s->agent_fd >= 0 ? "syncing" : "not synced";
-    if (s->agent_fd < 0)
-        helper_log_warn("session %s: cannot reach the guest agent to set the clock", s->id);
+    if (s->agent_fd < 0) {
+        helper_log_warn(QWDLOGNO(05038) "session %s: cannot reach the guest agent to set the clock",
+                        s->id);
+    }
 }
 
 void helper_session_probe_ready(helper_session *s)
 {
     char banner[12];
     ssize_t n = recv(s->probe_fd, banner, sizeof banner, MSG_PEEK);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
+    }
     if (n >= 4 && !memcmp(banner, "RFB ", 4)) {
         s->state = SESSION_RUNNING;
-        helper_log_info("session %s: running (VNC answers)", s->id);
+        helper_log_info(QWDLOGNO(05039) "session %s: running (VNC answers)", s->id);
         helper_session_write_record(s);
-        if (s->guest_agent && !strcmp(s->boot, QWD_BOOT_RESTORED) && !s->clock)
+        if (s->guest_agent && !strcmp(s->boot, QWD_BOOT_RESTORED) && !s->clock) {
             start_clock_sync(s);
+        }
     }
     close_fd(&s->probe_fd);
 }
@@ -267,24 +292,31 @@ void helper_session_probe_ready(helper_session *s)
 void helper_session_agent_answered(helper_session *s)
 {
     int answer = helper_agent_answer(s->agent_fd);
-    if (answer == 0)
+    if (answer == 0) {
         return;
+    }
     s->clock = answer == 1 ? "synced" : "not synced";
     close_fd(&s->agent_fd);
-    if (answer == 1)
-        helper_log_info("session %s: guest clock set through the guest agent", s->id);
-    else
-        helper_log_warn("session %s: the guest agent refused guest-set-time", s->id);
+    if (answer == 1) {
+        helper_log_info(QWDLOGNO(05040) "session %s: guest clock set through the guest agent",
+                        s->id);
+    }
+    else {
+        helper_log_warn(QWDLOGNO(05041) "session %s: the guest agent refused guest-set-time",
+                        s->id);
+    }
 }
 
 static void clock_sync_timeout(helper_session *s, apr_time_t now)
 {
-    if (s->agent_fd < 0 || now < s->agent_deadline)
+    if (s->agent_fd < 0 || now < s->agent_deadline) {
         return;
+    }
     close_fd(&s->agent_fd);
     s->clock = "not synced";
-    helper_log_warn("session %s: the guest agent did not answer guest-set-time in %d s", s->id,
-                    AGENT_TIMEOUT_S);
+    helper_log_warn(
+        QWDLOGNO(05042) "session %s: the guest agent did not answer guest-set-time in %d s", s->id,
+        AGENT_TIMEOUT_S);
 }
 
 /* A shared-recipe clone (-incoming defer): once its QMP socket is there, sends it the state
@@ -296,15 +328,17 @@ static void drive_restore(helper_session *s, apr_time_t now)
     if (fd >= 0 && helper_qmp_restore(s->qmp_socket, fd, QMP_TIMEOUT_MS) == 0) {
         close(fd);
         s->restore_state = NULL;
-        helper_log_info("session %s: restoring the warm image (%.2f s after exec)", s->id,
-                        (double)(now - s->created) / APR_USEC_PER_SEC);
+        helper_log_info(QWDLOGNO(05043) "session %s: restoring the warm image (%.2f s after exec)",
+                        s->id, (double)(now - s->created) / APR_USEC_PER_SEC);
         return;
     }
-    if (fd >= 0)
+    if (fd >= 0) {
         close(fd);
+    }
     if (now > s->restore_deadline) {
-        helper_log_warn("session %s: QEMU did not take the warm state over QMP, killing it",
-                        s->id);
+        helper_log_warn(
+            QWDLOGNO(05044) "session %s: QEMU did not take the warm state over QMP, killing it",
+            s->id);
         s->restore_state = NULL;
         kill(s->pid, SIGKILL);
     }
@@ -313,11 +347,12 @@ static void drive_restore(helper_session *s, apr_time_t now)
 static void escalate_stop(helper_session *s, apr_time_t now)
 {
     if (s->sigkill_at && now >= s->sigkill_at) {
-        helper_log_warn("session %s: QEMU still there, SIGKILL", s->id);
+        helper_log_warn(QWDLOGNO(05045) "session %s: QEMU still there, SIGKILL", s->id);
         kill(s->pid, SIGKILL);
         s->sigkill_at = 0;
-    } else if (s->sigterm_at && now >= s->sigterm_at) {
-        helper_log_warn("session %s: QEMU ignored quit, SIGTERM", s->id);
+    }
+    else if (s->sigterm_at && now >= s->sigterm_at) {
+        helper_log_warn(QWDLOGNO(05046) "session %s: QEMU ignored quit, SIGTERM", s->id);
         kill(s->pid, SIGTERM);
         s->sigterm_at = 0;
     }
@@ -327,26 +362,32 @@ void helper_sessions_tick(helper *h)
 {
     apr_time_t now = apr_time_now();
     int check_expiry = now >= h->next_expiry_check;
-    if (check_expiry)
+    if (check_expiry) {
         h->next_expiry_check = now + apr_time_from_sec(h->config->expiry_interval);
+    }
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
         if (s->state == SESSION_ENDED) {
             /* Deleting the current entry during apr_hash iteration is allowed. */
-            if (now - s->ended_at > apr_time_from_sec(h->config->ended_keep) &&
-                !helper_clients_wait_for(h, s))
+            if (now - s->ended_at > apr_time_from_sec(h->config->ended_keep)
+                && !helper_clients_wait_for(h, s)) {
                 forget(s);
+            }
             continue;
         }
-        if (s->restore_state && !s->stop_reason)
+        if (s->restore_state && !s->stop_reason) {
             drive_restore(s, now); /* probed once restoring: "running" means restored */
-        else if (s->state == SESSION_STARTING && !s->stop_reason)
+        }
+        else if (s->state == SESSION_STARTING && !s->stop_reason) {
             start_probe(s, now);
+        }
         clock_sync_timeout(s, now);
-        if (s->stop_reason)
+        if (s->stop_reason) {
             escalate_stop(s, now);
-        else if (check_expiry && now >= s->expires)
-            helper_session_stop(s, "expired");
+        }
+        else if (check_expiry && now >= s->expires) {
+            helper_session_stop(s, QWD_END_EXPIRED);
+        }
     }
 }
 
@@ -357,17 +398,19 @@ static int load_record(helper_session *s, json_t *record)
                *ref = NULL;
     json_int_t pid = 0, created = 0, expires = 0;
     int oneshot = 0;
-    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s}",
-                    "token", &token, "machine", &machine, "owner", &owner, "video", &video, "cpu",
-                    &s->cpu, "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid,
-                    "created", &created, "expires", &expires, "boot", &boot, "ref", &ref) != 0 ||
-        !qwd_token_is_valid(token) || pid <= 1)
+    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s}", "token",
+                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu", &s->cpu,
+                    "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid, "created",
+                    &created, "expires", &expires, "boot", &boot, "ref", &ref)
+            != 0
+        || !qwd_token_is_valid(token) || pid <= 1) {
         return -1;
+    }
     s->token = apr_pstrdup(s->pool, token);
     s->machine = apr_pstrdup(s->pool, machine);
     s->owner = apr_pstrdup(s->pool, owner);
     s->video = apr_pstrdup(s->pool, video);
-    s->boot = apr_pstrdup(s->pool, boot ? boot : "cold");
+    s->boot = apr_pstrdup(s->pool, boot ? boot : QWD_BOOT_COLD);
     s->ref = ref ? apr_pstrdup(s->pool, ref) : NULL;
     s->oneshot = oneshot;
     s->pid = (pid_t)pid;
@@ -382,12 +425,14 @@ static int load_record(helper_session *s, json_t *record)
  * launch does when the restore cannot be sent (an adopted VM is not retried cold). */
 static void resume_pending_restore(helper_session *s)
 {
-    if (helper_qmp_restore_pending(s->qmp_socket, QMP_TIMEOUT_MS) != 1)
+    if (helper_qmp_restore_pending(s->qmp_socket, QMP_TIMEOUT_MS) != 1) {
         return;
+    }
     const char *key = qwd_warm_key(s->pool, s->machine, s->cpu, s->memory_mib, s->video);
     const char *state =
         apr_pstrcat(s->pool, s->h->config->state_dir, "/warm/", key, "/", WARM_STATE, NULL);
-    helper_log_warn("session %s: its warm restore was still pending, sending it now", s->id);
+    helper_log_warn(
+        QWDLOGNO(05047) "session %s: its warm restore was still pending, sending it now", s->id);
     s->restore_state = state;
     s->restore_deadline = apr_time_now() + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
 }
@@ -402,18 +447,19 @@ static void adopt_one(helper *h, const char *id)
     int usable = record && load_record(s, record) == 0;
     json_decref(record);
     const char *name = apr_pstrcat(s->pool, "qwd-", id, NULL);
-    if (usable && helper_process_matches(s->pid, name) &&
-        helper_qmp_answers(s->qmp_socket, QMP_TIMEOUT_MS) &&
-        (s->pidfd = helper_pidfd_open(s->pid)) >= 0 &&
-        helper_token_write(h, s->token, s->vnc_socket) == 0) {
+    if (usable && helper_process_matches(s->pid, name)
+        && helper_qmp_answers(s->qmp_socket, QMP_TIMEOUT_MS)
+        && (s->pidfd = helper_pidfd_open(s->pid)) >= 0
+        && helper_token_write(h, s->token, s->vnc_socket) == 0) {
         /* Prove VNC again before calling it running. */
         s->state = SESSION_STARTING;
-        helper_log_info("session %s: re-adopted QEMU pid %d", id, (int)s->pid);
-        if (!strcmp(s->boot, QWD_BOOT_RESTORED))
+        helper_log_info(QWDLOGNO(05048) "session %s: re-adopted QEMU pid %d", id, (int)s->pid);
+        if (!strcmp(s->boot, QWD_BOOT_RESTORED)) {
             resume_pending_restore(s);
+        }
         return;
     }
-    helper_log_info("session %s: its QEMU is gone, cleaning up", id);
+    helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
     helper_session_discard(s);
 }
 
@@ -424,9 +470,11 @@ void helper_sessions_adopt(helper *h)
     apr_dir_t *dir;
     apr_finfo_t entry;
     if (apr_dir_open(&dir, h->sessions_dir, scratch) == APR_SUCCESS) {
-        while (apr_dir_read(&entry, APR_FINFO_NAME | APR_FINFO_TYPE, dir) == APR_SUCCESS)
-            if (entry.filetype == APR_DIR && qwd_session_id_is_valid(entry.name))
+        while (apr_dir_read(&entry, APR_FINFO_NAME | APR_FINFO_TYPE, dir) == APR_SUCCESS) {
+            if (entry.filetype == APR_DIR && qwd_session_id_is_valid(entry.name)) {
                 adopt_one(h, entry.name);
+            }
+        }
         apr_dir_close(dir);
     }
     helper_tokens_prune(h);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The life of a session: the table, the session object clients see, the on-disk record, the
  * stop sequence (QMP quit → SIGTERM → SIGKILL) and the cleanup when its QEMU is gone. */
 #ifndef QWD_HELPER_SESSION_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Connecting to a VM's Unix sockets. Unix connect() does not block on a listening socket, so
  * non-blocking mode only matters for the reads that follow. */
 #include "helper_unix.h"
@@ -17,8 +18,9 @@ int helper_unix_connect(const char *path)
     }
     strcpy(addr.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    if (fd < 0) {
         return -1;
+    }
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
         int error = errno;
         close(fd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unix-socket client helpers for the helper's own probes of its VMs (QMP and VNC). */
 #ifndef QWD_HELPER_UNIX_H
 #define QWD_HELPER_UNIX_H

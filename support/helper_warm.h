@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Warm images (issue 9, docs/instant-on.md): a machine profile booted once on its own overlay,
  * saved when ready, so that sessions start by restoring that state instead of booting. */
 #ifndef QWD_HELPER_WARM_H
@@ -7,11 +8,11 @@
 #include "helper_machines.h"
 
 /* Files of a warm image, in STATE/warm/KEY/. */
-#define WARM_BASE "base.qcow2"  /* the template's disk: frozen base of every clone's overlay */
-#define WARM_STATE "state.bin" /* the migration stream */
+#define WARM_BASE "base.qcow2"   /* the template's disk: frozen base of every clone's overlay */
+#define WARM_STATE "state.bin"   /* the migration stream */
 #define WARM_SCREEN "screen.ppm" /* ready_screen_still: the template's last screendump */
-#define WARM_META "meta.json"  /* written last: an image without it is incomplete */
-#define WARM_RAM "ram.bin"     /* warm_recipe shared: the frozen guest RAM clones map */
+#define WARM_META "meta.json"    /* written last: an image without it is incomplete */
+#define WARM_RAM "ram.bin"       /* warm_recipe shared: the frozen guest RAM clones map */
 
 /* Whether the configured warm_recipe is "shared". */
 int helper_warm_recipe_shared(const helper *h);
@@ -28,8 +29,8 @@ helper_warm *helper_warm_build(helper *h, const helper_machine *machine, int cpu
 /* The ready, still valid warm image of a profile, or NULL. An image that exists but does not
  * match (QEMU, a session's argv, master, state file) is refused, logged, dropped and rebuilt
  * in the background. */
-helper_warm *helper_warm_usable(helper *h, const helper_machine *machine, int cpu,
-                                int memory_mib, const char *video);
+helper_warm *helper_warm_usable(helper *h, const helper_machine *machine, int cpu, int memory_mib,
+                                const char *video);
 
 /* Paths of a warm image's frozen base and state, in pool. */
 const char *helper_warm_file(apr_pool_t *pool, const helper_warm *w, const char *name);

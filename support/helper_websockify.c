@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* websockify with the TokenFile plugin reads every file of the token directory on each
  * connection; files are renamed in from a sibling temp dir so it never reads half a file. */
 #include "helper_websockify.h"
@@ -43,16 +44,18 @@ void helper_token_remove(helper *h, const char *token)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", h->config->token_dir, token);
-    if (unlink(path) != 0 && errno != ENOENT)
-        helper_log_error("cannot remove token file %s: %s", path, strerror(errno));
+    if (unlink(path) != 0 && errno != ENOENT) {
+        helper_log_error(QWDLOGNO(05069) "cannot remove token file %s: %s", path, strerror(errno));
+    }
 }
 
 static int token_is_live(helper *h, const char *token)
 {
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
-        if (s->state != SESSION_ENDED && s->token && !strcmp(s->token, token))
+        if (s->state != SESSION_ENDED && s->token && !strcmp(s->token, token)) {
             return 1;
+        }
     }
     return 0;
 }
@@ -63,12 +66,14 @@ static void prune_dir(helper *h, apr_pool_t *pool, const char *dir,
 {
     apr_dir_t *handle;
     apr_finfo_t entry;
-    if (apr_dir_open(&handle, dir, pool) != APR_SUCCESS)
+    if (apr_dir_open(&handle, dir, pool) != APR_SUCCESS) {
         return;
+    }
     while (apr_dir_read(&entry, APR_FINFO_NAME | APR_FINFO_TYPE, handle) == APR_SUCCESS) {
-        if (entry.filetype != APR_REG || (keep && keep(h, entry.name)))
+        if (entry.filetype != APR_REG || (keep && keep(h, entry.name))) {
             continue;
-        helper_log_info("removing stale %s/%s", dir, entry.name);
+        }
+        helper_log_info(QWDLOGNO(05070) "removing stale %s/%s", dir, entry.name);
         unlink(apr_pstrcat(pool, dir, "/", entry.name, NULL));
     }
     apr_dir_close(handle);
@@ -92,13 +97,15 @@ static const char *pid_file(apr_pool_t *pool, helper *h)
 static void wait_or_kill(pid_t pid, int timeout_ms, int is_child)
 {
     for (int waited = 0; waited < timeout_ms; waited += 20) {
-        if (is_child ? waitpid(pid, NULL, WNOHANG) == pid : kill(pid, 0) != 0)
+        if (is_child ? waitpid(pid, NULL, WNOHANG) == pid : kill(pid, 0) != 0) {
             return;
+        }
         usleep(20000);
     }
     kill(pid, SIGKILL);
-    if (is_child)
+    if (is_child) {
         waitpid(pid, NULL, 0);
+    }
 }
 
 /* A websockify of a helper that was SIGKILLed may still hold the port (its death signal
@@ -108,7 +115,8 @@ static void stop_stale(helper *h, apr_pool_t *pool)
     char *text = helper_fs_read(pool, pid_file(pool, h), 32);
     pid_t pid = text ? (pid_t)atoi(text) : 0;
     if (pid > 1 && helper_process_matches(pid, h->config->token_dir)) {
-        helper_log_info("stopping the websockify (pid %d) of a previous helper", (int)pid);
+        helper_log_info(QWDLOGNO(05071) "stopping the websockify (pid %d) of a previous helper",
+                        (int)pid);
         kill(pid, SIGTERM);
         wait_or_kill(pid, STOP_WAIT_MS, 0);
     }
@@ -135,15 +143,17 @@ static void spawn(helper *h)
     argv[argc] = NULL;
     int error = helper_spawn(argv, helper_log_fd(), SPAWN_DIE_WITH_PARENT, &h->websockify_pid);
     if (error) {
-        helper_log_error("cannot start %s: %s", config->websockify, strerror(error));
+        helper_log_error(QWDLOGNO(05072) "cannot start %s: %s", config->websockify,
+                         strerror(error));
         h->websockify_pid = 0;
         helper_websockify_exited(h, 127 << 8);
-    } else {
+    }
+    else {
         h->websockify_started = apr_time_now();
         h->websockify_restart_at = 0;
         helper_fs_write_atomic(scratch, pid_file(scratch, h), NULL,
                                apr_psprintf(scratch, "%d\n", (int)h->websockify_pid), 0600);
-        helper_log_info("websockify started (pid %d) on %s", (int)h->websockify_pid,
+        helper_log_info(QWDLOGNO(05073) "websockify started (pid %d) on %s", (int)h->websockify_pid,
                         config->websockify_listen);
     }
     apr_pool_destroy(scratch);
@@ -157,10 +167,12 @@ static int accepts_connections(apr_pool_t *pool, const char *listen)
     apr_sockaddr_t *address;
     apr_socket_t *probe;
     if (apr_sockaddr_info_get(&address, *host ? host : "127.0.0.1", APR_UNSPEC,
-                              (apr_port_t)atoi(colon ? colon + 1 : listen), 0,
-                              pool) != APR_SUCCESS ||
-        apr_socket_create(&probe, address->family, SOCK_STREAM, APR_PROTO_TCP, pool) != APR_SUCCESS)
+                              (apr_port_t)atoi(colon ? colon + 1 : listen), 0, pool)
+            != APR_SUCCESS
+        || apr_socket_create(&probe, address->family, SOCK_STREAM, APR_PROTO_TCP, pool)
+               != APR_SUCCESS) {
         return 0;
+    }
     int connected = apr_socket_connect(probe, address) == APR_SUCCESS;
     apr_socket_close(probe);
     return connected;
@@ -176,8 +188,9 @@ void helper_websockify_start(helper *h)
     /* Only at startup: wait until websockify listens, so "the helper answers" also means
      * "viewer URLs work" for whoever waits for the helper's socket. */
     for (int waited = 0; h->websockify_pid && waited < STARTUP_WAIT_MS; waited += 50) {
-        if (accepts_connections(scratch, h->config->websockify_listen))
+        if (accepts_connections(scratch, h->config->websockify_listen)) {
             break;
+        }
         usleep(50000);
     }
     apr_pool_destroy(scratch);
@@ -186,24 +199,28 @@ void helper_websockify_start(helper *h)
 void helper_websockify_exited(helper *h, int status)
 {
     apr_time_t now = apr_time_now();
-    if (h->websockify_pid && now - h->websockify_started > apr_time_from_sec(STABLE_RUN_S))
+    if (h->websockify_pid && now - h->websockify_started > apr_time_from_sec(STABLE_RUN_S)) {
         h->websockify_backoff_s = 1;
+    }
     h->websockify_pid = 0;
-    if (h->stopping)
+    if (h->stopping) {
         return;
-    helper_log_warn("websockify exited (%s), restarting in %d s",
+    }
+    helper_log_warn(QWDLOGNO(05074) "websockify exited (%s), restarting in %d s",
                     helper_describe_status(h->pool, status), h->websockify_backoff_s);
     h->websockify_restart_at = now + apr_time_from_sec(h->websockify_backoff_s);
     h->websockify_backoff_s *= 2;
-    if (h->websockify_backoff_s > BACKOFF_MAX_S)
+    if (h->websockify_backoff_s > BACKOFF_MAX_S) {
         h->websockify_backoff_s = BACKOFF_MAX_S;
+    }
 }
 
 void helper_websockify_tick(helper *h)
 {
-    if (!h->websockify_pid && h->websockify_restart_at &&
-        apr_time_now() >= h->websockify_restart_at)
+    if (!h->websockify_pid && h->websockify_restart_at
+        && apr_time_now() >= h->websockify_restart_at) {
         spawn(h);
+    }
 }
 
 void helper_websockify_stop(helper *h)

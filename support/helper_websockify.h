@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The one websockify the helper runs and supervises (restarted with backoff if it dies), and
  * the token files that tell it which VNC socket each token reaches. */
 #ifndef QWD_HELPER_WEBSOCKIFY_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* qwdctl: the administrator's command line for qwd-helper (start, status, stop, machines,
  * load), speaking the same protocol and client code as mod_qwd. */
 #include "qwd_proto_client.h"
@@ -78,43 +79,59 @@ static void parse(int argc, char **argv, options *opt)
         if (!strcmp(arg, "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(arg, "--json")) {
+        }
+        else if (!strcmp(arg, "--json")) {
             opt->json = 1;
             takes_value = 0;
-        } else if (!strcmp(arg, "--list")) {
+        }
+        else if (!strcmp(arg, "--list")) {
             opt->warm_list = 1;
             takes_value = 0;
-        } else if (!strcmp(arg, "--no-wait")) {
+        }
+        else if (!strcmp(arg, "--no-wait")) {
             opt->no_wait = 1;
             takes_value = 0;
-        } else if (arg[0] == '-' && arg[1] == '-' && !value) {
+        }
+        else if (arg[0] == '-' && arg[1] == '-' && !value) {
             fprintf(stderr, "qwdctl: bad_argument: %s needs a value\n", arg);
             exit(2);
-        } else if (!strcmp(arg, "--socket"))
+        }
+        else if (!strcmp(arg, "--socket")) {
             opt->socket = value;
-        else if (!strcmp(arg, "--viewer-base"))
+        }
+        else if (!strcmp(arg, "--viewer-base")) {
             opt->viewer_base = value;
-        else if (!strcmp(arg, "--owner"))
+        }
+        else if (!strcmp(arg, "--owner")) {
             opt->owner = value;
-        else if (!strcmp(arg, "--drop"))
+        }
+        else if (!strcmp(arg, "--drop")) {
             opt->warm_drop = value;
-        else if (!strcmp(arg, "--video"))
+        }
+        else if (!strcmp(arg, "--video")) {
             opt->video = value;
-        else if (!strcmp(arg, "--cpu"))
+        }
+        else if (!strcmp(arg, "--cpu")) {
             opt->cpu = positive(value);
-        else if (!strcmp(arg, "--memory"))
+        }
+        else if (!strcmp(arg, "--memory")) {
             opt->memory_mib = positive(value);
-        else if (!strcmp(arg, "--lifetime"))
+        }
+        else if (!strcmp(arg, "--lifetime")) {
             opt->lifetime_s = positive(value);
+        }
         else if (arg[0] == '-') {
             fprintf(stderr, "qwdctl: bad_argument: unknown option %s\n", arg);
             exit(2);
-        } else {
+        }
+        else {
             takes_value = 0;
-            if (!opt->command)
+            if (!opt->command) {
                 opt->command = arg;
-            else if (!opt->argument)
+            }
+            else if (!opt->argument) {
                 opt->argument = arg;
+            }
             else {
                 fprintf(stderr, "qwdctl: bad_argument: unexpected \"%s\"\n", arg);
                 exit(2);
@@ -131,8 +148,9 @@ static void parse(int argc, char **argv, options *opt)
 static const char *viewer_url(apr_pool_t *pool, const options *opt, const char *token)
 {
     const char *base = opt->viewer_base ? opt->viewer_base : getenv(VIEWER_BASE_ENV);
-    if (!base || !*base)
+    if (!base || !*base) {
         base = DEFAULT_VIEWER_BASE;
+    }
     return apr_pstrcat(pool, base, strchr(base, '?') ? "&" : "?", "path=websockify?token=", token,
                        NULL);
 }
@@ -171,9 +189,10 @@ static void print_warm_line(json_t *w)
     json_t *problem = json_object_get(w, "problem");
     json_t *size = json_object_get(w, "size_bytes");
     char size_text[32] = "";
-    if (json_is_integer(size))
+    if (json_is_integer(size)) {
         snprintf(size_text, sizeof size_text, " size=%lldMB",
                  (long long)(json_integer_value(size) / 1000000));
+    }
     printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s%s\n",
            json_string_value(json_object_get(w, "key")),
            json_string_value(json_object_get(w, "state")),
@@ -186,27 +205,32 @@ static void print_warm_line(json_t *w)
 
 /* Polls warm_list until the image of key is ready or failed (a new connection per poll: the
  * helper closes idle ones). Returns the image's object, or NULL with *error. */
-static json_t *wait_for_warm(apr_pool_t *pool, const options *opt, const char *key,
-                             json_t **error)
+static json_t *wait_for_warm(apr_pool_t *pool, const options *opt, const char *key, json_t **error)
 {
     for (int polls = 0; polls < WARM_WAIT_POLLS; polls++) {
         qwd_proto_client *client;
         json_t *result;
         if (qwd_proto_client_connect(pool, qwd_proto_client_socket_path(opt->socket),
-                                     CALL_TIMEOUT_MS, &client, error) != APR_SUCCESS ||
-            qwd_proto_client_call(client, pool, QWD_OP_WARM_LIST,
-                                  qwd_json_pool_bind(pool, json_object()), &result,
-                                  error) != APR_SUCCESS)
+                                     CALL_TIMEOUT_MS, &client, error)
+                != APR_SUCCESS
+            || qwd_proto_client_call(client, pool, QWD_OP_WARM_LIST,
+                                     qwd_json_pool_bind(pool, json_object()), &result, error)
+                   != APR_SUCCESS) {
             return NULL;
+        }
         size_t i;
         json_t *w, *found = NULL;
-        json_array_foreach(json_object_get(result, "warm"), i, w) if (
-            !strcmp(json_string_value(json_object_get(w, "key")), key)) found = w;
+        json_array_foreach (json_object_get(result, "warm"), i, w) {
+            if (!strcmp(json_string_value(json_object_get(w, "key")), key)) {
+                found = w;
+            }
+        }
         const char *state = found ? json_string_value(json_object_get(found, "state")) : "gone";
-        if (!found || !strcmp(state, "ready") || !strcmp(state, "failed"))
+        if (!found || !strcmp(state, "ready") || !strcmp(state, "failed")) {
             return found ? found
-                         : qwd_json_pool_bind(pool, json_pack("{s:s, s:s}", "key", key, "state",
-                                                              "gone"));
+                         : qwd_json_pool_bind(pool,
+                                              json_pack("{s:s, s:s}", "key", key, "state", "gone"));
+        }
         usleep(500 * 1000);
     }
     *error = qwd_json_pool_bind(pool, json_pack("{s:s, s:s}", "code", QWD_ERR_TIMEOUT, "message",
@@ -226,14 +250,18 @@ static json_t *request_for(const options *opt, const char **op)
         *op = QWD_OP_START;
         json_t *args = json_pack("{s:s, s:s}", "machine", opt->argument, "owner",
                                  opt->owner ? opt->owner : default_owner());
-        if (opt->cpu)
+        if (opt->cpu) {
             json_object_set_new(args, "cpu", json_integer(opt->cpu));
-        if (opt->memory_mib)
+        }
+        if (opt->memory_mib) {
             json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
-        if (opt->lifetime_s)
+        }
+        if (opt->lifetime_s) {
             json_object_set_new(args, "lifetime_s", json_integer(opt->lifetime_s));
-        if (opt->video)
+        }
+        if (opt->video) {
             json_object_set_new(args, "video", json_string(opt->video));
+        }
         return args;
     }
     if (!strcmp(command, "warm")) {
@@ -252,16 +280,19 @@ static json_t *request_for(const options *opt, const char **op)
         }
         *op = QWD_OP_WARM;
         json_t *args = json_pack("{s:s}", "machine", opt->argument);
-        if (opt->cpu)
+        if (opt->cpu) {
             json_object_set_new(args, "cpu", json_integer(opt->cpu));
-        if (opt->memory_mib)
+        }
+        if (opt->memory_mib) {
             json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
-        if (opt->video)
+        }
+        if (opt->video) {
             json_object_set_new(args, "video", json_string(opt->video));
+        }
         return args;
     }
-    if ((!strcmp(command, "status") && opt->argument) ||
-        (!strcmp(command, "stop") && opt->argument && strcmp(opt->argument, "all"))) {
+    if ((!strcmp(command, "status") && opt->argument)
+        || (!strcmp(command, "stop") && opt->argument && strcmp(opt->argument, "all"))) {
         *op = !strcmp(command, "stop") ? QWD_OP_STOP : QWD_OP_STATUS;
         return json_pack("{s:s}", "id", opt->argument);
     }
@@ -271,12 +302,16 @@ static json_t *request_for(const options *opt, const char **op)
             exit(2);
         }
         *op = QWD_OP_PURGE;
-    } else if (!strcmp(command, "status") || !strcmp(command, "list"))
+    }
+    else if (!strcmp(command, "status") || !strcmp(command, "list")) {
         *op = QWD_OP_LIST;
-    else if (!strcmp(command, "machines"))
+    }
+    else if (!strcmp(command, "machines")) {
         *op = QWD_OP_MACHINES;
-    else if (!strcmp(command, "load"))
+    }
+    else if (!strcmp(command, "load")) {
         *op = QWD_OP_LOAD;
+    }
     else {
         fprintf(stderr, "qwdctl: bad_argument: unknown command \"%s\" (see --help)\n", command);
         exit(2);
@@ -288,37 +323,49 @@ static void print_result(apr_pool_t *pool, const options *opt, const char *op, j
 {
     if (opt->json) {
         print_json(result);
-    } else if (!strcmp(op, QWD_OP_START)) {
+    }
+    else if (!strcmp(op, QWD_OP_START)) {
         const char *token = json_string_value(json_object_get(result, "token"));
         printf("session %s\ntoken %s\nurl %s\n", json_string_value(json_object_get(result, "id")),
                token, viewer_url(pool, opt, token));
-    } else if (!strcmp(op, QWD_OP_STATUS) || !strcmp(op, QWD_OP_STOP)) {
+    }
+    else if (!strcmp(op, QWD_OP_STATUS) || !strcmp(op, QWD_OP_STOP)) {
         print_session_line(result);
-    } else if (!strcmp(op, QWD_OP_LIST)) {
+    }
+    else if (!strcmp(op, QWD_OP_LIST)) {
         size_t i;
         json_t *s;
-        json_array_foreach(json_object_get(result, "sessions"), i, s) print_session_line(s);
-    } else if (!strcmp(op, QWD_OP_MACHINES)) {
+        json_array_foreach (json_object_get(result, "sessions"), i, s) {
+            print_session_line(s);
+        }
+    }
+    else if (!strcmp(op, QWD_OP_MACHINES)) {
         size_t i;
         json_t *m;
-        json_array_foreach(json_object_get(result, "machines"), i, m)
+        json_array_foreach (json_object_get(result, "machines"), i, m) {
             printf("%-24s %-6s %12lld  %s\n", json_string_value(json_object_get(m, "name")),
                    json_string_value(json_object_get(m, "format")),
                    json_integer_value(json_object_get(m, "virtual_size")),
                    json_string_value(json_object_get(m, "description")));
-    } else if (!strcmp(op, QWD_OP_WARM)) {
+        }
+    }
+    else if (!strcmp(op, QWD_OP_WARM)) {
         print_warm_line(result);
-    } else if (!strcmp(op, QWD_OP_WARM_LIST)) {
+    }
+    else if (!strcmp(op, QWD_OP_WARM_LIST)) {
         size_t i;
         json_t *w;
-        json_array_foreach(json_object_get(result, "warm"), i, w) print_warm_line(w);
-    } else if (!strcmp(op, QWD_OP_PURGE)) {
+        json_array_foreach (json_object_get(result, "warm"), i, w) {
+            print_warm_line(w);
+        }
+    }
+    else if (!strcmp(op, QWD_OP_PURGE)) {
         printf("stopped %lld\n", json_integer_value(json_object_get(result, "stopped")));
-    } else {
+    }
+    else {
         const char *key;
         json_t *value;
-        json_object_foreach(result, key, value)
-        {
+        json_object_foreach (result, key, value) {
             char *text = json_dumps(value, JSON_ENCODE_ANY);
             printf("%s %s\n", key, text);
             free(text);
@@ -347,18 +394,23 @@ int main(int argc, char **argv)
     qwd_proto_client *client;
     json_t *result, *error;
     if (qwd_proto_client_connect(pool, qwd_proto_client_socket_path(opt.socket), CALL_TIMEOUT_MS,
-                                 &client, &error) != APR_SUCCESS)
+                                 &client, &error)
+        != APR_SUCCESS) {
         return report_error(error);
-    if (qwd_proto_client_call(client, pool, op, arguments, &result, &error) != APR_SUCCESS)
+    }
+    if (qwd_proto_client_call(client, pool, op, arguments, &result, &error) != APR_SUCCESS) {
         return report_error(error);
-    if (!strcmp(op, QWD_OP_WARM) && !opt.no_wait &&
-        strcmp(json_string_value(json_object_get(result, "state")), "ready") &&
-        !(result = wait_for_warm(pool, &opt,
-                                 json_string_value(json_object_get(result, "key")), &error)))
+    }
+    if (!strcmp(op, QWD_OP_WARM) && !opt.no_wait
+        && strcmp(json_string_value(json_object_get(result, "state")), "ready")
+        && !(result = wait_for_warm(pool, &opt, json_string_value(json_object_get(result, "key")),
+                                    &error))) {
         return report_error(error);
+    }
     print_result(pool, &opt, op, result);
-    if (!strcmp(op, QWD_OP_WARM) &&
-        strcmp(json_string_value(json_object_get(result, "state")), "ready") && !opt.no_wait)
+    if (!strcmp(op, QWD_OP_WARM)
+        && strcmp(json_string_value(json_object_get(result, "state")), "ready") && !opt.no_wait) {
         return 1;
+    }
     return 0;
 }

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared fixtures: a private workdir per test, the tiny VM's machines dir, a started
 qwd-helper and a started Apache — each torn down by PID, then checked: nothing may be left."""
 import os

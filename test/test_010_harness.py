@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The harness itself: the leak check finds what a test leaves behind, the private Apache
 loads the freshly built module without touching /etc/apache2, and the images convert."""
 import json

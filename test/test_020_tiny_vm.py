@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The tiny test VM behaves as later tests assume: the banner on serial and on the VGA
 screen within seconds, a shell on the serial console, and `poweroff -f` ends QEMU."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """make demo: the whole service comes up on the given port, serves the form, and a SIGTERM
 stops everything it started (Apache, helper, websockify, the demo VM) and removes its files."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The authentication fixtures are real servers that can also say no: slapd, Dovecot and the
 aiosmtpd server accept the right password, refuse a wrong one, verify against the TestCA,
 refuse cleartext AUTH where they should, and leave no process behind once stopped."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """qwd-helper and qwdctl against real QEMU (TCG) and websockify: sessions from start to
 cleanup, re-adoption after a helper crash, limits under concurrent starts, and bad input."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """qwd-helper started as root with `user` set runs, and runs its QEMU and websockify, as that
 user: no VM process of mod_qwd keeps root. (Skipped when the tests do not run as root.)"""
 import grp

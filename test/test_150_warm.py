@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Instant-on (issue 9): warm images of a machine profile, built once by the helper and
 restored by each session, against real QEMU (TCG). One warm image is shared by the module;
 tests that invalidate it wait for the helper's rebuild before handing it on."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Warm-image readiness besides a serial text (docs/instant-on.md): a screen that stays still,
 and the QEMU guest agent, which also sets a restored clone's clock. Real QEMU (TCG) and the
 tiny VM, whose qemu-ga starts when its machine has the agent channel. Each image costs a boot."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The accelerator and CPU model (helper keys accel, cpu_model): under this host's KVM, QEMU
 7.2 aborts with "failed to set MSR 0x10a" for -cpu host and max, so accel = auto probes KVM
 with the configured model and falls back to TCG; cpu_model = qemu64 makes KVM usable."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_qwd end to end: a private Apache with the module, a real qwd-helper and QEMU (TCG).
 Form and API creates, the RFB banner through the returned websocket URL, the QR code, owners
 and admins, limits, bad input, CSRF, XSS, restarts, concurrency, QwdAuth form."""
@@ -663,7 +664,7 @@ def test_a_vm_whose_create_never_finished_is_recorded_not_orphaned(httpd, helper
     pending row and a VM started with that row's id as its ref. The next listing finds the VM
     by its ref and records it, before the sweep could take the row: the owner sees the
     session and can stop it. A pending row without a VM is swept after 5 minutes."""
-    httpd.expect_lognos(513)
+    httpd.expect_lognos(515)
     status, _, _ = api(httpd, "GET", "machines")  # the module has made its tables
     assert status == 200
     recent = insert_pending_row(httpd, "bob", 120)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Instant-on on the web side (issue 9): the form marks machines that start instantly, an API
 or form create of a warm profile answers ready with boot "restored" and a websocket that
 speaks RFB, the monitor lists warm images; and warm_auto builds an image after a profile's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """mod_qwd in a real browser: Debian's chromium (headless) driven by playwright-core
 (test/browser/driver.js). Form → result page that turns "ready" by itself → the session link →
 noVNC through Apache's port → keys typed in the browser reach the guest → the canvas shows the

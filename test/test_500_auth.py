@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Authentication against real servers (issue 7): Apache's providers (ldap, dbd, dbm) with
 QwdAuth form, mod_qwd's own imap and smtp providers (also through mod_auth_basic), the
 brute-force throttle, the e-mailed login link and the mailed second factor."""

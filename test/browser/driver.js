@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // driver.js: drives Debian's chromium for test/test_400_browser.py through playwright-core.
 // Speaks JSON lines: each stdin line {"id", "op", ...args} gets one stdout line {"id",
 // "result"} or {"id", "error"}; the python test holds the flow, this file only acts.

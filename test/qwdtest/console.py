@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The tiny guest's serial console (STATE/sessions/ID/serial.sock): run a shell command in the
 guest and read its output, as tests and the bench do to know the guest really answers."""
 import os

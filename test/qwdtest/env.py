@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where the build products and the tools the harness runs live."""
 import os
 import shutil

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Starts a private qwd-helper (and through it QEMU and websockify) and talks its protocol."""
 import grp
 import json

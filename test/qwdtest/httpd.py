@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Starts a private Apache (Debian's apache2 binary, never /etc/apache2) with the freshly
 built mod_qwd on a free 127.0.0.1 port, from a config generated in the test's workdir."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Process bookkeeping: start children in their own process group, stop them by PID, and
 find any process a test left behind (every process of the stack names the test's workdir)."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A QMP client for tests: what a VM's owner or an admin could type on its QMP socket."""
 import json
 import socket

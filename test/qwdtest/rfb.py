@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Speaks just enough RFB to prove a VM's display answers: through a websocket (websockify or
 Apache) or directly on QEMU's VNC Unix socket."""
 import socket

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real authentication servers on loopback for the tests: a throwaway CA, OpenLDAP's slapd,
 Dovecot (IMAP), an aiosmtpd SMTP server (smtp_server.py), and "server down" helpers.
 

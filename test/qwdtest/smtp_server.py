@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The test SMTP server (aiosmtpd), started by servers.SmtpServer as
     /usr/bin/python3 smtp_server.py WORKDIR/smtp/config.json
 config.json: host, port, smtps_port (0 = pick a free one), cert, key, users {login: password},

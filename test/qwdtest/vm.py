@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The tiny test VM (kernel + busybox initramfs), built once by test/vm/build-tiny-vm.sh and
 cached outside the tree, and copies of it in the other image formats the helper accepts."""
 import os

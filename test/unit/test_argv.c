@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the QEMU command line: exact argv for a disk and an ISO profile, kvm's -cpu,
  * and the refusals (socket path length, unknown video). */
 #include "unit.h"
@@ -9,8 +10,9 @@
 static const char *joined(apr_pool_t *pool, const char **argv)
 {
     const char *line = argv[0];
-    for (int i = 1; argv[i]; i++)
+    for (int i = 1; argv[i]; i++) {
         line = apr_pstrcat(pool, line, " ", argv[i], NULL);
+    }
     return line;
 }
 
@@ -64,7 +66,8 @@ UNIT_TEST(argv_iso_adds_readonly_cdrom_and_kvm_uses_host_cpu)
     const char *line = joined(pool, argv);
     CHECK(strstr(line, " -accel kvm -cpu host ") != NULL);
     CHECK(strstr(line, " -drive file=/m/a,,b.iso,format=raw,media=cdrom,readonly=on -boot "
-                       "order=d -vnc ") != NULL);
+                       "order=d -vnc ")
+          != NULL);
     apr_pool_destroy(pool);
 }
 
@@ -82,7 +85,8 @@ UNIT_TEST(argv_guest_agent_adds_its_channel_and_changes_the_profile_hash)
                  " -chardev socket,id=qga0,path=/s/0123456789abcdef0123456789abcdef/qga.sock"
                  ",server=on,wait=off -device virtio-serial-pci,id=qwd-vserial"
                  " -device virtserialport,bus=qwd-vserial.0,chardev=qga0"
-                 ",name=org.qemu.guest_agent.0 -sandbox ") != NULL);
+                 ",name=org.qemu.guest_agent.0 -sandbox ")
+          != NULL);
     CHECK(strcmp(without, qwd_argv_profile_hash(pool, &spec)) != 0);
     apr_pool_destroy(pool);
 }
@@ -157,7 +161,8 @@ UNIT_TEST(argv_ram_file_backend_and_its_hash)
     CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
     CHECK(strstr(joined(pool, argv),
                  " -object memory-backend-file,id=ram0,size=512M,mem-path=/t/warm/k/ram.bin,"
-                 "share=on -machine pc-i440fx-7.2,memory-backend=ram0 ") != NULL);
+                 "share=on -machine pc-i440fx-7.2,memory-backend=ram0 ")
+          != NULL);
     clone.ram_path = "/t/warm/k/ram.bin";
     CHECK(qwd_argv_build(pool, &clone, &argv) == NULL);
     CHECK(strstr(joined(pool, argv), ",share=off -machine") != NULL);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of image format detection: small files with each format's magic are written in
  * /tmp and read back the way the helper reads them. */
 #include "unit.h"
@@ -15,14 +16,16 @@ static const char *detect_written(const void *data, size_t len, size_t offset, s
     static unsigned char head[QWD_IMAGE_HEAD_SIZE], footer[QWD_IMAGE_FOOTER_SIZE];
     char path[] = "/tmp/qwd-image-test-XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0 || ftruncate(fd, (off_t)size) != 0 ||
-        pwrite(fd, data, len, (off_t)offset) != (ssize_t)len)
+    if (fd < 0 || ftruncate(fd, (off_t)size) != 0
+        || pwrite(fd, data, len, (off_t)offset) != (ssize_t)len) {
         abort();
+    }
     memset(head, 0, sizeof head);
     ssize_t head_len = pread(fd, head, sizeof head, 0);
     size_t footer_len = size >= sizeof footer ? sizeof footer : 0;
-    if (footer_len && pread(fd, footer, footer_len, (off_t)(size - footer_len)) < 0)
+    if (footer_len && pread(fd, footer, footer_len, (off_t)(size - footer_len)) < 0) {
         abort();
+    }
     close(fd);
     unlink(path);
     const char *format = qwd_image_format(head, (apr_size_t)head_len, footer, footer_len);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of machine-name validation: plain names pass, anything path-like is refused. */
 #include "unit.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of lib/qwd_multipart: boundaries, fields, uploads, and bodies that are cut,
  * malformed or hostile. */
 #include "unit.h"
@@ -22,16 +23,18 @@ UNIT_TEST(multipart_boundary_from_content_type)
 {
     apr_pool_t *pool = new_pool();
     CHECK_STR(qwd_multipart_boundary(pool, "multipart/form-data; boundary=abc123"), "abc123");
-    CHECK_STR(qwd_multipart_boundary(pool, "Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\""),
-              "a b:c");
+    CHECK_STR(
+        qwd_multipart_boundary(pool, "Multipart/Form-Data; charset=utf-8; boundary=\"a b:c\""),
+        "a b:c");
     CHECK(qwd_multipart_boundary(pool, "application/x-www-form-urlencoded") == NULL);
     CHECK(qwd_multipart_boundary(pool, "multipart/form-data") == NULL);
     CHECK(qwd_multipart_boundary(pool, "multipart/form-data; boundary=") == NULL);
     CHECK(qwd_multipart_boundary(pool, "multipart/form-dataX; boundary=a") == NULL);
     CHECK(qwd_multipart_boundary(pool, NULL) == NULL);
     /* 71 characters: longer than RFC 2046 allows */
-    CHECK(qwd_multipart_boundary(pool, "multipart/form-data; boundary="
-                                       "12345678901234567890123456789012345678901234567890123456789012345678901")
+    CHECK(qwd_multipart_boundary(
+              pool, "multipart/form-data; boundary="
+                    "12345678901234567890123456789012345678901234567890123456789012345678901")
           == NULL);
     apr_pool_destroy(pool);
 }
@@ -111,7 +114,8 @@ UNIT_TEST(multipart_rejects_malformed_bodies)
     const char *no_name = "--b\r\nContent-Disposition: form-data\r\n\r\nv\r\n--b--";
     const char *not_form = "--b\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nv\r\n--b--";
     const char *no_colon = "--b\r\nbroken header\r\n\r\nv\r\n--b--";
-    const char *other_boundary = "--c\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--c--";
+    const char *other_boundary =
+        "--c\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--c--";
     CHECK(qwd_multipart_parse(pool, "b", cut, strlen(cut), &parts) != NULL);
     CHECK(parts == NULL);
     CHECK(qwd_multipart_parse(pool, "b", no_headers_end, strlen(no_headers_end), &parts) != NULL);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the qwd-helper wire codec: request/reply/error shapes, line parsing, the size
  * limit on both encode and parse. */
 #include "unit.h"

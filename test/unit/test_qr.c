@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of lib/qwd_qr: sizes of the symbol, the SVG's shape, and refusals. (The pytest
  * suite decodes a rendered code with zbarimg.) */
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of screen comparison by tiles (lib/qwd_screen.c), as ready_screen_still uses it. */
 #include "unit.h"
 
@@ -39,8 +40,9 @@ UNIT_TEST(screen_cursor_blink_is_one_tile_a_text_line_is_many)
     CHECK(qwd_screen_from_ppm(pool, data, len, &after) == NULL);
     CHECK(qwd_screen_tiles_changed(&before, &after) == 1);
     CHECK(qwd_screen_tiles_changed(&before, &after) <= QWD_SCREEN_SAME_TILES);
-    for (int x = 0; x < 64; x += 4) /* a line of text across the screen */
+    for (int x = 0; x < 64; x += 4) { /* a line of text across the screen */
         paint(data, len, x, 40);
+    }
     CHECK(qwd_screen_from_ppm(pool, data, len, &after) == NULL);
     CHECK(qwd_screen_tiles_changed(&before, &after) == 4 + 1);
     apr_pool_destroy(pool);
@@ -54,9 +56,11 @@ UNIT_TEST(screen_refuses_what_is_not_a_whole_ppm)
     unsigned char *data = grey_ppm(pool, &len);
     qwd_screen screen;
     CHECK(qwd_screen_from_ppm(pool, data, len - 1, &screen) != NULL);
-    CHECK(qwd_screen_from_ppm(pool, (const unsigned char *)"P5\n1 1\n255\n\0", 13, &screen) != NULL);
+    CHECK(qwd_screen_from_ppm(pool, (const unsigned char *)"P5\n1 1\n255\n\0", 13, &screen)
+          != NULL);
     CHECK(qwd_screen_from_ppm(pool, (const unsigned char *)"P6\n1 1\n65535\n\0\0\0\0\0\0", 19,
-                              &screen) != NULL);
+                              &screen)
+          != NULL);
     CHECK(qwd_screen_from_ppm(pool, (const unsigned char *)"P6\n-1 1\n255\n", 12, &screen) != NULL);
     apr_pool_destroy(pool);
 }

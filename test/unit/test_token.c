@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of session ids and websockify tokens: shape, alphabet, uniqueness, validation. */
 #include "unit.h"
 

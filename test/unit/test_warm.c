@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the warm-image sidecar parser and profile keys (lib/qwd_warm.c). */
 #include "unit.h"
 
@@ -19,7 +20,8 @@ UNIT_TEST(warm_sidecar_reads_every_key)
     CHECK(qwd_warm_sidecar_parse(pool,
                                  "# tiny VM\n ready_serial = QWD-TINY-VM READY \nready_delay=5\n"
                                  "warm_at_start = yes\ncpu = 2\nmemory_mib = 256\nvideo = virtio\n",
-                                 &sidecar) == NULL);
+                                 &sidecar)
+          == NULL);
     CHECK_STR(sidecar.ready_serial, "QWD-TINY-VM READY");
     CHECK(sidecar.ready_delay_s == 5 && sidecar.at_start == 1);
     CHECK(sidecar.cpu == 2 && sidecar.memory_mib == 256);
@@ -33,8 +35,10 @@ UNIT_TEST(warm_sidecar_reports_bad_lines_and_keeps_defaults)
     apr_pool_create(&pool, NULL);
     qwd_warm_sidecar sidecar = defaults();
     const char *problem =
-        qwd_warm_sidecar_parse(pool, "cpu = lots\nvideo = vga9000\nmemory_mib = 32\n"
-                                     "warm_at_start = maybe\nnonsense\nready_delay = 7\n", &sidecar);
+        qwd_warm_sidecar_parse(pool,
+                               "cpu = lots\nvideo = vga9000\nmemory_mib = 32\n"
+                               "warm_at_start = maybe\nnonsense\nready_delay = 7\n",
+                               &sidecar);
     CHECK(problem != NULL && strstr(problem, "cpu") != NULL);
     CHECK(sidecar.cpu == 1 && sidecar.memory_mib == 1024 && sidecar.at_start == 0);
     CHECK_STR(sidecar.video, "std");
@@ -47,8 +51,8 @@ UNIT_TEST(warm_sidecar_screen_and_agent_readiness)
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);
     qwd_warm_sidecar sidecar = defaults();
-    CHECK(qwd_warm_sidecar_parse(pool, "ready_screen_still = 4\nready_agent = yes\n",
-                                 &sidecar) == NULL);
+    CHECK(qwd_warm_sidecar_parse(pool, "ready_screen_still = 4\nready_agent = yes\n", &sidecar)
+          == NULL);
     CHECK(sidecar.ready_screen_still_s == 4 && sidecar.ready_agent == 1);
     CHECK(sidecar.guest_agent == 1); /* waiting for the agent needs its channel */
     CHECK(sidecar.ready_delay_s == -1 && sidecar.ready_serial == NULL);

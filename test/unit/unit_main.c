@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runs every registered unit test (each in a fresh APR pool) and prints one line per test
  * and the closing "N passed, N failed" line that CI reads. */
 #include "unit.h"
@@ -31,14 +32,17 @@ int main(int argc, char **argv)
     apr_initialize();
     for (int i = 0; i < unit_test_count; i++) {
         int test_failed = 0;
-        if (argc > 1 && !strstr(unit_tests[i].name, argv[1]))
+        if (argc > 1 && !strstr(unit_tests[i].name, argv[1])) {
             continue;
+        }
         unit_tests[i].fn(&test_failed);
         printf("%s %s\n", test_failed ? "FAIL" : "ok  ", unit_tests[i].name);
-        if (test_failed)
+        if (test_failed) {
             failed++;
-        else
+        }
+        else {
             passed++;
+        }
     }
     apr_terminate();
     printf("unit: %d passed, %d failed\n", passed, failed);

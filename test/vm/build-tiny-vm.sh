@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Build the tiny test VM (Debian kernel + busybox-static initramfs) into a
 # cache directory, once.  See test/vm/README.md.
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # convert.sh SRC FORMAT DEST -- convert a disk image with qemu-img (source format auto-detected).
 set -euo pipefail
 [ $# -eq 3 ] || { echo "usage: $0 SRC FORMAT DEST  (FORMAT: raw vmdk vdi vhdx vpc qcow2)" >&2; exit 2; }

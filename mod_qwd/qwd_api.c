@@ -184,8 +184,7 @@ static int method_not_allowed(qwd_req_t *q, const char *allowed)
 static int is_page_poll(qwd_req_t *q)
 {
     return q->r->method_number == M_GET && !apr_table_get(q->r->headers_in, "Authorization")
-           && qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE
-           && qwd_auth_page_identity(q);
+           && qwd_cfg_auth_mode(q->cfg) != QWD_AUTH_APACHE && qwd_auth_page_identity(q);
 }
 
 int qwd_api_handle(qwd_req_t *q)

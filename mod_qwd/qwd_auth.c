@@ -125,15 +125,14 @@ void qwd_auth_set_user(qwd_req_t *q, const char *user)
 
 int qwd_auth_needs_mail(const qwd_dir_config_t *cfg)
 {
-    int mode = qwd_cfg_int(cfg->auth_mode, QWD_DEFAULT_AUTH);
-    return mode == QWD_AUTH_EMAIL
-           || (mode == QWD_AUTH_FORM && qwd_cfg_int(cfg->mfa, QWD_MFA_OFF) == QWD_MFA_EMAIL);
+    int mode = qwd_cfg_auth_mode(cfg);
+    return mode == QWD_AUTH_EMAIL || (mode == QWD_AUTH_FORM && qwd_cfg_mfa(cfg) == QWD_MFA_EMAIL);
 }
 
 qwd_error_t *qwd_auth_login(qwd_req_t *q, const char *user, const char *password)
 {
     qwd_error_t *e;
-    int mode = qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH);
+    int mode = qwd_cfg_auth_mode(q->cfg);
     if (qwd_auth_needs_mail(q->cfg)) {
         /* a password alone (or a bare address) is not enough here: only the mailed code or
          * link logs in (qwd_otp.c), so the API's Basic and the pages' small login refuse */
@@ -167,7 +166,7 @@ qwd_error_t *qwd_auth_api(qwd_req_t *q)
 {
     const char *user = NULL, *password = NULL;
     qwd_error_t *e;
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+    if (qwd_cfg_auth_mode(q->cfg) == QWD_AUTH_APACHE) {
         return qwd_auth_login(q, NULL, NULL);
     }
     if (ap_get_basic_auth_components(q->r, &user, &password) != APR_SUCCESS) {
@@ -186,7 +185,7 @@ qwd_error_t *qwd_auth_api(qwd_req_t *q)
 int qwd_auth_page_identity(qwd_req_t *q)
 {
     const char *user;
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+    if (qwd_cfg_auth_mode(q->cfg) == QWD_AUTH_APACHE) {
         user = q->r->user;
     }
     else {

@@ -30,8 +30,8 @@ static int is_starttls_url(const char *url)
 CURL *qwd_mail_curl(apr_pool_t *pool, const qwd_dir_config_t *cfg, const char *url,
                     char *error_buffer)
 {
-    long timeout = qwd_cfg_int(cfg->mail_timeout, QWD_DEFAULT_MAIL_TIMEOUT);
-    int verify = qwd_cfg_int(cfg->mail_verify_peer, 1);
+    long timeout = qwd_cfg_mail_timeout(cfg);
+    int verify = qwd_cfg_mail_verify_peer(cfg);
     CURL *curl = curl_easy_init();
     if (!curl) {
         return NULL;
@@ -229,8 +229,7 @@ static authn_status smtp_check_password(request_rec *r, const char *user, const 
         return AUTH_DENIED;
     }
     talk.r = r;
-    talk.deadline = apr_time_now()
-                    + apr_time_from_sec(qwd_cfg_int(cfg->mail_timeout, QWD_DEFAULT_MAIL_TIMEOUT));
+    talk.deadline = apr_time_now() + apr_time_from_sec(qwd_cfg_mail_timeout(cfg));
     if (!(talk.curl = qwd_mail_curl(r->pool, cfg, cfg->smtp_auth_server, error_buffer))) {
         return unavailable(r, "smtp", cfg->smtp_auth_server, "libcurl could not make a handle");
     }

@@ -14,7 +14,7 @@
 static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
 {
     request_rec *r = q->r;
-    apr_off_t limit = qwd_cfg_int((int)q->cfg->max_body, QWD_DEFAULT_MAX_BODY);
+    apr_off_t limit = qwd_cfg_max_body(q->cfg);
     apr_size_t used = 0, size = 8192;
     char *buffer;
     int rc;

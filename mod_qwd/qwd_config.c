@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The directives of mod_qwd: their handlers (which validate at config time and fail with the
- * directive's name), and creation and merging of the per-directory and per-server records. */
+ * directive's name), and create, merge and the command table, generated from qwd_config.h. */
 #include "qwd_config.h"
+#include "qwd_argv.h"
 
 #include <errno.h>
 
@@ -9,105 +10,41 @@
 #include <ap_provider.h>
 #include <http_log.h>
 
+/* create: every field unset, so merge and the getters see what a section set itself */
+#define UNSET_FIELD(TYPE, field, ...) cfg->field = QWD_UNSET_##TYPE;
+/* merge: each field by its rule */
+#define MERGE_FIELD(TYPE, field, default_value, merge, ...) \
+    merged->field = QWD_MERGE_##merge(TYPE, base->field, add->field);
+
 void *qwd_create_dir_config(apr_pool_t *pool, char *location)
 {
     qwd_dir_config_t *cfg = apr_pcalloc(pool, sizeof(*cfg));
+    QWD_DIR_CONFIG(UNSET_FIELD, UNSET_FIELD)
     cfg->location = location;
-    cfg->auth_mode = QWD_UNSET;
-    cfg->max_sessions = QWD_UNSET;
-    cfg->max_sessions_per_user = QWD_UNSET;
-    cfg->max_cpu_per_user = QWD_UNSET;
-    cfg->max_memory_per_user = QWD_UNSET;
-    cfg->max_load = QWD_UNSET;
-    cfg->default_cpu = QWD_UNSET;
-    cfg->default_memory = QWD_UNSET;
-    cfg->default_lifetime = QWD_UNSET;
-    cfg->max_lifetime = QWD_UNSET;
-    cfg->max_body = QWD_UNSET;
-    cfg->cookie_lifetime = QWD_UNSET;
-    cfg->websocket_tickets = QWD_UNSET;
-    cfg->websocket_gate = QWD_UNSET;
-    cfg->throttle_max = QWD_UNSET;
-    cfg->throttle_window = QWD_UNSET;
-    cfg->throttle_addr_max = QWD_UNSET;
-    cfg->mail_timeout = QWD_UNSET;
-    cfg->mail_verify_peer = QWD_UNSET;
-    cfg->mfa = QWD_UNSET;
-    cfg->code_lifetime = QWD_UNSET;
-    cfg->gpu_passthrough = QWD_UNSET;
-    cfg->readonly_viewers = QWD_UNSET;
     return cfg;
 }
-
-#define MERGE_PTR(field) merged->field = add->field ? add->field : base->field
-#define MERGE_INT(field) merged->field = add->field != QWD_UNSET ? add->field : base->field
 
 void *qwd_merge_dir_config(apr_pool_t *pool, void *base_v, void *add_v)
 {
     qwd_dir_config_t *base = base_v, *add = add_v;
     qwd_dir_config_t *merged = apr_pcalloc(pool, sizeof(*merged));
-    MERGE_PTR(location);
-    MERGE_PTR(helper_socket);
-    MERGE_INT(auth_mode);
-    /* lists are replaced as a whole, never appended: a Location states its own admins */
-    MERGE_PTR(providers);
-    MERGE_PTR(admins);
-    MERGE_INT(max_sessions);
-    MERGE_INT(max_sessions_per_user);
-    MERGE_INT(max_cpu_per_user);
-    MERGE_INT(max_memory_per_user);
-    merged->max_load = add->max_load >= 0 ? add->max_load : base->max_load;
-    MERGE_INT(default_cpu);
-    MERGE_INT(default_memory);
-    MERGE_INT(default_lifetime);
-    MERGE_INT(max_lifetime);
-    MERGE_PTR(viewer_url);
-    MERGE_PTR(websocket_url);
-    MERGE_PTR(terms);
-    MERGE_PTR(stylesheet);
-    MERGE_INT(max_body);
-    MERGE_INT(cookie_lifetime);
-    MERGE_PTR(static_url);
-    MERGE_INT(websocket_tickets);
-    MERGE_INT(websocket_gate);
-    MERGE_INT(throttle_max);
-    MERGE_INT(throttle_window);
-    MERGE_INT(throttle_addr_max);
-    MERGE_PTR(imap_server);
-    MERGE_PTR(smtp_auth_server);
-    MERGE_PTR(mail_ca_file);
-    MERGE_INT(mail_timeout);
-    MERGE_INT(mail_verify_peer);
-    MERGE_PTR(smtp_relay);
-    MERGE_PTR(mail_from);
-    MERGE_PTR(email_domains);
-    MERGE_INT(mfa);
-    MERGE_PTR(mfa_mail_domain);
-    MERGE_INT(code_lifetime);
-    MERGE_PTR(mounts);
-    MERGE_INT(gpu_passthrough);
-    MERGE_PTR(boot_script_dir);
-    MERGE_INT(readonly_viewers);
-    MERGE_PTR(slurm_partition);
+    QWD_DIR_CONFIG(MERGE_FIELD, MERGE_FIELD)
     return merged;
 }
 
 void *qwd_create_server_config(apr_pool_t *pool, server_rec *s)
 {
-    return apr_pcalloc(pool, sizeof(qwd_server_config_t));
+    qwd_server_config_t *cfg = apr_pcalloc(pool, sizeof(*cfg));
+    QWD_SERVER_CONFIG(UNSET_FIELD, UNSET_FIELD)
+    return cfg;
 }
 
 void *qwd_merge_server_config(apr_pool_t *pool, void *base_v, void *add_v)
 {
     qwd_server_config_t *base = base_v, *add = add_v;
     qwd_server_config_t *merged = apr_pcalloc(pool, sizeof(*merged));
-    MERGE_PTR(secret_file);
+    QWD_SERVER_CONFIG(MERGE_FIELD, MERGE_FIELD)
     return merged;
-}
-
-int qwd_cfg_int(int value, int default_value)
-{
-    return value == QWD_UNSET ? default_value : value;
 }
 
 int qwd_cfg_is_admin(const qwd_dir_config_t *cfg, const char *user)
@@ -124,6 +61,12 @@ int qwd_cfg_is_admin(const qwd_dir_config_t *cfg, const char *user)
     return 0;
 }
 
+/* The largest whole number an int directive takes. */
+#define INT_DIRECTIVE_MAX 1000000000
+/* The bounds of QwdMaxRequestBody (bytes). */
+#define MAX_BODY_MIN 1024
+#define MAX_BODY_MAX (16 * 1024 * 1024)
+
 /* An int directive: cmd->info is the field's offset; 0 allowed (no limit) for limits. */
 static const char *set_int(cmd_parms *cmd, void *cfg, const char *arg, int minimum)
 {
@@ -131,7 +74,7 @@ static const char *set_int(cmd_parms *cmd, void *cfg, const char *arg, int minim
     apr_int64_t value;
     errno = 0;
     value = apr_strtoi64(arg, &end, 10);
-    if (!*arg || *end || errno == ERANGE || value < minimum || value > 1000000000) {
+    if (!*arg || *end || errno == ERANGE || value < minimum || value > INT_DIRECTIVE_MAX) {
         return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number >= %d", cmd->cmd->name, arg,
                             minimum);
     }
@@ -166,8 +109,10 @@ static const char *set_max_body(cmd_parms *cmd, void *cfg_v, const char *arg)
     qwd_dir_config_t *cfg = cfg_v;
     char *end;
     apr_int64_t value = apr_strtoi64(arg, &end, 10);
-    if (!*arg || *end || value < 1024 || value > 16 * 1024 * 1024) {
-        return "QwdMaxRequestBody: expects a size in bytes between 1024 and 16777216";
+    if (!*arg || *end || value < MAX_BODY_MIN || value > MAX_BODY_MAX) {
+        return apr_psprintf(cmd->pool,
+                            "QwdMaxRequestBody: expects a size in bytes between %d and %d",
+                            MAX_BODY_MIN, MAX_BODY_MAX);
     }
     cfg->max_body = value;
     return NULL;
@@ -249,8 +194,11 @@ static const char *set_websocket_url(cmd_parms *cmd, void *cfg, const char *arg)
 
 static const char *set_helper_socket(cmd_parms *cmd, void *cfg, const char *arg)
 {
-    if (arg[0] != '/' || strlen(arg) >= 108) {
-        return "QwdHelperSocket: expects an absolute path shorter than 108 bytes";
+    /* the path must fit a sockaddr_un with its NUL */
+    if (arg[0] != '/' || strlen(arg) > QWD_UNIX_PATH_MAX) {
+        return apr_psprintf(cmd->pool,
+                            "QwdHelperSocket: expects an absolute path shorter than %d bytes",
+                            QWD_UNIX_PATH_MAX + 1);
     }
     return ap_set_string_slot(cmd, cfg, arg);
 }
@@ -276,23 +224,24 @@ static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max, co
     qwd_dir_config_t *cfg = cfg_v;
     char *end;
     apr_int64_t n = apr_strtoi64(max, &end, 10), seconds = 0, per_address = 0;
-    int bad = !*max || *end || n < 0 || n > 1000000;
+    int bad = !*max || *end || n < 0 || n > QWD_THROTTLE_COUNT_MAX;
     if (window) {
         seconds = apr_strtoi64(window, &end, 10);
-        bad |= !*window || *end || seconds < 1 || seconds > 86400 * 7;
+        bad |= !*window || *end || seconds < 1 || seconds > QWD_THROTTLE_WINDOW_MAX;
     }
     if (addr_max) {
         per_address = apr_strtoi64(addr_max, &end, 10);
-        bad |= !*addr_max || *end || per_address < 1 || per_address > 1000000;
+        bad |= !*addr_max || *end || per_address < 1 || per_address > QWD_THROTTLE_COUNT_MAX;
     }
     if (bad || (n && !window)) {
         return "QwdLoginThrottle: expects N SECONDS [N_PER_ADDRESS] (N failed logins per user "
                "within SECONDS; 0 = off)";
     }
     cfg->throttle_max = (int)n;
-    cfg->throttle_window = window ? (int)seconds : QWD_DEFAULT_THROTTLE_WINDOW;
-    cfg->throttle_addr_max =
-        addr_max ? (int)per_address : (int)n * QWD_DEFAULT_THROTTLE_ADDR_FACTOR;
+    /* without SECONDS (N = 0: off) the window is of no use: left to the default */
+    cfg->throttle_window = window ? (int)seconds : QWD_UNSET;
+    /* N_PER_ADDRESS follows this section's N, not an enclosing section's N_PER_ADDRESS */
+    cfg->throttle_addr_max = addr_max ? (int)per_address : (int)n * QWD_THROTTLE_ADDR_FACTOR;
     return NULL;
 }
 
@@ -382,86 +331,21 @@ static const char *set_mfa_domain(cmd_parms *cmd, void *cfg, const char *arg)
     return ap_set_string_slot(cmd, cfg, arg);
 }
 
-#define DIR_OFFSET(field) (void *)APR_OFFSETOF(qwd_dir_config_t, field)
-#define WHERE (RSRC_CONF | ACCESS_CONF)
+/* The command table, from the tables' DIRECTIVE rows: cmd->info is the field's offset. */
+#define COMMAND(record, field, name, how, handler, context, help) \
+    AP_INIT_##how(name, handler, (void *)APR_OFFSETOF(record, field), QWD_CONTEXT_##context, help),
+#define DIR_COMMAND(TYPE, field, default_value, merge, name, how, handler, context, anchor, help) \
+    COMMAND(qwd_dir_config_t, field, name, how, handler, context, help)
+#define SERVER_COMMAND(TYPE, field, default_value, merge, name, how, handler, context, anchor, \
+                       help)                                                                   \
+    COMMAND(qwd_server_config_t, field, name, how, handler, context, help)
+#define NO_COMMAND(...)
 
+/* one table after the other */
+/* clang-format off */
 const command_rec qwd_directives[] = {
-    AP_INIT_TAKE1("QwdHelperSocket", set_helper_socket, DIR_OFFSET(helper_socket), WHERE,
-                  "the qwd-helper's Unix socket"),
-    AP_INIT_TAKE1("QwdAuth", set_auth, NULL, WHERE,
-                  "none (any user name), form (user + password checked by QwdAuthProvider) or "
-                  "apache (r->user set by Apache's own authentication)"),
-    AP_INIT_ITERATE("QwdAuthProvider", add_provider, NULL, WHERE,
-                    "authn providers (file, dbm, dbd, ldap, ...) tried in order for QwdAuth form "
-                    "and the API's Basic credentials"),
-    AP_INIT_ITERATE("QwdAdmin", add_admin, NULL, WHERE,
-                    "users who see the monitor and may stop any session"),
-    AP_INIT_TAKE1("QwdMaxSessions", set_limit, DIR_OFFSET(max_sessions), WHERE,
-                  "live sessions of all users together (0 = no limit)"),
-    AP_INIT_TAKE1("QwdMaxSessionsPerUser", set_limit, DIR_OFFSET(max_sessions_per_user), WHERE,
-                  "live sessions of one user (0 = no limit)"),
-    AP_INIT_TAKE1("QwdMaxCPUPerUser", set_positive, DIR_OFFSET(max_cpu_per_user), WHERE,
-                  "virtual CPUs of one user's live sessions together"),
-    AP_INIT_TAKE1("QwdMaxMemoryPerUser", set_positive, DIR_OFFSET(max_memory_per_user), WHERE,
-                  "memory (MiB) of one user's live sessions together"),
-    AP_INIT_TAKE1("QwdMaxLoad", set_max_load, NULL, WHERE,
-                  "no new session while the host's 1-minute load is above this (0 = no limit)"),
-    AP_INIT_TAKE1("QwdDefaultCPU", set_positive, DIR_OFFSET(default_cpu), WHERE,
-                  "virtual CPUs preselected on the form and used by the API by default"),
-    AP_INIT_TAKE1("QwdDefaultMemory", set_positive, DIR_OFFSET(default_memory), WHERE,
-                  "memory (MiB) preselected on the form and used by the API by default"),
-    AP_INIT_TAKE1("QwdDefaultLifetime", set_positive, DIR_OFFSET(default_lifetime), WHERE,
-                  "lifetime (s) of a session unless the user picks another"),
-    AP_INIT_TAKE1("QwdMaxLifetime", set_positive, DIR_OFFSET(max_lifetime), WHERE,
-                  "longest lifetime (s) a user may pick"),
-    AP_INIT_TAKE1("QwdViewerURL", set_url, DIR_OFFSET(viewer_url), WHERE,
-                  "the noVNC page (vnc.html) the links open"),
-    AP_INIT_TAKE1("QwdWebsocketURL", set_websocket_url, DIR_OFFSET(websocket_url), WHERE,
-                  "where browsers reach websockify: ws://, wss:// or a path on this server"),
-    AP_INIT_TAKE1("QwdTerms", ap_set_string_slot, DIR_OFFSET(terms), WHERE,
-                  "terms of use the user must accept: a text, or a URL to a page"),
-    AP_INIT_TAKE1("QwdStylesheet", set_url, DIR_OFFSET(stylesheet), WHERE,
-                  "URL of the stylesheet the pages link (htdocs/qwd.css)"),
-    AP_INIT_TAKE1("QwdMaxRequestBody", set_max_body, NULL, WHERE,
-                  "largest request body (bytes) the forms and the API accept"),
-    AP_INIT_TAKE1("QwdStaticURL", set_url, DIR_OFFSET(static_url), WHERE,
-                  "URL where htdocs/ is served (qwd.css, qwd-progress.js), ending in /"),
-    AP_INIT_FLAG("QwdWebsocketTickets", ap_set_flag_slot, DIR_OFFSET(websocket_tickets), WHERE,
-                 "links open /s/ID, which mints a short-lived ticket for the websocket at "
-                 "QwdWebsocketURL (a Location with QwdWebsocketGate On) instead of handing "
-                 "out websockify's token"),
-    AP_INIT_FLAG("QwdWebsocketGate", ap_set_flag_slot, DIR_OFFSET(websocket_gate), ACCESS_CONF,
-                 "in the websocket's <Location>: refuse (403) any request without a valid "
-                 "ticket and give websockify the session's token instead"),
-    AP_INIT_TAKE1("QwdCookieLifetime", set_positive, DIR_OFFSET(cookie_lifetime), WHERE,
-                  "how long (s) the signed identity cookie stays valid"),
-    AP_INIT_TAKE1("QwdSecretFile", set_secret_file, NULL, RSRC_CONF,
-                  "file holding the key that signs CSRF tokens and cookies (created 0600)"),
-    AP_INIT_TAKE123("QwdLoginThrottle", set_throttle, NULL, WHERE,
-                    "N SECONDS [N_PER_ADDRESS]: after N failed logins of a user (or "
-                    "N_PER_ADDRESS from one client address) within SECONDS, answer 429"),
-    AP_INIT_TAKE1("QwdIMAPServer", set_imap_url, DIR_OFFSET(imap_server), WHERE,
-                  "IMAP server the imap authn provider logs in to: imap:// (STARTTLS) or "
-                  "imaps://"),
-    AP_INIT_TAKE1("QwdSMTPAuthServer", set_smtp_url, DIR_OFFSET(smtp_auth_server), WHERE,
-                  "SMTP server the smtp authn provider logs in to (AUTH): smtp:// (STARTTLS) "
-                  "or smtps://"),
-    AP_INIT_TAKE1("QwdMailCACertificate", set_mail_ca, NULL, WHERE,
-                  "PEM file of the CAs that sign the mail servers' certificates"),
-    AP_INIT_TAKE1("QwdMailTimeout", set_positive, DIR_OFFSET(mail_timeout), WHERE,
-                  "seconds a talk with a mail server may take"),
-    AP_INIT_FLAG("QwdMailVerifyPeer", ap_set_flag_slot, DIR_OFFSET(mail_verify_peer), WHERE,
-                 "check the mail servers' certificates and names (default on)"),
-    AP_INIT_TAKE1("QwdSMTPRelay", set_smtp_url, DIR_OFFSET(smtp_relay), WHERE,
-                  "SMTP server mod_qwd sends login codes through (smtp:// or smtps://)"),
-    AP_INIT_TAKE1("QwdMailFrom", set_mail_from, DIR_OFFSET(mail_from), WHERE,
-                  "sender address of the login codes"),
-    AP_INIT_ITERATE("QwdEmailDomain", add_email_domain, NULL, WHERE,
-                    "domains whose addresses may log in by mailed link (QwdAuth email)"),
-    AP_INIT_TAKE1("QwdMFA", set_mfa, NULL, WHERE,
-                  "off, or email: after the password, a code mailed to the user"),
-    AP_INIT_TAKE1("QwdMFAMailDomain", set_mfa_domain, DIR_OFFSET(mfa_mail_domain), WHERE,
-                  "QwdMFA email mails the code to USER@this domain"),
-    AP_INIT_TAKE1("QwdLoginCodeLifetime", set_positive, DIR_OFFSET(code_lifetime), WHERE,
-                  "seconds a mailed login code or link stays valid"),
-    {NULL}};
+    QWD_DIR_CONFIG(DIR_COMMAND, NO_COMMAND)
+    QWD_SERVER_CONFIG(SERVER_COMMAND, NO_COMMAND)
+    {NULL}
+};
+/* clang-format on */

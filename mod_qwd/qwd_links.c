@@ -42,7 +42,7 @@ const char *qwd_websocket_url(qwd_req_t *q, const char *token)
 static const char *viewer_link(qwd_req_t *q, const char *ws, char sep)
 {
     request_rec *r = q->r;
-    const char *viewer = q->cfg->viewer_url ? q->cfg->viewer_url : QWD_DEFAULT_VIEWER_URL;
+    const char *viewer = qwd_cfg_viewer_url(q->cfg);
     apr_uri_t uri;
     const char *path, *port;
 
@@ -73,7 +73,7 @@ const char *qwd_viewer_url(qwd_req_t *q, const char *token)
 
 int qwd_links_use_tickets(qwd_req_t *q)
 {
-    return q->cfg->websocket_tickets == 1 && q->cfg->websocket_url != NULL;
+    return qwd_cfg_websocket_tickets(q->cfg) && q->cfg->websocket_url != NULL;
 }
 
 static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)

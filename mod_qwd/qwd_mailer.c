@@ -38,7 +38,7 @@ static const char *mail_date(apr_pool_t *pool)
 qwd_error_t *qwd_mail_send(qwd_req_t *q, const char *to, const char *subject, const char *body)
 {
     apr_pool_t *pool = q->r->pool;
-    const char *from = q->cfg->mail_from ? q->cfg->mail_from : "qwd@localhost";
+    const char *from = qwd_cfg_mail_from(q->cfg);
     char error_buffer[CURL_ERROR_SIZE];
     struct curl_slist *recipients;
     message_t message;

@@ -101,13 +101,13 @@ static qwd_error_t *add_pending(qwd_req_t *q, qwd_store_t *store, const char *ki
     params[2] = user;
     params[3] = code_hash(q, *ref, code);
     params[4] = request;
-    params[5] = now_plus(q, qwd_cfg_int(q->cfg->code_lifetime, QWD_DEFAULT_CODE_LIFETIME));
+    params[5] = now_plus(q, qwd_cfg_code_lifetime(q->cfg));
     return qwd_store_run(store, "qwd_pending_add", NULL, 6, params);
 }
 
 static const char *minutes(qwd_req_t *q)
 {
-    int seconds = qwd_cfg_int(q->cfg->code_lifetime, QWD_DEFAULT_CODE_LIFETIME);
+    int seconds = qwd_cfg_code_lifetime(q->cfg);
     return apr_psprintf(q->r->pool, "%d minute%s", (seconds + 59) / 60, seconds > 60 ? "s" : "");
 }
 
@@ -300,7 +300,7 @@ int qwd_otp_page_create(qwd_req_t *q)
     if ((e = request_of_form(q, &request)) || (e = qwd_store_open(q, &store))) {
         return qwd_fail(q, e);
     }
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_EMAIL) {
+    if (qwd_cfg_auth_mode(q->cfg) == QWD_AUTH_EMAIL) {
         return start_email(q, store, request);
     }
     return start_mfa(q, store, request);
@@ -322,7 +322,7 @@ int qwd_otp_page_login(qwd_req_t *q)
 {
     request_rec *r = q->r;
     qwd_error_t *e;
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_EMAIL) {
+    if (qwd_cfg_auth_mode(q->cfg) != QWD_AUTH_EMAIL) {
         return qwd_fail(
             q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(02408), "not_found", "There is no such page."));
     }

@@ -66,10 +66,10 @@ int qwd_page_form(qwd_req_t *q)
 {
     request_rec *r = q->r;
     qwd_dir_config_t *cfg = q->cfg;
-    int mode = qwd_cfg_int(cfg->auth_mode, QWD_DEFAULT_AUTH);
-    int max_lifetime = qwd_cfg_int(cfg->max_lifetime, QWD_DEFAULT_MAX_LIFETIME);
-    int default_lifetime = qwd_cfg_int(cfg->default_lifetime, QWD_DEFAULT_LIFETIME);
-    int default_cpu = qwd_cfg_int(cfg->default_cpu, QWD_DEFAULT_CPU);
+    int mode = qwd_cfg_auth_mode(cfg);
+    int max_lifetime = qwd_cfg_max_lifetime(cfg);
+    int default_lifetime = qwd_cfg_default_lifetime(cfg);
+    int default_cpu = qwd_cfg_default_cpu(cfg);
     json_t *machines, *machine;
     qwd_error_t *e;
     size_t i;
@@ -119,8 +119,7 @@ int qwd_page_form(qwd_req_t *q)
         option(q, cpu, cpu == default_cpu, apr_itoa(r->pool, cpu));
     }
     ap_rputs("</select></label><label>Memory (MiB) <select name=\"memory\">", r);
-    choices(q, memory_choices, qwd_session_max_memory(q),
-            qwd_cfg_int(cfg->default_memory, QWD_DEFAULT_MEMORY), 0);
+    choices(q, memory_choices, qwd_session_max_memory(q), qwd_cfg_default_memory(cfg), 0);
     ap_rputs("</select></label><label>Lifetime <select name=\"lifetime\">", r);
     choices(q, lifetime_choices, max_lifetime,
             default_lifetime < max_lifetime ? default_lifetime : max_lifetime, 1);
@@ -267,7 +266,7 @@ int qwd_page_create(qwd_req_t *q)
         return qwd_fail(q, e);
     }
     /* the browser that created a session may see and stop it later (QwdAuth none/form) */
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE) {
+    if (qwd_cfg_auth_mode(q->cfg) != QWD_AUTH_APACHE) {
         qwd_identity_cookie_set(q, q->user);
     }
     result_page(q, row);

@@ -72,7 +72,7 @@ void qwd_table_helper_down(qwd_req_t *q)
 static void login_form(qwd_req_t *q)
 {
     request_rec *r = q->r;
-    int mode = qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH);
+    int mode = qwd_cfg_auth_mode(q->cfg);
     qwd_html_begin(q, "My sessions");
     ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-form\">",
                qwd_h(q, qwd_route_url(q, "/sessions")));
@@ -99,7 +99,7 @@ int qwd_page_sessions(qwd_req_t *q)
     int helper_down;
 
     if (!qwd_auth_page_identity(q)) {
-        if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) == QWD_AUTH_APACHE) {
+        if (qwd_cfg_auth_mode(q->cfg) == QWD_AUTH_APACHE) {
             return qwd_fail(q, qwd_auth_login(q, NULL, NULL));
         }
         login_form(q);
@@ -114,7 +114,7 @@ int qwd_page_sessions(qwd_req_t *q)
         qwd_table_helper_down(q);
     }
     qwd_table_sessions(q, rows, 0, "/sessions");
-    if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE) {
+    if (qwd_cfg_auth_mode(q->cfg) != QWD_AUTH_APACHE) {
         ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
                    qwd_h(q, qwd_route_url(q, "/sessions")));
         qwd_html_csrf_field(q);
@@ -157,7 +157,7 @@ int qwd_page_sessions_post(qwd_req_t *q)
         if ((e = qwd_auth_login(q, qwd_field(q, "user"), qwd_field(q, "password")))) {
             return qwd_fail(q, e);
         }
-        if (qwd_cfg_int(q->cfg->auth_mode, QWD_DEFAULT_AUTH) != QWD_AUTH_APACHE) {
+        if (qwd_cfg_auth_mode(q->cfg) != QWD_AUTH_APACHE) {
             qwd_identity_cookie_set(q, q->user);
         }
         return qwd_page_redirect(q, "/sessions");

@@ -205,7 +205,7 @@ int qwd_csrf_valid(qwd_req_t *q, const char *token)
 
 void qwd_identity_cookie_set(qwd_req_t *q, const char *user)
 {
-    int lifetime = qwd_cfg_int(q->cfg->cookie_lifetime, QWD_DEFAULT_COOKIE_LIFETIME);
+    int lifetime = qwd_cfg_cookie_lifetime(q->cfg);
     const char *user_hex, *expires, *payload;
     if (!user) {
         set_cookie(q, USER_COOKIE, "", 0);

@@ -21,12 +21,12 @@ APLOG_USE_MODULE(qwd);
 
 int qwd_session_max_cpu(qwd_req_t *q)
 {
-    return qwd_cfg_int(q->cfg->max_cpu_per_user, QWD_DEFAULT_MAX_CPU_PER_USER);
+    return qwd_cfg_max_cpu_per_user(q->cfg);
 }
 
 int qwd_session_max_memory(qwd_req_t *q)
 {
-    return qwd_cfg_int(q->cfg->max_memory_per_user, QWD_DEFAULT_MAX_MEMORY_PER_USER);
+    return qwd_cfg_max_memory_per_user(q->cfg);
 }
 
 int qwd_session_is_live(const qwd_row_t *row)
@@ -69,20 +69,20 @@ static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field
 static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 {
     qwd_dir_config_t *cfg = q->cfg;
-    int max_lifetime = qwd_cfg_int(cfg->max_lifetime, QWD_DEFAULT_MAX_LIFETIME);
+    int max_lifetime = qwd_cfg_max_lifetime(cfg);
     json_t *machines, *machine;
     qwd_error_t *e;
     size_t i;
     int known = 0;
 
     if (args->cpu == QWD_UNSET) {
-        args->cpu = qwd_cfg_int(cfg->default_cpu, QWD_DEFAULT_CPU);
+        args->cpu = qwd_cfg_default_cpu(cfg);
     }
     if (args->memory_mib == QWD_UNSET) {
-        args->memory_mib = qwd_cfg_int(cfg->default_memory, QWD_DEFAULT_MEMORY);
+        args->memory_mib = qwd_cfg_default_memory(cfg);
     }
     if (args->lifetime_s == QWD_UNSET) {
-        args->lifetime_s = qwd_cfg_int(cfg->default_lifetime, QWD_DEFAULT_LIFETIME);
+        args->lifetime_s = qwd_cfg_default_lifetime(cfg);
         if (args->lifetime_s > max_lifetime) {
             args->lifetime_s = max_lifetime;
         }
@@ -129,7 +129,7 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 
 static qwd_error_t *check_load(qwd_req_t *q)
 {
-    double max_load = q->cfg->max_load;
+    double max_load = qwd_cfg_max_load(q->cfg);
     json_t *load;
     qwd_error_t *e;
     double load1;
@@ -200,9 +200,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     if ((e = qwd_session_list(q, store, q->user, &rows, &helper_down))) {
         return e;
     }
-    limits.max_sessions = qwd_cfg_int(q->cfg->max_sessions, QWD_DEFAULT_MAX_SESSIONS);
-    limits.max_sessions_per_user =
-        qwd_cfg_int(q->cfg->max_sessions_per_user, QWD_DEFAULT_MAX_SESSIONS_PER_USER);
+    limits.max_sessions = qwd_cfg_max_sessions(q->cfg);
+    limits.max_sessions_per_user = qwd_cfg_max_sessions_per_user(q->cfg);
     limits.max_cpu_per_user = qwd_session_max_cpu(q);
     limits.max_memory_per_user = qwd_session_max_memory(q);
 

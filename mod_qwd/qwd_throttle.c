@@ -16,10 +16,9 @@ typedef struct {
 
 static int throttle_of(qwd_req_t *q, throttle_t *t)
 {
-    t->user_max = qwd_cfg_int(q->cfg->throttle_max, QWD_DEFAULT_THROTTLE_MAX);
-    t->window = qwd_cfg_int(q->cfg->throttle_window, QWD_DEFAULT_THROTTLE_WINDOW);
-    t->addr_max =
-        qwd_cfg_int(q->cfg->throttle_addr_max, t->user_max * QWD_DEFAULT_THROTTLE_ADDR_FACTOR);
+    t->user_max = qwd_cfg_throttle_max(q->cfg);
+    t->window = qwd_cfg_throttle_window(q->cfg);
+    t->addr_max = qwd_cfg_throttle_addr_max(q->cfg);
     return t->user_max > 0;
 }
 
@@ -113,7 +112,7 @@ void qwd_throttle_failed(qwd_req_t *q, qwd_store_t *store, const char *user)
 void qwd_throttle_succeeded(qwd_req_t *q, qwd_store_t *store, const char *user)
 {
     const char *key = user_key(q, user);
-    if (q->cfg->throttle_max != 0) {
+    if (qwd_cfg_throttle_max(q->cfg) != 0) {
         note_failure(q, qwd_store_run(store, "qwd_fail_clear", NULL, 1, &key));
     }
 }

@@ -86,7 +86,7 @@ static int qwd_ws_gate(request_rec *r)
     qwd_ticket_t checked;
     int status, first_use;
 
-    if (!cfg || cfg->websocket_gate != 1 || r->main) {
+    if (!cfg || !qwd_cfg_websocket_gate(cfg) || r->main) {
         return DECLINED;
     }
     q = apr_pcalloc(r->pool, sizeof(*q));

@@ -5,11 +5,14 @@
 #include "qwd_secret.h"
 #include "qwd_logno.h"
 
+#include <apr_escape.h>
 #include <apr_file_io.h>
-#include <apr_sha1.h>
 #include <apr_strings.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <util_cookies.h>
 
 APLOG_USE_MODULE(qwd);
@@ -17,66 +20,30 @@ APLOG_USE_MODULE(qwd);
 #define NONCE_COOKIE "qwd_nonce"
 #define USER_COOKIE "qwd_user"
 #define PROCESS_KEY "qwd-process-secret"
+/* The per-browser nonce the CSRF tokens are bound to: random bytes, sent as hex. */
+#define NONCE_BYTES 16
+#define NONCE_COOKIE_MAX_AGE (10 * 365 * 86400)
 
-static void hmac_sha1(const unsigned char *key, apr_size_t key_len, const char *data,
-                      unsigned char digest[APR_SHA1_DIGESTSIZE])
-{
-    unsigned char pad[64];
-    apr_sha1_ctx_t ctx;
-    unsigned char inner[APR_SHA1_DIGESTSIZE];
-    int i;
-
-    memset(pad, 0, sizeof(pad));
-    memcpy(pad, key, key_len < 64 ? key_len : 64);
-    for (i = 0; i < 64; i++) {
-        pad[i] ^= 0x36;
-    }
-    apr_sha1_init(&ctx);
-    apr_sha1_update_binary(&ctx, pad, 64);
-    apr_sha1_update_binary(&ctx, (const unsigned char *)data, strlen(data));
-    apr_sha1_final(inner, &ctx);
-    for (i = 0; i < 64; i++) {
-        pad[i] ^= 0x36 ^ 0x5c;
-    }
-    apr_sha1_init(&ctx);
-    apr_sha1_update_binary(&ctx, pad, 64);
-    apr_sha1_update_binary(&ctx, inner, sizeof(inner));
-    apr_sha1_final(digest, &ctx);
-}
-
-static const char *to_hex(apr_pool_t *pool, const unsigned char *bytes, apr_size_t len)
-{
-    static const char digits[] = "0123456789abcdef";
-    char *out = apr_palloc(pool, 2 * len + 1);
-    apr_size_t i;
-    for (i = 0; i < len; i++) {
-        out[2 * i] = digits[bytes[i] >> 4];
-        out[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    out[2 * len] = '\0';
-    return out;
-}
-
+/* HMAC-SHA256 of data under the server's key, in hex; "" (which matches nothing) in the
+ * unlikely case libcrypto fails. */
 static const char *sign(qwd_req_t *q, const char *data)
 {
     qwd_server_config_t *scfg = ap_get_module_config(q->r->server->module_config, &qwd_module);
-    unsigned char digest[APR_SHA1_DIGESTSIZE];
-    hmac_sha1(scfg->secret, sizeof(scfg->secret), data, digest);
-    return to_hex(q->r->pool, digest, sizeof(digest));
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    if (!HMAC(EVP_sha256(), scfg->secret, sizeof(scfg->secret), (const unsigned char *)data,
+              strlen(data), digest, &digest_len)
+        || digest_len * 2 != QWD_MAC_HEX_LEN) {
+        return "";
+    }
+    return apr_pescape_hex(q->r->pool, digest, digest_len, 0);
 }
 
-/* Compares in time independent of where the strings differ. */
+/* Compares in time independent of where the strings differ; an empty one matches nothing. */
 static int same_secret(const char *a, const char *b)
 {
-    apr_size_t len = strlen(a), i;
-    unsigned char diff = 0;
-    if (len != strlen(b)) {
-        return 0;
-    }
-    for (i = 0; i < len; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
+    apr_size_t len = strlen(a);
+    return len && len == strlen(b) && CRYPTO_memcmp(a, b, len) == 0;
 }
 
 static apr_status_t read_or_create_secret_file(apr_pool_t *pool, const char *path,
@@ -182,11 +149,12 @@ const char *qwd_csrf_token(qwd_req_t *q)
     if (!nonce) {
         nonce = read_cookie(q, NONCE_COOKIE);
     }
-    if (!nonce || strlen(nonce) != 32 || strspn(nonce, "0123456789abcdef") != 32) {
-        unsigned char bytes[16];
+    if (!nonce || strlen(nonce) != 2 * NONCE_BYTES
+        || strspn(nonce, "0123456789abcdef") != 2 * NONCE_BYTES) {
+        unsigned char bytes[NONCE_BYTES];
         apr_generate_random_bytes(bytes, sizeof(bytes));
-        nonce = to_hex(q->r->pool, bytes, sizeof(bytes));
-        set_cookie(q, NONCE_COOKIE, nonce, 10 * 365 * 86400);
+        nonce = apr_pescape_hex(q->r->pool, bytes, sizeof(bytes), 0);
+        set_cookie(q, NONCE_COOKIE, nonce, NONCE_COOKIE_MAX_AGE);
     }
     apr_table_setn(q->r->notes, NONCE_COOKIE, nonce);
     token = sign(q, apr_pstrcat(q->r->pool, "csrf|", nonce, NULL));
@@ -212,7 +180,7 @@ void qwd_identity_cookie_set(qwd_req_t *q, const char *user)
         return;
     }
     /* hex keeps any user name (quotes, ';', markup) a valid cookie value */
-    user_hex = to_hex(q->r->pool, (const unsigned char *)user, strlen(user));
+    user_hex = apr_pescape_hex(q->r->pool, user, strlen(user), 0);
     expires = apr_psprintf(q->r->pool, "%" APR_TIME_T_FMT, apr_time_sec(apr_time_now()) + lifetime);
     payload = apr_pstrcat(q->r->pool, user_hex, ".", expires, NULL);
     set_cookie(q, USER_COOKIE,
@@ -225,8 +193,9 @@ const char *qwd_identity_cookie_user(qwd_req_t *q)
 {
     const char *cookie = read_cookie(q, USER_COOKIE);
     const char *last_dot, *first_dot;
-    char *payload, *user;
-    apr_size_t hex_len, i;
+    char *payload, *user_hex, *user;
+    const void *user_bytes;
+    apr_size_t user_len;
     if (!cookie || !(last_dot = strrchr(cookie, '.')) || !(first_dot = strchr(cookie, '.'))
         || first_dot == last_dot) {
         return NULL;
@@ -238,17 +207,13 @@ const char *qwd_identity_cookie_user(qwd_req_t *q)
     if (apr_atoi64(first_dot + 1) < apr_time_sec(apr_time_now())) {
         return NULL;
     }
-    hex_len = first_dot - cookie;
-    if (hex_len == 0 || hex_len % 2) {
+    user_hex = apr_pstrmemdup(q->r->pool, cookie, first_dot - cookie);
+    if (!*user_hex || strlen(user_hex) % 2
+        || !(user_bytes = apr_punescape_hex(q->r->pool, user_hex, 0, &user_len))) {
         return NULL;
     }
-    user = apr_palloc(q->r->pool, hex_len / 2 + 1);
-    for (i = 0; i < hex_len / 2; i++) {
-        char pair[3] = {cookie[2 * i], cookie[2 * i + 1], 0};
-        user[i] = (char)strtol(pair, NULL, 16);
-    }
-    user[hex_len / 2] = '\0';
-    return strlen(user) == hex_len / 2 ? user : NULL;
+    user = apr_pstrmemdup(q->r->pool, user_bytes, user_len);
+    return strlen(user) == user_len ? user : NULL; /* a name is text: no NUL inside */
 }
 
 const char *qwd_secret_sign(qwd_req_t *q, const char *data)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The signing key of a server and what it signs: CSRF tokens bound to a per-browser nonce
- * cookie, and the identity cookie that lets a browser see "its" sessions. HMAC-SHA1. */
+ * cookie, and the identity cookie that lets a browser see "its" sessions. HMAC-SHA256 of
+ * libcrypto, compared in constant time (CRYPTO_memcmp). */
 #ifndef QWD_SECRET_H
 #define QWD_SECRET_H
 
@@ -21,7 +22,11 @@ void qwd_identity_cookie_set(qwd_req_t *q, const char *user);
 /* The user of a valid, unexpired identity cookie, or NULL. */
 const char *qwd_identity_cookie_user(qwd_req_t *q);
 
-/* HMAC of data under the server's key, 40 hex digits (websocket tickets: qwd_ticket.c). */
+/* The length of a MAC in hex: HMAC-SHA256, 32 bytes. */
+#define QWD_MAC_HEX_LEN 64
+
+/* HMAC of data under the server's key, QWD_MAC_HEX_LEN hex digits (websocket tickets:
+ * qwd_ticket.c). */
 const char *qwd_secret_sign(qwd_req_t *q, const char *data);
 /* Whether two secrets are equal, in time independent of where they differ. */
 int qwd_secret_equal(const char *a, const char *b);

@@ -9,6 +9,10 @@
 #include <apr_strings.h>
 
 #define NONCE_HEX 16 /* 64 random bits: tickets minted in the same second differ */
+#define SESSION_ID_HEX 32
+#define EXPIRY_DIGITS_MAX 12
+/* SESSION.EXPIRY.NONCE.MAC */
+#define TICKET_MAX (SESSION_ID_HEX + 1 + EXPIRY_DIGITS_MAX + 1 + NONCE_HEX + 1 + QWD_MAC_HEX_LEN)
 
 static const char *mac_of(qwd_req_t *q, const char *session_id, apr_int64_t expiry,
                           const char *nonce)
@@ -45,7 +49,7 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
     char *copy, *session_id, *expiry_text, *nonce, *mac, *state;
 
     *why = "malformed ticket";
-    if (!ticket || strlen(ticket) > 128) {
+    if (!ticket || strlen(ticket) > TICKET_MAX) {
         return NULL;
     }
     copy = apr_pstrdup(q->r->pool, ticket);
@@ -54,8 +58,9 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
     nonce = apr_strtok(NULL, ".", &state);
     mac = apr_strtok(NULL, ".", &state);
     if (!session_id || !expiry_text || !nonce || !mac || apr_strtok(NULL, ".", &state)
-        || !is_hex(session_id, 32) || !is_hex(nonce, NONCE_HEX) || !is_hex(mac, 40)
-        || strspn(expiry_text, "0123456789") != strlen(expiry_text) || strlen(expiry_text) > 12) {
+        || !is_hex(session_id, SESSION_ID_HEX) || !is_hex(nonce, NONCE_HEX)
+        || !is_hex(mac, QWD_MAC_HEX_LEN) || strspn(expiry_text, "0123456789") != strlen(expiry_text)
+        || strlen(expiry_text) > EXPIRY_DIGITS_MAX) {
         return NULL;
     }
     expiry = apr_atoi64(expiry_text);

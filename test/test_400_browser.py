@@ -324,7 +324,7 @@ SECRET = bytes(range(32))
 def ticket(session_id, expiry, key=SECRET, nonce=None):
     """A ticket as mod_qwd mints them: SESSION.EXPIRY.NONCE.MAC."""
     nonce = nonce or secrets.token_hex(8)
-    mac = hmac.new(key, f"ws|{session_id}|{expiry}|{nonce}".encode(), hashlib.sha1).hexdigest()
+    mac = hmac.new(key, f"ws|{session_id}|{expiry}|{nonce}".encode(), hashlib.sha256).hexdigest()
     return f"{session_id}.{expiry}.{nonce}.{mac}"
 
 

@@ -1,7 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The per-child cache of idle helper connections: a short list under a mutex (worker and
  * event MPMs share it between threads). Each connection lives in its own unmanaged pool, so
- * making and dropping one never touches a pool another thread uses. */
+ * making and dropping one never touches a pool another thread uses.
+ *
+ * Why not apr_reslist, as mod_dbd does: a reslist makes every resource itself, through one
+ * constructor with fixed parameters that can answer only an apr_status_t, and it counts what
+ * it made (ntotal, hmax). Our connections are made by qwd_helper_client.c, per request: it
+ * retries ECONNREFUSED/ENOENT with a doubling backoff while the helper restarts and words the
+ * helper's own refusal (its error code and message in the greeting) into the 503 and the
+ * QWD00101 line — none of which a constructor can hand back. Handing the reslist connections it
+ * did not make (apr_reslist_release) breaks its counts; and where we bound only the idle
+ * connections (IDLE_MAX), a reslist bounds all of them (hmax) and makes a request beyond that
+ * wait. And QwdHelperSocket is a per-directory setting, so
+ * it would take one reslist per socket path, in a map under a mutex of our own anyway. What
+ * remains is this list: a time-to-live check and the EOF check before reuse, the two things a
+ * reslist would add nothing to. */
 #include "qwd_helper_conns.h"
 #include "qwd_proto_client.h"
 
@@ -12,6 +25,7 @@
 /* The helper closes a connection that sends nothing for client_timeout (10 s by default):
  * keep idle ones well under that. */
 #define IDLE_TTL apr_time_from_sec(5)
+/* Idle connections kept per child at most; more are closed when given back. */
 #define IDLE_MAX 16
 
 typedef struct idle_conn {

@@ -10,6 +10,9 @@
 #include <apr_strings.h>
 #include <http_protocol.h>
 
+/* Below /api: /sessions/ID names one session. */
+#define SESSION_ROUTE_PREFIX "/sessions/"
+
 static int send_json(qwd_req_t *q, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
@@ -67,7 +70,7 @@ static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, in
         return NULL;
     }
     if (!json_is_integer(member) || json_integer_value(member) < 0
-        || json_integer_value(member) > 100000000) {
+        || json_integer_value(member) > QWD_FIELD_INT_MAX) {
         return type_error(q, field, "a whole number");
     }
     *value = (int)json_integer_value(member);
@@ -212,11 +215,11 @@ int qwd_api_handle(qwd_req_t *q)
         }
         return method == M_GET ? list(q) : method_not_allowed(q, "GET, POST");
     }
-    if (!strncmp(route, "/sessions/", 10)) {
+    if (!strncmp(route, SESSION_ROUTE_PREFIX, strlen(SESSION_ROUTE_PREFIX))) {
         if (method != M_GET && method != M_DELETE) {
             return method_not_allowed(q, "GET, DELETE");
         }
-        return one_session(q, route + 10);
+        return one_session(q, route + strlen(SESSION_ROUTE_PREFIX));
     }
     return qwd_fail(q,
                     qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01004), "not_found", "No such API route."));

@@ -11,11 +11,15 @@
 #include <http_protocol.h>
 #include <httpd.h>
 
+/* The buffer a body is read into first (bytes); it doubles up to QwdMaxRequestBody. */
+#define BODY_FIRST_BUFFER 8192
+#define URLENCODED "application/x-www-form-urlencoded"
+
 static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
 {
     request_rec *r = q->r;
     apr_off_t limit = qwd_cfg_max_body(q->cfg);
-    apr_size_t used = 0, size = 8192;
+    apr_size_t used = 0, size = BODY_FIRST_BUFFER;
     char *buffer;
     int rc;
 
@@ -123,7 +127,7 @@ qwd_error_t *qwd_body_form(qwd_req_t *q)
     if (length == 0) {
         return NULL;
     }
-    if (type && !strncasecmp(type, "application/x-www-form-urlencoded", 33)) {
+    if (type && !strncasecmp(type, URLENCODED, strlen(URLENCODED))) {
         return parse_urlencoded(q, body);
     }
     if ((boundary = qwd_multipart_boundary(q->r->pool, type))) {
@@ -178,7 +182,7 @@ qwd_error_t *qwd_field_int(qwd_req_t *q, const char *text, const char *field, in
     }
     errno = 0;
     parsed = apr_strtoi64(text, &end, 10);
-    if (*end || errno || parsed < 0 || parsed > 100000000) {
+    if (*end || errno || parsed < 0 || parsed > QWD_FIELD_INT_MAX) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00409), "bad_field", "%s must be a whole number.",
                     field);
         e->field = field;

@@ -11,6 +11,9 @@
 
 APLOG_USE_MODULE(qwd);
 
+/* When a client may try again after a 503 (the helper or a mail server away): seconds. */
+#define RETRY_AFTER_UNAVAILABLE_S "10"
+
 qwd_error_t *qwd_err(qwd_req_t *q, int status, const char *logno, const char *code, const char *fmt,
                      ...)
 {
@@ -56,7 +59,7 @@ int qwd_fail(qwd_req_t *q, qwd_error_t *e)
         apr_table_setn(r->err_headers_out, "WWW-Authenticate", "Basic realm=\"qwd\"");
     }
     if (e->status == HTTP_SERVICE_UNAVAILABLE) {
-        apr_table_setn(r->err_headers_out, "Retry-After", "10");
+        apr_table_setn(r->err_headers_out, "Retry-After", RETRY_AFTER_UNAVAILABLE_S);
     }
     if (q->api) {
         json_t *body = json_pack("{s:s, s:s}", "error", e->code, "message", e->message);

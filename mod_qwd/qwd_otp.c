@@ -22,6 +22,9 @@
 #define KIND_EMAIL "email"
 #define KIND_MFA "mfa"
 #define MAX_CODE_ATTEMPTS 5
+/* A mailed code: this many decimal digits (the modulus below). */
+#define CODE_FORMAT "%08u"
+#define CODE_MODULUS 100000000u
 
 static const char *now_plus(qwd_req_t *q, apr_int64_t seconds)
 {
@@ -197,10 +200,10 @@ static int start_mfa(qwd_req_t *q, qwd_store_t *store, const char *request)
         return qwd_fail(q, internal(q, QWDLOGNO(02410), "no random bytes for a code"));
     }
     /* 8 digits; the modulo's bias (2^32 vs 10^8) is far below what 5 tries can use */
-    code = apr_psprintf(r->pool, "%08u",
+    code = apr_psprintf(r->pool, CODE_FORMAT,
                         (unsigned)(((apr_uint32_t)random[0] << 24 | (apr_uint32_t)random[1] << 16
                                     | (apr_uint32_t)random[2] << 8 | random[3])
-                                   % 100000000u));
+                                   % CODE_MODULUS));
     if ((e = add_pending(q, store, KIND_MFA, q->user, code, request, &ref))
         || (e = qwd_mail_send(q, address, "Your login code",
                               apr_psprintf(r->pool,

@@ -23,6 +23,16 @@ APLOG_USE_MODULE(qwd);
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
     "ended, ended_reason"
 #define LIVE "state NOT IN ('ended')"
+/* The sweep: ended rows stay listed this long (s), and a pending row older than any start can
+ * take (s) belongs to a worker that died mid-create. */
+#define ENDED_KEEP_S 86400
+#define PENDING_MAX_AGE_S 300
+/* BEGIN IMMEDIATE against a busy database: tries, and the first pause (doubled each time). */
+#define BEGIN_TRIES 4
+#define BEGIN_FIRST_PAUSE_MS 20
+/* The schema check after another process changed it: tries, and the pause between them. */
+#define SCHEMA_TRIES 3
+#define SCHEMA_PAUSE_MS 10
 
 struct qwd_store {
     qwd_req_t *q;
@@ -174,7 +184,7 @@ static int begin_immediate(qwd_store_t *store, apr_dbd_transaction_t **txn)
     const apr_dbd_driver_t *driver = store->dbd->driver;
     apr_pool_t *pool = store->q->r->pool;
     int rc, attempt;
-    for (attempt = 0; attempt < 4; attempt++) {
+    for (attempt = 0; attempt < BEGIN_TRIES; attempt++) {
         *txn = NULL;
         rc = apr_dbd_transaction_start(driver, pool, store->dbd->handle, txn);
         if (rc == 0) {
@@ -184,7 +194,7 @@ static int begin_immediate(qwd_store_t *store, apr_dbd_transaction_t **txn)
             apr_dbd_transaction_mode_set(driver, *txn, APR_DBD_TRANSACTION_ROLLBACK);
             apr_dbd_transaction_end(driver, pool, *txn);
         }
-        apr_sleep(apr_time_from_msec(20 << attempt));
+        apr_sleep(apr_time_from_msec(BEGIN_FIRST_PAUSE_MS << attempt));
     }
     return rc;
 }
@@ -281,11 +291,11 @@ qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store_out)
          * which does not re-prepare by itself); the next try sees the new schema. */
         qwd_error_t *e = NULL;
         int attempt;
-        for (attempt = 0; attempt < 3; attempt++) {
+        for (attempt = 0; attempt < SCHEMA_TRIES; attempt++) {
             if (!(e = ensure_schema(store))) {
                 break;
             }
-            apr_sleep(apr_time_from_msec(10));
+            apr_sleep(apr_time_from_msec(SCHEMA_PAUSE_MS));
         }
         if (e) {
             return e;
@@ -453,9 +463,8 @@ qwd_error_t *qwd_store_sweep(qwd_store_t *store)
 {
     apr_int64_t now = apr_time_sec(apr_time_now());
     int nrows = 0;
-    /* a pending row older than any start can take belongs to a worker that died mid-create */
-    int rc =
-        exec_stmt(store, "qwd_sweep", &nrows, num(store, now - 86400), num(store, now - 300), NULL);
+    int rc = exec_stmt(store, "qwd_sweep", &nrows, num(store, now - ENDED_KEEP_S),
+                       num(store, now - PENDING_MAX_AGE_S), NULL);
     return rc ? db_error(store, QWDLOGNO(00217), rc, "sweeping old sessions") : NULL;
 }
 

@@ -97,7 +97,8 @@ void qwd_throttle_failed(qwd_req_t *q, qwd_store_t *store, const char *user)
     apr_int64_t now = apr_time_sec(apr_time_now());
     const char *at = apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, now);
     const char *params[2] = {NULL, at};
-    const char *cutoff = apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, now - 7 * 86400);
+    const char *cutoff =
+        apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT, now - QWD_THROTTLE_WINDOW_MAX);
     if (!throttle_of(q, &t)) {
         return;
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mod_qwd: launch virtual machines from a web form and use them in the browser via noVNC.
- * This file holds the module record, the hooks and the routing of `SetHandler qwd`. */
+ * This file holds the module record, the hooks and the handler of `SetHandler qwd`, which
+ * dispatches the routes of qwd_route.c. */
 #include "qwd_api.h"
 #include "qwd_config.h"
 #include "qwd_helper_conns.h"
@@ -9,6 +10,7 @@
 #include "qwd_mail.h"
 #include "qwd_otp.h"
 #include "qwd_pages.h"
+#include "qwd_route.h"
 #include "qwd_secret.h"
 #include "qwd_store.h"
 #include "qwd_viewer.h"
@@ -43,88 +45,6 @@ static void qwd_child_init(apr_pool_t *pchild, server_rec *s)
     qwd_helper_conns_child_init(pchild);
 }
 
-/* Whether route is one this module answers. */
-static int known_route(const char *route)
-{
-    static const char *const exact[] = {
-        "",       "/", "/sessions", "/monitor", "/api/machines", "/api/sessions", "/api/sessions/",
-        "/login", NULL};
-    int i;
-    for (i = 0; exact[i]; i++) {
-        if (!strcmp(route, exact[i])) {
-            return 1;
-        }
-    }
-    /* /s/ID: a session's shareable link (qwd_viewer.c) */
-    if (!strncmp(route, "/s/", 3) && route[3] && !strchr(route + 3, '/')) {
-        return 1;
-    }
-    /* /api/sessions/ID */
-    return !strncmp(route, "/api/sessions/", 14) && !strchr(route + 14, '/');
-}
-
-/* The route by its known endings, when the Location's path is unknown. */
-static const char *route_by_suffix(const char *uri)
-{
-    static const char *const endings[] = {"/api/machines", "/api/sessions/", "/api/sessions",
-                                          "/sessions",     "/monitor",       NULL};
-    apr_size_t len = strlen(uri);
-    const char *api;
-    int i;
-    for (i = 0; endings[i]; i++) {
-        apr_size_t end_len = strlen(endings[i]);
-        if (len >= end_len && !strcmp(uri + len - end_len, endings[i])) {
-            return uri + len - end_len;
-        }
-    }
-    /* .../api/sessions/ID: the last "/api/sessions/" */
-    for (api = strstr(uri, "/api/sessions/"); api; api = strstr(api + 1, "/api/sessions/")) {
-        if (known_route(api)) {
-            return api;
-        }
-    }
-    /* .../s/ID: the last "/s/" */
-    for (api = strstr(uri, "/s/"); api; api = strstr(api + 1, "/s/")) {
-        if (known_route(api)) {
-            return api;
-        }
-    }
-    return NULL;
-}
-
-/* Splits r->uri into the Location's path and the route below it. The Location's path is
- * known from the directory config when a Qwd directive sits in that <Location> (Apache creates
- * a module's per-directory record only for sections that use one of its directives); else it
- * follows from the route's known endings. Returns 0 when no route matches. */
-static int split_uri(request_rec *r, const qwd_dir_config_t *cfg, qwd_req_t *q)
-{
-    const char *uri = r->uri, *route = NULL;
-    if (cfg->location && cfg->location[0] == '/') {
-        apr_size_t len = strlen(cfg->location);
-        if (cfg->location[len - 1] == '/') {
-            len--;
-        }
-        if (!strncmp(uri, cfg->location, len) && known_route(uri + len)) {
-            route = uri + len;
-        }
-    }
-    if (!route) {
-        route = route_by_suffix(uri);
-    }
-    if (!route && !cfg->location) {
-        apr_size_t len = strlen(uri);
-        route = uri + len - (len && uri[len - 1] == '/' ? 1 : 0);
-    }
-    if (!route) {
-        q->base = "";
-        q->route = uri;
-        return 0;
-    }
-    q->base = apr_pstrmemdup(r->pool, uri, route - uri);
-    q->route = route;
-    return 1;
-}
-
 static int not_found(qwd_req_t *q)
 {
     return qwd_fail(
@@ -150,11 +70,11 @@ static int qwd_handler(request_rec *r)
     q = apr_pcalloc(r->pool, sizeof(*q));
     q->r = r;
     q->cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
-    if (!split_uri(r, q->cfg, q)) {
-        q->api = strstr(r->uri, "/api/") != NULL; /* answer an API client in JSON */
+    if (!qwd_route_split(r->pool, r->uri, q->cfg->location, &q->base, &q->route)) {
+        q->api = strstr(r->uri, QWD_ROUTE_API_PREFIX) != NULL; /* answer an API client in JSON */
         return not_found(q);
     }
-    q->api = !strncmp(q->route, "/api/", 5);
+    q->api = !strncmp(q->route, QWD_ROUTE_API_PREFIX, strlen(QWD_ROUTE_API_PREFIX));
     if (q->api) {
         return qwd_api_handle(q);
     }
@@ -176,8 +96,9 @@ static int qwd_handler(request_rec *r)
                : is_post ? qwd_page_sessions_post(q)
                          : wrong_method(q, "GET, POST");
     }
-    if (!strncmp(q->route, "/s/", 3)) {
-        return is_get ? qwd_viewer_open(q, q->route + 3) : wrong_method(q, "GET");
+    if (!strncmp(q->route, QWD_ROUTE_SHARE_PREFIX, strlen(QWD_ROUTE_SHARE_PREFIX))) {
+        return is_get ? qwd_viewer_open(q, q->route + strlen(QWD_ROUTE_SHARE_PREFIX))
+                      : wrong_method(q, "GET");
     }
     if (!strcmp(q->route, "/monitor")) {
         return is_get    ? qwd_page_monitor(q)

@@ -33,7 +33,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test"))
 from qwdtest.env import free_port  # noqa: E402
-from qwdtest.procs import pid_alive, processes_mentioning  # noqa: E402
+from qwdtest.procs import kill_leftovers, processes_mentioning  # noqa: E402
 from qwdtest.rfb import websocket_rfb_banner  # noqa: E402
 
 PACKAGES = ("qemu-web-desktop", "libapache2-mod-perl2", "libapache2-mpm-itk")
@@ -429,15 +429,7 @@ class QemuWebDesktopStack:
                 self.websockify.kill()
                 self.websockify.wait(5)
         # the VMs (and any websockify the CGI managed to start) name the temp dir
-        left = processes_mentioning(self.workdir)
-        for pid, _ in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid, _ in left:
-            _wait(lambda: not pid_alive(pid), 5)
-        self.left_behind = left
+        self.left_behind = kill_leftovers(self.workdir)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir = None
 

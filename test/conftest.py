@@ -66,6 +66,22 @@ def helper(workdir, machines_dir):
 def httpd(workdir, helper):
     server = Httpd(workdir, helper).start()
     yield server
-    server.stop()
-    bad = server.unexpected_log_lines()
-    assert not bad, "unexpected error-log lines:\n" + "\n".join(bad)
+    server.stop_and_check()
+
+
+@pytest.fixture
+def make_httpd(workdir, helper):
+    """Starts Apaches with a test's own QwdXxx lines (and extra config and modules):
+    make(qwd_conf, extra_conf="", modules=()). Each is stopped, then log-checked, afterwards."""
+    started = []
+
+    def make(qwd_conf, extra_conf="", modules=()):
+        server = Httpd(workdir, helper, qwd_conf=qwd_conf, extra_conf=extra_conf,
+                       modules=modules).start()
+        started.append(server)
+        return server
+    yield make
+    for server in started:
+        server.stop()
+    for server in started:
+        server.assert_log_clean()

@@ -152,26 +152,6 @@ def db_rows(httpd):
             raise
 
 
-def start_httpd(workdir, helper, qwd_conf, extra_conf=""):
-    return Httpd(workdir, helper, qwd_conf=qwd_conf, extra_conf=extra_conf).start()
-
-
-@pytest.fixture
-def make_httpd(workdir, helper):
-    """An httpd with a test's own QwdXxx lines; stopped and log-checked afterwards."""
-    started = []
-
-    def make(qwd_conf, extra_conf=""):
-        server = start_httpd(workdir, helper, qwd_conf, extra_conf)
-        started.append(server)
-        return server
-    yield make
-    for server in started:
-        server.stop()
-        bad = server.unexpected_log_lines()
-        assert not bad, "unexpected error-log lines:\n" + "\n".join(bad)
-
-
 # ---------------------------------------------------------------- create → link → RFB
 
 def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
@@ -241,7 +221,7 @@ def test_direct_websockify_port_still_works(workdir, helper):
         assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
     finally:
         httpd.stop()
-    assert not httpd.unexpected_log_lines()
+    httpd.assert_log_clean()
 
 
 def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
@@ -809,7 +789,7 @@ def test_server_and_location_config_merge(workdir, helper):
         assert len(helper_ids(helper)) == 2
     finally:
         httpd.stop()
-    assert not httpd.unexpected_log_lines()
+    httpd.assert_log_clean()
 
 
 def test_bad_directives_fail_at_config_time(workdir, helper):

@@ -382,4 +382,4 @@ def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper)
         assert len(refused) == 9
     finally:
         httpd.stop()
-    assert not httpd.unexpected_log_lines()
+    httpd.assert_log_clean()

@@ -32,22 +32,6 @@ def ca(workdir):
     return TestCA(workdir).start()
 
 
-@pytest.fixture
-def make_httpd(workdir, helper):
-    started = []
-
-    def make(qwd_conf, extra_conf="", modules=()):
-        server = Httpd(workdir, helper, qwd_conf=qwd_conf, extra_conf=extra_conf,
-                       modules=modules).start()
-        started.append(server)
-        return server
-    yield make
-    for server in started:
-        server.stop()
-        bad = server.unexpected_log_lines()
-        assert not bad, "unexpected error-log lines:\n" + "\n".join(bad)
-
-
 def call(httpd, method, path, user, password, body=None, source=None):
     """An API request with Basic credentials, optionally from another loopback address.
     Returns (status, body text, headers)."""

@@ -207,6 +207,15 @@ Alias /novnc/ {env.NOVNC_DIR}/
         except FileNotFoundError:
             return ""
 
+    def stop_and_check(self):
+        """Stops Apache, then fails on any error-log line unexpected_log_lines() finds."""
+        self.stop()
+        self.assert_log_clean()
+
+    def assert_log_clean(self):
+        bad = self.unexpected_log_lines()
+        assert not bad, "unexpected error-log lines:\n" + "\n".join(bad)
+
     def expect_lognos(self, *numbers):
         """Declares QWDLOGNO numbers this test provokes on purpose."""
         self.expected_lognos.update(int(n) for n in numbers)

@@ -169,6 +169,21 @@ class _Server:
         except FileNotFoundError:
             return False
 
+    def _start_retrying_ports(self, launch, new_ports, timeout):
+        """launch() spawns self.process; then waits for self._ready. A port taken between
+        free_port() and the server's bind (EADDRINUSE in its log) picks new_ports() and tries
+        again, three times in all, unless the ports were given."""
+        for attempt in range(3):
+            offset = self._log_size()
+            launch()
+            try:
+                self._wait_ready(self._ready, timeout)
+                return self
+            except RuntimeError:
+                if self._fixed_ports or attempt == 2 or not self._port_taken(offset):
+                    raise
+                new_ports()
+
     def _wait_ready(self, ready, timeout):
         def check():
             if self.process.poll() is not None:
@@ -446,23 +461,19 @@ class Slapd(_Server):
 
     def start(self, timeout=10):
         self._build()
-        for attempt in range(3):
-            urls = self.url + "/" + (f" {self.ldaps_url}/" if self.ldaps_url else "")
-            argv = [SLAPD, "-d", "256", "-f", self.config_path, "-h", urls]
-            if self.run_as:
-                argv += ["-u", self.run_as, "-g", self.run_as]
-            offset = self._log_size()
-            self.process = procs.spawn(argv, self.log_path)
-            try:
-                self._wait_ready(self._ready, timeout)
-                return self
-            except RuntimeError:
-                # a port taken between free_port() and slapd's bind: pick new ones
-                if self._fixed_ports or attempt == 2 or not self._port_taken(offset):
-                    raise
-                self.port = env.free_port()
-                if self.ldaps_port:
-                    self.ldaps_port = env.free_port()
+        return self._start_retrying_ports(self._launch, self._new_ports, timeout)
+
+    def _launch(self):
+        urls = self.url + "/" + (f" {self.ldaps_url}/" if self.ldaps_url else "")
+        argv = [SLAPD, "-d", "256", "-f", self.config_path, "-h", urls]
+        if self.run_as:
+            argv += ["-u", self.run_as, "-g", self.run_as]
+        self.process = procs.spawn(argv, self.log_path)
+
+    def _new_ports(self):
+        self.port = env.free_port()
+        if self.ldaps_port:
+            self.ldaps_port = env.free_port()
 
     def _ready(self):
         return _port_accepts(self.host, self.port) and (
@@ -606,19 +617,15 @@ service imap-login {{
         _write(self.config_path, self._config(), 0o644)
 
     def start(self, timeout=10):
-        for attempt in range(3):
-            self._build()
-            offset = self._log_size()
-            self.process = procs.spawn([DOVECOT, "-F", "-c", self.config_path], self.log_path)
-            try:
-                self._wait_ready(self._ready, timeout)
-                return self
-            except RuntimeError:
-                # a port taken between free_port() and Dovecot's listen: pick new ones
-                if self._fixed_ports or attempt == 2 or not self._port_taken(offset):
-                    raise
-                self.imap_port = env.free_port()
-                self.imaps_port = env.free_port()
+        return self._start_retrying_ports(self._launch, self._new_ports, timeout)
+
+    def _launch(self):
+        self._build()  # the config names the ports
+        self.process = procs.spawn([DOVECOT, "-F", "-c", self.config_path], self.log_path)
+
+    def _new_ports(self):
+        self.imap_port = env.free_port()
+        self.imaps_port = env.free_port()
 
     def _ready(self):
         # the greeting proves imap-login is up, not just the master's listening socket

@@ -118,9 +118,16 @@ static void qwd_register_hooks(apr_pool_t *pool)
     ap_hook_child_init(qwd_child_init, NULL, dbd_module_name, APR_HOOK_FIRST);
 }
 
-/* clang-format off: one member a line, as httpd's modules write it */
+/* The module record, one member a line as httpd's modules write it. */
+/* clang-format off */
 AP_DECLARE_MODULE(qwd) = {
-    STANDARD20_MODULE_STUFF, qwd_create_dir_config, qwd_merge_dir_config, qwd_create_server_config,
-    qwd_merge_server_config, qwd_directives,        qwd_register_hooks,   AP_MODULE_FLAG_NONE,
+    STANDARD20_MODULE_STUFF,
+    qwd_create_dir_config,
+    qwd_merge_dir_config,
+    qwd_create_server_config,
+    qwd_merge_server_config,
+    qwd_directives,
+    qwd_register_hooks,
+    AP_MODULE_FLAG_NONE,
 };
 /* clang-format on */

@@ -213,6 +213,57 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert status == 200 and again["state"] == "ended"
 
 
+def ws_status(url):
+    """The HTTP status a websocket upgrade of url gets (101 when it opens)."""
+    import websocket  # python3-websocket
+    try:
+        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
+    except websocket.WebSocketBadStatusException as err:
+        return err.status_code
+    ws.close()
+    return 101
+
+
+def assert_opens_at_once(url):
+    """A script opening url right after it got it, retrying every 10 ms, gets the display
+    with that same URL: until the display accepts, the gate answers 503 without spending the
+    ticket; never a websocket that closes without data, never a 403. Then the ticket is
+    spent: a replay is refused."""
+    banner, outcomes = rfb.open_at_once(url)
+    assert banner == b"RFB 003.008\n", outcomes
+    assert set(outcomes[:-1]) <= {503}, outcomes
+    assert ws_status(url) == 403
+    return outcomes
+
+
+def test_a_websocket_url_opened_at_once_speaks_rfb(httpd, helper):
+    """Issue 13.1: a ticket counts as used only by a connection that reaches the display."""
+    session = api_create(httpd, lifetime_s=600)  # a cold start
+    assert assert_opens_at_once(session["websocket_url"])
+    # right after a helper restart, which probes every display again before saying running
+    helper.stop()
+    helper.start()
+    status, again, _ = api(httpd, "GET", "sessions/" + session["id"])
+    assert status == 200 and again["state"] in ("starting", "running"), again
+    assert_opens_at_once(again["websocket_url"])
+
+
+def test_a_ticket_is_not_spent_by_an_upgrade_that_never_reached_websockify(httpd, helper):
+    """websockify restarting (the helper restarts it a second after it died): the proxy
+    cannot upgrade, the gate gives the ticket back, and the same URL works once it is back."""
+    import signal
+    session = api_create(httpd, lifetime_s=600)
+    wait_running(httpd, session["id"])
+    pid_file = os.path.join(helper.state_dir, "websockify.pid")
+    with open(pid_file) as f:
+        old_pid = int(f.read())
+    os.kill(old_pid, signal.SIGKILL)
+    procs.wait_until(lambda: not procs.pid_alive(old_pid), 5, interval=0.01,
+                     what="websockify to die")
+    assert ws_status(session["websocket_url"]) == 503
+    assert_opens_at_once(session["websocket_url"])
+
+
 def follow_link(link):
     """The Location a session link (/qwd/s/ID) redirects to, parsed."""
     class NoRedirect(urllib.request.HTTPRedirectHandler):

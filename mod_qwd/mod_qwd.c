@@ -55,9 +55,10 @@ static int known_route(const char *route)
             return 1;
         }
     }
-    /* /s/ID: a session's shareable link (qwd_viewer.c) */
-    if (!strncmp(route, "/s/", 3) && route[3] && !strchr(route + 3, '/')) {
-        return 1;
+    /* /s/ID: a session's shareable link, /s/ID/ticket: its viewer's tickets (qwd_viewer.c) */
+    if (!strncmp(route, "/s/", 3) && route[3]) {
+        const char *slash = strchr(route + 3, '/');
+        return !slash || (slash > route + 3 && !strcmp(slash, "/ticket"));
     }
     /* /api/sessions/ID */
     return !strncmp(route, "/api/sessions/", 14) && !strchr(route + 14, '/');
@@ -177,6 +178,13 @@ static int qwd_handler(request_rec *r)
                          : wrong_method(q, "GET, POST");
     }
     if (!strncmp(q->route, "/s/", 3)) {
+        const char *slash = strchr(q->route + 3, '/');
+        if (slash) {
+            q->api = 1;
+            return is_post ? qwd_viewer_ticket(
+                       q, apr_pstrmemdup(r->pool, q->route + 3, slash - q->route - 3))
+                           : wrong_method(q, "POST");
+        }
         return is_get ? qwd_viewer_open(q, q->route + 3) : wrong_method(q, "GET");
     }
     if (!strcmp(q->route, "/monitor")) {

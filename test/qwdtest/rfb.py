@@ -7,10 +7,13 @@ import time
 import websocket  # python3-websocket
 
 
-def websocket_rfb_banner(ws_url, timeout=10, header=None):
-    """Opens ws_url as a binary websocket and returns the RFB ProtocolVersion banner."""
-    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=["binary"],
-                                     header=header or [])
+def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary",),
+                         ca_cert=None):
+    """Opens ws_url as a binary websocket and returns the RFB ProtocolVersion banner
+    (wss:// checked against ca_cert when given)."""
+    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=list(subprotocols),
+                                     header=header or [],
+                                     sslopt={"ca_certs": ca_cert} if ca_cert else None)
     try:
         data = b""
         while len(data) < 12:

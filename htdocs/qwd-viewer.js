@@ -70,7 +70,11 @@ async function connect() {
     if (status === 200) {
       tickets += 1;
       sessionExpires = answer.session_expires || 0;
-      open(answer);
+      try {
+        open(answer);
+      } catch (error) {
+        end("The viewer cannot open the desktop: " + error.message);
+      }
       return;
     }
     if (status === 404 || status === 410) {

@@ -97,8 +97,14 @@ static int qwd_handler(request_rec *r)
                          : wrong_method(q, "GET, POST");
     }
     if (!strncmp(q->route, QWD_ROUTE_SHARE_PREFIX, strlen(QWD_ROUTE_SHARE_PREFIX))) {
-        return is_get ? qwd_viewer_open(q, q->route + strlen(QWD_ROUTE_SHARE_PREFIX))
-                      : wrong_method(q, "GET");
+        const char *id = q->route + strlen(QWD_ROUTE_SHARE_PREFIX);
+        const char *slash = strchr(id, '/');
+        if (slash) { /* /s/ID/ticket (qwd_route.c lets no other one through) */
+            q->api = 1;
+            return is_post ? qwd_viewer_ticket(q, apr_pstrmemdup(r->pool, id, slash - id))
+                           : wrong_method(q, "POST");
+        }
+        return is_get ? qwd_viewer_open(q, id) : wrong_method(q, "GET");
     }
     if (!strcmp(q->route, "/monitor")) {
         return is_get    ? qwd_page_monitor(q)

@@ -11,7 +11,7 @@
 #include <http_core.h>
 #include <http_protocol.h>
 
-static const char *websocket_base(qwd_req_t *q)
+const char *qwd_websocket_base(qwd_req_t *q)
 {
     const char *base = q->cfg->websocket_url;
     request_rec *r = q->r;
@@ -29,7 +29,7 @@ static const char *websocket_base(qwd_req_t *q)
 
 const char *qwd_websocket_url(qwd_req_t *q, const char *token)
 {
-    const char *base = websocket_base(q);
+    const char *base = qwd_websocket_base(q);
     if (!base || !token) {
         return NULL;
     }
@@ -78,12 +78,18 @@ int qwd_links_use_tickets(qwd_req_t *q)
 
 static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)
 {
-    const char *base = websocket_base(q);
+    const char *base = qwd_websocket_base(q);
     const char *ticket = base ? qwd_ticket_mint(q, session_id) : NULL;
     if (!ticket) {
         return NULL;
     }
     return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "ticket=", ticket, NULL);
+}
+
+const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id)
+{
+    const char *ticket = qwd_ticket_mint(q, session_id);
+    return ticket ? apr_pstrcat(q->r->pool, QWD_TICKET_SUBPROTOCOL, ticket, NULL) : NULL;
 }
 
 const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)

@@ -7,6 +7,9 @@
 #include "qwd_request.h"
 #include "qwd_store.h"
 
+/* Absolute ws:// or wss:// URL of QwdWebsocketURL, without token or ticket (a relative one
+ * is made absolute from the request's scheme and host); NULL when unset. */
+const char *qwd_websocket_base(qwd_req_t *q);
 /* Absolute ws:// or wss:// URL for token; a relative QwdWebsocketURL is made absolute from the
  * request's scheme and host. NULL when QwdWebsocketURL is unset. */
 const char *qwd_websocket_url(qwd_req_t *q, const char *token);
@@ -21,6 +24,8 @@ const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row);
 /* A websocket URL for the session: with tickets a fresh one, valid QWD_TICKET_LIFETIME
  * seconds; else the token URL. */
 const char *qwd_session_websocket_url(qwd_req_t *q, const qwd_row_t *row);
+/* A fresh ticket as the websocket subprotocol that carries it: "qwd-ticket.TICKET". */
+const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id);
 /* The viewer with a fresh ticket in its fragment (#host=&port=&encrypt=&path=...?ticket=). */
 const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id);
 

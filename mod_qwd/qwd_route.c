@@ -27,9 +27,14 @@ int qwd_route_known(const char *route)
             return 1;
         }
     }
-    /* /s/ID: a session's shareable link (qwd_viewer.c) */
+    /* /s/ID: a session's shareable link; /s/ID/ticket: its viewer's tickets (qwd_viewer.c) */
     if (is_prefix_and_id(route, QWD_ROUTE_SHARE_PREFIX, 1)) {
         return 1;
+    }
+    if (!strncmp(route, QWD_ROUTE_SHARE_PREFIX, strlen(QWD_ROUTE_SHARE_PREFIX))) {
+        const char *id = route + strlen(QWD_ROUTE_SHARE_PREFIX);
+        const char *slash = strchr(id, '/');
+        return slash && slash > id && !strcmp(slash, QWD_ROUTE_TICKET_SUFFIX);
     }
     /* /api/sessions/ID */
     return is_prefix_and_id(route, SESSION_API_PREFIX, 0);

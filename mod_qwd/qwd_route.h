@@ -9,6 +9,8 @@
 /* The JSON API's routes start so; a session's shareable link is SHARE_PREFIX + its id. */
 #define QWD_ROUTE_API_PREFIX "/api/"
 #define QWD_ROUTE_SHARE_PREFIX "/s/"
+/* POST SHARE_PREFIX + id + TICKET_SUFFIX: a fresh websocket ticket for the link's viewer. */
+#define QWD_ROUTE_TICKET_SUFFIX "/ticket"
 
 /* Whether route (the path below the Location: "", "/sessions", "/api/sessions/ID", ...) is one
  * the module answers. */

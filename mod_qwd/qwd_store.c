@@ -90,6 +90,7 @@ static const struct {
     {"qwd_ticket_spend", "INSERT OR IGNORE INTO qwd_tickets_spent (nonce, expires)"
                          " VALUES (%s, %s)"},
     {"qwd_ticket_prune", "DELETE FROM qwd_tickets_spent WHERE expires < %s"},
+    {"qwd_ticket_unspend", "DELETE FROM qwd_tickets_spent WHERE nonce = %s"},
     {"qwd_fail_clear", "DELETE FROM qwd_login_failures WHERE key = %s"},
     {"qwd_pending_add", "INSERT INTO qwd_pending (id, kind, user, code_hash, request, expires)"
                         " VALUES (%s, %s, %s, %s, %s, %s)"},

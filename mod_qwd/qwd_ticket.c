@@ -90,3 +90,8 @@ qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket
     /* a spent nonce matters only while its ticket could still be presented */
     return e ? e : qwd_store_run(store, "qwd_ticket_prune", NULL, 1, &now);
 }
+
+qwd_error_t *qwd_ticket_unspend(qwd_req_t *q, qwd_store_t *store, const char *nonce)
+{
+    return qwd_store_run(store, "qwd_ticket_unspend", NULL, 1, &nonce);
+}

@@ -11,6 +11,10 @@
 /* How long a ticket opens the websocket (s): long enough for noVNC to connect. */
 #define QWD_TICKET_LIFETIME 60
 
+/* A websocket client may offer its ticket as this subprotocol + TICKET (besides "binary",
+ * the one websockify picks) instead of ?ticket= in the URL. */
+#define QWD_TICKET_SUBPROTOCOL "qwd-ticket."
+
 typedef struct qwd_ticket {
     const char *nonce;
     apr_int64_t expiry;
@@ -28,5 +32,8 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
 /* Records the ticket as used: *first_use is 0 when it had been used already. */
 qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket_t *ticket,
                               int *first_use);
+
+/* Gives a spent ticket back: its upgrade never reached the display (qwd_ws_gate.c). */
+qwd_error_t *qwd_ticket_unspend(qwd_req_t *q, qwd_store_t *store, const char *nonce);
 
 #endif

@@ -1,58 +1,176 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* GET /s/ID. The 128-bit session id is the capability: whoever has the link may use the
- * desktop, as long as the session lives (stopping it revokes the link). Every visit is checked
- * against the row, reconciled with the helper, and answered with a redirect to noVNC carrying
- * a ticket good for one minute in the URL fragment, which browsers never send to a server. */
+/* GET /s/ID and POST /s/ID/ticket. The 128-bit session id is the capability: whoever has the
+ * link may use the desktop, as long as the session lives (stopping it revokes the link). The
+ * link serves our viewer page (htdocs/qwd-viewer.js on noVNC's core/rfb.js), which asks
+ * /s/ID/ticket for a fresh one-use ticket before every connect and reconnect and hands it to
+ * the gate as a websocket subprotocol, so no ticket is ever in a URL. Every visit and every
+ * ticket is checked against the row, reconciled with the helper. */
 #include "qwd_viewer.h"
+#include "qwd_html.h"
 #include "qwd_links.h"
 #include "qwd_session.h"
 #include "qwd_store.h"
 #include "qwd_protocol.h"
+#include "qwd_ticket.h"
 
 #include <apr_strings.h>
+#include <http_log.h>
 #include <http_protocol.h>
 
-int qwd_viewer_open(qwd_req_t *q, const char *session_id)
+/* The row of a session whose link may still be used: 404 for an unknown id, 410 once it
+ * ended or expired (a VM that ended by itself — expired, crashed, powered off — included:
+ * the row is reconciled with the helper first). */
+static qwd_error_t *live_row(qwd_req_t *q, const char *session_id, qwd_row_t **row_out)
 {
-    request_rec *r = q->r;
     apr_array_header_t *rows;
     qwd_store_t *store;
     qwd_row_t *row = NULL;
     qwd_error_t *e;
-    const char *target;
     int helper_down;
 
     if (!qwd_links_use_tickets(q) || strlen(session_id) != 32
         || strspn(session_id, "0123456789abcdef") != 32) {
-        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01411), "not_found",
-                                   "There is no such session."));
+        return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01411), "not_found",
+                       "There is no such session.");
     }
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
-        return qwd_fail(q, e);
+        return e;
     }
     if (!row) {
-        return qwd_fail(q, qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01414), "not_found",
-                                   "There is no such session."));
+        return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01414), "not_found",
+                       "There is no such session.");
     }
-    /* a VM that ended by itself (expired, crashed, powered off) must not get a ticket */
     if ((e = qwd_session_list(q, store, row->owner, &rows, &helper_down))
         || (e = qwd_store_get(store, session_id, &row))) {
-        return qwd_fail(q, e);
+        return e;
     }
     if (!row || !qwd_session_is_live(row) || row->expires <= apr_time_sec(apr_time_now())) {
-        return qwd_fail(q, qwd_err(q, HTTP_GONE, QWDLOGNO(01412), "ended",
-                                   "This virtual machine has ended (%s); the link no longer "
-                                   "works.",
-                                   row && row->ended_reason ? row->ended_reason : QWD_END_EXPIRED));
+        return qwd_err(q, HTTP_GONE, QWDLOGNO(01412), "ended",
+                       "This virtual machine has ended (%s); the link no longer works.",
+                       row && row->ended_reason ? row->ended_reason : QWD_END_EXPIRED);
     }
+    *row_out = row;
+    return NULL;
+}
+
+/* Without QwdStaticURL there is no viewer script to serve: noVNC's own page, with a ticket in
+ * the URL fragment (browsers never send it), connects once. */
+static int redirect_to_novnc(qwd_req_t *q, const char *session_id, const qwd_row_t *row)
+{
+    const char *target;
     if (!row->helper_id || !(target = qwd_viewer_ticket_url(q, session_id))) {
         return qwd_fail(q, qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(01413), "not_ready",
                                    "This virtual machine is not ready yet; please try again "
                                    "in a moment."));
     }
+    apr_table_setn(q->r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(q->r->headers_out, "Referrer-Policy", "no-referrer");
+    apr_table_setn(q->r->headers_out, "Location", target);
+    q->r->status = HTTP_SEE_OTHER;
+    return OK;
+}
+
+/* The directory of QwdViewerURL (noVNC's vnc.html): where core/rfb.js is. */
+static const char *novnc_dir(qwd_req_t *q)
+{
+    const char *viewer = q->cfg->viewer_url ? q->cfg->viewer_url : QWD_DEFAULT_VIEWER_URL;
+    const char *slash = strrchr(viewer, '/');
+    return slash ? apr_pstrmemdup(q->r->pool, viewer, slash - viewer + 1) : "";
+}
+
+/* A CSP source for url: its scheme, host, port and path, without the query. */
+static const char *csp_source(qwd_req_t *q, const char *url)
+{
+    return url ? apr_pstrndup(q->r->pool, url, strcspn(url, "?#; ',")) : "";
+}
+
+static int viewer_page(qwd_req_t *q, const char *session_id, const char *script)
+{
+    request_rec *r = q->r;
+    const char *novnc = novnc_dir(q);
+    const char *stylesheet =
+        q->cfg->stylesheet ? q->cfg->stylesheet : qwd_html_static_url(q, "qwd.css");
+    const char *ticket_url =
+        qwd_route_url(q, apr_pstrcat(r->pool, "/s/", session_id, "/ticket", NULL));
+
+    ap_set_content_type(r, "text/html; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
-    apr_table_setn(r->headers_out, "Location", target);
-    r->status = HTTP_SEE_OTHER;
+    apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+    /* our script and noVNC's modules; the websocket; noVNC's cursor images are data: URLs */
+    apr_table_setn(r->headers_out, "Content-Security-Policy",
+                   apr_pstrcat(r->pool,
+                               "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                               "script-src 'self' ",
+                               novnc[0] == '/' ? "" : csp_source(q, novnc), "; connect-src 'self' ",
+                               csp_source(q, qwd_websocket_base(q)), "; frame-ancestors 'none'",
+                               NULL));
+    ap_rputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+             "<title>Desktop - virtual desktops</title>",
+             r);
+    if (stylesheet) {
+        ap_rprintf(r, "<link rel=\"stylesheet\" href=\"%s\">", qwd_h(q, stylesheet));
+    }
+    ap_rprintf(r, "<script type=\"module\" src=\"%s\"></script></head>\n", qwd_h(q, script));
+    ap_rprintf(r,
+               "<body class=\"qwd-viewer\" data-state=\"connecting\" data-ticket-url=\"%s\" "
+               "data-novnc=\"%s\">\n"
+               "<div class=\"qwd-viewer-bar\"><span id=\"qwd-viewer-status\" role=\"status\">"
+               "Connecting&hellip;</span> <button id=\"qwd-viewer-retry\" type=\"button\" "
+               "hidden>Try again</button> <a href=\"%s\">My sessions</a></div>\n"
+               "<div id=\"qwd-viewer-screen\"></div>\n"
+               "<noscript><p class=\"qwd-error\">The desktop viewer needs JavaScript.</p>"
+               "</noscript>\n</body></html>\n",
+               qwd_h(q, ticket_url), qwd_h(q, novnc), qwd_h(q, qwd_route_url(q, "/sessions")));
+    return OK;
+}
+
+int qwd_viewer_open(qwd_req_t *q, const char *session_id)
+{
+    const char *script = qwd_html_static_url(q, "qwd-viewer.js");
+    qwd_row_t *row;
+    qwd_error_t *e;
+    if ((e = live_row(q, session_id, &row))) {
+        return qwd_fail(q, e);
+    }
+    return script ? viewer_page(q, session_id, script) : redirect_to_novnc(q, session_id, row);
+}
+
+int qwd_viewer_ticket(qwd_req_t *q, const char *session_id)
+{
+    request_rec *r = q->r;
+    const char *base = qwd_websocket_base(q), *protocol;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    json_t *answer;
+    char *text;
+
+    q->api = 1; /* the viewer script reads JSON, errors included */
+    if ((e = live_row(q, session_id, &row))) {
+        return qwd_fail(q, e);
+    }
+    if (!row->helper_id || strcmp(row->state, QWD_STATE_RUNNING)) {
+        /* a ticket would only get 503 from the gate: the viewer asks again in a moment */
+        e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(03002), "not_ready",
+                    "The desktop is starting; please wait a moment.");
+        e->level = APLOG_INFO;
+        return qwd_fail(q, e);
+    }
+    if (!base || !(protocol = qwd_ticket_subprotocol(q, session_id))) {
+        return qwd_fail(q, qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(03003), "internal",
+                                   "No ticket could be made."));
+    }
+    answer = json_pack("{s:s, s:s, s:I, s:I}", "url", base, "subprotocol", protocol, "expires",
+                       (json_int_t)(apr_time_sec(apr_time_now()) + QWD_TICKET_LIFETIME),
+                       "session_expires", (json_int_t)row->expires);
+    text = json_dumps(answer, JSON_COMPACT);
+    json_decref(answer);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Referrer-Policy", "no-referrer");
+    ap_set_content_type(r, "application/json");
+    ap_rprintf(r, "%s\n", text ? text : "{}");
+    free(text);
     return OK;
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* QwdWebsocketGate: checks ?ticket= (qwd_ticket.c) against the session's row and the helper,
- * then rewrites the query to ?token=<websockify token>. mod_proxy builds the backend URL from
- * r->args in its fixups (canon), after this access_checker, so websockify sees only the token
- * and the browser never does. Anything else is 403 and never reaches websockify. */
+/* QwdWebsocketGate: checks the ticket (qwd_ticket.c; a "qwd-ticket.T" websocket subprotocol,
+ * or ?ticket=) against the session's row and the helper, then rewrites the query to
+ * ?token=<websockify token>. mod_proxy builds the backend URL from r->args in its fixups
+ * (canon), after this access_checker, so websockify sees only the token and the browser never
+ * does. Anything else is refused and never reaches websockify. A ticket is spent only by an
+ * upgrade that reaches a display that accepts: 503 while it starts, given back if the proxy
+ * could not upgrade. */
 #include "qwd_ws_gate.h"
 #include "qwd_config.h"
 #include "qwd_helper_client.h"
@@ -18,6 +21,44 @@
 #include <http_request.h>
 
 APLOG_USE_MODULE(qwd);
+
+/* Where the spent ticket's nonce waits for the end of the request (give_back). */
+#define SPENT_NOTE "qwd-ticket-spent"
+
+/* The ticket offered as a websocket subprotocol "qwd-ticket.TICKET" (what the viewer sends:
+ * headers stay out of access logs and browser history), removed from the header so neither
+ * websockify nor its answer sees it; or NULL. */
+static const char *ticket_subprotocol(request_rec *r)
+{
+    const char *header = apr_table_get(r->headers_in, "Sec-WebSocket-Protocol");
+    const char *ticket = NULL, *others = NULL;
+    char *list, *item, *state;
+    if (!header) {
+        return NULL;
+    }
+    list = apr_pstrdup(r->pool, header);
+    for (item = apr_strtok(list, ",", &state); item; item = apr_strtok(NULL, ",", &state)) {
+        while (*item == ' ' || *item == '\t') {
+            item++;
+        }
+        apr_collapse_spaces(item, item);
+        if (!strncmp(item, QWD_TICKET_SUBPROTOCOL, strlen(QWD_TICKET_SUBPROTOCOL))) {
+            ticket = item + strlen(QWD_TICKET_SUBPROTOCOL);
+        }
+        else if (*item) {
+            others = others ? apr_pstrcat(r->pool, others, ", ", item, NULL) : item;
+        }
+    }
+    if (ticket) {
+        if (others) {
+            apr_table_setn(r->headers_in, "Sec-WebSocket-Protocol", others);
+        }
+        else {
+            apr_table_unset(r->headers_in, "Sec-WebSocket-Protocol");
+        }
+    }
+    return ticket;
+}
 
 /* The value of ?ticket= (unescaped), or NULL. */
 static const char *ticket_arg(request_rec *r)
@@ -44,6 +85,10 @@ static int refuse(request_rec *r, int status, const char *logno, const char *why
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "%swebsocket refused (%d): %s%s%s", logno, status,
                   why, session_id ? ", session " : "", session_id ? session_id : "");
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    if (status == HTTP_SERVICE_UNAVAILABLE) {
+        /* not spent: the same ticket works once the display accepts */
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    }
     return status;
 }
 
@@ -55,30 +100,32 @@ static int gate_failed(request_rec *r, const qwd_error_t *e)
     return e->status;
 }
 
-/* Whether the helper still runs the session's VM (a VM can end without a page noticing). */
-static int helper_says_live(qwd_req_t *q, const qwd_row_t *row, int *status)
+/* The helper's state of the session's VM (a VM can end without a page noticing, and one
+ * that starts does not accept on its display yet): QWD_STATE_*, or NULL with *status set
+ * when the helper could not say. */
+static const char *helper_state(qwd_req_t *q, const qwd_row_t *row, int *status)
 {
     json_t *answer;
     qwd_error_t *e;
     const char *state;
     *status = OK;
     if (!q->cfg->helper_socket) {
-        return 1; /* the row is all we know */
+        return QWD_STATE_RUNNING; /* the row is all we know */
     }
     e = qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id), &answer);
     if (e) {
         *status = e->status == HTTP_NOT_FOUND ? HTTP_FORBIDDEN : HTTP_SERVICE_UNAVAILABLE;
-        return 0;
+        return NULL;
     }
     state = json_string_value(json_object_get(answer, "state"));
-    return state && strcmp(state, QWD_STATE_ENDED) != 0;
+    return state ? apr_pstrdup(q->r->pool, state) : QWD_STATE_ENDED;
 }
 
 static int qwd_ws_gate(request_rec *r)
 {
     qwd_dir_config_t *cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
     apr_int64_t now = apr_time_sec(apr_time_now());
-    const char *ticket, *session_id, *why;
+    const char *ticket, *session_id, *why, *state;
     qwd_store_t *store;
     qwd_row_t *row;
     qwd_error_t *e;
@@ -94,7 +141,7 @@ static int qwd_ws_gate(request_rec *r)
     q->cfg = cfg;
     q->base = "";
     q->route = r->uri;
-    if (!(ticket = ticket_arg(r))) {
+    if (!(ticket = ticket_subprotocol(r)) && !(ticket = ticket_arg(r))) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01401), "no ticket", NULL);
     }
     if (!(session_id = qwd_ticket_check(q, ticket, &checked, &why))) {
@@ -109,10 +156,17 @@ static int qwd_ws_gate(request_rec *r)
     if (row->expires <= now) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01404), "session expired", session_id);
     }
-    if (!helper_says_live(q, row, &status)) {
+    state = helper_state(q, row, &status);
+    if (!state || !strcmp(state, QWD_STATE_ENDED)) {
         return refuse(r, status ? status : HTTP_FORBIDDEN, QWDLOGNO(01405),
                       status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
                                                          : "VM no longer running",
+                      session_id);
+    }
+    if (strcmp(state, QWD_STATE_RUNNING)) {
+        /* QEMU runs but its display does not accept yet (a boot's first moments, a restore, a
+         * helper that restarted and probes again): websockify would open and close at once */
+        return refuse(r, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(03000), "display not accepting yet",
                       session_id);
     }
     /* last, so only a ticket that would have opened the display counts as used */
@@ -122,13 +176,42 @@ static int qwd_ws_gate(request_rec *r)
     if (!first_use) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01406), "ticket already used", session_id);
     }
+    apr_table_setn(r->notes, SPENT_NOTE, checked.nonce);
     /* what websockify's token plugin reads; the ticket itself goes no further */
     r->args = apr_pstrcat(r->pool, "token=", ap_escape_urlencoded(r->pool, row->token), NULL);
     return OK;
+}
+
+/* An upgrade the proxy could not make (websockify down or restarting, its answer not 101)
+ * never reached the display: the ticket is given back, for the client's next try. */
+static int give_back(request_rec *r)
+{
+    const char *nonce = apr_table_get(r->notes, SPENT_NOTE);
+    qwd_store_t *store;
+    qwd_error_t *e;
+    qwd_req_t *q;
+    if (!nonce || r->status == HTTP_SWITCHING_PROTOCOLS) {
+        return DECLINED;
+    }
+    q = apr_pcalloc(r->pool, sizeof(*q));
+    q->r = r;
+    q->cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
+    q->base = "";
+    q->route = r->uri;
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_ticket_unspend(q, store, nonce))) {
+        gate_failed(r, e);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      QWDLOGNO(03001) "websocket not upgraded (%d): its ticket is not spent",
+                      r->status);
+    }
+    return DECLINED;
 }
 
 void qwd_ws_gate_register_hooks(apr_pool_t *pool)
 {
     /* access_checker runs before mod_proxy's fixups turn r->args into the backend URL */
     ap_hook_access_checker(qwd_ws_gate, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_log_transaction(give_back, NULL, NULL, APR_HOOK_MIDDLE);
 }

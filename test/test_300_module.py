@@ -41,7 +41,9 @@ class Browser:
     def __init__(self, httpd):
         self.httpd = httpd
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar),
+            urllib.request.HTTPSHandler(context=httpd.ssl_context()))
 
     def request(self, method, path, fields=None, multipart=False, headers=None):
         data = None
@@ -109,7 +111,7 @@ def api(httpd, method, path, body=None, user="alice", password="x", raw=None, au
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
+        with urllib.request.urlopen(req, timeout=60, context=httpd.ssl_context()) as resp:
             return resp.status, json.loads(resp.read()), resp.headers
     except urllib.error.HTTPError as err:
         body = err.read()
@@ -173,16 +175,12 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
 
     wait_running(httpd, session["id"])
     assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
-    # the link redirects to noVNC (served under the Location) with a fresh ticket in the
-    # fragment, and the viewer page itself is served
-    viewer = follow_link(session["viewer_url"])
-    assert viewer.path == "/qwd/viewer/vnc.html" and not viewer.query
-    fragment = urllib.parse.parse_qs(viewer.fragment)
-    assert fragment["autoconnect"] == ["1"] and fragment["resize"] == ["remote"]
-    assert fragment["port"] == [str(httpd.port)] and fragment["host"] == ["127.0.0.1"]
-    assert fragment["path"][0].startswith("qwd/ws?ticket=" + session["id"] + ".")
-    with urllib.request.urlopen(httpd.url(viewer.path), timeout=10) as resp:
-        assert resp.status == 200
+    # the link serves the viewer page, which loads noVNC's core from under the Location
+    with urllib.request.urlopen(session["viewer_url"], timeout=10) as resp:
+        assert resp.status == 200 and "qwd-viewer.js" in resp.read().decode()
+    for path in ("/qwd/static/qwd-viewer.js", "/qwd/viewer/core/rfb.js"):
+        with urllib.request.urlopen(httpd.url(path), timeout=10) as resp:
+            assert resp.status == 200 and "javascript" in resp.headers["Content-Type"]
 
     status, listed, _ = api(httpd, "GET", "sessions")
     assert [s["id"] for s in listed["sessions"]] == [session["id"]]
@@ -192,6 +190,118 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert helper_ids(helper) == []
     status, again, _ = api(httpd, "GET", "sessions/" + session["id"])
     assert status == 200 and again["state"] == "ended"
+
+
+def ws_status(url):
+    """The HTTP status a websocket upgrade of url gets (101 when it opens)."""
+    import websocket  # python3-websocket
+    try:
+        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
+    except websocket.WebSocketBadStatusException as err:
+        return err.status_code
+    ws.close()
+    return 101
+
+
+def assert_opens_at_once(url):
+    """A script opening url right after it got it, retrying every 10 ms, gets the display
+    with that same URL: until the display accepts, the gate answers 503 without spending the
+    ticket; never a websocket that closes without data, never a 403. Then the ticket is
+    spent: a replay is refused."""
+    banner, outcomes = rfb.open_at_once(url)
+    assert banner == b"RFB 003.008\n", outcomes
+    assert set(outcomes[:-1]) <= {503}, outcomes
+    assert ws_status(url) == 403
+    return outcomes
+
+
+def test_a_websocket_url_opened_at_once_speaks_rfb(httpd, helper):
+    """Issue 13.1: a ticket counts as used only by a connection that reaches the display."""
+    session = api_create(httpd, lifetime_s=600)  # a cold start
+    assert assert_opens_at_once(session["websocket_url"])
+    # right after a helper restart, which probes every display again before saying running
+    helper.stop()
+    helper.start()
+    status, again, _ = api(httpd, "GET", "sessions/" + session["id"])
+    assert status == 200 and again["state"] in ("starting", "running"), again
+    assert_opens_at_once(again["websocket_url"])
+
+
+def test_a_ticket_is_not_spent_by_an_upgrade_that_never_reached_websockify(httpd, helper):
+    """websockify restarting (the helper restarts it a second after it died): the proxy
+    cannot upgrade, the gate gives the ticket back, and the same URL works once it is back."""
+    import signal
+    session = api_create(httpd, lifetime_s=600)
+    wait_running(httpd, session["id"])
+    pid_file = os.path.join(helper.state_dir, "websockify.pid")
+    with open(pid_file) as f:
+        old_pid = int(f.read())
+    os.kill(old_pid, signal.SIGKILL)
+    procs.wait_until(lambda: not procs.pid_alive(old_pid), 5, interval=0.01,
+                     what="websockify to die")
+    assert ws_status(session["websocket_url"]) == 503
+    assert_opens_at_once(session["websocket_url"])
+
+
+def post_ticket(link):
+    """POST LINK/ticket as the viewer does: (status, JSON answer, headers)."""
+    req = urllib.request.Request(link + "/ticket", data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), err.headers
+
+
+def test_the_link_serves_the_viewer_and_a_ticket_per_connect(httpd, helper):
+    """Issue 13.2: /s/ID serves our viewer page (no ticket in it); POST /s/ID/ticket hands
+    out a fresh ticket for each connect, as a websocket subprotocol the gate reads and
+    removes: RFB without any ticket in the URL, once per ticket."""
+    import websocket  # python3-websocket
+    session = api_create(httpd, lifetime_s=600)
+    link = session["viewer_url"]
+    wait_running(httpd, session["id"])
+    with urllib.request.urlopen(link, timeout=30) as resp:
+        page = resp.read().decode()
+        assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+        csp = resp.headers["Content-Security-Policy"]
+    assert "qwd-viewer.js" in page and "ticket" in page and session["id"] + "." not in page
+    assert f'data-novnc="/qwd/viewer/"' in page
+    assert "script-src 'self'" in csp and f"ws://127.0.0.1:{httpd.port}/qwd/ws" in csp
+
+    status, first, headers = post_ticket(link)
+    assert status == 200 and headers["Cache-Control"] == "no-store", first
+    assert first["url"] == f"ws://127.0.0.1:{httpd.port}/qwd/ws"
+    assert first["subprotocol"].startswith("qwd-ticket." + session["id"] + ".")
+    assert first["session_expires"] == session["expires"]
+    status, second, _ = post_ticket(link)
+    assert status == 200 and second["subprotocol"] != first["subprotocol"]
+
+    ws = websocket.create_connection(first["url"], timeout=10,
+                                     subprotocols=["binary", first["subprotocol"]])
+    try:
+        # websockify picked "binary": it never saw the ticket
+        assert ws.getsubprotocol() == "binary"
+        assert ws.recv()[:12] == b"RFB 003.008\n"
+    finally:
+        ws.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(first["url"], timeout=10,
+                                    subprotocols=["binary", first["subprotocol"]])
+    assert refused.value.status_code == 403  # spent
+    assert rfb.websocket_rfb_banner(first["url"], subprotocols=["binary", second["subprotocol"]]) \
+        == b"RFB 003.008\n"
+
+    status, answer, _ = post_ticket(httpd.url("/qwd/s/" + "0" * 32))
+    assert status == 404 and answer["error"] == "not_found"
+    req = urllib.request.Request(link + "/ticket", method="GET")
+    with pytest.raises(urllib.error.HTTPError) as wrong:
+        urllib.request.urlopen(req, timeout=10)
+    assert wrong.value.code == 405
+    status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"])
+    assert status == 200
+    status, answer, _ = post_ticket(link)
+    assert status == 410 and answer["error"] == "ended" and "stopped" in answer["message"]
 
 
 def follow_link(link):
@@ -205,6 +315,26 @@ def follow_link(link):
         assert err.code == 303, err.read()
         return urllib.parse.urlparse(err.headers["Location"])
     raise AssertionError(f"{link} did not redirect")
+
+
+def test_without_static_url_the_link_redirects_to_novnc(workdir, helper):
+    """No QwdStaticURL, so no viewer script: the link redirects to noVNC's own page with a
+    fresh ticket in the URL fragment (never sent to a server), which connects once."""
+    httpd = Httpd(workdir, helper, static_url=False).start()
+    try:
+        session = api_create(httpd, cpu=1)
+        wait_running(httpd, session["id"])
+        viewer = follow_link(session["viewer_url"])
+        assert viewer.path == "/qwd/viewer/vnc.html" and not viewer.query
+        fragment = urllib.parse.parse_qs(viewer.fragment)
+        assert fragment["autoconnect"] == ["1"] and fragment["resize"] == ["remote"]
+        assert fragment["port"] == [str(httpd.port)] and fragment["host"] == ["127.0.0.1"]
+        assert fragment["path"][0].startswith("qwd/ws?ticket=" + session["id"] + ".")
+        ws_url = f"ws://127.0.0.1:{httpd.port}/" + fragment["path"][0]
+        assert rfb.websocket_rfb_banner(ws_url) == b"RFB 003.008\n"
+    finally:
+        httpd.stop()
+    httpd.assert_log_clean()
 
 
 def test_direct_websockify_port_still_works(workdir, helper):
@@ -253,9 +383,10 @@ def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
     assert decoded == link
 
     wait_running(httpd, session_id, user="carol")
-    fragment = urllib.parse.parse_qs(follow_link(link).fragment)
-    ws_url = f"ws://127.0.0.1:{httpd.port}/" + fragment["path"][0]
-    assert rfb.websocket_rfb_banner(ws_url) == b"RFB 003.008\n"
+    status, ticket, _ = post_ticket(link)
+    assert status == 200, ticket
+    assert rfb.websocket_rfb_banner(ticket["url"], subprotocols=["binary", ticket["subprotocol"]]) \
+        == b"RFB 003.008\n"
 
     # the identity cookie set at create shows the session under /sessions
     status, mine = browser.get("sessions")

@@ -13,7 +13,7 @@ import pytest
 from conftest import stop_and_check_helper
 from qwdtest import procs, rfb, vm
 from qwdtest.helper import Helper
-from test_300_module import Browser, api, api_create
+from test_300_module import Browser, api, api_create, assert_opens_at_once
 
 MACHINE = "tiny.qcow2"
 PROFILE = {"cpu": 1, "memory_mib": 256}
@@ -98,6 +98,19 @@ def test_warm_machine_is_marked_created_ready_and_listed(httpd, warm_dropped):
     row = re.search(rf'<tr data-key="{KEY}">(.*?)</tr>', page).group(1)
     assert "tiny.qcow2, 1 CPU, 256 MiB, std" in row and "ready" in row
     assert re.search(r"<td>\d+ MB</td><td>\d+ s</td>", row), row
+
+
+def test_a_warm_websocket_url_opened_at_once_speaks_rfb(httpd, warm_dropped):
+    """Issue 13.1 on a warm machine right after the helper started: the restored clone's
+    websocket URL, opened at once and retried every 10 ms, gets RFB with that same URL."""
+    helper = warm_dropped
+    helper.call("warm", machine=MACHINE, **PROFILE)
+    wait_warm_ready(helper)
+    helper.stop()
+    helper.start()
+    session = api_create(httpd, **PROFILE, lifetime_s=600)
+    assert session["boot"] == "restored", session
+    assert_opens_at_once(session["websocket_url"])
 
 
 def test_a_cold_session_reports_boot_cold(httpd, helper):

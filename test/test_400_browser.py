@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 import websocket  # python3-websocket
 
-from qwdtest import env, rfb
+from qwdtest import env, procs, rfb
 from qwdtest.helper import wait_for_serial
 from qwdtest.httpd import Httpd
 
@@ -38,7 +38,7 @@ BANNER = "QWD-TINY-VM READY"
 class Browser:
     """One chromium with its own profile, driven over driver.js's JSON lines."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=()):
         self.log_path = os.path.join(workdir, "browser.log")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "driver.js")],
@@ -47,7 +47,7 @@ class Browser:
         self.next_id = 0
         profile = os.path.join(workdir, "chromium-profile")
         os.makedirs(profile)
-        self.call("launch", userDataDir=profile, executablePath=CHROMIUM)
+        self.call("launch", userDataDir=profile, executablePath=CHROMIUM, args=list(args))
 
     def call(self, op, **args):
         self.next_id += 1
@@ -158,7 +158,7 @@ def read_ppm(path):
 def canvas_rgb(browser):
     """(width, height, RGB bytes) of noVNC's canvas: its own pixels, not a page screenshot."""
     answer = browser.call("eval", page="viewer", expression="""(() => {
-        const canvas = document.querySelector('#noVNC_container canvas');
+        const canvas = document.querySelector('#qwd-viewer-screen canvas');
         const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let text = '';
         for (let i = 0; i < rgba.length; i += 0x8000) {
@@ -230,20 +230,17 @@ def test_form_to_desktop_in_a_real_browser(httpd, helper, browser, workdir):
     assert browser.call("eval", page="app", expression="!!document.querySelector('#qr svg')")
     browser.screenshots("app", "result")
 
-    # the link → noVNC under /qwd/viewer/ → websocket through Apache's own port
+    # the link → our viewer on noVNC's core → websocket through Apache's own port
     browser.call("newPage", name="viewer", width=1280, height=800)
     result = browser.call("goto", page="viewer", url=link)
-    viewer_url = urllib.parse.urlparse(result["url"])
-    assert (viewer_url.port, viewer_url.path) == (httpd.port, "/qwd/viewer/vnc.html")
-    assert "ticket=" in urllib.parse.unquote(viewer_url.fragment) and not viewer_url.query
-    browser.call("waitFunction", page="viewer", timeout=30000, expression=(
-        "document.documentElement.classList.contains('noVNC_connected')"))
+    assert result["url"] == link and result["status"] == 200
+    wait_viewer(browser, "connected")
 
     helper_id = helper.call("list")["sessions"][0]["id"]
     wait_for_serial(helper, helper_id, BANNER, timeout=90)
     time.sleep(1)  # tty1's shell prints its prompt right after the banner
     marker = f"QWD-{random.randint(10000, 99999)}"
-    browser.call("click", page="viewer", selector="#noVNC_container canvas")
+    browser.call("click", page="viewer", selector="#qwd-viewer-screen canvas")
     browser.call("type", page="viewer", text=f"echo {marker} >/dev/ttyS0\n")
     wait_for_serial(helper, helper_id, marker, timeout=30)
 
@@ -290,6 +287,91 @@ def test_form_to_desktop_in_a_real_browser(httpd, helper, browser, workdir):
         assert browser.call("eval", page="app", expression=(
             "document.documentElement.scrollWidth <= window.innerWidth")), page
     assert admin_browser_done
+
+
+def wait_viewer(browser, state, page="viewer", timeout=30000):
+    browser.call("waitFunction", page=page, timeout=timeout,
+                 expression=f"document.body.dataset.state === '{state}'")
+
+
+def viewer_tickets(browser, page="viewer"):
+    return int(browser.call("eval", page=page, expression="document.body.dataset.tickets"))
+
+
+def websockify_children(helper):
+    """PIDs of the websockify processes serving one connection each (it forks per
+    connection), and the pid of websockify itself."""
+    with open(os.path.join(helper.state_dir, "websockify.pid")) as f:
+        parent = int(f.read())
+    children = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == parent:
+                    children.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return parent, children
+
+
+def test_viewer_reconnects_with_new_tickets_and_says_when_the_session_ended(
+        httpd, helper, browser):
+    """Issue 13.2: the link's viewer asks for a fresh ticket before every connect; a
+    connection cut on the server's side comes back by itself within seconds, through a
+    visible "reconnecting" state; a stopped session ends the page with a message, no more
+    tries. No ticket is ever in a URL."""
+    import signal
+    from test_300_module import api, api_create, wait_running
+    session = api_create(httpd, lifetime_s=600)
+    wait_running(httpd, session["id"])
+    browser.call("newPage", name="viewer", width=1280, height=800)
+    browser.call("goto", page="viewer", url=session["viewer_url"])
+    wait_viewer(browser, "connected")
+    assert viewer_tickets(browser) == 1
+    browser.call("eval", page="viewer", expression="""(() => {
+        window.qwdStates = [];
+        new MutationObserver(() => window.qwdStates.push(document.body.dataset.state))
+            .observe(document.body, {attributes: true, attributeFilter: ['data-state']});
+        return true; })()""")
+
+    # the websockify process serving this connection dies: back within seconds
+    parent, children = websockify_children(helper)
+    assert len(children) == 1, children
+    cut = time.monotonic()
+    os.kill(children[0], signal.SIGKILL)
+    browser.call("waitFunction", page="viewer", timeout=15000, expression=(
+        "document.body.dataset.state === 'connected' && document.body.dataset.tickets === '2'"))
+    back_after = time.monotonic() - cut
+    assert back_after < 5, back_after
+    states = browser.call("eval", page="viewer", expression="window.qwdStates")
+    assert "reconnecting" in states, states
+    browser.screenshots("viewer", "viewer-reconnected")
+
+    # websockify itself dies with its connection (the helper starts it again a second
+    # later; meanwhile the proxy cannot upgrade): back too
+    parent, children = websockify_children(helper)
+    os.kill(parent, signal.SIGKILL)
+    for child in children:
+        os.kill(child, signal.SIGKILL)
+    browser.call("waitFunction", page="viewer", timeout=20000, expression=(
+        "document.body.dataset.state === 'connected' && Number(document.body.dataset.tickets) >= 3"))
+
+    # the session stops: the page says so and stops asking
+    status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"])
+    assert status == 200
+    wait_viewer(browser, "ended", timeout=15000)
+    message = browser.call("eval", page="viewer",
+                           expression="document.querySelector('.qwd-viewer-end').textContent")
+    assert "ended" in message and "stopped" in message, message
+    browser.screenshots("viewer", "viewer-ended")
+    with open(httpd.access_log) as f:
+        log = f.read()
+    asked = log.count(f"POST /qwd/s/{session['id']}/ticket")
+    time.sleep(3)
+    with open(httpd.access_log) as f:
+        log = f.read()
+    assert log.count(f"POST /qwd/s/{session['id']}/ticket") == asked  # no endless retry
+    assert "ticket=" not in log  # tickets travel in a header, never in a URL
 
 
 def test_result_page_shows_why_a_start_failed(httpd, helper, browser):
@@ -381,5 +463,73 @@ def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper)
             refused = [line for line in f if "GET /qwd/ws" in line and '" 403 ' in line]
         assert len(refused) == 9
     finally:
+        httpd.stop()
+    httpd.assert_log_clean()
+
+
+# ---------------------------------------------------------------- TLS
+
+def test_tls_end_to_end(workdir, helper, playwright_installed):
+    """Issue 13.7: Apache with mod_ssl and a certificate of a CA this test made. The form over
+    https, https/wss links, Secure cookies, plain http refused on the TLS port and redirected
+    on the plain one, and the viewer over wss in chromium (which trusts the server's key)."""
+    from test_300_module import Browser as Client, api, api_create, wait_running
+    httpd = Httpd(workdir, helper, tls=True).start()
+    browser = None
+    try:
+        client = Client(httpd)
+        assert httpd.url("/qwd/").startswith("https://")
+        status, page = client.create("tina")
+        assert status == 200, page
+        cookies = {cookie.name: cookie for cookie in client.jar}
+        assert {"qwd_nonce", "qwd_user"} <= set(cookies), cookies
+        assert all(cookie.secure for cookie in cookies.values()), cookies
+
+        session = api_create(httpd, user="tina")
+        assert session["viewer_url"] == f"https://127.0.0.1:{httpd.port}/qwd/s/{session['id']}"
+        assert session["websocket_url"].startswith(
+            f"wss://127.0.0.1:{httpd.port}/qwd/ws?ticket={session['id']}.")
+        wait_running(httpd, session["id"], user="tina")
+        assert rfb.websocket_rfb_banner(session["websocket_url"],
+                                        ca_cert=httpd.tls.ca_cert) == b"RFB 003.008\n"
+
+        # plain http: refused on the TLS port, redirected to https on the plain one
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{httpd.port}/qwd/", timeout=10)
+        assert refused.value.code == 400
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args):
+                return None
+        with pytest.raises(urllib.error.HTTPError) as moved:
+            urllib.request.build_opener(NoRedirect).open(
+                f"http://127.0.0.1:{httpd.redirect_port}/qwd/s/{session['id']}", timeout=10)
+        assert moved.value.code == 301
+        assert moved.value.headers["Location"] == session["viewer_url"]
+
+        # chromium: the form over https, then the link's viewer connects over wss
+        browser = Browser(workdir, args=[
+            "--ignore-certificate-errors-spki-list=" + httpd.tls.spki_sha256()])
+        browser.call("newPage", name="app", width=1280, height=800)
+        result = browser.call("goto", page="app", url=httpd.url("/qwd/"))
+        assert result["status"] == 200
+        assert browser.call("eval", page="app", expression="window.isSecureContext")
+        browser.call("newPage", name="viewer", width=1280, height=800)
+        result = browser.call("goto", page="viewer", url=session["viewer_url"])
+        assert result["status"] == 200
+        wait_viewer(browser, "connected")
+        assert browser.call("eval", page="viewer", expression="location.protocol") == "https:"
+        browser.screenshots("viewer", "viewer-tls")
+        browser.close()  # Apache logs a websocket when it closes
+        browser = None
+
+        def upgrades():
+            with open(httpd.access_log) as f:
+                return [line for line in f if '"GET /qwd/ws HTTP/1.1" 101 ' in line]
+        # chromium's, the ticket in a header, on the TLS port (the only one serving /qwd/ws)
+        assert len(procs.wait_until(upgrades, 10, what="the websocket's log line")) == 1
+    finally:
+        if browser:
+            browser.close()
         httpd.stop()
     httpd.assert_log_clean()

@@ -26,12 +26,14 @@ function keyOf(ch) {
 }
 
 const ops = {
-  async launch({ userDataDir, executablePath }) {
+  // args: more chromium switches (the TLS test trusts its server key with one)
+  async launch({ userDataDir, executablePath, args }) {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: executablePath || "/usr/bin/chromium",
       headless: true,
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run"],
+             "--disable-component-update", "--disable-sync", "--no-first-run",
+             ...(args || [])],
       viewport: { width: 1280, height: 800 },
     });
     return { version: context.browser() ? context.browser().version() : "persistent" };
@@ -80,9 +82,15 @@ const ops = {
     await pages.get(page).waitForSelector(selector, { timeout: timeout || 30000 });
     return true;
   },
+  // Polls expression with evaluate (CDP, which a page's CSP does not govern): waitForFunction
+  // would compile it inside the page, which our pages' CSP (no 'unsafe-eval') forbids.
   async waitFunction({ page, expression, timeout }) {
-    await pages.get(page).waitForFunction(expression, null, { timeout: timeout || 30000 });
-    return true;
+    const deadline = Date.now() + (timeout || 30000);
+    for (;;) {
+      if (await pages.get(page).evaluate(expression)) return true;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${expression}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   },
   async eval({ page, expression }) {
     return await pages.get(page).evaluate(expression);

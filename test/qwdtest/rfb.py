@@ -2,14 +2,18 @@
 """Speaks just enough RFB to prove a VM's display answers: through a websocket (websockify or
 Apache) or directly on QEMU's VNC Unix socket."""
 import socket
+import time
 
 import websocket  # python3-websocket
 
 
-def websocket_rfb_banner(ws_url, timeout=10, header=None):
-    """Opens ws_url as a binary websocket and returns the RFB ProtocolVersion banner."""
-    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=["binary"],
-                                     header=header or [])
+def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary",),
+                         ca_cert=None):
+    """Opens ws_url as a binary websocket and returns the RFB ProtocolVersion banner
+    (wss:// checked against ca_cert when given)."""
+    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=list(subprotocols),
+                                     header=header or [],
+                                     sslopt={"ca_certs": ca_cert} if ca_cert else None)
     try:
         data = b""
         while len(data) < 12:
@@ -33,3 +37,37 @@ def unix_rfb_banner(path, timeout=5):
                 break
             data += chunk
         return data
+
+
+def open_at_once(ws_url, timeout=30, interval=0.01, subprotocols=("binary",)):
+    """What a script does with a websocket URL it was just given: open it at once and retry
+    the same URL every interval until the display answers. Returns (banner, outcomes): the
+    RFB banner (b"" if none came in time) and what each try got, in order — an HTTP status
+    (503 while the display is not accepting yet, 403 refused), "closed" for a websocket that
+    opened and closed without data, or 101 for the one that got the banner."""
+    deadline = time.monotonic() + timeout
+    outcomes = []
+    while time.monotonic() < deadline:
+        try:
+            ws = websocket.create_connection(ws_url, timeout=10, subprotocols=list(subprotocols))
+        except websocket.WebSocketBadStatusException as err:
+            outcomes.append(err.status_code)
+            time.sleep(interval)
+            continue
+        try:
+            data = b""
+            while len(data) < 12:
+                frame = ws.recv()
+                if not frame:
+                    break
+                data += frame if isinstance(frame, bytes) else frame.encode()
+        except (websocket.WebSocketException, OSError):
+            pass
+        finally:
+            ws.close()
+        if data[:4] == b"RFB ":
+            outcomes.append(101)
+            return data[:12], outcomes
+        outcomes.append("closed")
+        time.sleep(interval)
+    return b"", outcomes

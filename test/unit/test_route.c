@@ -30,7 +30,10 @@ static const split_case cases[] = {
     /* what no route matches */
     {"/qwd/nothing", "/qwd", NULL},
     {"/qwd/s/", "/qwd", NULL}, /* a link needs an id */
+    {"/qwd/s/0123abcd/ticket", "/qwd", "/qwd|/s/0123abcd/ticket"},
     {"/qwd/s/a/b", "/qwd", NULL},
+    {"/qwd/s//ticket", "/qwd", NULL},
+    {"/qwd/s/a/ticket/x", "/qwd", NULL},
     {"/qwd/api/sessions/a/b", "/qwd", NULL},
     {"/qwd/api/other", "/qwd", NULL},
     {"/other/thing", "/qwd", NULL},
@@ -41,6 +44,7 @@ static const split_case cases[] = {
     {"/x/api/sessions/abc", NULL, "/x|/api/sessions/abc"},
     {"/x/api/sessions/a/api/sessions/b", NULL, "/x/api/sessions/a|/api/sessions/b"},
     {"/x/s/abc", NULL, "/x|/s/abc"},
+    {"/x/s/abc/ticket", NULL, "/x|/s/abc/ticket"},
     /* ... and anything else is the Location's form */
     {"/x/y/", NULL, "/x/y|/"},
     {"/x/y", NULL, "/x/y|"},

@@ -73,7 +73,7 @@ static int redirect_to_novnc(qwd_req_t *q, const char *session_id, const qwd_row
 /* The directory of QwdViewerURL (noVNC's vnc.html): where core/rfb.js is. */
 static const char *novnc_dir(qwd_req_t *q)
 {
-    const char *viewer = q->cfg->viewer_url ? q->cfg->viewer_url : QWD_DEFAULT_VIEWER_URL;
+    const char *viewer = qwd_cfg_viewer_url(q->cfg);
     const char *slash = strrchr(viewer, '/');
     return slash ? apr_pstrmemdup(q->r->pool, viewer, slash - viewer + 1) : "";
 }

@@ -119,20 +119,20 @@ void helper_accel_resolve(helper *h)
     const helper_config *config = h->config;
     const char *why;
     if (strcmp(config->accel, "auto")) {
-        h->accel = config->accel;
+        h->host.accel = config->accel;
         why = "configured";
     }
     else {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
-            h->accel = "tcg";
+            h->host.accel = "tcg";
             why = apr_psprintf(h->pool, "auto: /dev/kvm: %s", strerror(errno));
         }
         else {
             close(fd);
             const char *model = qwd_argv_cpu_model("kvm", config->cpu_model);
             const char *problem = probe_kvm(h->pool, helper_config_qemu(config, "x86_64"), model);
-            h->accel = problem ? "tcg" : "kvm";
+            h->host.accel = problem ? "tcg" : "kvm";
             why = problem
                       ? apr_psprintf(h->pool, "auto: KVM with -cpu %s fails (%s)", model, problem)
                       : apr_psprintf(h->pool, "auto: KVM with -cpu %s works", model);
@@ -143,6 +143,7 @@ void helper_accel_resolve(helper *h)
             }
         }
     }
-    h->cpu_model = qwd_argv_cpu_model(h->accel, config->cpu_model);
-    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->accel, h->cpu_model, why);
+    h->host.cpu_model = qwd_argv_cpu_model(h->host.accel, config->cpu_model);
+    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->host.accel, h->host.cpu_model,
+                    why);
 }

@@ -4,6 +4,7 @@
 #include "helper_accel.h"
 #include "helper_config.h"
 #include "helper_log.h"
+#include "helper_proc.h"
 #include "qwd_argv.h"
 
 #include <apr_strings.h>
@@ -16,6 +17,10 @@
 #include <unistd.h>
 
 #define ACCEL_PROBE_TIMEOUT_MS 5000
+/* How often the probe is looked at, and how much of its output is kept for the log. */
+#define ACCEL_PROBE_POLL_MS 20
+#define ACCEL_PROBE_OUTPUT_MAX 4096
+#define READ_CHUNK 1024
 
 static long now_ms(void)
 {
@@ -64,7 +69,7 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
         dup2(output[1], STDOUT_FILENO);
         dup2(output[1], STDERR_FILENO);
         execv(argv[0], (char *const *)argv);
-        _exit(127);
+        _exit(SPAWN_EXEC_FAILED);
     }
     close(input[0]);
     close(output[1]);
@@ -74,12 +79,12 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     }
     /* Drain the output (QMP replies, warnings, the abort message) until QEMU closes it. */
     fcntl(output[0], F_SETFL, O_NONBLOCK);
-    char text[4096];
+    char text[ACCEL_PROBE_OUTPUT_MAX];
     size_t length = 0;
     int status = 0, exited = 0;
     long deadline = now_ms() + ACCEL_PROBE_TIMEOUT_MS;
     while (!exited && now_ms() < deadline) {
-        char chunk[1024];
+        char chunk[READ_CHUNK];
         ssize_t n;
         while ((n = read(output[0], chunk, sizeof chunk)) > 0) {
             size_t room = sizeof text - 1 - length;
@@ -89,7 +94,7 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
         }
         exited = waitpid(pid, &status, WNOHANG) == pid;
         if (!exited) {
-            usleep(20000);
+            usleep(ACCEL_PROBE_POLL_MS * 1000);
         }
     }
     close(output[0]);

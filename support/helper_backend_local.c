@@ -63,22 +63,12 @@ struct helper_vm {
 
 static void close_probe(helper_vm *vm)
 {
-    helper_watch_cancel(vm->probe_watch);
-    vm->probe_watch = NULL;
-    if (vm->probe_fd >= 0) {
-        close(vm->probe_fd);
-        vm->probe_fd = -1;
-    }
+    helper_watch_close(&vm->probe_watch, &vm->probe_fd);
 }
 
 static void close_agent(helper_vm *vm)
 {
-    helper_watch_cancel(vm->agent_watch);
-    vm->agent_watch = NULL;
-    if (vm->agent_fd >= 0) {
-        close(vm->agent_fd);
-        vm->agent_fd = -1;
-    }
+    helper_watch_close(&vm->agent_watch, &vm->agent_fd);
 }
 
 static void cancel_qmp(helper_vm *vm)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The poll set starts this large and doubles. */
 #define POLL_SET_INITIAL 64
@@ -94,6 +95,16 @@ void helper_watch_cancel(helper_watch *watch)
 {
     if (watch) {
         watch->cancelled = 1;
+    }
+}
+
+void helper_watch_close(helper_watch **watch, int *fd)
+{
+    helper_watch_cancel(*watch);
+    *watch = NULL;
+    if (*fd >= 0) {
+        close(*fd);
+        *fd = -1;
     }
 }
 

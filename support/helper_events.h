@@ -32,6 +32,9 @@ void helper_watch_deadline(helper_watch *watch, apr_time_t deadline);
 /* Stops watching; safe from any handler, the watch's own included. The fd stays open. */
 void helper_watch_cancel(helper_watch *watch);
 
+/* Cancels *watch and closes *fd, each when set (NULL, -1), and clears them. */
+void helper_watch_close(helper_watch **watch, int *fd);
+
 /* Calls fn once child pid has exited and been reaped. Returns 0, or -1 when out of memory. */
 int helper_watch_child(helper_events *events, pid_t pid, helper_child_fn *fn, void *data);
 /* Forgets pid (its exit is then reaped and ignored). */

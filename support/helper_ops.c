@@ -271,7 +271,10 @@ static void op_start(op_call *call)
         return;
     }
     if (!*request.owner || strlen(request.owner) > QWD_PROTO_OWNER_MAX) {
-        bad_argument(call, "owner", "owner must be 1 to 64 characters", 1, 0);
+        bad_argument(
+            call, "owner",
+            apr_psprintf(call->ptemp, "owner must be 1 to %d characters", QWD_PROTO_OWNER_MAX), 1,
+            0);
         return;
     }
     if (!video_is_valid(call, video)) {
@@ -286,8 +289,11 @@ static void op_start(op_call *call)
     }
     if (strlen(request.ref) > QWD_PROTO_REF_MAX
         || strspn(request.ref, QWD_PROTO_REF_CHARS) != strlen(request.ref)) {
-        bad_argument(call, "ref", "ref must be up to 64 letters, digits, '.', '_', ':' or '-'", 1,
-                     0);
+        bad_argument(call, "ref",
+                     apr_psprintf(call->ptemp,
+                                  "ref must be up to %d letters, digits, '.', '_', ':' or '-'",
+                                  QWD_PROTO_REF_MAX),
+                     1, 0);
         return;
     }
     request.oneshot = json_is_true(oneshot);

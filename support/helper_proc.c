@@ -87,13 +87,13 @@ int helper_spawn_passing(const char *const *argv, int output_fd, int flags, int 
         close(report[0]);
         report[1] = prepare_child(output_fd, flags, report[1], pass_fd, child_fd);
         if ((flags & SPAWN_DIE_WITH_PARENT) && getppid() != parent) {
-            _exit(127);
+            _exit(SPAWN_EXEC_FAILED);
         }
         execv(argv[0], (char *const *)argv);
         int error = errno;
         ssize_t ignored = write(report[1], &error, sizeof error);
         (void)ignored;
-        _exit(127);
+        _exit(SPAWN_EXEC_FAILED);
     }
     close(report[1]);
     int child_error = 0;

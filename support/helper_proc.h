@@ -7,6 +7,9 @@
 #include <apr_pools.h>
 #include <sys/types.h>
 
+/* The exit status of a child that could not exec its program (as a shell's). */
+#define SPAWN_EXEC_FAILED 127
+
 /* Spawn flags. */
 #define SPAWN_NEW_SESSION 1     /* setsid(): a terminal's Ctrl-C or hangup never reaches it */
 #define SPAWN_DIE_WITH_PARENT 2 /* PR_SET_PDEATHSIG: it goes when the helper goes */

@@ -47,8 +47,7 @@ static apr_status_t cleanup(void *data)
     if (qemu->pid_watched) {
         helper_unwatch_child(qemu->events, qemu->pid);
     }
-    helper_watch_cancel(qemu->pidfd_watch);
-    close_fd(&qemu->pidfd);
+    helper_watch_close(&qemu->pidfd_watch, &qemu->pidfd);
     close_fd(&qemu->log_fd);
     close_fd(&qemu->state_fd);
     return APR_SUCCESS;
@@ -184,9 +183,7 @@ failed:
 static void on_pidfd(void *data, short revents)
 {
     helper_qemu *qemu = data;
-    helper_watch_cancel(qemu->pidfd_watch);
-    qemu->pidfd_watch = NULL;
-    close_fd(&qemu->pidfd);
+    helper_watch_close(&qemu->pidfd_watch, &qemu->pidfd);
     report(qemu, QEMU_EXITED, NULL, 0, 0);
 }
 

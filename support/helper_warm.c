@@ -41,6 +41,9 @@
 #define WARM_META_MAX 65536
 #define QEMU_STATE_MAGIC "QEVM"
 #define MIB (1024 * 1024)
+#define QEMU_VERSION_MAX 512
+#define STAT_BLOCK_BYTES 512 /* st_blocks counts these */
+#define NS_PER_S 1000000000
 
 typedef enum {
     WARM_PREPARING, /* its overlay is being made (qemu-img) */
@@ -182,7 +185,7 @@ static const char *read_qemu_version(helper *h)
     const char *problem;
     int rv = helper_run(h->pool, argv, pipe_fds[1], &problem);
     close(pipe_fds[1]);
-    char text[512] = "";
+    char text[QEMU_VERSION_MAX] = "";
     ssize_t n = rv == 0 ? read(pipe_fds[0], text, sizeof text - 1) : -1;
     close(pipe_fds[0]);
     if (n <= 0) {
@@ -201,7 +204,7 @@ static json_t *file_identity(const char *path)
         return NULL;
     }
     return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
-                     (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, "inode",
+                     (json_int_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec, "inode",
                      (json_int_t)st.st_ino);
 }
 
@@ -516,7 +519,7 @@ static json_int_t disk_usage(apr_pool_t *pool, const warm_image *w)
     struct stat st;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         if (stat(warm_file(pool, w, files[i]), &st) == 0) {
-            total += (json_int_t)st.st_blocks * 512;
+            total += (json_int_t)st.st_blocks * STAT_BLOCK_BYTES;
         }
     }
     return total;

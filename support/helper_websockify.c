@@ -158,7 +158,7 @@ static void spawn(helper *h)
         helper_log_error(QWDLOGNO(05072) "cannot start %s: %s", config->websockify,
                          strerror(error));
         w->pid = 0;
-        exited(h, 0, 127 << 8);
+        exited(h, 0, W_EXITCODE(SPAWN_EXEC_FAILED, 0));
     }
     else {
         w->started = apr_time_now();

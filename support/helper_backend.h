@@ -41,7 +41,8 @@ typedef struct helper_backend {
     helper_vm *(*launch)(helper *h, apr_pool_t *pool, const helper_plan *plan, helper_vm_hook *hook,
                          void *session, const char **problem);
     /* After a helper restart: takes over the VM of plan (from the session record) that ran as
-     * pid. NULL when it is gone or not ours. */
+     * pid. NULL when it is gone or not ours. Called at startup, before the loop runs: it may
+     * ask the VM a few short questions and wait for the answers. */
     helper_vm *(*adopt)(helper *h, apr_pool_t *pool, const helper_plan *plan, pid_t pid,
                         helper_vm_hook *hook, void *session);
     /* Begins ending the VM; VM_ENDED follows once it is gone. */

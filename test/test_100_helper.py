@@ -492,6 +492,31 @@ def test_a_failing_qemu_img_is_start_failed_and_leaves_nothing(make_helper, work
     assert os.listdir(os.path.join(h.state_dir, "tokens")) == []
 
 
+def test_a_session_stopped_while_its_overlay_is_made_ends_and_its_start_fails(make_helper,
+                                                                                workdir):
+    """The overlay is made by a qemu-img child the loop watches (here a slow one): a stop that
+    comes meanwhile ends the session without a VM; its start is start_failed; nothing stays."""
+    slow_qemu_img = os.path.join(workdir, "slow-qemu-img")
+    with open(slow_qemu_img, "w") as f:
+        f.write(f"#!/bin/sh\nsleep 1\nexec {env.QEMU_IMG} \"$@\"\n")
+    os.chmod(slow_qemu_img, 0o755)
+    h = make_helper(qemu_img=slow_qemu_img)
+    with h.connect() as starting, h.connect() as other:
+        starting.send_line(json.dumps({"execute": "start", "arguments": {
+            "machine": "tiny.qcow2", "owner": "alice"}, "id": 1}) + "\n")
+        listed = procs.wait_until(lambda: other.call("list")["sessions"], 5, interval=0.05,
+                                  what="the start to be listed")
+        assert listed[0]["state"] == "starting" and listed[0]["pid"] == 0
+        stopped = other.call("stop", id=listed[0]["id"])
+        failed = starting.read_message()
+    assert stopped["state"] == "ended" and stopped["ended_reason"] == "stopped"
+    assert failed["id"] == 1 and failed["error"]["code"] == "start_failed"
+    assert "before its VM started" in failed["error"]["message"]
+    assert h.call("list")["sessions"] == []
+    assert os.listdir(os.path.join(h.state_dir, "sessions")) == []
+    assert procs.processes_mentioning(listed[0]["id"]) == []
+
+
 def test_a_stop_waiting_for_qmp_does_not_hold_up_other_clients(helper):
     """QMP serves one client at a time: while another client holds a VM's QMP socket, a stop
     gets no greeting until its QMP deadline (500 ms) passes and then sends SIGTERM. The helper

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Builds the QEMU argv of a session: fixed machine type and device order, VNC and QMP only on
- * Unix sockets in the session directory, no default devices, a seccomp sandbox. */
+/* Builds the command lines of a VM: QEMU's argv with a fixed machine type and device order, VNC
+ * and QMP only on Unix sockets in the session directory, no default devices, a seccomp
+ * sandbox; and the qemu-img argv of its disk. */
 #include "qwd_argv.h"
+#include "qwd_image.h"
 
 #include <apr_strings.h>
 #include <apr_tables.h>
@@ -74,6 +76,68 @@ static void push(apr_array_header_t *args, const char *option, const char *value
     if (value) {
         APR_ARRAY_PUSH(args, const char *) = value;
     }
+}
+
+static const char *copy_or_null(apr_pool_t *pool, const char *text)
+{
+    return text ? apr_pstrdup(pool, text) : NULL;
+}
+
+qwd_vm_profile qwd_vm_profile_copy(apr_pool_t *pool, const qwd_vm_profile *profile)
+{
+    qwd_vm_profile copy = *profile;
+    copy.machine = copy_or_null(pool, profile->machine);
+    copy.image_path = copy_or_null(pool, profile->image_path);
+    copy.image_format = copy_or_null(pool, profile->image_format);
+    copy.video = copy_or_null(pool, profile->video);
+    return copy;
+}
+
+qwd_vm_spec qwd_vm_spec_make(const qwd_vm_host *host, const qwd_vm_profile *profile,
+                             const char *session_id, const char *session_dir, const char *disk_path)
+{
+    int iso = profile->image_format && !strcmp(profile->image_format, "iso");
+    qwd_vm_spec spec = {
+        .qemu_binary = host->qemu_binary,
+        .session_id = session_id,
+        .session_dir = session_dir,
+        .accel = host->accel,
+        .cpu_model = host->cpu_model,
+        .cpu = profile->cpu,
+        .memory_mib = profile->memory_mib,
+        .video = profile->video,
+        .nic_model = host->nic_model,
+        .disk_path = disk_path,
+        .cdrom_path = iso ? profile->image_path : NULL,
+        .guest_agent = profile->guest_agent,
+    };
+    return spec;
+}
+
+const char **qwd_disk_argv(apr_pool_t *pool, const char *qemu_img, const qwd_vm_profile *profile,
+                           const char *base, const char *disk_path, const char *scratch_size)
+{
+    apr_array_header_t *args = apr_array_make(pool, 12, sizeof(const char *));
+    push(args, qemu_img, NULL);
+    push(args, "create", NULL);
+    push(args, "-q", NULL);
+    push(args, "-f", "qcow2");
+    if (base) {
+        push(args, "-b", base);
+        push(args, "-F", "qcow2");
+        push(args, disk_path, NULL);
+    }
+    else if (strcmp(profile->image_format, "iso")) {
+        /* qemu-img 7.2 refuses an overlay whose backing format is not spelled out. */
+        push(args, "-b", profile->image_path);
+        push(args, "-F", qwd_image_qemu_format(profile->image_format));
+        push(args, disk_path, NULL);
+    }
+    else {
+        push(args, disk_path, scratch_size);
+    }
+    APR_ARRAY_PUSH(args, const char *) = NULL;
+    return (const char **)args->elts;
 }
 
 const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv)
@@ -164,6 +228,12 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     /* QEMU 7.2 spells the first filter "obsolete". */
     push(args, "-sandbox",
          "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    if (spec->restore == QWD_RESTORE_FD) {
+        push(args, "-incoming", apr_psprintf(pool, "fd:%d", QWD_RESTORE_STATE_FD));
+    }
+    else if (spec->restore == QWD_RESTORE_DEFER) {
+        push(args, "-incoming", "defer");
+    }
     APR_ARRAY_PUSH(args, const char *) = NULL;
     *argv = (const char **)args->elts;
     return NULL;
@@ -179,6 +249,7 @@ const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec)
         canonical.ram_path = "/WARM/ram";
     }
     canonical.ram_shared = 0;
+    canonical.restore = QWD_RESTORE_NONE;
     const char **argv;
     if (qwd_argv_build(pool, &canonical, &argv)) {
         return NULL;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The QEMU command line of a session, built by one pure function so that it is the same, in
- * the same order, for the same machine profile (restoring a saved VM needs that). */
+/* The command lines of a VM, built by pure functions so that they are the same, in the same
+ * order, for the same machine profile (restoring a saved VM needs that): the profile's spec,
+ * QEMU's argv and the qemu-img argv that creates the VM's disk. */
 #ifndef QWD_ARGV_H
 #define QWD_ARGV_H
 
@@ -24,6 +25,37 @@
 /* sun_path is 108 bytes, NUL included. */
 #define QWD_UNIX_PATH_MAX 107
 
+/* A restoring VM finds its saved state on this file descriptor (-incoming fd:N): the launcher
+ * places the state file there in the child, so the argv is the same for every launch. */
+#define QWD_RESTORE_STATE_FD 3
+
+/* How a VM gets a saved memory state (warm images, docs/instant-on.md). */
+typedef enum {
+    QWD_RESTORE_NONE,  /* it boots */
+    QWD_RESTORE_FD,    /* -incoming fd:QWD_RESTORE_STATE_FD: the state is read at start */
+    QWD_RESTORE_DEFER, /* -incoming defer: the state is sent over QMP (migrate-incoming) */
+} qwd_restore;
+
+/* What every VM of a helper shares: from its configuration and the accelerator it chose. */
+typedef struct qwd_vm_host {
+    const char *qemu_binary;
+    const char *accel;     /* "kvm" or "tcg" */
+    const char *cpu_model; /* -cpu MODEL; NULL: the accelerator's default */
+    const char *nic_model;
+} qwd_vm_host;
+
+/* A machine profile: the master image and the VM's size and devices. Every VM of a profile
+ * has the same argv apart from id, directory and disk, which is what a warm image is for. */
+typedef struct qwd_vm_profile {
+    const char *machine;      /* its name in machines_dir */
+    const char *image_path;   /* the master image (absolute) */
+    const char *image_format; /* qwd_image_format(): "iso" is a read-only CD-ROM */
+    int guest_agent;          /* the machine has the guest agent channel (its sidecar says so) */
+    int cpu;
+    int memory_mib;
+    const char *video;
+} qwd_vm_profile;
+
 typedef struct qwd_vm_spec {
     const char *qemu_binary;
     const char *session_id;  /* 32 hex chars; QEMU is named "qwd-" session_id */
@@ -41,8 +73,24 @@ typedef struct qwd_vm_spec {
      * copy-on-write mapping). */
     const char *ram_path;
     int ram_shared;
-    int guest_agent; /* a virtio-serial channel for the QEMU guest agent (qga.sock) */
+    int guest_agent;     /* a virtio-serial channel for the QEMU guest agent (qga.sock) */
+    qwd_restore restore; /* appended last: -incoming fd:N or -incoming defer */
 } qwd_vm_spec;
+
+/* A copy of profile whose strings are in pool. */
+qwd_vm_profile qwd_vm_profile_copy(apr_pool_t *pool, const qwd_vm_profile *profile);
+
+/* The spec of one VM of profile on host: session_id names it, session_dir holds its sockets
+ * and logs, disk_path is its own qcow2 (an overlay, or an ISO profile's scratch disk). */
+qwd_vm_spec qwd_vm_spec_make(const qwd_vm_host *host, const qwd_vm_profile *profile,
+                             const char *session_id, const char *session_dir,
+                             const char *disk_path);
+
+/* The qemu-img argv (NULL-terminated, in pool) that creates disk_path: a qcow2 overlay over
+ * base (a qcow2, e.g. a warm image's frozen base) when base is set, else over the profile's
+ * master, or a blank qcow2 of scratch_size for an ISO profile. */
+const char **qwd_disk_argv(apr_pool_t *pool, const char *qemu_img, const qwd_vm_profile *profile,
+                           const char *base, const char *disk_path, const char *scratch_size);
 
 /* Sets *argv to the NULL-terminated QEMU argv for spec, allocated in pool. Returns NULL, or a
  * readable reason when spec cannot be turned into a command line (unknown accel, video or NIC,
@@ -52,7 +100,8 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
 /* A hash (16 hex chars) of everything in spec's argv that a saved memory image depends on:
  * the argv built with the per-session parts (id, directory, disk path) replaced by fixed
  * placeholders. A warm image only loads into a VM whose profile hash is the same. The RAM file's
- * path and share= are placeholders too, but whether RAM is in a file is part of the hash. */
+ * path and share= are placeholders too, but whether RAM is in a file is part of the hash; how
+ * the state comes in (restore) is not. */
 const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec);
 
 /* session_dir "/" name, in pool. */

@@ -4,6 +4,7 @@
 #include "helper_accel.h"
 #include "helper_config.h"
 #include "helper_log.h"
+#include "helper_proc.h"
 #include "qwd_argv.h"
 
 #include <apr_strings.h>
@@ -16,6 +17,10 @@
 #include <unistd.h>
 
 #define ACCEL_PROBE_TIMEOUT_MS 5000
+/* How often the probe is looked at, and how much of its output is kept for the log. */
+#define ACCEL_PROBE_POLL_MS 20
+#define ACCEL_PROBE_OUTPUT_MAX 4096
+#define READ_CHUNK 1024
 
 static long now_ms(void)
 {
@@ -64,7 +69,7 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
         dup2(output[1], STDOUT_FILENO);
         dup2(output[1], STDERR_FILENO);
         execv(argv[0], (char *const *)argv);
-        _exit(127);
+        _exit(SPAWN_EXEC_FAILED);
     }
     close(input[0]);
     close(output[1]);
@@ -74,12 +79,12 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     }
     /* Drain the output (QMP replies, warnings, the abort message) until QEMU closes it. */
     fcntl(output[0], F_SETFL, O_NONBLOCK);
-    char text[4096];
+    char text[ACCEL_PROBE_OUTPUT_MAX];
     size_t length = 0;
     int status = 0, exited = 0;
     long deadline = now_ms() + ACCEL_PROBE_TIMEOUT_MS;
     while (!exited && now_ms() < deadline) {
-        char chunk[1024];
+        char chunk[READ_CHUNK];
         ssize_t n;
         while ((n = read(output[0], chunk, sizeof chunk)) > 0) {
             size_t room = sizeof text - 1 - length;
@@ -89,7 +94,7 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
         }
         exited = waitpid(pid, &status, WNOHANG) == pid;
         if (!exited) {
-            usleep(20000);
+            usleep(ACCEL_PROBE_POLL_MS * 1000);
         }
     }
     close(output[0]);
@@ -119,20 +124,20 @@ void helper_accel_resolve(helper *h)
     const helper_config *config = h->config;
     const char *why;
     if (strcmp(config->accel, "auto")) {
-        h->accel = config->accel;
+        h->host.accel = config->accel;
         why = "configured";
     }
     else {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
-            h->accel = "tcg";
+            h->host.accel = "tcg";
             why = apr_psprintf(h->pool, "auto: /dev/kvm: %s", strerror(errno));
         }
         else {
             close(fd);
             const char *model = qwd_argv_cpu_model("kvm", config->cpu_model);
             const char *problem = probe_kvm(h->pool, helper_config_qemu(config, "x86_64"), model);
-            h->accel = problem ? "tcg" : "kvm";
+            h->host.accel = problem ? "tcg" : "kvm";
             why = problem
                       ? apr_psprintf(h->pool, "auto: KVM with -cpu %s fails (%s)", model, problem)
                       : apr_psprintf(h->pool, "auto: KVM with -cpu %s works", model);
@@ -143,6 +148,7 @@ void helper_accel_resolve(helper *h)
             }
         }
     }
-    h->cpu_model = qwd_argv_cpu_model(h->accel, config->cpu_model);
-    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->accel, h->cpu_model, why);
+    h->host.cpu_model = qwd_argv_cpu_model(h->host.accel, config->cpu_model);
+    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->host.accel, h->host.cpu_model,
+                    why);
 }

@@ -6,7 +6,7 @@
 
 #include "helper.h"
 
-/* Sets h->accel (kvm or tcg) and h->cpu_model from the configuration, probing KVM for
+/* Sets h->host.accel (kvm or tcg) and h->host.cpu_model from the configuration, probing KVM for
  * accel = auto (at most ACCEL_PROBE_TIMEOUT_MS; QEMU 7.2 aborts with some models under
  * some hosts' KVM, e.g. "failed to set MSR 0x10a" for host and max), and logs the choice. */
 void helper_accel_resolve(helper *h);

@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* No agent answers a line this long: a longer one is refused. */
+#define AGENT_LINE_MAX 4096
+
 int helper_agent_send(const char *socket_path, const char *request_line)
 {
     int fd = helper_unix_connect(socket_path);
@@ -25,7 +28,7 @@ int helper_agent_send(const char *socket_path, const char *request_line)
 
 int helper_agent_answer(int fd)
 {
-    char line[4096];
+    char line[AGENT_LINE_MAX];
     ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0) {
         return errno == EAGAIN || errno == EINTR ? 0 : -1;

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Client connections. The helper is single-threaded: every socket is non-blocking, a slow or
- * silent client only ever costs its own connection. */
+ * silent client only ever costs its own connection. What to answer is helper_ops' business;
+ * here is only when and how it is written. */
 #include "helper_clients.h"
+#include "helper_config.h"
+#include "helper_events.h"
 #include "helper_log.h"
 #include "helper_ops.h"
-#include "helper_session.h"
 #include "qwd_protocol.h"
 
 #include <apr_strings.h>
@@ -21,6 +23,30 @@
 /* Supplementary groups of a peer we look at (a peer in more is refused, never mis-read). */
 #define NGROUPS_MAX_PEER 1024
 
+typedef struct helper_client {
+    apr_pool_t *pool;
+    helper *h;
+    int fd;
+    helper_watch *watch;
+    helper_peer peer;
+    char *inbuf;
+    apr_size_t inbuf_len;
+    char *outbuf; /* malloc'd: replies not yet written */
+    apr_size_t outbuf_len;
+    int close_when_flushed;
+    apr_time_t line_deadline; /* a complete request line must arrive before this */
+    /* A reply that waits for sessions; requests behind it wait too (replies stay in order). */
+    helper_wait *wait;
+    struct helper_client *next;
+} helper_client;
+
+struct helper_clients {
+    int listen_fd;
+    int allowed_gid_set;
+    gid_t allowed_gid;
+    helper_client *list;
+};
+
 static void set_line_deadline(helper_client *c)
 {
     c->line_deadline = apr_time_now() + apr_time_from_sec(c->h->config->client_timeout);
@@ -28,29 +54,31 @@ static void set_line_deadline(helper_client *c)
 
 static void client_free(helper_client *c)
 {
-    helper *h = c->h;
-    for (helper_client **link = &h->clients; *link; link = &(*link)->next) {
+    for (helper_client **link = &c->h->clients->list; *link; link = &(*link)->next) {
         if (*link == c) {
             *link = c->next;
             break;
         }
     }
+    helper_watch_cancel(c->watch);
     close(c->fd);
     free(c->outbuf);
-    json_decref(c->waiting_id);
+    if (c->wait) {
+        helper_wait_abandon(c->wait);
+    }
     apr_pool_destroy(c->pool);
 }
 
 /* A client that leaves with work pending loses only its own replies; say so in the log. */
 static void log_disconnect(helper_client *c)
 {
-    if (c->inbuf_len > 0 || c->waiting_for) {
+    if (c->inbuf_len > 0 || c->wait) {
         helper_log_info(QWDLOGNO(05003) "client pid %d: disconnected mid-request",
-                        (int)c->peer_pid);
+                        (int)c->peer.pid);
     }
     else if (c->outbuf_len > 0) {
         helper_log_info(QWDLOGNO(05004) "client pid %d: disconnected before its reply was sent",
-                        (int)c->peer_pid);
+                        (int)c->peer.pid);
     }
 }
 
@@ -81,54 +109,66 @@ static int flush(helper_client *c)
     return 0;
 }
 
-void helper_client_send(helper_client *c, json_t *message, int close_after)
+/* Queues message (borrowed) for c; close_after closes c once it is written. Error replies are
+ * logged, whoever made them. */
+static void send_message(helper_client *c, json_t *message, int close_after)
 {
+    json_t *error = json_object_get(message, "error");
+    if (error) {
+        helper_log_info(QWDLOGNO(05006) "client uid %d pid %d: error %s: %s", (int)c->peer.uid,
+                        (int)c->peer.pid, json_string_value(json_object_get(error, "code")),
+                        json_string_value(json_object_get(error, "message")));
+    }
     apr_pool_t *scratch;
     apr_pool_create(&scratch, c->pool);
     char *line = qwd_proto_encode(scratch, message);
     if (!line) {
-        json_t *error = qwd_proto_error(QWD_ERR_INTERNAL, "the reply is too large", NULL,
-                                        json_object_get(message, "id"));
-        line = qwd_proto_encode(scratch, error);
-        json_decref(error);
+        json_t *too_large = qwd_proto_error(QWD_ERR_INTERNAL, "the reply is too large", NULL,
+                                            json_object_get(message, "id"));
+        line = qwd_proto_encode(scratch, too_large);
+        json_decref(too_large);
     }
     apr_size_t len = strlen(line);
+    char *grown = NULL;
     if (c->outbuf_len + len > OUTBUF_MAX) {
         helper_log_warn(QWDLOGNO(05005) "client pid %d: does not read its replies, closing",
-                        (int)c->peer_pid);
-        c->outbuf_len = 0;
-        c->close_when_flushed = 1;
+                        (int)c->peer.pid);
     }
-    else {
-        c->outbuf = realloc(c->outbuf, c->outbuf_len + len);
+    else if (!(grown = realloc(c->outbuf, c->outbuf_len + len))) {
+        helper_log_error(QWDLOGNO(05100) "client pid %d: no memory for its reply, closing",
+                         (int)c->peer.pid);
+    }
+    if (grown) {
+        c->outbuf = grown;
         memcpy(c->outbuf + c->outbuf_len, line, len);
         c->outbuf_len += len;
         c->close_when_flushed |= close_after;
     }
+    else {
+        c->outbuf_len = 0;
+        c->close_when_flushed = 1;
+    }
     apr_pool_destroy(scratch);
 }
 
-void helper_client_error(helper_client *c, json_t *id, const char *code, const char *message,
-                         json_t *extra, int close_after)
+static void send_error(helper_client *c, const char *code, const char *message, int close_after)
 {
-    helper_log_info(QWDLOGNO(05006) "client uid %d pid %d: error %s: %s", (int)c->peer_uid,
-                    (int)c->peer_pid, code, message);
-    json_t *error = qwd_proto_error(code, message, extra, id);
-    helper_client_send(c, error, close_after);
+    json_t *error = qwd_proto_error(code, message, NULL, NULL);
+    send_message(c, error, close_after);
     json_decref(error);
 }
 
 /* Whether the peer on fd may use the helper: root, the helper's own user, or a process in
  * allowed_group (primary or supplementary group, as the kernel saw them at connect time). */
-static int peer_allowed(helper *h, int fd, const struct ucred *peer)
+static int peer_allowed(const helper_clients *clients, int fd, const struct ucred *peer)
 {
     if (peer->uid == 0 || peer->uid == geteuid()) {
         return 1;
     }
-    if (!h->allowed_gid_set) {
+    if (!clients->allowed_gid_set) {
         return 0;
     }
-    if (peer->gid == h->allowed_gid) {
+    if (peer->gid == clients->allowed_gid) {
         return 1;
     }
     gid_t groups[NGROUPS_MAX_PEER];
@@ -137,12 +177,15 @@ static int peer_allowed(helper *h, int fd, const struct ucred *peer)
         return 0;
     }
     for (size_t i = 0; i < len / sizeof groups[0]; i++) {
-        if (groups[i] == h->allowed_gid) {
+        if (groups[i] == clients->allowed_gid) {
             return 1;
         }
     }
     return 0;
 }
+
+static short client_events(void *data);
+static void client_io(void *data, short revents);
 
 static void accept_one(helper *h, int fd)
 {
@@ -155,31 +198,38 @@ static void accept_one(helper *h, int fd)
     apr_pool_t *pool;
     apr_pool_create(&pool, h->pool);
     helper_client *c = apr_pcalloc(pool, sizeof *c);
+    c->watch = helper_watch_fd(h->events, fd, 0, client_io, c);
+    if (!c->watch) {
+        apr_pool_destroy(pool);
+        close(fd);
+        return;
+    }
+    helper_watch_events_from(c->watch, client_events);
     c->pool = pool;
     c->h = h;
     c->fd = fd;
-    c->peer_pid = peer.pid;
-    c->peer_uid = peer.uid;
+    c->peer = (helper_peer){.uid = peer.uid, .pid = peer.pid};
     c->inbuf = apr_palloc(pool, INBUF_SIZE);
-    c->next = h->clients;
-    h->clients = c;
+    c->next = h->clients->list;
+    h->clients->list = c;
     set_line_deadline(c);
-    if (!peer_allowed(h, fd, &peer)) {
-        helper_client_error(c, NULL, QWD_ERR_FORBIDDEN,
-                            "this user may not use qwd-helper (not in allowed_group)", NULL, 1);
+    if (!peer_allowed(h->clients, fd, &peer)) {
+        send_error(c, QWD_ERR_FORBIDDEN, "this user may not use qwd-helper (not in allowed_group)",
+                   1);
         flush(c);
         return;
     }
     json_t *greeting = helper_ops_greeting();
-    helper_client_send(c, greeting, 0);
+    send_message(c, greeting, 0);
     json_decref(greeting);
     flush(c);
 }
 
-void helper_clients_accept(helper *h)
+static void on_listen(void *data, short revents)
 {
+    helper *h = data;
     for (;;) {
-        int fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(h->clients->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 helper_log_error(QWDLOGNO(05007) "accept: %s", strerror(errno));
@@ -193,17 +243,41 @@ void helper_clients_accept(helper *h)
     }
 }
 
+void helper_clients_init(helper *h, int listen_fd, int allowed_gid_set, gid_t allowed_gid)
+{
+    h->clients = apr_pcalloc(h->pool, sizeof *h->clients);
+    h->clients->listen_fd = listen_fd;
+    h->clients->allowed_gid_set = allowed_gid_set;
+    h->clients->allowed_gid = allowed_gid;
+    helper_watch_fd(h->events, listen_fd, POLLIN, on_listen, h);
+}
+
+/* Sends the held reply of c if its wait is over. Never flushes, so c stays valid for a caller
+ * that is still processing c's lines. Returns whether it answered. */
+static int finish_wait(helper_client *c)
+{
+    if (!c->wait || !helper_wait_over(c->wait)) {
+        return 0;
+    }
+    json_t *reply = helper_wait_reply(c->wait);
+    c->wait = NULL;
+    send_message(c, reply, 0);
+    json_decref(reply);
+    set_line_deadline(c);
+    return 1;
+}
+
 /* Answers the complete lines in c's buffer, in order, until one must wait. */
 static void process_lines(helper_client *c)
 {
-    while (!c->waiting_for && !c->close_when_flushed) {
+    while (!c->wait && !c->close_when_flushed) {
         char *newline = memchr(c->inbuf, '\n', c->inbuf_len);
         if (!newline) {
             if (c->inbuf_len == INBUF_SIZE) {
-                helper_client_error(c, NULL, QWD_ERR_TOO_LARGE,
-                                    apr_psprintf(c->pool, "a message may not exceed %d bytes",
-                                                 QWD_PROTO_MAX_MESSAGE),
-                                    NULL, 1);
+                send_error(c, QWD_ERR_TOO_LARGE,
+                           apr_psprintf(c->pool, "a message may not exceed %d bytes",
+                                        QWD_PROTO_MAX_MESSAGE),
+                           1);
             }
             return;
         }
@@ -216,17 +290,28 @@ static void process_lines(helper_client *c)
         memmove(c->inbuf, newline + 1, c->inbuf_len);
         set_line_deadline(c);
         if (request) {
-            helper_ops_dispatch(c, ptemp, request);
+            helper_answer answer;
+            helper_ops_dispatch(c->h, ptemp, c->pool, &c->peer, request, &answer);
+            c->peer.said_hello |= answer.said_hello;
+            if (answer.message) {
+                send_message(c, answer.message, answer.close_after);
+                json_decref(answer.message);
+            }
+            else {
+                c->wait = answer.wait;
+                finish_wait(c);
+            }
         }
         else if (len > 0) {
-            helper_client_error(c, NULL, code, message, NULL, !strcmp(code, QWD_ERR_TOO_LARGE));
+            send_error(c, code, message, !strcmp(code, QWD_ERR_TOO_LARGE));
         }
         apr_pool_destroy(ptemp);
     }
 }
 
-void helper_client_io(helper_client *c, short revents)
+static void client_io(void *data, short revents)
 {
+    helper_client *c = data;
     if (revents & POLLOUT) {
         if (flush(c) < 0) {
             return;
@@ -247,11 +332,12 @@ void helper_client_io(helper_client *c, short revents)
     flush(c);
 }
 
-short helper_client_events(helper_client *c)
+static short client_events(void *data)
 {
+    helper_client *c = data;
     short events = 0;
     /* While a reply waits, later requests stay in the kernel buffer (replies keep order). */
-    if (!c->waiting_for && !c->close_when_flushed) {
+    if (!c->wait && !c->close_when_flushed) {
         events |= POLLIN;
     }
     if (c->outbuf_len > 0) {
@@ -260,48 +346,9 @@ short helper_client_events(helper_client *c)
     return events;
 }
 
-static int all_ended(apr_array_header_t *sessions)
+void helper_clients_sessions_changed(helper *h)
 {
-    for (int i = 0; i < sessions->nelts; i++) {
-        if (APR_ARRAY_IDX(sessions, i, helper_session *)->state != SESSION_ENDED) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* Queues the held reply of c if its sessions have all ended. Never flushes, so c stays valid
- * for a caller that is still processing c's lines. Returns whether it answered. */
-static int finish_wait(helper_client *c)
-{
-    if (!c->waiting_for || !all_ended(c->waiting_for)) {
-        return 0;
-    }
-    apr_array_header_t *sessions = c->waiting_for;
-    json_t *result = c->waiting_is_purge
-                         ? json_pack("{s:i}", "stopped", sessions->nelts)
-                         : helper_session_json(APR_ARRAY_IDX(sessions, 0, helper_session *));
-    json_t *reply = qwd_proto_reply(result, c->waiting_id);
-    c->waiting_for = NULL;
-    json_decref(c->waiting_id);
-    c->waiting_id = NULL;
-    helper_client_send(c, reply, 0);
-    json_decref(reply);
-    set_line_deadline(c);
-    return 1;
-}
-
-void helper_client_wait(helper_client *c, apr_array_header_t *sessions, json_t *id, int is_purge)
-{
-    c->waiting_for = apr_array_copy(c->pool, sessions);
-    c->waiting_id = json_incref(id);
-    c->waiting_is_purge = is_purge;
-    finish_wait(c);
-}
-
-void helper_clients_session_ended(helper *h)
-{
-    helper_client *c = h->clients;
+    helper_client *c = h->clients->list;
     while (c) {
         helper_client *next = c->next;
         /* Requests that queued up behind the held reply are answered now. */
@@ -313,29 +360,17 @@ void helper_clients_session_ended(helper *h)
     }
 }
 
-int helper_clients_wait_for(helper *h, helper_session *s)
-{
-    for (helper_client *c = h->clients; c; c = c->next) {
-        for (int i = 0; c->waiting_for && i < c->waiting_for->nelts; i++) {
-            if (APR_ARRAY_IDX(c->waiting_for, i, helper_session *) == s) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
 void helper_clients_tick(helper *h)
 {
     apr_time_t now = apr_time_now();
-    helper_client *c = h->clients;
+    helper_client *c = h->clients->list;
     while (c) {
         helper_client *next = c->next;
-        if (!c->waiting_for && !c->close_when_flushed && now > c->line_deadline) {
-            helper_client_error(
-                c, NULL, QWD_ERR_TIMEOUT,
+        if (!c->wait && !c->close_when_flushed && now > c->line_deadline) {
+            send_error(
+                c, QWD_ERR_TIMEOUT,
                 apr_psprintf(c->pool, "no complete request within %d s", h->config->client_timeout),
-                NULL, 1);
+                1);
             flush(c);
         }
         c = next;
@@ -344,7 +379,7 @@ void helper_clients_tick(helper *h)
 
 void helper_clients_close_all(helper *h)
 {
-    while (h->clients) {
-        client_free(h->clients);
+    while (h->clients->list) {
+        client_free(h->clients->list);
     }
 }

@@ -1,41 +1,25 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Connections of qwd-helper's clients: accept with the SO_PEERCRED check, non-blocking line
  * reading with the size limit and idle timeout, buffered replies, and replies that wait for
- * sessions to end (stop, purge). */
+ * sessions (start, stop, purge) while the connection's later requests wait behind them. */
 #ifndef QWD_HELPER_CLIENTS_H
 #define QWD_HELPER_CLIENTS_H
 
+#include <sys/types.h>
+
 #include "helper.h"
 
-/* Accepts every pending connection on h->listen_fd. */
-void helper_clients_accept(helper *h);
+/* Accepts connections on listen_fd (its poll events come through h->events). Peers other than
+ * root and the helper's user must be in allowed_gid (when allowed_gid_set). */
+void helper_clients_init(helper *h, int listen_fd, int allowed_gid_set, gid_t allowed_gid);
 
-/* Handles poll() events of c; c may be freed. */
-void helper_client_io(helper_client *c, short revents);
-
-/* Queues message (borrowed) for c; close_after closes c once it is written. */
-void helper_client_send(helper_client *c, json_t *message, int close_after);
-
-/* Sends an error reply (extra stolen, may be NULL). */
-void helper_client_error(helper_client *c, json_t *id, const char *code, const char *message,
-                         json_t *extra, int close_after);
-
-/* Holds c's reply to request id until every session of sessions has ended; then answers the
- * stop (one session: its object) or the purge ({"stopped": N}). */
-void helper_client_wait(helper_client *c, apr_array_header_t *sessions, json_t *id, int is_purge);
-
-/* A session ended: answers the clients whose wait is over. */
-void helper_clients_session_ended(helper *h);
-
-/* Whether some client still waits for s (it must not be forgotten yet). */
-int helper_clients_wait_for(helper *h, helper_session *s);
+/* Sessions changed: sends the replies whose wait is over, then goes on with the requests that
+ * queued up behind them. */
+void helper_clients_sessions_changed(helper *h);
 
 /* Closes clients whose request line is overdue (QWD_ERR_TIMEOUT). */
 void helper_clients_tick(helper *h);
 
 void helper_clients_close_all(helper *h);
-
-/* The poll() events c wants. */
-short helper_client_events(helper_client *c);
 
 #endif

@@ -66,6 +66,14 @@ static const config_key config_keys[] = {
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
+/* Longest line of the configuration file. */
+#define CONFIG_LINE_MAX 4096
+/* Bounds of integer keys: any integer key, and the keys below. */
+#define KEY_INT_MAX 1000000000
+#define MAX_CPU_BOUND 1024
+#define MEMORY_MIB_BOUND (1 << 24) /* 16 TiB */
+#define LIFETIME_BOUND_S (1 << 30)
+#define INTERVAL_BOUND_S 3600
 #define DEFAULT_QEMU_X86_64 "/usr/bin/qemu-system-x86_64"
 
 static const char *set_key(apr_pool_t *pool, helper_config *config, const config_key *key,
@@ -78,7 +86,7 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
     case KEY_INT: {
         long number = strtol(value, &end, 10);
-        if (errno || end == value || *end || number < 0 || number > 1000000000) {
+        if (errno || end == value || *end || number < 0 || number > KEY_INT_MAX) {
             return apr_psprintf(pool, "%s: \"%s\" is not a non-negative integer", key->name, value);
         }
         *(int *)field = (int)number;
@@ -162,7 +170,7 @@ const char *helper_config_read(apr_pool_t *pool, helper_config *config, const ch
     if (!file) {
         return apr_psprintf(pool, "cannot read %s: %s", path, strerror(errno));
     }
-    char line[4096];
+    char line[CONFIG_LINE_MAX];
     int line_number = 0;
     const char *problem = NULL;
     while (!problem && fgets(line, sizeof line, file)) {
@@ -233,17 +241,19 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
         || strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size)) {
         return "iso_scratch_size must be a size like 10G";
     }
-    if ((problem = in_range(pool, "max_cpu", config->max_cpu, 1, 1024))
+    if ((problem = in_range(pool, "max_cpu", config->max_cpu, 1, MAX_CPU_BOUND))
         || (problem = in_range(pool, "default_cpu", config->default_cpu, 1, config->max_cpu))
         || (problem = in_range(pool, "max_session_memory_mib", config->max_session_memory_mib,
-                               QWD_PROTO_MIN_MEMORY_MIB, 1 << 24))
+                               QWD_PROTO_MIN_MEMORY_MIB, MEMORY_MIB_BOUND))
         || (problem = in_range(pool, "default_memory_mib", config->default_memory_mib,
                                QWD_PROTO_MIN_MEMORY_MIB, config->max_session_memory_mib))
-        || (problem = in_range(pool, "max_lifetime", config->max_lifetime, 1, 1 << 30))
+        || (problem = in_range(pool, "max_lifetime", config->max_lifetime, 1, LIFETIME_BOUND_S))
         || (problem = in_range(pool, "default_lifetime", config->default_lifetime, 1,
                                config->max_lifetime))
-        || (problem = in_range(pool, "expiry_interval", config->expiry_interval, 1, 3600))
-        || (problem = in_range(pool, "client_timeout", config->client_timeout, 1, 3600))) {
+        || (problem =
+                in_range(pool, "expiry_interval", config->expiry_interval, 1, INTERVAL_BOUND_S))
+        || (problem =
+                in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))) {
         return problem;
     }
     return NULL;

@@ -4,9 +4,49 @@
 #ifndef QWD_HELPER_CONFIG_H
 #define QWD_HELPER_CONFIG_H
 
-#include "helper.h"
+#include <apr_pools.h>
+#include <apr_tables.h>
 
 #define HELPER_DEFAULT_CONFIG "/etc/qwd/qwd-helper.conf"
+
+/* Every key of docs/helper.md, in its order; helper_config.c's table gives each its default. */
+typedef struct helper_config {
+    const char *socket;
+    int socket_mode;
+    const char *socket_group;
+    const char *machines_dir;
+    const char *state_dir;
+    const char *user;
+    apr_table_t *qemu_binaries; /* arch ("x86_64") → QEMU binary, from the qemu_<arch> keys */
+    const char *qemu_img;
+    const char *accel;     /* as configured: auto, kvm or tcg */
+    const char *cpu_model; /* -cpu; NULL: host under kvm, max under tcg */
+    const char *websockify;
+    const char *websockify_listen;
+    const char *websockify_web;
+    const char *token_dir;
+    const char *nic_model;
+    int max_sessions;
+    int max_vcpus;
+    int max_memory_mib;
+    double max_load;
+    int max_cpu;
+    int max_session_memory_mib;
+    int default_cpu;
+    int default_memory_mib;
+    int default_lifetime;
+    int max_lifetime;
+    const char *iso_scratch_size;
+    const char *allowed_group;
+    const char *log_file;
+    int expiry_interval;
+    int client_timeout;
+    int ended_keep;
+    int warm_auto;            /* build a warm image after a profile's first cold start */
+    const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
+    int warm_clone_hugepages; /* restored clones may use transparent huge pages */
+    int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
+} helper_config;
 
 /* A configuration holding every default. */
 helper_config *helper_config_defaults(apr_pool_t *pool);

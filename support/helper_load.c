@@ -6,6 +6,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MEMINFO_LINE_MAX 256
+#define KIB_PER_MIB 1024
+
 void helper_load_read(host_load *load)
 {
     memset(load, 0, sizeof *load);
@@ -19,14 +22,14 @@ void helper_load_read(host_load *load)
     }
     file = fopen("/proc/meminfo", "r");
     if (file) {
-        char line[256];
+        char line[MEMINFO_LINE_MAX];
         long kib;
         while (fgets(line, sizeof line, file)) {
             if (sscanf(line, "MemTotal: %ld kB", &kib) == 1) {
-                load->mem_total_mib = kib / 1024;
+                load->mem_total_mib = kib / KIB_PER_MIB;
             }
             else if (sscanf(line, "MemAvailable: %ld kB", &kib) == 1) {
-                load->mem_available_mib = kib / 1024;
+                load->mem_available_mib = kib / KIB_PER_MIB;
             }
         }
         fclose(file);

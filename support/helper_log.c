@@ -10,6 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A longer line is cut (its end is lost, never the line). */
+#define LOG_LINE_MAX 2048
+
 static int log_fd = STDERR_FILENO;
 
 int helper_log_open(const char *path)
@@ -32,7 +35,7 @@ int helper_log_fd(void)
 
 void helper_logv(const char *level, const char *format, va_list args)
 {
-    char line[2048];
+    char line[LOG_LINE_MAX];
     struct timeval now;
     struct tm local;
     gettimeofday(&now, NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* qwd-helper's event loop: one thread, poll() over the listening socket, the clients, VNC
- * probes, pidfds of adopted VMs and a self-pipe for signals; timers run on every turn. */
+/* qwd-helper's event loop: one thread, one poll() over every watch of helper_events (the
+ * listening socket, clients, VM sockets, QMP conversations, pidfds) and a self-pipe for
+ * signals; child exits are reaped and handed to their watchers; timers run on every turn. */
 #ifndef QWD_HELPER_LOOP_H
 #define QWD_HELPER_LOOP_H
 

@@ -15,6 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Longest sidecar (NAME.warm) read; a description is the first line of NAME.txt, this long. */
+#define SIDECAR_MAX 65536
+#define DESCRIPTION_MAX 512
+
 /* Image files are recognised by extension first (so sidecars and notes are not machines), then
  * opened with the driver their magic names. */
 static const char *const image_extensions[] = {".qcow2", ".img", ".raw",  ".vdi", ".vmdk",
@@ -62,7 +66,7 @@ static const char *read_description(apr_pool_t *pool, const char *real_dir, cons
         if (fd < 0) {
             continue;
         }
-        char line[512];
+        char line[DESCRIPTION_MAX];
         ssize_t len = read(fd, line, sizeof line - 1);
         close(fd);
         line[len > 0 ? len : 0] = '\0';
@@ -105,7 +109,7 @@ int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, cons
                                 qwd_warm_sidecar *out, const char **problem)
 {
     const char *path = apr_pstrcat(pool, machines_dir, "/", name, QWD_WARM_SIDECAR_SUFFIX, NULL);
-    char *text = helper_fs_read(pool, path, 65536);
+    char *text = helper_fs_read(pool, path, SIDECAR_MAX);
     *problem = text ? qwd_warm_sidecar_parse(pool, text, out) : NULL;
     return text ? 0 : -1;
 }
@@ -140,6 +144,19 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
     closedir(dir);
     qsort(machines->elts, (size_t)machines->nelts, sizeof(helper_machine), by_name);
     return machines;
+}
+
+qwd_vm_profile helper_machine_profile(const helper_machine *machine, int cpu, int memory_mib,
+                                      const char *video)
+{
+    qwd_vm_profile profile = {.machine = machine->name,
+                              .image_path = machine->path,
+                              .image_format = machine->format,
+                              .guest_agent = machine->guest_agent,
+                              .cpu = cpu,
+                              .memory_mib = memory_mib,
+                              .video = video};
+    return profile;
 }
 
 const helper_machine *helper_machines_find(apr_array_header_t *machines, const char *name)

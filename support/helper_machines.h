@@ -7,6 +7,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "qwd_argv.h"
 #include "qwd_warm.h"
 
 typedef struct helper_machine {
@@ -26,6 +27,10 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
  * count), -1 when there is none. */
 int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, const char *name,
                                 qwd_warm_sidecar *out, const char **problem);
+
+/* The profile of a VM of machine with this size and video (borrows machine's strings). */
+qwd_vm_profile helper_machine_profile(const helper_machine *machine, int cpu, int memory_mib,
+                                      const char *video);
 
 /* The listed machine called name, or NULL. */
 const helper_machine *helper_machines_find(apr_array_header_t *machines, const char *name);

@@ -3,8 +3,10 @@
  * user, re-adopts running VMs, starts websockify and serves the protocol on a Unix socket. */
 #include "helper.h"
 #include "helper_accel.h"
+#include "helper_backend_local.h"
 #include "helper_clients.h"
 #include "helper_config.h"
+#include "helper_events.h"
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_loop.h"
@@ -129,8 +131,12 @@ static void make_dirs(helper *h)
     }
 }
 
-/* Binds the protocol socket; a stale socket file is replaced, a live helper is not. */
-static void listen_socket(helper *h)
+/* Connections the kernel queues before the helper accepts them. */
+#define LISTEN_BACKLOG 128
+
+/* Binds the protocol socket; a stale socket file is replaced, a live helper is not. Returns
+ * its fd. */
+static int listen_socket(helper *h)
 {
     helper_config *config = h->config;
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -143,15 +149,15 @@ static void listen_socket(helper *h)
     if (*parent) {
         helper_fs_mkdirs(h->pool, parent, 0755);
     }
-    h->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0) {
         die(QWDLOGNO(05023) "socket: another helper answers on %s", config->socket);
     }
     close(probe);
     unlink(config->socket);
-    if (bind(h->listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0
-        || listen(h->listen_fd, 128) != 0) {
+    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) != 0
+        || listen(listen_fd, LISTEN_BACKLOG) != 0) {
         die(QWDLOGNO(05024) "socket: %s",
             apr_psprintf(h->pool, "%s: %s", config->socket, strerror(errno)));
     }
@@ -165,19 +171,21 @@ static void listen_socket(helper *h)
     if (chmod(config->socket, (mode_t)config->socket_mode) != 0) {
         die(QWDLOGNO(05026) "socket_mode: %s", strerror(errno));
     }
+    return listen_fd;
 }
 
-static void resolve_allowed_group(helper *h)
+/* The gid of allowed_group; 0 when it is not set. */
+static int resolve_allowed_group(helper *h, gid_t *gid)
 {
     if (!h->config->allowed_group) {
-        return;
+        return 0;
     }
     struct group *group = getgrnam(h->config->allowed_group);
     if (!group) {
         die(QWDLOGNO(05027) "allowed_group: no group \"%s\"", h->config->allowed_group);
     }
-    h->allowed_gid = group->gr_gid;
-    h->allowed_gid_set = 1;
+    *gid = group->gr_gid;
+    return 1;
 }
 
 int main(int argc, char **argv)
@@ -186,38 +194,41 @@ int main(int argc, char **argv)
     atexit(apr_terminate);
     helper *h = calloc(1, sizeof *h);
     apr_pool_create(&h->pool, NULL);
-    h->listen_fd = -1;
     h->config = parse_command_line(h->pool, argc, argv);
     drop_privileges(h->config);
     umask(077);
     if (helper_log_open(h->config->log_file) != 0) {
         die(QWDLOGNO(05028) "log_file: cannot open %s", h->config->log_file);
     }
+    h->host.qemu_binary = helper_config_qemu(h->config, "x86_64");
+    h->host.nic_model = h->config->nic_model;
     helper_accel_resolve(h);
-    h->sessions = apr_hash_make(h->pool);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
-    resolve_allowed_group(h);
+    gid_t allowed_gid = 0;
+    int allowed_gid_set = resolve_allowed_group(h, &allowed_gid);
     make_dirs(h);
-    if (helper_loop_signals(h) != 0) {
+    if (!(h->events = helper_events_create()) || helper_loop_signals(h) != 0) {
         die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
     }
-    listen_socket(h);
+    int listen_fd = listen_socket(h);
+    helper_sessions_init(h, &helper_backend_local);
     helper_sessions_adopt(h);
     helper_warm_init(h);
     helper_websockify_start(h);
+    helper_clients_init(h, listen_fd, allowed_gid_set, allowed_gid);
     helper_log_info(QWDLOGNO(05030) "%s ready on %s (uid %d, accel %s, cpu %s, state %s)",
-                    HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->accel,
-                    h->cpu_model, h->config->state_dir);
+                    HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->host.accel,
+                    h->host.cpu_model, h->config->state_dir);
 
     helper_loop_run(h);
 
     helper_clients_close_all(h);
-    close(h->listen_fd);
+    close(listen_fd);
     unlink(h->config->socket);
     helper_websockify_stop(h);
     helper_warm_shutdown(h);
     helper_log_info(QWDLOGNO(05031) "stopped; %u session(s) left running for the next helper",
-                    apr_hash_count(h->sessions));
+                    helper_sessions_count(h));
     return 0;
 }

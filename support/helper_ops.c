@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One function per op. Arguments are checked here against the configured bounds, before any
- * work; errors carry the stable codes of qwd_protocol.h. */
+ * work; errors carry the stable codes of qwd_protocol.h. An op never sends: it fills the answer
+ * its connection then writes, now or when the sessions it waits for are there. */
 #include "helper_ops.h"
-#include "helper_clients.h"
-#include "helper_launch.h"
+#include "helper_config.h"
 #include "helper_load.h"
 #include "helper_log.h"
 #include "helper_machines.h"
@@ -12,29 +12,103 @@
 #include "qwd_argv.h"
 #include "qwd_machine_name.h"
 #include "qwd_protocol.h"
-#include "qwd_warm.h"
 
 #include <apr_strings.h>
 #include <string.h>
 
 typedef struct op_call {
-    helper_client *c;
     helper *h;
     apr_pool_t *ptemp;
+    apr_pool_t *wait_pool;
+    const helper_peer *peer;
     json_t *arguments;
     json_t *id;
+    helper_answer *answer;
 } op_call;
+
+typedef enum {
+    WAIT_STOP,  /* the one session ended: its object */
+    WAIT_PURGE, /* all ended: {"stopped": N} */
+    WAIT_START, /* the one session's VM was launched: its object, or start_failed */
+} wait_kind;
+
+struct helper_wait {
+    wait_kind kind;
+    apr_array_header_t *sessions; /* helper_session *, each held until the reply */
+    json_t *id;
+};
 
 static void reply(op_call *call, json_t *result)
 {
-    json_t *message = qwd_proto_reply(result, call->id);
-    helper_client_send(call->c, message, 0);
-    json_decref(message);
+    call->answer->message = qwd_proto_reply(result, call->id);
 }
 
 static void fail(op_call *call, const char *code, const char *message, json_t *extra)
 {
-    helper_client_error(call->c, call->id, code, message, extra, 0);
+    call->answer->message = qwd_proto_error(code, message, extra, call->id);
+}
+
+/* The reply waits for sessions (each held until then). */
+static void wait_for(op_call *call, wait_kind kind, apr_array_header_t *sessions)
+{
+    helper_wait *w = apr_pcalloc(call->wait_pool, sizeof *w);
+    w->kind = kind;
+    w->sessions = apr_array_copy(call->wait_pool, sessions);
+    w->id = json_incref(call->id);
+    for (int i = 0; i < w->sessions->nelts; i++) {
+        helper_session_hold(APR_ARRAY_IDX(w->sessions, i, helper_session *));
+    }
+    call->answer->wait = w;
+}
+
+static void wait_for_one(op_call *call, wait_kind kind, helper_session *s)
+{
+    apr_array_header_t *sessions = apr_array_make(call->ptemp, 1, sizeof(helper_session *));
+    APR_ARRAY_PUSH(sessions, helper_session *) = s;
+    wait_for(call, kind, sessions);
+}
+
+int helper_wait_over(const helper_wait *w)
+{
+    const char *problem;
+    for (int i = 0; i < w->sessions->nelts; i++) {
+        helper_session *s = APR_ARRAY_IDX(w->sessions, i, helper_session *);
+        if (w->kind == WAIT_START ? !helper_session_launched(s, &problem)
+                                  : !helper_session_ended(s)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void helper_wait_abandon(helper_wait *w)
+{
+    for (int i = 0; i < w->sessions->nelts; i++) {
+        helper_session_release(APR_ARRAY_IDX(w->sessions, i, helper_session *));
+    }
+    w->sessions->nelts = 0;
+    json_decref(w->id);
+    w->id = NULL;
+}
+
+json_t *helper_wait_reply(helper_wait *w)
+{
+    json_t *message;
+    const char *problem;
+    helper_session *first =
+        w->sessions->nelts ? APR_ARRAY_IDX(w->sessions, 0, helper_session *) : NULL;
+    if (w->kind == WAIT_PURGE) {
+        message = qwd_proto_reply(json_pack("{s:i}", "stopped", w->sessions->nelts), w->id);
+    }
+    else if (w->kind == WAIT_START && helper_session_launched(first, &problem) < 0) {
+        message = qwd_proto_error(QWD_ERR_START_FAILED, problem,
+                                  json_pack("{s:s}", "reason", problem), w->id);
+    }
+    else {
+        message = qwd_proto_reply(helper_session_json(first), w->id);
+    }
+    helper_wait_abandon(w);
+    return message;
 }
 
 static void bad_argument(op_call *call, const char *field, const char *message, int min, int max)
@@ -90,13 +164,13 @@ static void op_hello(op_call *call)
 {
     json_t *version = json_object_get(call->arguments, "version");
     if (!json_is_integer(version) || json_integer_value(version) != QWD_PROTO_VERSION) {
-        helper_client_error(
-            call->c, call->id, QWD_ERR_BAD_VERSION,
-            apr_psprintf(call->ptemp, "this helper speaks protocol version %d", QWD_PROTO_VERSION),
-            json_pack("{s:[i]}", "supported", QWD_PROTO_VERSION), 1);
+        fail(call, QWD_ERR_BAD_VERSION,
+             apr_psprintf(call->ptemp, "this helper speaks protocol version %d", QWD_PROTO_VERSION),
+             json_pack("{s:[i]}", "supported", QWD_PROTO_VERSION));
+        call->answer->close_after = 1;
         return;
     }
-    call->c->said_hello = 1;
+    call->answer->said_hello = 1;
     reply(call,
           json_pack("{s:i, s:s}", "version", QWD_PROTO_VERSION, "server", HELPER_VERSION_STRING));
 }
@@ -138,31 +212,72 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     return -1;
 }
 
-/* A client's own name for the session (mod_qwd: its row id), so a client that lost the
- * start's answer can find the VM again. */
+/* The listed machine called name, or NULL after answering the error. */
+static const helper_machine *machine_named(op_call *call, const char *name)
+{
+    const char *problem = qwd_machine_name_problem(name);
+    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
+    const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
+    if (!machine) {
+        fail(call, QWD_ERR_UNKNOWN_MACHINE,
+             apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
+                          problem ? problem : ""),
+             NULL);
+    }
+    return machine;
+}
 
+/* Whether video is one QEMU accepts; else answers bad_argument. */
+static int video_is_valid(op_call *call, const char *video)
+{
+    if (!qwd_argv_video_is_valid(video)) {
+        bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
+        return 0;
+    }
+    return 1;
+}
+
+/* The profile arguments of warm and warm_drop: cpu, memory_mib, video. */
+static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
+{
+    helper_config *config = call->h->config;
+    if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu)
+        || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
+                        config->max_session_memory_mib, memory_mib)
+        || string_argument(call, "video", "std", video)) {
+        return -1;
+    }
+    return video_is_valid(call, *video) ? 0 : -1;
+}
+
+/* The reply waits until the VM is launched (qemu-img done, QEMU spawned): the session object
+ * then says its pid. A client's own name for the session ("ref", mod_qwd: its row id) lets a
+ * client that lost the answer find the VM again. */
 static void op_start(op_call *call)
 {
     helper_config *config = call->h->config;
     const char *machine_name, *video;
-    launch_request request = {0};
+    int cpu, memory_mib;
+    helper_start_request request = {0};
     json_t *oneshot = json_object_get(call->arguments, "oneshot");
     if (string_argument(call, "machine", NULL, &machine_name)
         || string_argument(call, "owner", NULL, &request.owner)
         || string_argument(call, "video", "std", &video)
-        || int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &request.cpu)
+        || int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &cpu)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
-                        config->max_session_memory_mib, &request.memory_mib)
+                        config->max_session_memory_mib, &memory_mib)
         || int_argument(call, "lifetime_s", config->default_lifetime, 1, config->max_lifetime,
                         &request.lifetime_s)) {
         return;
     }
     if (!*request.owner || strlen(request.owner) > QWD_PROTO_OWNER_MAX) {
-        bad_argument(call, "owner", "owner must be 1 to 64 characters", 1, 0);
+        bad_argument(
+            call, "owner",
+            apr_psprintf(call->ptemp, "owner must be 1 to %d characters", QWD_PROTO_OWNER_MAX), 1,
+            0);
         return;
     }
-    if (!qwd_argv_video_is_valid(video)) {
-        bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
+    if (!video_is_valid(call, video)) {
         return;
     }
     if (oneshot && !json_is_boolean(oneshot)) {
@@ -174,32 +289,26 @@ static void op_start(op_call *call)
     }
     if (strlen(request.ref) > QWD_PROTO_REF_MAX
         || strspn(request.ref, QWD_PROTO_REF_CHARS) != strlen(request.ref)) {
-        bad_argument(call, "ref", "ref must be up to 64 letters, digits, '.', '_', ':' or '-'", 1,
-                     0);
+        bad_argument(call, "ref",
+                     apr_psprintf(call->ptemp,
+                                  "ref must be up to %d letters, digits, '.', '_', ':' or '-'",
+                                  QWD_PROTO_REF_MAX),
+                     1, 0);
         return;
     }
-    request.video = video;
     request.oneshot = json_is_true(oneshot);
-
-    const char *problem = qwd_machine_name_problem(machine_name);
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, config->machines_dir);
-    request.machine = problem ? NULL : helper_machines_find(machines, machine_name);
-    if (!request.machine) {
-        fail(call, QWD_ERR_UNKNOWN_MACHINE,
-             apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", machine_name, problem ? ": " : "",
-                          problem ? problem : ""),
-             NULL);
+    const helper_machine *machine = machine_named(call, machine_name);
+    if (!machine || check_limits(call, cpu, memory_mib)) {
         return;
     }
-    if (check_limits(call, request.cpu, request.memory_mib)) {
-        return;
-    }
-    helper_session *s = helper_launch(call->h, call->ptemp, &request, &problem);
+    request.profile = helper_machine_profile(machine, cpu, memory_mib, video);
+    const char *problem;
+    helper_session *s = helper_session_start(call->h, call->ptemp, &request, &problem);
     if (!s) {
         fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
         return;
     }
-    reply(call, helper_session_json(s));
+    wait_for_one(call, WAIT_START, s);
 }
 
 /* The session named by the "id" argument, or NULL after answering the error. */
@@ -223,9 +332,7 @@ static void op_stop(op_call *call)
         return;
     }
     helper_session_stop(s, QWD_END_STOPPED);
-    apr_array_header_t *sessions = apr_array_make(call->ptemp, 1, sizeof(helper_session *));
-    APR_ARRAY_PUSH(sessions, helper_session *) = s;
-    helper_client_wait(call->c, sessions, call->id, 0);
+    wait_for_one(call, WAIT_STOP, s);
 }
 
 static void op_status(op_call *call)
@@ -234,19 +341,6 @@ static void op_status(op_call *call)
     if (s) {
         reply(call, helper_session_json(s));
     }
-}
-
-/* The sessions that are not ended. */
-static apr_array_header_t *live_sessions(helper *h, apr_pool_t *pool)
-{
-    apr_array_header_t *sessions = apr_array_make(pool, 8, sizeof(helper_session *));
-    for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions); i; i = apr_hash_next(i)) {
-        helper_session *s = apr_hash_this_val(i);
-        if (s->state != SESSION_ENDED) {
-            APR_ARRAY_PUSH(sessions, helper_session *) = s;
-        }
-    }
-    return sessions;
 }
 
 /* brief: only id, state and boot: what the module's listings reconcile their rows with, on
@@ -259,29 +353,23 @@ static void op_list(op_call *call)
         bad_argument(call, "brief", "brief must be true or false", 1, 0);
         return;
     }
-    apr_array_header_t *sessions = live_sessions(call->h, call->ptemp);
+    apr_array_header_t *sessions = helper_sessions_live(call->h, call->ptemp);
     json_t *list = json_array();
     for (int i = 0; i < sessions->nelts; i++) {
         helper_session *s = APR_ARRAY_IDX(sessions, i, helper_session *);
-        json_t *item = json_is_true(brief)
-                           ? json_pack("{s:s, s:s, s:s}", "id", s->id, "state",
-                                       helper_session_state_name(s), "boot", s->boot)
-                           : helper_session_json(s);
-        if (json_is_true(brief) && s->ref) {
-            json_object_set_new(item, "ref", json_string(s->ref));
-        }
-        json_array_append_new(list, item);
+        json_array_append_new(list, json_is_true(brief) ? helper_session_brief_json(s)
+                                                        : helper_session_json(s));
     }
     reply(call, json_pack("{s:o}", "sessions", list));
 }
 
 static void op_purge(op_call *call)
 {
-    apr_array_header_t *sessions = live_sessions(call->h, call->ptemp);
+    apr_array_header_t *sessions = helper_sessions_live(call->h, call->ptemp);
     for (int i = 0; i < sessions->nelts; i++) {
         helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED);
     }
-    helper_client_wait(call->c, sessions, call->id, 1);
+    wait_for(call, WAIT_PURGE, sessions);
 }
 
 static void op_machines(op_call *call)
@@ -303,36 +391,7 @@ static void op_machines(op_call *call)
 static const helper_machine *machine_argument(op_call *call)
 {
     const char *name;
-    if (string_argument(call, "machine", NULL, &name)) {
-        return NULL;
-    }
-    const char *problem = qwd_machine_name_problem(name);
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
-    const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
-    if (!machine) {
-        fail(call, QWD_ERR_UNKNOWN_MACHINE,
-             apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
-                          problem ? problem : ""),
-             NULL);
-    }
-    return machine;
-}
-
-/* The profile arguments of warm / warm_drop: cpu, memory_mib, video. */
-static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
-{
-    helper_config *config = call->h->config;
-    if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu)
-        || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
-                        config->max_session_memory_mib, memory_mib)
-        || string_argument(call, "video", "std", video)) {
-        return -1;
-    }
-    if (!qwd_argv_video_is_valid(*video)) {
-        bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
-        return -1;
-    }
-    return 0;
+    return string_argument(call, "machine", NULL, &name) ? NULL : machine_named(call, name);
 }
 
 /* Starts building a warm image (or finds it built); replies at once with its state. */
@@ -344,26 +403,14 @@ static void op_warm(op_call *call)
     if (!machine || profile_arguments(call, &cpu, &memory_mib, &video)) {
         return;
     }
-    helper_warm *w = NULL;
-    if (!json_is_true(json_object_get(call->arguments, "rebuild"))) {
-        w = helper_warm_usable(call->h, machine, cpu, memory_mib, video);
-    }
-    if (!w) {
-        w = helper_warm_build(call->h, machine, cpu, memory_mib, video, &problem);
-    }
-    if (!w) {
+    qwd_vm_profile profile = helper_machine_profile(machine, cpu, memory_mib, video);
+    int rebuild = json_is_true(json_object_get(call->arguments, "rebuild"));
+    json_t *image = helper_warm_request(call->h, call->ptemp, &profile, rebuild, &problem);
+    if (!image) {
         fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
         return;
     }
-    json_t *all = helper_warm_list_json(call->h), *item;
-    size_t i;
-    json_array_foreach (json_object_get(all, "warm"), i, item) {
-        if (!strcmp(json_string_value(json_object_get(item, "key")), w->key)) {
-            reply(call, json_incref(item));
-            break;
-        }
-    }
-    json_decref(all);
+    reply(call, image);
 }
 
 static void op_warm_list(op_call *call)
@@ -404,8 +451,8 @@ static void op_load(op_call *call)
                     "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions", sessions,
                     "vcpus", vcpus, "memory_mib", memory, "max_sessions", config->max_sessions,
                     "max_vcpus", config->max_vcpus, "max_memory_mib", config->max_memory_mib,
-                    "max_load", config->max_load, "accel", call->h->accel, "cpu_model",
-                    call->h->cpu_model, "warm_auto", config->warm_auto));
+                    "max_load", config->max_load, "accel", call->h->host.accel, "cpu_model",
+                    call->h->host.cpu_model, "warm_auto", config->warm_auto));
 }
 
 typedef struct {
@@ -430,18 +477,20 @@ json_t *helper_ops_greeting(void)
                      HELPER_VERSION_STRING, "capabilities", capabilities);
 }
 
-void helper_ops_dispatch(helper_client *c, apr_pool_t *ptemp, json_t *request)
+void helper_ops_dispatch(helper *h, apr_pool_t *ptemp, apr_pool_t *wait_pool,
+                         const helper_peer *peer, json_t *request, helper_answer *answer)
 {
-    op_call call = {.c = c, .h = c->h, .ptemp = ptemp};
+    *answer = (helper_answer){0};
+    op_call call = {.h = h, .ptemp = ptemp, .wait_pool = wait_pool, .peer = peer, .answer = answer};
     const char *op, *message;
     const char *code = qwd_proto_request_parts(request, &op, &call.arguments, &call.id, &message);
     if (code) {
         fail(&call, code, message, NULL);
         return;
     }
-    helper_log_info(QWDLOGNO(05032) "request uid %d pid %d: %s", (int)c->peer_uid, (int)c->peer_pid,
+    helper_log_info(QWDLOGNO(05032) "request uid %d pid %d: %s", (int)peer->uid, (int)peer->pid,
                     op);
-    if (!c->said_hello && strcmp(op, QWD_OP_HELLO)) {
+    if (!peer->said_hello && strcmp(op, QWD_OP_HELLO)) {
         fail(&call, QWD_ERR_NO_HELLO, "the first request must be hello", NULL);
         return;
     }

@@ -14,8 +14,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* In the child, between fork and exec: only async-signal-safe calls. */
-static void prepare_child(int output_fd, int flags, int report_fd, int keep_fd)
+/* Children get no fd of the helper: every fd below this is closed between fork and exec (the
+ * helper's own stay far below it; _SC_OPEN_MAX may be a million). */
+#define SPAWN_CLOSE_FDS_BELOW 1024
+/* /proc/PID/cmdline of a QEMU: its argv, well under this. */
+#define CMDLINE_MAX 8192
+
+/* In the child, between fork and exec: only async-signal-safe calls. Returns the exec-error
+ * pipe's fd (moved when it stood where pass_fd goes). */
+static int prepare_child(int output_fd, int flags, int report_fd, int pass_fd, int child_fd)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -36,24 +43,33 @@ static void prepare_child(int output_fd, int flags, int report_fd, int keep_fd)
     dup2(null_fd, STDIN_FILENO);
     dup2(output_fd, STDOUT_FILENO);
     dup2(output_fd, STDERR_FILENO);
+    if (pass_fd >= 0) {
+        if (report_fd == child_fd) {
+            report_fd = fcntl(report_fd, F_DUPFD_CLOEXEC, child_fd + 1);
+        }
+        if (pass_fd != child_fd) {
+            dup2(pass_fd, child_fd); /* the copy is not close-on-exec */
+        }
+        else {
+            fcntl(child_fd, F_SETFD, 0);
+        }
+    }
     /* Close everything else but the exec-error pipe (itself close-on-exec). */
-    for (int fd = 3; fd < 1024; fd++) {
-        if (fd != report_fd && fd != keep_fd) {
+    for (int fd = STDERR_FILENO + 1; fd < SPAWN_CLOSE_FDS_BELOW; fd++) {
+        if (fd != report_fd && (pass_fd < 0 || fd != child_fd)) {
             close(fd);
         }
     }
-    if (keep_fd >= 0) {
-        fcntl(keep_fd, F_SETFD, 0);
-    }
+    return report_fd;
 }
 
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid_out)
 {
-    return helper_spawn_keeping(argv, output_fd, flags, -1, pid_out);
+    return helper_spawn_passing(argv, output_fd, flags, -1, -1, pid_out);
 }
 
-int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int keep_fd,
-                         pid_t *pid_out)
+int helper_spawn_passing(const char *const *argv, int output_fd, int flags, int pass_fd,
+                         int child_fd, pid_t *pid_out)
 {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
@@ -69,15 +85,15 @@ int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int 
     }
     if (pid == 0) {
         close(report[0]);
-        prepare_child(output_fd, flags, report[1], keep_fd);
+        report[1] = prepare_child(output_fd, flags, report[1], pass_fd, child_fd);
         if ((flags & SPAWN_DIE_WITH_PARENT) && getppid() != parent) {
-            _exit(127);
+            _exit(SPAWN_EXEC_FAILED);
         }
         execv(argv[0], (char *const *)argv);
         int error = errno;
         ssize_t ignored = write(report[1], &error, sizeof error);
         (void)ignored;
-        _exit(127);
+        _exit(SPAWN_EXEC_FAILED);
     }
     close(report[1]);
     int child_error = 0;
@@ -105,6 +121,11 @@ const char *helper_describe_status(apr_pool_t *pool, int status)
     return "unknown status";
 }
 
+const char *helper_describe_failure(apr_pool_t *pool, const char *program, int status)
+{
+    return apr_psprintf(pool, "%s failed (%s)", program, helper_describe_status(pool, status));
+}
+
 int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const char **problem)
 {
     pid_t pid;
@@ -123,7 +144,7 @@ int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const c
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return 0;
     }
-    *problem = apr_psprintf(pool, "%s failed (%s)", argv[0], helper_describe_status(pool, status));
+    *problem = helper_describe_failure(pool, argv[0], status);
     return -1;
 }
 
@@ -134,7 +155,7 @@ int helper_pidfd_open(pid_t pid)
 
 int helper_process_matches(pid_t pid, const char *needle)
 {
-    char path[64], cmdline[8192];
+    char path[64], cmdline[CMDLINE_MAX];
     snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -7,6 +7,9 @@
 #include <apr_pools.h>
 #include <sys/types.h>
 
+/* The exit status of a child that could not exec its program (as a shell's). */
+#define SPAWN_EXEC_FAILED 127
+
 /* Spawn flags. */
 #define SPAWN_NEW_SESSION 1     /* setsid(): a terminal's Ctrl-C or hangup never reaches it */
 #define SPAWN_DIE_WITH_PARENT 2 /* PR_SET_PDEATHSIG: it goes when the helper goes */
@@ -18,13 +21,14 @@
  * sets *pid, or an errno (exec failures included: the child reports them through a pipe). */
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid);
 
-/* helper_spawn, but keep_fd (when >= 0) stays open in the child under the same number (e.g. a
- * saved state for QEMU's -incoming fd:N). */
-int helper_spawn_keeping(const char *const *argv, int output_fd, int flags, int keep_fd,
-                         pid_t *pid);
+/* helper_spawn, but pass_fd (when >= 0) is open in the child as child_fd (e.g. a saved state
+ * for QEMU's -incoming fd:N). */
+int helper_spawn_passing(const char *const *argv, int output_fd, int flags, int pass_fd,
+                         int child_fd, pid_t *pid);
 
 /* Runs argv to completion (output to output_fd). Returns 0 when it exited with status 0,
- * else -1 and *problem describes the failure (in pool). */
+ * else -1 and *problem describes the failure (in pool). It waits: only for startup, before the
+ * loop runs (the loop watches its children instead, helper_events.h). */
 int helper_run(apr_pool_t *pool, const char *const *argv, int output_fd, const char **problem);
 
 /* A pollable fd that becomes readable when pid exits (pidfd_open), or -1. */
@@ -35,5 +39,8 @@ int helper_process_matches(pid_t pid, const char *needle);
 
 /* "exit status N" / "signal N" for a waitpid status, in pool. */
 const char *helper_describe_status(apr_pool_t *pool, int status);
+
+/* "ARGV0 failed (exit status N)" for a program that did not exit with 0, in pool. */
+const char *helper_describe_failure(apr_pool_t *pool, const char *program, int status);
 
 #endif

@@ -1,253 +1,263 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A minimal QMP client: greeting, qmp_capabilities, one command. Each exchange has a deadline,
- * so a hung QEMU costs the event loop at most timeout_ms. */
+/* A QMP client as a small state machine: each readable turn of the socket advances it by the
+ * lines that arrived. Lines are short and the socket buffer takes them whole, so sending never
+ * waits either. */
 #include "helper_qmp.h"
 #include "helper_unix.h"
 
-#include <apr_time.h>
-#include <jansson.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Reads until a line containing want_a, want_b or want_c (checked in that order; want_c may be
- * NULL); returns 1, 2 or 3 for which, -1 on timeout or EOF. */
-static int read_either(int fd, const char *want_a, const char *want_b, const char *want_c,
-                       apr_time_t deadline)
+/* Longer lines (QMP events can be long) are skipped, never mis-read. */
+#define QMP_LINE_MAX 8192
+#define QMP_CAPABILITIES "{\"execute\":\"qmp_capabilities\"}"
+
+typedef enum { WAIT_GREETING, WAIT_CAPABILITIES, WAIT_COMMANDS } qmp_stage;
+
+struct helper_qmp {
+    helper_watch *watch;
+    int fd;
+    qmp_stage stage;
+    char **lines; /* commands[i].line + "\n" */
+    int *fds;     /* commands[i].fd, dup()ed, or -1 */
+    int count;
+    int sent; /* commands sent; the answer of the last one sent is awaited */
+    char buffer[QMP_LINE_MAX];
+    size_t length;
+    int skipping; /* inside a line longer than the buffer */
+    helper_qmp_done *done;
+    void *data;
+};
+
+static void qmp_free(helper_qmp *qmp)
 {
-    char buffer[8192];
-    size_t len = 0;
-    for (;;) {
-        buffer[len] = '\0';
-        char *newline;
-        while ((newline = strchr(buffer, '\n'))) {
-            *newline = '\0';
-            if (strstr(buffer, want_a)) {
-                return 1;
-            }
-            if (strstr(buffer, want_b)) {
-                return 2;
-            }
-            if (want_c && strstr(buffer, want_c)) {
-                return 3;
-            }
-            len -= (size_t)(newline + 1 - buffer);
-            memmove(buffer, newline + 1, len + 1);
+    helper_watch_cancel(qmp->watch);
+    if (qmp->fd >= 0) {
+        close(qmp->fd);
+    }
+    for (int i = 0; i < qmp->count; i++) {
+        free(qmp->lines[i]);
+        if (qmp->fds[i] >= 0) {
+            close(qmp->fds[i]);
         }
-        if (len == sizeof buffer - 1) {
-            len = 0;
-        }
-        apr_time_t left = deadline - apr_time_now();
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, (int)apr_time_as_msec(left) + 1) <= 0) {
-            return -1;
-        }
-        ssize_t n = recv(fd, buffer + len, sizeof buffer - 1 - len, 0);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        len += (size_t)n;
     }
+    free(qmp->lines);
+    free(qmp->fds);
+    free(qmp);
 }
 
-/* Reads until a line containing want arrives. QMP events may come first; they are skipped.
- * Returns 0, or -1 on timeout, EOF or error. */
-static int read_until(int fd, const char *want, apr_time_t deadline)
+void helper_qmp_cancel(helper_qmp *qmp)
 {
-    return read_either(fd, want, want, NULL, deadline) == 1 ? 0 : -1;
+    if (qmp) {
+        qmp_free(qmp);
+    }
 }
 
-static int send_line(int fd, const char *line)
+static void finish(helper_qmp *qmp, helper_qmp_result result, json_t *answer)
 {
-    size_t len = strlen(line);
-    return send(fd, line, len, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+    helper_qmp_done *done = qmp->done;
+    void *data = qmp->data;
+    /* The socket is closed before done runs: QMP serves one client at a time, and done may
+     * start the next conversation with the same VM. */
+    helper_watch_cancel(qmp->watch);
+    qmp->watch = NULL;
+    close(qmp->fd);
+    qmp->fd = -1;
+    done(data, result, answer);
+    qmp_free(qmp);
 }
 
-int helper_qmp_answers(const char *path, int timeout_ms)
-{
-    int fd = helper_unix_connect(path);
-    if (fd < 0) {
-        return 0;
-    }
-    int ok = read_until(fd, "\"QMP\"", apr_time_now() + apr_time_from_msec(timeout_ms)) == 0;
-    close(fd);
-    return ok;
-}
-
-int helper_qmp_quit(const char *path, int timeout_ms)
-{
-    int fd = helper_unix_connect(path);
-    if (fd < 0) {
-        return -1;
-    }
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    int rv = -1;
-    if (read_until(fd, "\"QMP\"", deadline) == 0
-        && send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0
-        && read_until(fd, "\"return\"", deadline) == 0
-        && send_line(fd, "{\"execute\":\"quit\"}\n") == 0) {
-        rv = 0;
-        /* QEMU drops commands still queued when the client hangs up: wait for the answer
-         * (or for QEMU closing the socket as it exits). */
-        read_until(fd, "\"return\"", deadline);
-    }
-    close(fd);
-    return rv;
-}
-
-/* Connects and negotiates capabilities; returns the fd or -1. */
-static int qmp_open(const char *path, apr_time_t deadline)
-{
-    int fd = helper_unix_connect(path);
-    if (fd < 0) {
-        return -1;
-    }
-    if (read_until(fd, "\"QMP\"", deadline) == 0
-        && send_line(fd, "{\"execute\":\"qmp_capabilities\"}\n") == 0
-        && read_until(fd, "\"return\"", deadline) == 0) {
-        return fd;
-    }
-    close(fd);
-    return -1;
-}
-
-/* One line with one fd attached (SCM_RIGHTS), as QMP's getfd wants it. */
-static int send_line_with_fd(int fd, const char *line, int passed_fd)
+/* Sends line, with fd attached (SCM_RIGHTS) when fd >= 0. Returns 0 or -1. */
+static int send_line(int socket_fd, const char *line, int fd)
 {
     struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
     union {
         char buffer[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } control;
-    memset(&control, 0, sizeof control);
-    struct msghdr message = {.msg_iov = &iov,
-                             .msg_iovlen = 1,
-                             .msg_control = control.buffer,
-                             .msg_controllen = sizeof control.buffer};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &passed_fd, sizeof(int));
-    return sendmsg(fd, &message, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+    struct msghdr message = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd >= 0) {
+        memset(&control, 0, sizeof control);
+        message.msg_control = control.buffer;
+        message.msg_controllen = sizeof control.buffer;
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&message);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    }
+    return sendmsg(socket_fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)iov.iov_len ? 0
+                                                                                             : -1;
 }
 
-#define IGNORE_SHARED                                                            \
-    "{\"execute\":\"migrate-set-capabilities\",\"arguments\":{\"capabilities\":" \
-    "[{\"capability\":\"x-ignore-shared\",\"state\":true}]}}\n"
-#define GETFD "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"qwdstate\"}}\n"
-
-/* Sets x-ignore-shared (when asked) and passes state_fd as "qwdstate". Returns 0 or -1. */
-static int prepare(int fd, int state_fd, int ignore_shared, apr_time_t deadline)
+/* Sends the next command, or finishes when there is none. Returns -1 when qmp is gone. */
+static int send_next(helper_qmp *qmp, json_t *answer)
 {
-    if (ignore_shared
-        && (send_line(fd, IGNORE_SHARED) != 0
-            || read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1)) {
+    if (qmp->sent == qmp->count) {
+        finish(qmp, QMP_OK, answer);
         return -1;
     }
-    if (send_line_with_fd(fd, GETFD, state_fd) != 0
-        || read_either(fd, "\"return\"", "\"error\"", NULL, deadline) != 1) {
+    if (send_line(qmp->fd, qmp->lines[qmp->sent], qmp->fds[qmp->sent]) != 0) {
+        finish(qmp, QMP_FAILED, NULL);
         return -1;
     }
+    qmp->sent++;
     return 0;
 }
 
-int helper_qmp_restore(const char *path, int state_fd, int timeout_ms)
+/* One complete line from QEMU. Returns -1 when qmp is gone. */
+static int on_line(helper_qmp *qmp, const char *line)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    int fd = qmp_open(path, deadline);
-    if (fd < 0) {
-        return -1;
+    json_t *message = json_loads(line, 0, NULL);
+    int rv = 0;
+    if (!json_is_object(message) || json_object_get(message, "event")) {
+        /* an event, or nothing QMP would send: not an answer */
     }
-    int rv = -1;
-    if (prepare(fd, state_fd, 1, deadline) == 0
-        && send_line(fd, "{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:"
-                         "qwdstate\"}}\n")
-               == 0
-        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
-        rv = 0;
+    else if (json_object_get(message, "QMP")) {
+        if (qmp->stage == WAIT_GREETING) {
+            qmp->stage = WAIT_CAPABILITIES;
+            if (send_line(qmp->fd, QMP_CAPABILITIES "\n", -1) != 0) {
+                finish(qmp, QMP_FAILED, NULL);
+                rv = -1;
+            }
+        }
     }
-    close(fd);
+    else if (json_object_get(message, "error")) {
+        finish(qmp, QMP_FAILED, NULL);
+        rv = -1;
+    }
+    else if (json_object_get(message, "return")) {
+        qmp->stage = WAIT_COMMANDS;
+        rv = send_next(qmp, json_object_get(message, "return"));
+    }
+    json_decref(message);
     return rv;
 }
 
-int helper_qmp_save(const char *path, int state_fd, int ignore_shared, int timeout_ms)
+/* The connection ended or timed out: what was achieved so far. */
+static helper_qmp_result cut_short(const helper_qmp *qmp)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    int fd = qmp_open(path, deadline);
-    if (fd < 0) {
-        return -1;
-    }
-    int rv = -1;
-    if (prepare(fd, state_fd, ignore_shared, deadline) == 0
-        && send_line(fd, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:qwdstate\"}}\n") == 0
-        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
-        rv = 0;
-    }
-    close(fd);
-    return rv;
+    return qmp->stage == WAIT_COMMANDS && qmp->count > 0 && qmp->sent == qmp->count ? QMP_SENT
+                                                                                    : QMP_FAILED;
 }
 
-int helper_qmp_migration_done(const char *path, int timeout_ms)
+static void on_io(void *data, short revents)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    int fd = qmp_open(path, deadline);
-    if (fd < 0) {
-        return -1;
+    helper_qmp *qmp = data;
+    if (!revents) {
+        finish(qmp, cut_short(qmp), NULL);
+        return;
     }
-    int rv = -1;
-    if (send_line(fd, "{\"execute\":\"query-migrate\"}\n") == 0) {
-        /* setup and active mean under way; failed, cancelled or an error end it. */
-        int which = read_either(fd, "\"completed\"", "\"failed\"", "\"return\"", deadline);
-        rv = which == 1 ? 1 : which == 3 ? 0 : -1;
+    ssize_t n = recv(qmp->fd, qmp->buffer + qmp->length, sizeof qmp->buffer - 1 - qmp->length,
+                     MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
     }
-    close(fd);
-    return rv;
+    if (n <= 0) {
+        finish(qmp, cut_short(qmp), NULL);
+        return;
+    }
+    qmp->length += (size_t)n;
+    qmp->buffer[qmp->length] = '\0';
+    char *start = qmp->buffer, *newline;
+    while ((newline = strchr(start, '\n'))) {
+        *newline = '\0';
+        int skipped = qmp->skipping;
+        qmp->skipping = 0;
+        if (!skipped && on_line(qmp, start) < 0) {
+            return;
+        }
+        start = newline + 1;
+    }
+    qmp->length -= (size_t)(start - qmp->buffer);
+    memmove(qmp->buffer, start, qmp->length);
+    if (qmp->length == sizeof qmp->buffer - 1) {
+        qmp->skipping = 1;
+        qmp->length = 0;
+    }
 }
 
-int helper_qmp_restore_pending(const char *path, int timeout_ms)
+helper_qmp *helper_qmp_start(helper_events *events, const char *path,
+                             const helper_qmp_command *commands, int count, int timeout_ms,
+                             helper_qmp_done *done, void *data)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    int fd = qmp_open(path, deadline);
-    if (fd < 0) {
-        return -1;
+    helper_qmp *qmp = calloc(1, sizeof *qmp);
+    if (!qmp) {
+        return NULL;
     }
-    int rv = -1;
-    if (send_line(fd, "{\"execute\":\"query-status\"}\n") == 0) {
-        int which = read_either(fd, "\"inmigrate\"", "\"return\"", NULL, deadline);
-        rv = which == 2 ? 0 : which;
+    qmp->fd = -1;
+    qmp->lines = calloc((size_t)count + 1, sizeof *qmp->lines);
+    qmp->fds = calloc((size_t)count + 1, sizeof *qmp->fds);
+    if (!qmp->lines || !qmp->fds) {
+        qmp_free(qmp);
+        return NULL;
     }
-    /* Once migrate-incoming has been sent, query-migrate has a status (setup, active...). */
-    if (rv == 1 && send_line(fd, "{\"execute\":\"query-migrate\"}\n") == 0) {
-        int which = read_either(fd, "\"status\"", "\"return\"", NULL, deadline);
-        rv = which == 2 ? 1 : which == 1 ? 0 : -1;
+    for (int i = 0; i < count; i++) {
+        size_t length = strlen(commands[i].line);
+        qmp->fds[i] = -1;
+        qmp->count = i + 1;
+        if (!(qmp->lines[i] = malloc(length + 2))) {
+            qmp_free(qmp);
+            return NULL;
+        }
+        memcpy(qmp->lines[i], commands[i].line, length);
+        memcpy(qmp->lines[i] + length, "\n", 2);
+        if (commands[i].fd >= 0 && (qmp->fds[i] = fcntl(commands[i].fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            qmp_free(qmp);
+            return NULL;
+        }
     }
-    close(fd);
-    return rv;
+    qmp->done = done;
+    qmp->data = data;
+    qmp->fd = helper_unix_connect(path);
+    qmp->watch = qmp->fd >= 0 ? helper_watch_fd(events, qmp->fd, POLLIN, on_io, qmp) : NULL;
+    if (!qmp->watch) {
+        qmp_free(qmp);
+        return NULL;
+    }
+    helper_watch_deadline(qmp->watch, apr_time_now() + apr_time_from_msec(timeout_ms));
+    return qmp;
 }
 
-int helper_qmp_screendump(const char *path, const char *file, int timeout_ms)
+typedef struct {
+    int finished;
+    helper_qmp_result result;
+    json_t *answer;
+} run_outcome;
+
+static void run_done(void *data, helper_qmp_result result, json_t *answer)
 {
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    json_t *command =
-        json_pack("{s:s, s:{s:s}}", "execute", "screendump", "arguments", "filename", file);
-    char *line = command ? json_dumps(command, JSON_COMPACT) : NULL;
-    json_decref(command);
-    int fd = line ? qmp_open(path, deadline) : -1;
-    int rv = -1;
-    if (fd >= 0 && send_line(fd, line) == 0 && send_line(fd, "\n") == 0
-        && read_either(fd, "\"return\"", "\"error\"", NULL, deadline) == 1) {
-        rv = 0;
+    run_outcome *outcome = data;
+    outcome->finished = 1;
+    outcome->result = result;
+    outcome->answer = json_incref(answer);
+}
+
+helper_qmp_result helper_qmp_run(const char *path, const helper_qmp_command *commands, int count,
+                                 int timeout_ms, json_t **answer)
+{
+    run_outcome outcome = {0, QMP_FAILED, NULL};
+    helper_events *events = helper_events_create();
+    helper_qmp *qmp =
+        events ? helper_qmp_start(events, path, commands, count, timeout_ms, run_done, &outcome)
+               : NULL;
+    while (qmp && !outcome.finished) {
+        if (helper_events_poll(events, timeout_ms) < 0) {
+            helper_qmp_cancel(qmp);
+            break;
+        }
     }
-    if (fd >= 0) {
-        close(fd);
+    helper_events_destroy(events);
+    if (answer) {
+        *answer = outcome.answer;
     }
-    free(line);
-    return rv;
+    else {
+        json_decref(outcome.answer);
+    }
+    return outcome.finished ? outcome.result : QMP_FAILED;
 }

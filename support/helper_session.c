@@ -1,42 +1,94 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions from creation to cleanup. A session's files all live in STATE/sessions/ID/ plus one
- * token file, so ending it is: remove that directory and that token, whatever the cause. */
+ * token file, so ending it is: remove that directory and that token, whatever the cause. Where
+ * and how its VM runs is the backend's business; what the session decides is the plan (once)
+ * and, when a restore fails, the cold boot that replaces it. */
 #include "helper_session.h"
-#include "helper_agent.h"
-#include "helper_clients.h"
+#include "helper_config.h"
 #include "helper_fs.h"
-#include "helper_launch.h"
 #include "helper_log.h"
-#include "helper_proc.h"
-#include "helper_qmp.h"
-#include "helper_unix.h"
+#include "helper_plan.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
-#include "qwd_argv.h"
-#include "qwd_token.h"
-#include "qwd_warm.h"
 #include "qwd_protocol.h"
+#include "qwd_token.h"
 
 #include <apr_file_info.h>
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define QMP_TIMEOUT_MS 500
-#define PROBE_INTERVAL apr_time_from_msec(50)
-/* A restored QEMU that fails within this long failed to load its state. */
+/* A restored VM that fails within this long failed to load its state: it boots cold instead. */
 #define RESTORE_GRACE_S 15
-/* How long the guest agent may take to answer guest-set-time. */
-#define AGENT_TIMEOUT_S 10
+/* The end of qemu.log copied into the helper's log when a VM crashes or never starts. */
+#define QEMU_LOG_TAIL 1024
+#define RECORD_MAX 65536
 
-helper_session *helper_session_new(helper *h, const char *id)
+typedef enum { SESSION_STARTING, SESSION_RUNNING, SESSION_ENDED } session_state;
+
+struct helper_session {
+    apr_pool_t *pool; /* everything of the session; destroyed when it is forgotten */
+    helper *h;
+    const char *id;
+    const char *token;
+    const char *owner;
+    const char *ref; /* the client's own name for the session (start's "ref"), or NULL */
+    qwd_vm_profile profile;
+    int oneshot;
+    session_state state;
+    const char *boot;
+    apr_time_t created;
+    apr_time_t expires;
+    apr_time_t ended_at;
+    const char *ended_reason;
+    const char *stop_reason; /* while a stop is under way: why */
+    const char *dir;
+    const char *vnc_socket;
+    const helper_plan *plan;
+    helper_vm *vm; /* NULL once ended */
+    pid_t pid;     /* its VM's, as last reported */
+    const char *clock;
+    int launch; /* 1 its VM was launched, -1 the launch failed (launch_problem), 0 under way */
+    const char *launch_problem;
+    int relaunching; /* booting cold after a failed restore */
+    int holds;       /* replies waiting for it */
+    int forgotten;   /* out of the table, freed on the last release */
+};
+
+struct helper_sessions {
+    apr_hash_t *table; /* id → helper_session, ended ones kept ended_keep seconds */
+    const helper_backend *backend;
+    helper_sessions_hook *hook;
+    void *hook_data;
+    apr_time_t next_expiry_check;
+};
+
+void helper_sessions_init(helper *h, const helper_backend *backend)
+{
+    h->sessions = apr_pcalloc(h->pool, sizeof *h->sessions);
+    h->sessions->table = apr_hash_make(h->pool);
+    h->sessions->backend = backend;
+}
+
+void helper_sessions_on_change(helper *h, helper_sessions_hook *hook, void *data)
+{
+    h->sessions->hook = hook;
+    h->sessions->hook_data = data;
+}
+
+/* Tells the hook; s may be freed already (a failed start nobody waits for). */
+static void changed(helper_sessions *sessions)
+{
+    if (sessions->hook) {
+        sessions->hook(sessions->hook_data);
+    }
+}
+
+static helper_session *session_new(helper *h, const char *id)
 {
     apr_pool_t *pool;
     apr_pool_create(&pool, h->pool);
@@ -45,28 +97,24 @@ helper_session *helper_session_new(helper *h, const char *id)
     s->h = h;
     s->id = apr_pstrdup(pool, id);
     s->state = SESSION_STARTING;
-    s->pidfd = -1;
-    s->probe_fd = -1;
-    s->agent_fd = -1;
     s->boot = QWD_BOOT_COLD;
     s->created = apr_time_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
-    s->qmp_socket = qwd_session_file(pool, s->dir, QWD_SESSION_QMP_SOCKET);
-    apr_hash_set(h->sessions, s->id, APR_HASH_KEY_STRING, s);
+    apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
     return s;
 }
 
 helper_session *helper_session_find(helper *h, const char *id)
 {
-    return id ? apr_hash_get(h->sessions, id, APR_HASH_KEY_STRING) : NULL;
+    return id ? apr_hash_get(h->sessions->table, id, APR_HASH_KEY_STRING) : NULL;
 }
 
 /* Copies the end of qemu.log into the helper's log: the session dir is about to go, and QEMU's
  * own words are the best clue to why a VM crashed or never started. */
-void helper_session_log_qemu_output(helper_session *s)
+static void log_qemu_output(helper_session *s)
 {
-    char tail[1024];
+    char tail[QEMU_LOG_TAIL];
     int fd = open(qwd_session_file(s->pool, s->dir, QWD_SESSION_QEMU_LOG), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return;
@@ -102,38 +150,77 @@ static void remove_session_files(helper_session *s)
 
 static void forget(helper_session *s)
 {
-    apr_hash_set(s->h->sessions, s->id, APR_HASH_KEY_STRING, NULL);
-    apr_pool_destroy(s->pool);
+    apr_hash_set(s->h->sessions->table, s->id, APR_HASH_KEY_STRING, NULL);
+    s->forgotten = 1;
+    if (!s->holds) {
+        apr_pool_destroy(s->pool);
+    }
 }
 
-void helper_session_discard(helper_session *s)
+/* Forgets s at once (a start that failed before its VM ran): removes its dir and token. */
+static void discard(helper_session *s)
 {
     remove_session_files(s);
     forget(s);
 }
 
-const char *helper_session_state_name(const helper_session *s)
+void helper_session_hold(helper_session *s)
+{
+    s->holds++;
+}
+
+void helper_session_release(helper_session *s)
+{
+    if (--s->holds == 0 && s->forgotten) {
+        apr_pool_destroy(s->pool);
+    }
+}
+
+static const char *state_name(const helper_session *s)
 {
     return s->state == SESSION_STARTING  ? QWD_STATE_STARTING
            : s->state == SESSION_RUNNING ? QWD_STATE_RUNNING
                                          : QWD_STATE_ENDED;
 }
 
+int helper_session_ended(const helper_session *s)
+{
+    return s->state == SESSION_ENDED;
+}
+
+int helper_session_launched(const helper_session *s, const char **problem)
+{
+    *problem = s->launch_problem;
+    return s->launch;
+}
+
+static pid_t session_pid(const helper_session *s)
+{
+    return s->vm ? s->h->sessions->backend->pid(s->vm) : s->pid;
+}
+
+static const char *session_clock(const helper_session *s)
+{
+    return s->vm ? s->h->sessions->backend->clock(s->vm) : s->clock;
+}
+
 json_t *helper_session_json(helper_session *s)
 {
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
-    json_t *record = json_pack(
-        "{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
-        "s:s, s:s}",
-        "id", s->id, "token", s->token ? s->token : "", "machine", s->machine, "owner", s->owner,
-        "cpu", s->cpu, "memory_mib", s->memory_mib, "video", s->video, "oneshot", s->oneshot,
-        "state", helper_session_state_name(s), "pid", (json_int_t)s->pid, "created",
-        (json_int_t)apr_time_sec(s->created), "expires", (json_int_t)apr_time_sec(s->expires),
-        "uptime", (json_int_t)apr_time_sec(until - s->created), "ended_reason",
-        s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot, "vnc_socket",
-        s->vnc_socket);
-    if (s->clock) {
-        json_object_set_new(record, "clock", json_string(s->clock));
+    json_t *record =
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
+                  "s:s, s:s}",
+                  "id", s->id, "token", s->token ? s->token : "", "machine", s->profile.machine,
+                  "owner", s->owner, "cpu", s->profile.cpu, "memory_mib", s->profile.memory_mib,
+                  "video", s->profile.video, "oneshot", s->oneshot, "state", state_name(s), "pid",
+                  (json_int_t)session_pid(s), "created", (json_int_t)apr_time_sec(s->created),
+                  "expires", (json_int_t)apr_time_sec(s->expires), "uptime",
+                  (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+                  s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
+                  "vnc_socket", s->vnc_socket);
+    const char *clock = session_clock(s);
+    if (clock) {
+        json_object_set_new(record, "clock", json_string(clock));
     }
     if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
@@ -141,7 +228,18 @@ json_t *helper_session_json(helper_session *s)
     return record;
 }
 
-int helper_session_write_record(helper_session *s)
+json_t *helper_session_brief_json(helper_session *s)
+{
+    json_t *item =
+        json_pack("{s:s, s:s, s:s}", "id", s->id, "state", state_name(s), "boot", s->boot);
+    if (s->ref) {
+        json_object_set_new(item, "ref", json_string(s->ref));
+    }
+    return item;
+}
+
+/* Writes STATE/sessions/ID/session.json atomically. Returns 0 or errno. */
+static int write_record(helper_session *s)
 {
     apr_pool_t *scratch;
     apr_pool_create(&scratch, s->pool);
@@ -157,17 +255,34 @@ int helper_session_write_record(helper_session *s)
     return error;
 }
 
+apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool)
+{
+    apr_array_header_t *live = apr_array_make(pool, 8, sizeof(helper_session *));
+    for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions->table); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->state != SESSION_ENDED) {
+            APR_ARRAY_PUSH(live, helper_session *) = s;
+        }
+    }
+    return live;
+}
+
+unsigned helper_sessions_count(helper *h)
+{
+    return apr_hash_count(h->sessions->table);
+}
+
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib)
 {
     *sessions = *vcpus = *memory_mib = 0;
-    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions->table); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
         if (s->state == SESSION_ENDED) {
             continue;
         }
         (*sessions)++;
-        *vcpus += s->cpu;
-        *memory_mib += s->memory_mib;
+        *vcpus += s->profile.cpu;
+        *memory_mib += s->profile.memory_mib;
     }
 }
 
@@ -177,218 +292,215 @@ void helper_session_stop(helper_session *s, const char *reason)
         return;
     }
     s->stop_reason = reason;
-    apr_time_t now = apr_time_now();
-    s->sigterm_at = now + apr_time_from_sec(SESSION_SIGTERM_AFTER_S);
-    s->sigkill_at = now + apr_time_from_sec(SESSION_SIGKILL_AFTER_S);
-    if (helper_qmp_quit(s->qmp_socket, QMP_TIMEOUT_MS) != 0) {
-        helper_log_warn(QWDLOGNO(05035) "session %s: QMP quit failed, sending SIGTERM", s->id);
-        kill(s->pid, SIGTERM);
-        s->sigterm_at = 0;
-    }
+    s->h->sessions->backend->stop(s->vm);
     helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
 }
 
-static void close_fd(int *fd)
+/* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
+static void end(helper_session *s, int crashed, const char *how)
 {
-    if (*fd >= 0) {
-        close(*fd);
-        *fd = -1;
-    }
-}
-
-void helper_session_exited(helper_session *s, int status_known, int status)
-{
-    if (s->state == SESSION_ENDED) {
-        return;
-    }
-    /* A restore that fails makes QEMU exit 1 within a second or so: fall back to a cold boot
-     * rather than handing the user a crashed session. */
-    if (!s->stop_reason && status_known && !strcmp(s->boot, QWD_BOOT_RESTORED)
-        && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)) {
-        close_fd(&s->probe_fd);
-        if (helper_launch_cold_again(s) == 0) {
-            return;
-        }
-    }
-    if (s->stop_reason) {
-        s->ended_reason = s->stop_reason;
-    }
-    else if (!status_known || (WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        s->ended_reason = QWD_END_POWEROFF; /* an adopted VM's status is unknowable: assume clean */
-    }
-    else {
-        s->ended_reason = QWD_END_CRASHED;
-    }
+    const helper_backend *backend = s->h->sessions->backend;
+    s->ended_reason = s->stop_reason ? s->stop_reason
+                      : crashed      ? QWD_END_CRASHED
+                                     : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
     s->ended_at = apr_time_now();
-    close_fd(&s->pidfd);
-    close_fd(&s->probe_fd);
-    close_fd(&s->agent_fd);
+    if (s->vm) {
+        s->pid = backend->pid(s->vm);
+        s->clock = backend->clock(s->vm);
+        backend->release(s->vm);
+        s->vm = NULL;
+    }
+    if (!s->launch) {
+        s->launch = -1;
+        s->launch_problem =
+            apr_psprintf(s->pool, "the session ended (%s) before its VM started", s->ended_reason);
+    }
     helper_log_info(QWDLOGNO(05037) "session %s: ended (%s%s%s)", s->id, s->ended_reason,
-                    status_known ? ", QEMU " : "",
-                    status_known ? helper_describe_status(s->pool, status) : "");
+                    how ? ", " : "", how ? how : "");
     if (!strcmp(s->ended_reason, QWD_END_CRASHED)) {
-        helper_session_log_qemu_output(s);
+        log_qemu_output(s);
     }
     remove_session_files(s);
-    helper_clients_session_ended(s->h);
+    changed(s->h->sessions);
 }
 
-helper_session *helper_session_by_child(helper *h, pid_t pid)
+static void cold_boot_failed(helper_session *s, const char *problem)
 {
-    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
-        helper_session *s = apr_hash_this_val(i);
-        if (s->is_child && s->pid == pid && s->state != SESSION_ENDED) {
-            return s;
-        }
+    helper_log_error(QWDLOGNO(05011) "session %s: cold boot failed too: %s", s->id, problem);
+}
+
+static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report);
+
+/* The restored VM of s died while loading its state (a warm image that passed the identity
+ * checks but does not load): its image is dropped (a rebuild starts) and s boots cold in
+ * place, same id and token. Returns 0 when the cold launch is under way. */
+static int boot_cold_again(helper_session *s)
+{
+    const helper_backend *backend = s->h->sessions->backend;
+    helper_log_warn(QWDLOGNO(05008) "session %s: restoring the warm image failed, booting cold",
+                    s->id);
+    log_qemu_output(s);
+    backend->release(s->vm);
+    s->vm = NULL;
+    helper_plan *cold = apr_pcalloc(s->pool, sizeof *cold);
+    const char *problem;
+    if (helper_plan_cold_again(s->h, s->pool, s->plan, cold, &problem) == 0
+        && (s->vm = backend->launch(s->h, s->pool, cold, on_vm, s, &problem))) {
+        s->plan = cold;
+        s->relaunching = 1;
+        s->state = SESSION_STARTING;
+        return 0;
     }
-    return NULL;
+    cold_boot_failed(s, problem);
+    return -1;
 }
 
-static void start_probe(helper_session *s, apr_time_t now)
+static void launched(helper_session *s)
 {
-    if (s->probe_fd >= 0 || now < s->next_probe) {
+    helper *h = s->h;
+    s->pid = h->sessions->backend->pid(s->vm);
+    if (s->relaunching) {
+        s->relaunching = 0;
+        s->boot = QWD_BOOT_COLD;
+        write_record(s);
+        helper_log_info(QWDLOGNO(05010) "session %s: QEMU pid %d started cold", s->id, (int)s->pid);
         return;
     }
-    s->next_probe = now + PROBE_INTERVAL;
-    s->probe_fd = helper_unix_connect(s->vnc_socket);
-}
-
-/* A restored clone's clock stands where the template's stood when it was saved: set it from
- * the host's (the agent then also writes the guest's RTC). */
-static void start_clock_sync(helper_session *s)
-{
-    char request[128];
-    snprintf(request, sizeof request, AGENT_SET_TIME_FMT, (long long)apr_time_now() * 1000);
-    s->agent_fd =
-        helper_agent_send(qwd_session_file(s->pool, s->dir, QWD_SESSION_AGENT_SOCKET), request);
-    s->agent_deadline = apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S);
-    s->clock = s->agent_fd >= 0 ? "syncing" : "not synced";
-    if (s->agent_fd < 0) {
-        helper_log_warn(QWDLOGNO(05038) "session %s: cannot reach the guest agent to set the clock",
-                        s->id);
+    int error = write_record(s);
+    if (!error) {
+        error = helper_token_write(h, s->token, s->vnc_socket);
     }
-}
-
-void helper_session_probe_ready(helper_session *s)
-{
-    char banner[12];
-    ssize_t n = recv(s->probe_fd, banner, sizeof banner, MSG_PEEK);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    if (error) {
+        /* The VM runs already: end it the normal way, so it is reaped and cleaned. */
+        s->launch = -1;
+        s->launch_problem =
+            apr_psprintf(s->pool, "cannot write the session record or token: %s", strerror(error));
+        helper_session_stop(s, QWD_END_CRASHED);
         return;
     }
-    if (n >= 4 && !memcmp(banner, "RFB ", 4)) {
+    s->launch = 1;
+    helper_log_info(
+        QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
+        s->id, (int)s->pid, s->owner, s->profile.machine, s->profile.cpu, s->profile.memory_mib,
+        h->host.accel, s->boot);
+    if (s->plan->build_warm) {
+        int sessions, vcpus, memory_mib;
+        helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);
+        helper_warm_auto(h, &s->profile, vcpus, memory_mib);
+    }
+}
+
+/* A start that failed before its VM ran leaves nothing behind. */
+static void launch_failed(helper_session *s, const char *problem)
+{
+    s->launch = -1;
+    s->launch_problem = problem;
+    helper_log_error(QWDLOGNO(05014) "session %s: start failed: %s", s->id, problem);
+    log_qemu_output(s);
+    discard(s);
+}
+
+/* How the backend reports; each report is one step of the session's life. */
+static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
+{
+    helper_session *s = session;
+    helper_sessions *sessions = s->h->sessions;
+    switch (report->event) {
+    case VM_LAUNCHED: launched(s); break;
+    case VM_RUNNING:
         s->state = SESSION_RUNNING;
-        helper_log_info(QWDLOGNO(05039) "session %s: running (VNC answers)", s->id);
-        helper_session_write_record(s);
-        if (s->guest_agent && !strcmp(s->boot, QWD_BOOT_RESTORED) && !s->clock) {
-            start_clock_sync(s);
+        write_record(s);
+        break;
+    case VM_FAILED:
+        if (s->relaunching) {
+            cold_boot_failed(s, report->problem);
+            end(s, 1, NULL);
+            return;
         }
-    }
-    close_fd(&s->probe_fd);
-}
-
-void helper_session_agent_answered(helper_session *s)
-{
-    int answer = helper_agent_answer(s->agent_fd);
-    if (answer == 0) {
+        s->pid = 0;
+        sessions->backend->release(s->vm);
+        s->vm = NULL;
+        launch_failed(s, report->problem);
+        break;
+    case VM_ENDED:
+        /* A restore that fails makes QEMU exit 1 within a second or so: boot cold rather
+         * than hand the user a crashed session. */
+        if (!s->stop_reason && report->crashed && s->launch == 1
+            && !strcmp(s->boot, QWD_BOOT_RESTORED)
+            && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)
+            && boot_cold_again(s) == 0) {
+            break;
+        }
+        end(s, report->crashed, report->how);
         return;
     }
-    s->clock = answer == 1 ? "synced" : "not synced";
-    close_fd(&s->agent_fd);
-    if (answer == 1) {
-        helper_log_info(QWDLOGNO(05040) "session %s: guest clock set through the guest agent",
-                        s->id);
-    }
-    else {
-        helper_log_warn(QWDLOGNO(05041) "session %s: the guest agent refused guest-set-time",
-                        s->id);
-    }
+    changed(sessions);
 }
 
-static void clock_sync_timeout(helper_session *s, apr_time_t now)
+helper_session *helper_session_start(helper *h, apr_pool_t *pool,
+                                     const helper_start_request *request, const char **problem)
 {
-    if (s->agent_fd < 0 || now < s->agent_deadline) {
-        return;
+    char *id, *token;
+    if (qwd_session_id_new(pool, &id) != APR_SUCCESS
+        || qwd_token_new(pool, &token) != APR_SUCCESS) {
+        *problem = "no random bytes for the session id or token";
+        return NULL;
     }
-    close_fd(&s->agent_fd);
-    s->clock = "not synced";
-    helper_log_warn(
-        QWDLOGNO(05042) "session %s: the guest agent did not answer guest-set-time in %d s", s->id,
-        AGENT_TIMEOUT_S);
+    helper_session *s = session_new(h, id);
+    s->token = apr_pstrdup(s->pool, token);
+    s->profile = qwd_vm_profile_copy(s->pool, &request->profile);
+    s->owner = apr_pstrdup(s->pool, request->owner);
+    s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
+    s->oneshot = request->oneshot;
+    s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
+    if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
+        *problem = apr_psprintf(pool,
+                                "the socket path %s is %d bytes or longer: use a shorter "
+                                "state_dir",
+                                qmp_socket, QWD_UNIX_PATH_MAX);
+        forget(s);
+        return NULL;
+    }
+    helper_plan *plan = apr_pcalloc(s->pool, sizeof *plan);
+    if (helper_plan_make(h, s->pool, &s->profile, s->id, s->dir, plan, problem) == 0) {
+        s->plan = plan;
+        s->boot = plan->boot;
+        s->vm = h->sessions->backend->launch(h, s->pool, plan, on_vm, s, problem);
+    }
+    if (!s->vm) {
+        *problem = apr_pstrdup(pool, *problem);
+        launch_failed(s, *problem);
+        return NULL;
+    }
+    return s;
 }
 
-/* A shared-recipe clone (-incoming defer): once its QMP socket is there, sends it the state
- * (a bounded exchange of a few ms, like the template's save). Not there yet: next tick. A
- * clone that does not take it in time is killed, which falls back to a cold boot. */
-static void drive_restore(helper_session *s, apr_time_t now)
+int helper_sessions_tick(helper *h)
 {
-    int fd = open(s->restore_state, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && helper_qmp_restore(s->qmp_socket, fd, QMP_TIMEOUT_MS) == 0) {
-        close(fd);
-        s->restore_state = NULL;
-        helper_log_info(QWDLOGNO(05043) "session %s: restoring the warm image (%.2f s after exec)",
-                        s->id, (double)(now - s->created) / APR_USEC_PER_SEC);
-        return;
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (now > s->restore_deadline) {
-        helper_log_warn(
-            QWDLOGNO(05044) "session %s: QEMU did not take the warm state over QMP, killing it",
-            s->id);
-        s->restore_state = NULL;
-        kill(s->pid, SIGKILL);
-    }
-}
-
-static void escalate_stop(helper_session *s, apr_time_t now)
-{
-    if (s->sigkill_at && now >= s->sigkill_at) {
-        helper_log_warn(QWDLOGNO(05045) "session %s: QEMU still there, SIGKILL", s->id);
-        kill(s->pid, SIGKILL);
-        s->sigkill_at = 0;
-    }
-    else if (s->sigterm_at && now >= s->sigterm_at) {
-        helper_log_warn(QWDLOGNO(05046) "session %s: QEMU ignored quit, SIGTERM", s->id);
-        kill(s->pid, SIGTERM);
-        s->sigterm_at = 0;
-    }
-}
-
-void helper_sessions_tick(helper *h)
-{
+    helper_sessions *sessions = h->sessions;
     apr_time_t now = apr_time_now();
-    int check_expiry = now >= h->next_expiry_check;
+    int check_expiry = now >= sessions->next_expiry_check;
+    int starting = 0;
     if (check_expiry) {
-        h->next_expiry_check = now + apr_time_from_sec(h->config->expiry_interval);
+        sessions->next_expiry_check = now + apr_time_from_sec(h->config->expiry_interval);
     }
-    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions); i; i = apr_hash_next(i)) {
+    for (apr_hash_index_t *i = apr_hash_first(NULL, sessions->table); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
         if (s->state == SESSION_ENDED) {
             /* Deleting the current entry during apr_hash iteration is allowed. */
-            if (now - s->ended_at > apr_time_from_sec(h->config->ended_keep)
-                && !helper_clients_wait_for(h, s)) {
+            if (now - s->ended_at > apr_time_from_sec(h->config->ended_keep) && !s->holds) {
                 forget(s);
             }
             continue;
         }
-        if (s->restore_state && !s->stop_reason) {
-            drive_restore(s, now); /* probed once restoring: "running" means restored */
-        }
-        else if (s->state == SESSION_STARTING && !s->stop_reason) {
-            start_probe(s, now);
-        }
-        clock_sync_timeout(s, now);
-        if (s->stop_reason) {
-            escalate_stop(s, now);
-        }
-        else if (check_expiry && now >= s->expires) {
+        starting |= sessions->backend->tick(s->vm, now) && s->state == SESSION_STARTING;
+        if (!s->stop_reason && check_expiry && now >= s->expires) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
     }
+    return starting;
 }
 
 /* Fills s from its record; returns 0 when the record is usable. */
@@ -399,17 +511,18 @@ static int load_record(helper_session *s, json_t *record)
     json_int_t pid = 0, created = 0, expires = 0;
     int oneshot = 0;
     if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s}", "token",
-                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu", &s->cpu,
-                    "memory_mib", &s->memory_mib, "oneshot", &oneshot, "pid", &pid, "created",
-                    &created, "expires", &expires, "boot", &boot, "ref", &ref)
+                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu",
+                    &s->profile.cpu, "memory_mib", &s->profile.memory_mib, "oneshot", &oneshot,
+                    "pid", &pid, "created", &created, "expires", &expires, "boot", &boot, "ref",
+                    &ref)
             != 0
         || !qwd_token_is_valid(token) || pid <= 1) {
         return -1;
     }
     s->token = apr_pstrdup(s->pool, token);
-    s->machine = apr_pstrdup(s->pool, machine);
+    s->profile.machine = apr_pstrdup(s->pool, machine);
+    s->profile.video = apr_pstrdup(s->pool, video);
     s->owner = apr_pstrdup(s->pool, owner);
-    s->video = apr_pstrdup(s->pool, video);
     s->boot = apr_pstrdup(s->pool, boot ? boot : QWD_BOOT_COLD);
     s->ref = ref ? apr_pstrdup(s->pool, ref) : NULL;
     s->oneshot = oneshot;
@@ -419,48 +532,46 @@ static int load_record(helper_session *s, json_t *record)
     return 0;
 }
 
-/* A shared-recipe clone whose previous helper went away between its exec and its QMP
- * restore still waits (-incoming defer): drive the restore as its launch would have. The state
- * is its profile's warm image (STATE/warm/KEY/state.bin); without it the clone is killed, as a
- * launch does when the restore cannot be sent (an adopted VM is not retried cold). */
-static void resume_pending_restore(helper_session *s)
-{
-    if (helper_qmp_restore_pending(s->qmp_socket, QMP_TIMEOUT_MS) != 1) {
-        return;
-    }
-    const char *key = qwd_warm_key(s->pool, s->machine, s->cpu, s->memory_mib, s->video);
-    const char *state =
-        apr_pstrcat(s->pool, s->h->config->state_dir, "/warm/", key, "/", WARM_STATE, NULL);
-    helper_log_warn(
-        QWDLOGNO(05047) "session %s: its warm restore was still pending, sending it now", s->id);
-    s->restore_state = state;
-    s->restore_deadline = apr_time_now() + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
-}
-
 /* Re-adopts the VM of one session directory, or cleans it. */
 static void adopt_one(helper *h, const char *id)
 {
-    helper_session *s = helper_session_new(h, id);
+    helper_session *s = session_new(h, id);
     char *text =
-        helper_fs_read(s->pool, qwd_session_file(s->pool, s->dir, QWD_SESSION_RECORD), 65536);
+        helper_fs_read(s->pool, qwd_session_file(s->pool, s->dir, QWD_SESSION_RECORD), RECORD_MAX);
     json_t *record = text ? json_loads(text, 0, NULL) : NULL;
     int usable = record && load_record(s, record) == 0;
     json_decref(record);
-    const char *name = apr_pstrcat(s->pool, "qwd-", id, NULL);
-    if (usable && helper_process_matches(s->pid, name)
-        && helper_qmp_answers(s->qmp_socket, QMP_TIMEOUT_MS)
-        && (s->pidfd = helper_pidfd_open(s->pid)) >= 0
-        && helper_token_write(h, s->token, s->vnc_socket) == 0) {
-        /* Prove VNC again before calling it running. */
-        s->state = SESSION_STARTING;
+    if (usable) {
+        helper_plan *plan = apr_pcalloc(s->pool, sizeof *plan);
+        helper_plan_adopted(h, s->pool, &s->profile, s->id, s->dir, s->boot, plan);
+        s->plan = plan;
+        s->vm = h->sessions->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
+    }
+    if (s->vm && helper_token_write(h, s->token, s->vnc_socket) == 0) {
+        /* Its VM proves its display again before it is called running. */
+        s->launch = 1;
         helper_log_info(QWDLOGNO(05048) "session %s: re-adopted QEMU pid %d", id, (int)s->pid);
-        if (!strcmp(s->boot, QWD_BOOT_RESTORED)) {
-            resume_pending_restore(s);
-        }
         return;
     }
+    if (s->vm) {
+        h->sessions->backend->release(s->vm);
+        s->vm = NULL;
+    }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
-    helper_session_discard(s);
+    discard(s);
+}
+
+/* Whether token belongs to a live session (token files of others are stale). */
+static int token_is_live(void *data, const char *token)
+{
+    helper *h = data;
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions->table); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        if (s->state != SESSION_ENDED && s->token && !strcmp(s->token, token)) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 void helper_sessions_adopt(helper *h)
@@ -477,6 +588,6 @@ void helper_sessions_adopt(helper *h)
         }
         apr_dir_close(dir);
     }
-    helper_tokens_prune(h);
+    helper_tokens_prune(h, token_is_live, h);
     apr_pool_destroy(scratch);
 }

@@ -1,62 +1,80 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The life of a session: the table, the session object clients see, the on-disk record, the
- * stop sequence (QMP quit → SIGTERM → SIGKILL) and the cleanup when its QEMU is gone. */
+ * start (a plan carried out by the backend), the stop, the cleanup once its VM is gone, and the
+ * re-adoption of running VMs at startup. */
 #ifndef QWD_HELPER_SESSION_H
 #define QWD_HELPER_SESSION_H
 
+#include <apr_tables.h>
+#include <jansson.h>
+
 #include "helper.h"
+#include "helper_backend.h"
 
-/* Seconds from the start of a stop to SIGTERM, and to SIGKILL. */
-#define SESSION_SIGTERM_AFTER_S 2
-#define SESSION_SIGKILL_AFTER_S 5
-/* How long a shared-recipe clone may take to accept its restore over QMP. */
-#define RESTORE_QMP_DEADLINE_S 10
+typedef struct helper_session helper_session;
 
-/* A new session in the table (state starting, its own pool); the caller fills it in. */
-helper_session *helper_session_new(helper *h, const char *id);
+/* A session's launch finished, it runs, or it ended: called after the change, from the loop's
+ * events and ticks only. The loop wires it to the clients whose replies wait for sessions. */
+typedef void helper_sessions_hook(void *data);
+
+/* What a start asks for (validated by the caller). */
+typedef struct helper_start_request {
+    qwd_vm_profile profile;
+    const char *owner;
+    int lifetime_s;
+    int oneshot;
+    const char *ref; /* the client's name for it ("" or NULL: none) */
+} helper_start_request;
+
+/* Sets up the session table, its VMs run by backend. */
+void helper_sessions_init(helper *h, const helper_backend *backend);
+
+/* The hook told of changes (one at a time: the loop's). */
+void helper_sessions_on_change(helper *h, helper_sessions_hook *hook, void *data);
+
+/* At startup: re-adopts the VMs of STATE/sessions/ that still run (the backend checks they are
+ * ours and alive) and cleans the records of those that do not. */
+void helper_sessions_adopt(helper *h);
+
+/* Starts a session: its plan is made and handed to the backend. Returns it (state starting;
+ * helper_session_launched says when its VM runs) or NULL with *problem (in pool), leaving
+ * nothing behind. */
+helper_session *helper_session_start(helper *h, apr_pool_t *pool,
+                                     const helper_start_request *request, const char **problem);
 
 helper_session *helper_session_find(helper *h, const char *id);
 
-/* Logs the end of the session's qemu.log (before its directory is removed). */
-void helper_session_log_qemu_output(helper_session *s);
+/* The sessions that are not ended (in pool). */
+apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool);
 
-/* Forgets s at once (a start that failed before QEMU ran): removes its dir and token. */
-void helper_session_discard(helper_session *s);
+/* How many sessions the table holds (ended ones included). */
+unsigned helper_sessions_count(helper *h);
 
-/* The session object of docs/protocol.md (a new reference). */
-json_t *helper_session_json(helper_session *s);
-
-/* Writes STATE/sessions/ID/session.json atomically. Returns 0 or errno. */
-int helper_session_write_record(helper_session *s);
-
-/* "starting", "running" or "ended". */
-const char *helper_session_state_name(const helper_session *s);
-
-/* Live sessions (not ended) and the resources they hold. */
+/* Live sessions and the resources they hold. */
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib);
 
-/* Begins ending s for reason (stopped, expired, purged): QMP quit now, signals later from
- * helper_sessions_tick. The session ends when its QEMU is gone. No-op if already stopping. */
+/* Begins ending s for reason (stopped, expired, purged). It ends when its VM is gone. No-op if
+ * already stopping or ended. */
 void helper_session_stop(helper_session *s, const char *reason);
 
-/* QEMU of s is gone: status_known says whether status is a waitpid status. */
-void helper_session_exited(helper_session *s, int status_known, int status);
+/* The session object of docs/protocol.md (a new reference); brief: only id, state, boot (and
+ * ref), what the module's listings reconcile their rows with. */
+json_t *helper_session_json(helper_session *s);
+json_t *helper_session_brief_json(helper_session *s);
 
-/* The session whose QEMU child is pid, or NULL. */
-helper_session *helper_session_by_child(helper *h, pid_t pid);
+/* Whether s has ended. */
+int helper_session_ended(const helper_session *s);
 
-/* Time-based work: VNC probes of starting sessions, stop escalation, lifetime expiry (every
- * expiry_interval), forgetting long-ended sessions. */
-void helper_sessions_tick(helper *h);
+/* Whether the launch of s is over: 1 its VM runs (or ran), -1 it failed (*problem says why),
+ * 0 still under way. */
+int helper_session_launched(const helper_session *s, const char **problem);
 
-/* The VNC probe fd of s became readable: reads the RFB banner. */
-void helper_session_probe_ready(helper_session *s);
+/* A client's reply waits for s: it is kept (not forgotten, not freed) until released. */
+void helper_session_hold(helper_session *s);
+void helper_session_release(helper_session *s);
 
-/* The guest agent's answer to a restored clone's guest-set-time is readable. */
-void helper_session_agent_answered(helper_session *s);
-
-/* At startup: re-adopts the VMs of STATE/sessions/ that still run (pid alive, its command line
- * names qwd-ID, QMP answers) and cleans the records of those that do not. */
-void helper_sessions_adopt(helper *h);
+/* Time-based work: backend ticks, lifetime expiry (every expiry_interval), forgetting
+ * long-ended sessions. Returns whether a session is starting (the loop then ticks fast). */
+int helper_sessions_tick(helper *h);
 
 #endif

@@ -10,14 +10,12 @@
 int helper_token_write(helper *h, const char *token, const char *vnc_socket);
 void helper_token_remove(helper *h, const char *token);
 
-/* Removes token files (and temp files) that belong to no live session. */
-void helper_tokens_prune(helper *h);
+/* Removes token files (and temp files) for which is_live says no. */
+void helper_tokens_prune(helper *h, int (*is_live)(void *data, const char *token), void *data);
 
-/* Stops a websockify left by a helper that was killed, then starts ours. */
+/* Stops a websockify left by a helper that was killed, then starts ours. When it exits, it is
+ * restarted (after 1 s, doubling to 30 s while it keeps dying). */
 void helper_websockify_start(helper *h);
-
-/* Our websockify exited: schedule a restart (1 s, doubling to 30 s while it keeps dying). */
-void helper_websockify_exited(helper *h, int status);
 
 /* Restarts websockify when its backoff is over. */
 void helper_websockify_tick(helper *h);

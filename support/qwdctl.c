@@ -16,7 +16,10 @@
 #define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
 #define VIEWER_BASE_ENV "QWD_VIEWER_BASE"
 #define CALL_TIMEOUT_MS 15000
+#define WARM_WAIT_POLL_MS 500
 #define WARM_WAIT_POLLS 1200 /* every 0.5 s: 10 minutes */
+/* The largest number an option takes. */
+#define OPTION_INT_MAX (1 << 30)
 
 typedef struct options {
     const char *socket;
@@ -63,7 +66,7 @@ static int positive(const char *text)
 {
     char *end;
     long value = strtol(text, &end, 10);
-    if (*end || value <= 0 || value > 1 << 30) {
+    if (*end || value <= 0 || value > OPTION_INT_MAX) {
         fprintf(stderr, "qwdctl: bad_argument: \"%s\" is not a positive integer\n", text);
         exit(2);
     }
@@ -231,7 +234,7 @@ static json_t *wait_for_warm(apr_pool_t *pool, const options *opt, const char *k
                          : qwd_json_pool_bind(pool,
                                               json_pack("{s:s, s:s}", "key", key, "state", "gone"));
         }
-        usleep(500 * 1000);
+        usleep(WARM_WAIT_POLL_MS * 1000);
     }
     *error = qwd_json_pool_bind(pool, json_pack("{s:s, s:s}", "code", QWD_ERR_TIMEOUT, "message",
                                                 "the warm image was not ready in time"));
@@ -239,6 +242,20 @@ static json_t *wait_for_warm(apr_pool_t *pool, const options *opt, const char *k
 }
 
 /* Builds the request of the command: sets *op and returns its arguments. */
+/* The profile options of start and warm: cpu, memory, video (absent: the helper's defaults). */
+static void add_profile(json_t *args, const options *opt)
+{
+    if (opt->cpu) {
+        json_object_set_new(args, "cpu", json_integer(opt->cpu));
+    }
+    if (opt->memory_mib) {
+        json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
+    }
+    if (opt->video) {
+        json_object_set_new(args, "video", json_string(opt->video));
+    }
+}
+
 static json_t *request_for(const options *opt, const char **op)
 {
     const char *command = opt->command;
@@ -250,17 +267,9 @@ static json_t *request_for(const options *opt, const char **op)
         *op = QWD_OP_START;
         json_t *args = json_pack("{s:s, s:s}", "machine", opt->argument, "owner",
                                  opt->owner ? opt->owner : default_owner());
-        if (opt->cpu) {
-            json_object_set_new(args, "cpu", json_integer(opt->cpu));
-        }
-        if (opt->memory_mib) {
-            json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
-        }
+        add_profile(args, opt);
         if (opt->lifetime_s) {
             json_object_set_new(args, "lifetime_s", json_integer(opt->lifetime_s));
-        }
-        if (opt->video) {
-            json_object_set_new(args, "video", json_string(opt->video));
         }
         return args;
     }
@@ -280,15 +289,7 @@ static json_t *request_for(const options *opt, const char **op)
         }
         *op = QWD_OP_WARM;
         json_t *args = json_pack("{s:s}", "machine", opt->argument);
-        if (opt->cpu) {
-            json_object_set_new(args, "cpu", json_integer(opt->cpu));
-        }
-        if (opt->memory_mib) {
-            json_object_set_new(args, "memory_mib", json_integer(opt->memory_mib));
-        }
-        if (opt->video) {
-            json_object_set_new(args, "video", json_string(opt->video));
-        }
+        add_profile(args, opt);
         return args;
     }
     if ((!strcmp(command, "status") && opt->argument)

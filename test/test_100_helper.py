@@ -3,6 +3,7 @@
 cleanup, re-adoption after a helper crash, limits under concurrent starts, and bad input."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -476,6 +477,72 @@ def test_socket_path_too_long_is_start_failed(make_helper, workdir):
         start_tiny(h)
     assert refused.value.code == "start_failed" and "longer" in refused.value.message
     assert os.listdir(os.path.join(state, "sessions")) == []
+
+
+def test_a_failing_qemu_img_is_start_failed_and_leaves_nothing(make_helper, workdir):
+    """qemu-img runs as a child the loop watches; the start's reply waits for it, and its
+    failure is the start's."""
+    h = make_helper(qemu_img="/bin/false")
+    with pytest.raises(HelperError) as refused:
+        start_tiny(h)
+    assert refused.value.code == "start_failed"
+    assert refused.value.data["reason"] == "/bin/false failed (exit status 1)"
+    assert h.call("list")["sessions"] == []
+    assert os.listdir(os.path.join(h.state_dir, "sessions")) == []
+    assert os.listdir(os.path.join(h.state_dir, "tokens")) == []
+
+
+def test_a_session_stopped_while_its_overlay_is_made_ends_and_its_start_fails(make_helper,
+                                                                                workdir):
+    """The overlay is made by a qemu-img child the loop watches (here a slow one): a stop that
+    comes meanwhile ends the session without a VM; its start is start_failed; nothing stays."""
+    slow_qemu_img = os.path.join(workdir, "slow-qemu-img")
+    with open(slow_qemu_img, "w") as f:
+        f.write(f"#!/bin/sh\nsleep 1\nexec {env.QEMU_IMG} \"$@\"\n")
+    os.chmod(slow_qemu_img, 0o755)
+    h = make_helper(qemu_img=slow_qemu_img)
+    with h.connect() as starting, h.connect() as other:
+        starting.send_line(json.dumps({"execute": "start", "arguments": {
+            "machine": "tiny.qcow2", "owner": "alice"}, "id": 1}) + "\n")
+        listed = procs.wait_until(lambda: other.call("list")["sessions"], 5, interval=0.05,
+                                  what="the start to be listed")
+        assert listed[0]["state"] == "starting" and listed[0]["pid"] == 0
+        stopped = other.call("stop", id=listed[0]["id"])
+        failed = starting.read_message()
+    assert stopped["state"] == "ended" and stopped["ended_reason"] == "stopped"
+    assert failed["id"] == 1 and failed["error"]["code"] == "start_failed"
+    assert "before its VM started" in failed["error"]["message"]
+    assert h.call("list")["sessions"] == []
+    assert os.listdir(os.path.join(h.state_dir, "sessions")) == []
+    assert procs.processes_mentioning(listed[0]["id"]) == []
+
+
+def test_a_stop_waiting_for_qmp_does_not_hold_up_other_clients(helper):
+    """QMP serves one client at a time: while another client holds a VM's QMP socket, a stop
+    gets no greeting until its QMP deadline (500 ms) passes and then sends SIGTERM. The helper
+    answers everyone else meanwhile: it never waits for a VM."""
+    session, other = start_tiny(helper), start_tiny(helper)
+    for s in (session, other):
+        helper.wait_state(s["id"], "running", timeout=10)
+    stop_requests = re.compile(r"request uid \d+ pid \d+: stop$", re.M)
+    with socket.socket(socket.AF_UNIX) as holder, helper.connect() as stopping, \
+            helper.connect() as asking:
+        holder.connect(os.path.join(helper.session_dir(session["id"]), "qmp.sock"))
+        assert b'"QMP"' in holder.recv(65536)  # the greeting: QMP is this client's now
+        stopping.send_line(json.dumps({"execute": "stop", "arguments": {"id": session["id"]},
+                                       "id": 1}) + "\n")
+        procs.wait_until(lambda: stop_requests.search(helper.log_text()), 5, interval=0.005,
+                         what="the helper to take the stop")
+        started = time.monotonic()
+        assert asking.call("status", id=other["id"])["state"] == "running"
+        answered_in = time.monotonic() - started
+        stopped = stopping.read_message()["return"]
+    assert answered_in < 0.25, f"status took {answered_in:.3f} s while a stop waited for QMP"
+    assert stopped["state"] == "ended" and stopped["ended_reason"] == "stopped"
+    assert "QMP quit failed, sending SIGTERM" in helper.log_text()
+    assert_session_gone(helper, session)
+    helper.call("stop", id=other["id"])
+    assert_session_gone(helper, other)
 
 
 # --- who may talk to the helper -----------------------------------------------------------

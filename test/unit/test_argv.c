@@ -203,3 +203,94 @@ UNIT_TEST(argv_cpu_model_is_configurable_and_checked)
     CHECK(strcmp(qwd_argv_profile_hash(pool, &spec), hash) != 0);
     apr_pool_destroy(pool);
 }
+
+static qwd_vm_profile disk_profile(void)
+{
+    qwd_vm_profile profile = {.machine = "tiny.qcow2",
+                              .image_path = "/m/tiny.qcow2",
+                              .image_format = "qcow2",
+                              .cpu = 2,
+                              .memory_mib = 512,
+                              .video = "virtio"};
+    return profile;
+}
+
+UNIT_TEST(vm_spec_of_a_profile_is_the_session_spec)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_host host = {
+        .qemu_binary = "/usr/bin/qemu-system-x86_64", .accel = "tcg", .nic_model = "e1000"};
+    qwd_vm_profile profile = disk_profile();
+    qwd_vm_spec expected = disk_spec();
+    qwd_vm_spec spec = qwd_vm_spec_make(&host, &profile, expected.session_id, expected.session_dir,
+                                        expected.disk_path);
+    const char **made, **built;
+    CHECK(qwd_argv_build(pool, &spec, &made) == NULL);
+    CHECK(qwd_argv_build(pool, &expected, &built) == NULL);
+    CHECK_STR(joined(pool, made), joined(pool, built));
+    /* an ISO is the read-only CD-ROM; the disk is the scratch disk */
+    profile.image_path = "/m/tiny.iso";
+    profile.image_format = "iso";
+    profile.guest_agent = 1;
+    spec = qwd_vm_spec_make(&host, &profile, "ID", "/DIR", "/DIR/disk.qcow2");
+    CHECK_STR(spec.cdrom_path, "/m/tiny.iso");
+    CHECK(spec.guest_agent == 1);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(disk_argv_overlays_the_master_or_a_base_or_makes_a_scratch_disk)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_profile profile = disk_profile();
+    CHECK_STR(
+        joined(pool, qwd_disk_argv(pool, "/usr/bin/qemu-img", &profile, NULL, "/s/d.qcow2", "10G")),
+        "/usr/bin/qemu-img create -q -f qcow2 -b /m/tiny.qcow2 -F qcow2 /s/d.qcow2");
+    CHECK_STR(joined(pool, qwd_disk_argv(pool, "qemu-img", &profile, "/w/base.qcow2", "/s/d.qcow2",
+                                         "10G")),
+              "qemu-img create -q -f qcow2 -b /w/base.qcow2 -F qcow2 /s/d.qcow2");
+    profile.image_format = "vpc";
+    CHECK(strstr(joined(pool, qwd_disk_argv(pool, "qemu-img", &profile, NULL, "/s/d.qcow2", "1G")),
+                 " -F vpc ")
+          != NULL);
+    profile.image_format = "iso";
+    CHECK_STR(joined(pool, qwd_disk_argv(pool, "qemu-img", &profile, NULL, "/s/d.qcow2", "64M")),
+              "qemu-img create -q -f qcow2 /s/d.qcow2 64M");
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_restore_comes_last_and_is_not_in_the_profile_hash)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    const char *booting = qwd_argv_profile_hash(pool, &spec);
+    const char **argv;
+    spec.restore = QWD_RESTORE_FD;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    const char *line = joined(pool, argv);
+    CHECK_STR(line + strlen(line) - strlen(" -incoming fd:3"), " -incoming fd:3");
+    CHECK_STR(qwd_argv_profile_hash(pool, &spec), booting);
+    spec.restore = QWD_RESTORE_DEFER;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    line = joined(pool, argv);
+    CHECK_STR(line + strlen(line) - strlen(" -incoming defer"), " -incoming defer");
+    CHECK_STR(qwd_argv_profile_hash(pool, &spec), booting);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(profile_copy_owns_its_strings)
+{
+    apr_pool_t *pool, *scratch;
+    apr_pool_create(&pool, NULL);
+    apr_pool_create(&scratch, NULL);
+    qwd_vm_profile profile = disk_profile();
+    profile.video = apr_pstrdup(scratch, "qxl");
+    qwd_vm_profile copy = qwd_vm_profile_copy(pool, &profile);
+    apr_pool_destroy(scratch);
+    CHECK_STR(copy.video, "qxl");
+    CHECK_STR(copy.image_path, "/m/tiny.qcow2");
+    CHECK(copy.cpu == 2 && copy.memory_mib == 512);
+    apr_pool_destroy(pool);
+}

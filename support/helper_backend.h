@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The seam between sessions and the place their VMs run. A backend carries out launch plans
+ * (helper_plan.h) and reports each VM's life through the hook its session gives it. The local
+ * backend (helper_backend_local.c) runs QEMU on this host; another place (a cluster node: one
+ * batch job per session running a node-side launcher with the same argv) is another file that
+ * fills this struct, with no change to the sessions, the ops or the loop. */
+#ifndef QWD_HELPER_BACKEND_H
+#define QWD_HELPER_BACKEND_H
+
+#include <apr_time.h>
+#include <sys/types.h>
+
+#include "helper.h"
+#include "helper_plan.h"
+
+typedef struct helper_vm helper_vm; /* one VM, as its backend knows it */
+
+typedef enum {
+    VM_LAUNCHED, /* it runs (pid known): the start can be answered */
+    VM_FAILED,   /* it could not be launched (problem): nothing of it runs */
+    VM_RUNNING,  /* its display answers: ready for a viewer */
+    VM_ENDED,    /* it is gone (a VM stopped before its launch ends without VM_LAUNCHED) */
+} helper_vm_event;
+
+typedef struct helper_vm_report {
+    helper_vm_event event;
+    const char *problem; /* VM_FAILED: why; problem and how are in the pool given to launch */
+    int crashed;         /* VM_ENDED: it did not end cleanly (an end that cannot be known, e.g.
+                            of an adopted VM, counts as clean) */
+    const char *how;     /* VM_ENDED: how it ended ("QEMU exit status 1"), or NULL */
+} helper_vm_report;
+
+/* A backend reports through this, only from the loop's events and ticks (never from within one
+ * of its own entry points). The session may release vm from within. */
+typedef void helper_vm_hook(void *session, helper_vm *vm, const helper_vm_report *report);
+
+typedef struct helper_backend {
+    const char *name;
+    /* Starts carrying out plan (which lives as long as pool). Returns the VM, or NULL with
+     * *problem (in pool) when it cannot even begin; everything after is reported through hook. */
+    helper_vm *(*launch)(helper *h, apr_pool_t *pool, const helper_plan *plan, helper_vm_hook *hook,
+                         void *session, const char **problem);
+    /* After a helper restart: takes over the VM of plan (from the session record) that ran as
+     * pid. NULL when it is gone or not ours. Called at startup, before the loop runs: it may
+     * ask the VM a few short questions and wait for the answers. */
+    helper_vm *(*adopt)(helper *h, apr_pool_t *pool, const helper_plan *plan, pid_t pid,
+                        helper_vm_hook *hook, void *session);
+    /* Begins ending the VM; VM_ENDED follows once it is gone. */
+    void (*stop)(helper_vm *vm);
+    /* Time-based work (probes, deadlines). Returns whether the loop should tick fast. */
+    int (*tick)(helper_vm *vm, apr_time_t now);
+    /* What a session shows: the VM's pid (0 before it runs), and its guest clock ("syncing",
+     * "synced", "not synced", or NULL when not applicable). */
+    pid_t (*pid)(const helper_vm *vm);
+    const char *(*clock)(const helper_vm *vm);
+    /* Forgets the VM (ended or failed, or abandoned to a next helper); frees it. */
+    void (*release)(helper_vm *vm);
+} helper_backend;
+
+#endif

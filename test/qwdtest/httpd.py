@@ -190,8 +190,11 @@ Alias /novnc/ {env.NOVNC_DIR}/
             15, what="apache2's restart")
         self.wait_ready()
 
-    def stop(self):
-        procs.stop(self.process, signal.SIGTERM, timeout=15)
+    def stop(self, timeout=15):
+        """SIGTERM to the parent. A worker thread busy in an open websocket ignores it, and
+        Apache itself SIGKILLs such a child only after 10 s: past timeout, its whole process
+        group (Apache's parent leads a session of its own) gets SIGKILL."""
+        procs.stop_group(self.process, signal.SIGTERM, timeout=timeout)
 
     def error_log_text(self):
         try:

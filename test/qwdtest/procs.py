@@ -30,6 +30,22 @@ def stop(proc, sig=signal.SIGTERM, timeout=10):
         proc.wait(5)
 
 
+def stop_group(proc, sig=signal.SIGTERM, timeout=10):
+    """Like stop(), but escalates to SIGKILL for proc's whole process group: for a server
+    whose parent leads a session of its own (spawn), i.e. that server's processes only."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)

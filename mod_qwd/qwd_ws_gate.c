@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* QwdWebsocketGate: checks ?ticket= (qwd_ticket.c) against the session's row and the helper,
- * then rewrites the query to ?token=<websockify token>. mod_proxy builds the backend URL from
- * r->args in its fixups (canon), after this access_checker, so websockify sees only the token
- * and the browser never does. Anything else is 403 and never reaches websockify. */
+ * then rewrites the query to ?token=<websockify token>, which only the helper knows (the
+ * database never holds it). mod_proxy builds the backend URL from r->args in its fixups
+ * (canon), after this access_checker, so websockify sees only the token and the browser never
+ * does. Anything else is 403 and never reaches websockify. */
 #include "qwd_ws_gate.h"
 #include "qwd_config.h"
 #include "qwd_helper_client.h"
@@ -55,23 +56,23 @@ static int gate_failed(request_rec *r, const qwd_error_t *e)
     return e->status;
 }
 
-/* Whether the helper still runs the session's VM (a VM can end without a page noticing). */
-static int helper_says_live(qwd_req_t *q, const qwd_row_t *row, int *status)
+/* Whether the helper still runs the session's VM (a VM can end without a page noticing); its
+ * answer also gives the websockify token, into row->token. */
+static int helper_says_live(qwd_req_t *q, qwd_row_t *row, int *status)
 {
     json_t *answer;
     qwd_error_t *e;
     const char *state;
     *status = OK;
-    if (!q->cfg->helper_socket) {
-        return 1; /* the row is all we know */
-    }
     e = qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id), &answer);
     if (e) {
         *status = e->status == HTTP_NOT_FOUND ? HTTP_FORBIDDEN : HTTP_SERVICE_UNAVAILABLE;
         return 0;
     }
     state = json_string_value(json_object_get(answer, "state"));
-    return state && strcmp(state, QWD_STATE_ENDED) != 0;
+    row->token = json_string_value(json_object_get(answer, "token"));
+    row->token = row->token && *row->token ? apr_pstrdup(q->r->pool, row->token) : NULL;
+    return state && strcmp(state, QWD_STATE_ENDED) != 0 && row->token;
 }
 
 static int qwd_ws_gate(request_rec *r)
@@ -103,7 +104,7 @@ static int qwd_ws_gate(request_rec *r)
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
         return gate_failed(r, e);
     }
-    if (!row || !qwd_session_is_live(row) || !row->helper_id || !row->token) {
+    if (!row || !qwd_session_is_live(row) || !row->helper_id) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01403), "session not live", session_id);
     }
     if (row->expires <= now) {

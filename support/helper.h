@@ -169,6 +169,9 @@ struct helper {
     apr_hash_t *sessions; /* id → helper_session, ended ones kept ended_keep seconds */
     helper_client *clients;
     pid_t websockify_pid;
+    int websockify_output_fd;     /* read end of websockify's stdout+stderr, or -1 */
+    char websockify_output[1024]; /* a line read in part */
+    size_t websockify_output_len;
     apr_time_t websockify_started;
     apr_time_t websockify_restart_at;
     int websockify_backoff_s;

@@ -92,7 +92,8 @@ typedef enum {
     WATCH_CLIENT,
     WATCH_PROBE,
     WATCH_AGENT,
-    WATCH_PIDFD
+    WATCH_PIDFD,
+    WATCH_WEBSOCKIFY
 } watch_kind;
 
 typedef struct {
@@ -126,6 +127,9 @@ static int build(helper *h, poll_set *set)
     set->count = 0;
     add(set, h->signal_pipe[0], POLLIN, WATCH_SIGNALS, NULL);
     add(set, h->listen_fd, POLLIN, WATCH_LISTENER, NULL);
+    if (h->websockify_output_fd >= 0) {
+        add(set, h->websockify_output_fd, POLLIN, WATCH_WEBSOCKIFY, NULL);
+    }
     for (helper_client *c = h->clients; c; c = c->next) {
         add(set, c->fd, helper_client_events(c), WATCH_CLIENT, c);
     }
@@ -166,6 +170,9 @@ static int still_watched(helper *h, watch *w, int fd)
     if (w->kind == WATCH_PIDFD) {
         return ((helper_session *)w->object)->pidfd == fd;
     }
+    if (w->kind == WATCH_WEBSOCKIFY) {
+        return h->websockify_output_fd == fd;
+    }
     return 1;
 }
 
@@ -184,6 +191,7 @@ static void dispatch(helper *h, poll_set *set)
         case WATCH_PROBE: helper_session_probe_ready(w->object); break;
         case WATCH_AGENT: helper_session_agent_answered(w->object); break;
         case WATCH_PIDFD: helper_session_exited(w->object, 0, 0); break;
+        case WATCH_WEBSOCKIFY: helper_websockify_output(h); break;
         }
     }
 }

@@ -129,6 +129,37 @@ static void make_dirs(helper *h)
     }
 }
 
+/* The helper's state holds every VM's disk, sockets and websockify token, and its log says
+ * who runs what: none of it may be open to other local users. Directories the helper made are
+ * 0700 (umask 077); one made by someone else, or a log file, must be made private by hand. */
+static void refuse_if_open(const char *key, const char *path, int fd)
+{
+    struct stat info;
+    if ((fd >= 0 ? fstat(fd, &info) : stat(path, &info)) != 0 || (fd >= 0 && !S_ISREG(info.st_mode))
+        || !(info.st_mode & S_IRWXO)) {
+        return;
+    }
+    die(QWDLOGNO(05250) "%s: %s is open to other users (mode %04o): chmod o-rwx %s", key, path,
+        (unsigned int)(info.st_mode & 07777), path);
+}
+
+static void refuse_open_state(helper *h)
+{
+    refuse_if_open("state_dir", h->config->state_dir, -1);
+    refuse_if_open("token_dir", h->config->token_dir, -1);
+    refuse_if_open("token_dir", h->token_tmp_dir, -1);
+    if (h->config->log_file) {
+        refuse_if_open("log_file", h->config->log_file, helper_log_fd());
+    }
+    else {
+        /* no log_file: the log is stderr, a file when the caller redirected it to one */
+        char path[4096];
+        ssize_t len = readlink("/proc/self/fd/2", path, sizeof path - 1);
+        path[len > 0 ? len : 0] = '\0';
+        refuse_if_open("log_file", len > 0 ? path : "stderr", STDERR_FILENO);
+    }
+}
+
 /* Binds the protocol socket; a stale socket file is replaced, a live helper is not. */
 static void listen_socket(helper *h)
 {
@@ -187,6 +218,7 @@ int main(int argc, char **argv)
     helper *h = calloc(1, sizeof *h);
     apr_pool_create(&h->pool, NULL);
     h->listen_fd = -1;
+    h->websockify_output_fd = -1;
     h->config = parse_command_line(h->pool, argc, argv);
     drop_privileges(h->config);
     umask(077);
@@ -199,6 +231,7 @@ int main(int argc, char **argv)
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
     resolve_allowed_group(h);
     make_dirs(h);
+    refuse_open_state(h);
     if (helper_loop_signals(h) != 0) {
         die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
     }

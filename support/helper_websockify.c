@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* websockify with the TokenFile plugin reads every file of the token directory on each
- * connection; files are renamed in from a sibling temp dir so it never reads half a file. */
+ * connection; files are renamed in from a sibling temp dir so it never reads half a file. Its
+ * output comes to the helper through a pipe, because it logs each connection's path, which
+ * carries the token: the helper logs its lines with every token hidden. */
 #include "helper_websockify.h"
 #include "helper_fs.h"
 #include "helper_log.h"
@@ -11,10 +13,12 @@
 #include <apr_network_io.h>
 #include <apr_strings.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,7 +49,9 @@ void helper_token_remove(helper *h, const char *token)
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", h->config->token_dir, token);
     if (unlink(path) != 0 && errno != ENOENT) {
-        helper_log_error(QWDLOGNO(05069) "cannot remove token file %s: %s", path, strerror(errno));
+        /* named by its token: only the directory goes into the log */
+        helper_log_error(QWDLOGNO(05069) "cannot remove a token file of %s: %s",
+                         h->config->token_dir, strerror(errno));
     }
 }
 
@@ -73,7 +79,8 @@ static void prune_dir(helper *h, apr_pool_t *pool, const char *dir,
         if (entry.filetype != APR_REG || (keep && keep(h, entry.name))) {
             continue;
         }
-        helper_log_info(QWDLOGNO(05070) "removing stale %s/%s", dir, entry.name);
+        /* a token file is named by its token: the name stays out of the log */
+        helper_log_info(QWDLOGNO(05070) "removing a stale file of %s", dir);
         unlink(apr_pstrcat(pool, dir, "/", entry.name, NULL));
     }
     apr_dir_close(handle);
@@ -123,6 +130,89 @@ static void stop_stale(helper *h, apr_pool_t *pool)
     unlink(pid_file(pool, h));
 }
 
+/* Copies line to out (of out_size bytes) with the value of every "token=" and "Token '" (the
+ * connection's path, the "Token '...' not found" of an unknown one) replaced by "(hidden)". */
+static void hide_tokens(const char *line, char *out, size_t out_size)
+{
+    static const char hidden[] = "(hidden)";
+    size_t len = 0;
+    while (*line && len + sizeof hidden < out_size) {
+        size_t prefix = !strncasecmp(line, "token=", 6)    ? 6
+                        : !strncasecmp(line, "token '", 7) ? 7
+                                                           : 0;
+        if (!prefix) {
+            out[len++] = *line++;
+            continue;
+        }
+        memcpy(out + len, line, prefix);
+        memcpy(out + len + prefix, hidden, sizeof hidden - 1);
+        len += prefix + sizeof hidden - 1;
+        for (line += prefix; *line && !strchr("&'\" \t,;", *line); line++) {
+        }
+    }
+    out[len] = '\0';
+}
+
+static void log_output_line(const char *line)
+{
+    char shown[2048]; /* twice a buffered line: "(hidden)" may be longer than what it hides */
+    hide_tokens(line, shown, sizeof shown);
+    if (*shown) {
+        helper_log_info(QWDLOGNO(05251) "websockify: %s", shown);
+    }
+}
+
+/* Logs every complete line buffered (and the rest too at the end of the output). */
+static void flush_output(helper *h, int at_end)
+{
+    char *start = h->websockify_output, *end = start + h->websockify_output_len, *newline;
+    while ((newline = memchr(start, '\n', (size_t)(end - start))) != NULL) {
+        *newline = '\0';
+        log_output_line(start);
+        start = newline + 1;
+    }
+    /* a line longer than the buffer is logged in pieces */
+    if (at_end
+        || (start == h->websockify_output && end - start == sizeof h->websockify_output - 1)) {
+        *end = '\0';
+        log_output_line(start);
+        start = end;
+    }
+    h->websockify_output_len = (size_t)(end - start);
+    memmove(h->websockify_output, start, h->websockify_output_len);
+}
+
+static void close_output(helper *h)
+{
+    if (h->websockify_output_fd >= 0) {
+        flush_output(h, 1);
+        close(h->websockify_output_fd);
+        h->websockify_output_fd = -1;
+    }
+}
+
+void helper_websockify_output(helper *h)
+{
+    for (;;) {
+        size_t room = sizeof h->websockify_output - 1 - h->websockify_output_len;
+        ssize_t n =
+            read(h->websockify_output_fd, h->websockify_output + h->websockify_output_len, room);
+        if (n > 0) {
+            h->websockify_output_len += (size_t)n;
+            flush_output(h, 0);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n == 0 || errno != EAGAIN) {
+            /* websockify and every connection it forked have exited */
+            close_output(h);
+        }
+        return;
+    }
+}
+
 static void spawn(helper *h)
 {
     apr_pool_t *scratch;
@@ -141,7 +231,22 @@ static void spawn(helper *h)
     argv[argc++] = config->token_dir;
     argv[argc++] = config->websockify_listen;
     argv[argc] = NULL;
-    int error = helper_spawn(argv, helper_log_fd(), SPAWN_DIE_WITH_PARENT, &h->websockify_pid);
+    /* a new websockify, a new pipe: the connections of an old one may still write to theirs */
+    close_output(h);
+    int output[2];
+    int error = pipe2(output, O_CLOEXEC) == 0 ? 0 : errno;
+    if (!error) {
+        fcntl(output[0], F_SETFL, O_NONBLOCK);
+        error = helper_spawn(argv, output[1], SPAWN_DIE_WITH_PARENT, &h->websockify_pid);
+        close(output[1]);
+        if (error) {
+            close(output[0]);
+        }
+        else {
+            h->websockify_output_fd = output[0];
+            h->websockify_output_len = 0;
+        }
+    }
     if (error) {
         helper_log_error(QWDLOGNO(05072) "cannot start %s: %s", config->websockify,
                          strerror(error));
@@ -232,6 +337,10 @@ void helper_websockify_stop(helper *h)
         wait_or_kill(h->websockify_pid, STOP_WAIT_MS, 1);
         h->websockify_pid = 0;
     }
+    if (h->websockify_output_fd >= 0) {
+        helper_websockify_output(h); /* its last words */
+    }
+    close_output(h);
     unlink(pid_file(scratch, h));
     apr_pool_destroy(scratch);
 }

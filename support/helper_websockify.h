@@ -22,6 +22,9 @@ void helper_websockify_exited(helper *h, int status);
 /* Restarts websockify when its backoff is over. */
 void helper_websockify_tick(helper *h);
 
+/* websockify wrote: its lines go into the helper's log, each token hidden. */
+void helper_websockify_output(helper *h);
+
 /* Stops websockify and waits for it (helper shutdown). */
 void helper_websockify_stop(helper *h);
 

@@ -17,6 +17,7 @@ import websocket  # python3-websocket
 
 from qwdtest import env, procs
 from qwdtest.httpd import BASE_MODULES
+from qwdtest.private import paths_open_to_others
 
 # What only the tests and the bench run: `scripts/setup demo` must install none of them.
 TEST_ONLY_PACKAGES = {
@@ -142,6 +143,12 @@ def test_demo_serves_the_form_and_stops_cleanly_on_sigterm():
         vm_processes = [line for _, line in procs.processes_mentioning(demo.workdir)
                         if "qemu-system" in line]
         assert len(vm_processes) == 1, vm_processes  # the demo VM runs
+        # what other local users may read of the demo: its directory, the master images and
+        # the helper's configuration; not the database, the helper's state or any log
+        machines = os.path.join(demo.workdir, "machines")
+        public = {demo.workdir, machines, os.path.join(demo.workdir, "helper.conf")}
+        public |= {os.path.join(machines, name) for name in os.listdir(machines)}
+        assert set(paths_open_to_others(demo.workdir)) <= public
         demo.process.send_signal(signal.SIGTERM)
         demo.wait_stopped()
         assert demo.process.returncode == 0, demo.output

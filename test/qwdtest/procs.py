@@ -8,9 +8,10 @@ import time
 
 
 def spawn(argv, log_path, env=None):
-    """Starts argv with stdout/stderr appended to log_path, in its own session so a signal to
-    the test runner's terminal never reaches it."""
-    log = open(log_path, "ab")
+    """Starts argv with stdout/stderr appended to log_path (created 0600: logs are read by
+    their owner only), in its own session so a signal to the test runner's terminal never
+    reaches it."""
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env=env, start_new_session=True)

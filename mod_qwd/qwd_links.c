@@ -3,8 +3,8 @@
  * link splits the websocket URL into those parameters (path carrying "?token=..." or, with
  * QwdWebsocketTickets, "?ticket=..."). */
 #include "qwd_links.h"
+#include "qwd_capability.h"
 #include "qwd_html.h"
-#include "qwd_secret.h"
 #include "qwd_ticket.h"
 
 #include <apr_strings.h>
@@ -90,20 +90,6 @@ static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)
 const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)
 {
     return viewer_link(q, ticket_websocket_url(q, session_id), '#');
-}
-
-/* The link is an HMAC of the row id, so the pages can show it again, and the row keeps only an
- * HMAC of the link (qwd_link_key): whoever copies the database gets neither, and without the
- * server's key cannot make one. 128 bits, like a random id. */
-const char *qwd_link_capability(qwd_req_t *q, const char *session_id)
-{
-    const char *mac = qwd_secret_sign(q, apr_pstrcat(q->r->pool, "link|", session_id, NULL));
-    return apr_pstrmemdup(q->r->pool, mac, QWD_LINK_CAPABILITY_HEX);
-}
-
-const char *qwd_link_key(qwd_req_t *q, const char *capability)
-{
-    return qwd_secret_sign(q, apr_pstrcat(q->r->pool, "link-key|", capability, NULL));
 }
 
 const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)

@@ -16,16 +16,9 @@ const char *qwd_viewer_url(qwd_req_t *q, const char *token);
 /* Whether links hand out tickets (QwdWebsocketTickets On with a QwdWebsocketURL). */
 int qwd_links_use_tickets(qwd_req_t *q);
 
-#define QWD_LINK_CAPABILITY_HEX 32
-/* The capability of a session's link /s/LINK: 32 hex digits of an HMAC of its id under the
- * server's key. Never stored. */
-const char *qwd_link_capability(qwd_req_t *q, const char *session_id);
-/* What the session's row keeps to find it by its link: an HMAC of the capability. */
-const char *qwd_link_key(qwd_req_t *q, const char *capability);
-
-/* The link of a session a user keeps and shares: /s/LINK with tickets (checked on every visit,
- * dead once the session ends), else the viewer URL with websockify's token (row->token, known
- * only from the helper's answers). */
+/* The link of a session a user keeps and shares: with tickets /s/LINK (qwd_capability.h;
+ * checked on every visit, dead once the session ends), else the viewer URL with websockify's
+ * token (row->token, known only from the helper's answers). */
 const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row);
 /* A websocket URL for the session: with tickets a fresh one, valid QWD_TICKET_LIFETIME
  * seconds; else the token URL. */

@@ -4,6 +4,7 @@
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
+#include "qwd_capability.h"
 #include "qwd_helper_client.h"
 #include "qwd_links.h"
 #include "qwd_logno.h"

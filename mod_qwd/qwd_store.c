@@ -4,7 +4,7 @@
  * and the schema is created on first use: so each connection gets its statements here, right
  * after the schema check, and keeps them in its own ap_dbd_t->prepared hash. */
 #include "qwd_store.h"
-#include "qwd_links.h"
+#include "qwd_capability.h"
 #include "qwd_logno.h"
 
 #include <apr_dbd.h>
@@ -62,7 +62,7 @@ static const char *const schema_index_sql[] = {
 
 /* From version 3: websockify's tokens leave the database (they opened every desktop on
  * websockify's port to whoever read it), and each row gets the key of its link, made from its
- * id (fill_link_keys below, which needs the server's key). */
+ * id (migrate_to_4 below, which needs the server's key). */
 static const char *const migrate_to_4_sql[] = {"ALTER TABLE qwd_sessions ADD COLUMN link_key TEXT",
                                                "ALTER TABLE qwd_sessions DROP COLUMN token", NULL};
 
@@ -121,13 +121,6 @@ int qwd_store_post_config(server_rec *s)
     return OK;
 }
 
-/* Other modules may keep their tables in the same SQLite file (mod_authn_dbd's users: mod_dbd
- * allows one DBDParams per server). mod_dbd prepares their statements when it opens a
- * connection, and SQLite expires such statements for good when the schema changes after
- * (apr_dbd uses the legacy sqlite3_prepare, which cannot re-prepare). So each child creates
- * the tables before mod_dbd's child_init opens any connection: with its own short connection,
- * as Apache's user, with DBDriver/DBDParams read from the main server's configuration. The
- * per-connection check below stays for everything else (version, pragmas, statements). */
 const char *qwd_store_sqlite_path(apr_pool_t *pool)
 {
     const char *driver_name = NULL, *params = NULL;
@@ -158,6 +151,13 @@ static void create_private(apr_pool_t *pool, const char *path)
     }
 }
 
+/* Other modules may keep their tables in the same SQLite file (mod_authn_dbd's users: mod_dbd
+ * allows one DBDParams per server). mod_dbd prepares their statements when it opens a
+ * connection, and SQLite expires such statements for good when the schema changes after
+ * (apr_dbd uses the legacy sqlite3_prepare, which cannot re-prepare). So each child creates
+ * the tables before mod_dbd's child_init opens any connection: with its own short connection,
+ * as Apache's user, with DBDriver/DBDParams read from the main server's configuration. The
+ * per-connection check below stays for everything else (version, pragmas, statements). */
 void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
 {
     const apr_dbd_driver_t *driver = NULL;

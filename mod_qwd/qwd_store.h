@@ -18,7 +18,7 @@ typedef struct qwd_row {
     int cpu, memory_mib, oneshot;
     const char *state;     /* pending, starting, running, ended */
     const char *helper_id; /* the helper's session id, NULL while pending */
-    const char *link_key;  /* finds the row by its link (qwd_link_key); written, never read */
+    const char *link_key;  /* finds the row by its link (qwd_capability.h); written, not read */
     const char *token;     /* the websockify token: never stored, from the helper's answers */
     apr_int64_t created, expires, ended;
     const char *ended_reason;

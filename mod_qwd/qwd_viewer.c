@@ -6,6 +6,7 @@
  * with the helper, and answered with a redirect to noVNC carrying a ticket good for one minute
  * in the URL fragment, which browsers never send to a server. */
 #include "qwd_viewer.h"
+#include "qwd_capability.h"
 #include "qwd_links.h"
 #include "qwd_session.h"
 #include "qwd_store.h"

@@ -225,13 +225,13 @@ int main(int argc, char **argv)
     if (helper_log_open(h->config->log_file) != 0) {
         die(QWDLOGNO(05028) "log_file: cannot open %s", h->config->log_file);
     }
-    helper_accel_resolve(h);
     h->sessions = apr_hash_make(h->pool);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
     resolve_allowed_group(h);
     make_dirs(h);
     refuse_open_state(h);
+    helper_accel_resolve(h);
     if (helper_loop_signals(h) != 0) {
         die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
     }

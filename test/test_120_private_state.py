@@ -269,11 +269,13 @@ def test_no_log_line_holds_a_token_a_ticket_or_a_link(workdir, helper):
         status, _, _ = api(server, "DELETE", "sessions/" + session["id"])
         assert status == 200
         assert http_status(session["viewer_url"]) == 410
-        time.sleep(0.5)  # the helper logs websockify's lines from its loop
+        # the helper logs websockify's lines from its loop: they are there, tokens hidden
+        procs.wait_until(lambda: "Path: '/?token=(hidden)'" in helper.log_text()
+                         and "Token '(hidden)' not found" in helper.log_text(), 10,
+                         what="websockify's lines in the helper's log")
     finally:
         server.stop()
     helper_log = helper.log_text()
-    assert "Path: '/?token=(hidden)'" in helper_log  # websockify's lines are there, hidden
     logs = {"helper log": helper_log, "error log": server.error_log_text(),
             "Apache's stderr": server.stderr_text()}
     for name, text in logs.items():
@@ -307,10 +309,15 @@ def test_the_documented_access_log_holds_no_link_and_no_ticket(workdir, helper):
         wait_running(server, session["id"])
         ticket = open_viewer(session["viewer_url"])
         link = session["viewer_url"].rsplit("/", 1)[1]
+
+        def logged():
+            with open(hidden_log) as f:
+                text = f.read()
+            return text if '"GET /qwd/ws' in text else None
+        # Apache writes a websocket's line when the connection has ended
+        text = procs.wait_until(logged, 10, what="the websocket's access log line")
     finally:
         server.stop()
-    with open(hidden_log) as f:
-        text = f.read()
     assert '"GET /qwd/s/... HTTP/1.1" 303' in text and '"GET /qwd/ws... HTTP/1.1" 101' in text
     assert '"POST /qwd/api/sessions HTTP/1.1" 201' in text  # the rest as usual
     assert link not in text and ticket not in text

@@ -55,9 +55,11 @@ class Httpd:
         self.error_log = os.path.join(self.server_root, "error.log")
         self.access_log = os.path.join(self.server_root, "access.log")
         self.pid_file = os.path.join(self.server_root, "httpd.pid")
-        # The database lives in a directory the workers own: SQLite's WAL needs to create
-        # its -wal and -shm files beside the database.
+        # The database lives in a directory the workers own, 0700 (mod_qwd refuses to start
+        # when it is open to other users): SQLite's WAL needs to create its -wal and -shm
+        # files beside the database.
         self.db_dir = os.path.join(workdir, "db")
+        self.db_dir_mode = 0o700
         self.db_path = os.path.join(self.db_dir, "qwd.db")
         self.process = None
         self.expected_lognos = set()
@@ -168,8 +170,12 @@ Listen 127.0.0.1:{self.redirect_port} http
         return f"User {WORKER_USER}\nGroup {WORKER_GROUP}"
 
     def write_config(self):
+        # ServerRoot holds the logs (session links and tickets in the access log): Apache's
+        # parent writes them, nobody else reads them, as Debian's /var/log/apache2.
         os.makedirs(self.server_root, exist_ok=True)
+        os.chmod(self.server_root, 0o700)
         os.makedirs(self.db_dir, exist_ok=True)
+        os.chmod(self.db_dir, self.db_dir_mode)
         if os.geteuid() == 0:
             shutil.chown(self.db_dir, WORKER_USER, WORKER_GROUP)
         with open(self.config_path, "w") as f:
@@ -226,8 +232,11 @@ Listen 127.0.0.1:{self.redirect_port} http
             15, what="apache2's restart")
         self.wait_ready()
 
-    def stop(self):
-        procs.stop(self.process, signal.SIGTERM, timeout=15)
+    def stop(self, timeout=15):
+        """SIGTERM to the parent. A worker thread busy in an open websocket ignores it, and
+        Apache itself SIGKILLs such a child only after 10 s: past timeout, its whole process
+        group (Apache's parent leads a session of its own) gets SIGKILL."""
+        procs.stop_group(self.process, signal.SIGTERM, timeout=timeout)
 
     def error_log_text(self):
         try:

@@ -13,9 +13,8 @@ import urllib.parse
 import urllib.request
 
 import pytest
-import websocket  # python3-websocket
 
-from qwdtest import env, procs
+from qwdtest import env, procs, rfb
 from qwdtest.httpd import BASE_MODULES
 from qwdtest.private import paths_open_to_others
 
@@ -155,26 +154,6 @@ def test_demo_serves_the_form_and_stops_cleanly_on_sigterm():
         demo.assert_nothing_left()
 
 
-def open_viewer_websocket(link):
-    """Follows a session link (/qwd/s/...) to noVNC's URL and opens its websocket as noVNC
-    would; returns the open websocket, the RFB banner read."""
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args):
-            return None
-    try:
-        urllib.request.build_opener(NoRedirect).open(link, timeout=30)
-        raise AssertionError(f"{link} did not redirect")
-    except urllib.error.HTTPError as err:
-        assert err.code == 303, err
-        viewer = urllib.parse.urlsplit(err.headers["Location"])
-    fields = urllib.parse.parse_qs(viewer.fragment)
-    url = f"ws://{fields['host'][0]}:{fields['port'][0]}/{fields['path'][0]}"
-    ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
-    banner = ws.recv()
-    assert banner.startswith(b"RFB "), banner
-    return ws
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
 def test_a_second_signal_never_aborts_the_stop_even_with_a_viewer_connected(sig):
     """Ctrl-C pressed twice (or SIGTERM twice), a second apart, while a viewer's websocket is
@@ -182,7 +161,7 @@ def test_a_second_signal_never_aborts_the_stop_even_with_a_viewer_connected(sig)
     the open websocket does not hold the stop for long."""
     with Demo() as demo:
         demo.wait_ready()
-        ws = open_viewer_websocket(demo.printed_url("demo VM"))
+        ws = rfb.open_link_websocket(demo.printed_url("demo VM"))
         try:
             demo.signal_group(sig)
             time.sleep(1)

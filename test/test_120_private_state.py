@@ -21,7 +21,7 @@ from qwdtest import env, procs, rfb
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
 from qwdtest.private import mode, paths_open_to_others
-from test_300_module import api, api_create, follow_link, http_status, wait_running
+from test_300_module import api, api_create, http_status, wait_running
 
 # The module's numbered lines that LogLevel info shows in these tests: a stop (00514), a link
 # of an ended session (01412), an unknown link (01414), the gate's refusals (01401-01406).
@@ -39,12 +39,12 @@ def start_server(workdir, helper, **kwargs):
 
 
 def open_viewer(link):
-    """What noVNC does with a session link: follow it, open the websocket of its fragment and
-    read the RFB banner. Returns the ticket it used."""
-    fields = urllib.parse.parse_qs(follow_link(link).fragment)
-    url = f"ws://{fields['host'][0]}:{fields['port'][0]}/{fields['path'][0]}"
-    assert rfb.websocket_rfb_banner(url) == b"RFB 003.008\n"
-    return urllib.parse.parse_qs(urllib.parse.urlsplit(fields["path"][0]).query)["ticket"][0]
+    """What our viewer does with a session link: a ticket from LINK/ticket, the websocket with
+    it as subprotocol, the RFB banner read. Returns the ticket it used."""
+    url, subprotocol = rfb.link_ticket(link)
+    assert rfb.websocket_rfb_banner(url, subprotocols=("binary", subprotocol)) \
+        == b"RFB 003.008\n"
+    return subprotocol[len("qwd-ticket."):]
 
 
 def helper_token(helper, session_id):
@@ -307,7 +307,8 @@ def test_the_documented_access_log_holds_no_link_and_no_ticket(workdir, helper):
     try:
         session = api_create(server)
         wait_running(server, session["id"])
-        ticket = open_viewer(session["viewer_url"])
+        assert http_status(session["viewer_url"]) == 200  # the viewer page
+        ticket = open_viewer(session["viewer_url"])  # its POST LINK/ticket and the websocket
         link = session["viewer_url"].rsplit("/", 1)[1]
 
         def logged():
@@ -318,6 +319,7 @@ def test_the_documented_access_log_holds_no_link_and_no_ticket(workdir, helper):
         text = procs.wait_until(logged, 10, what="the websocket's access log line")
     finally:
         server.stop()
-    assert '"GET /qwd/s/... HTTP/1.1" 303' in text and '"GET /qwd/ws... HTTP/1.1" 101' in text
+    assert '"GET /qwd/s/... HTTP/1.1" 200' in text and '"POST /qwd/s/... HTTP/1.1" 200' in text
+    assert '"GET /qwd/ws... HTTP/1.1" 101' in text
     assert '"POST /qwd/api/sessions HTTP/1.1" 201' in text  # the rest as usual
     assert link not in text and ticket not in text

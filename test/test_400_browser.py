@@ -487,7 +487,9 @@ def test_tls_end_to_end(workdir, helper, playwright_installed):
         assert all(cookie.secure for cookie in cookies.values()), cookies
 
         session = api_create(httpd, user="tina")
-        assert session["viewer_url"] == f"https://127.0.0.1:{httpd.port}/qwd/s/{session['id']}"
+        assert re.fullmatch(rf"https://127\.0\.0\.1:{httpd.port}/qwd/s/[0-9a-f]{{32}}",
+                            session["viewer_url"]), session["viewer_url"]
+        assert session["id"] not in session["viewer_url"]  # the link is no session id
         assert session["websocket_url"].startswith(
             f"wss://127.0.0.1:{httpd.port}/qwd/ws?ticket={session['id']}.")
         wait_running(httpd, session["id"], user="tina")
@@ -504,7 +506,9 @@ def test_tls_end_to_end(workdir, helper, playwright_installed):
                 return None
         with pytest.raises(urllib.error.HTTPError) as moved:
             urllib.request.build_opener(NoRedirect).open(
-                f"http://127.0.0.1:{httpd.redirect_port}/qwd/s/{session['id']}", timeout=10)
+                session["viewer_url"].replace(f"https://127.0.0.1:{httpd.port}",
+                                              f"http://127.0.0.1:{httpd.redirect_port}"),
+                timeout=10)
         assert moved.value.code == 301
         assert moved.value.headers["Location"] == session["viewer_url"]
 

@@ -201,7 +201,10 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
                          ",format=raw,media=cdrom,readonly=on", NULL));
         push(args, "-boot", "order=d");
     }
-    push(args, "-vnc", apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, vnc_socket), NULL));
+    /* force-shared: no client may have the display alone (and evict the other viewers) */
+    push(
+        args, "-vnc",
+        apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, vnc_socket), ",share=force-shared", NULL));
     push(
         args, "-qmp",
         apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, qmp_socket), ",server=on,wait=off", NULL));

@@ -21,6 +21,11 @@
 #define QWD_SESSION_QEMU_LOG "qemu.log"
 #define QWD_SESSION_DISK "disk.qcow2"
 #define QWD_SESSION_RECORD "session.json"
+/* The relay's ways in for viewers (support/helper_relay.c): the session's own link, and one per
+ * share, named SHARE_PREFIX + the share's id + SHARE_SUFFIX. */
+#define QWD_SESSION_RELAY_SOCKET "relay.sock"
+#define QWD_SESSION_SHARE_PREFIX "s-"
+#define QWD_SESSION_SHARE_SUFFIX ".sock"
 
 /* sun_path is 108 bytes, NUL included. */
 #define QWD_UNIX_PATH_MAX 107

@@ -27,6 +27,8 @@
 #define QWD_OP_WARM "warm"           /* {machine, cpu?, memory_mib?, video?} → warm image */
 #define QWD_OP_WARM_LIST "warm_list" /* {} → {"warm": [warm image, ...]} */
 #define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
+#define QWD_OP_SHARE "share"         /* {id, kind, expires?} → the share object */
+#define QWD_OP_UNSHARE "unshare"     /* {id, share} → {"share", "closed": N} */
 
 /* A session's "state". */
 #define QWD_STATE_STARTING "starting" /* QEMU runs, its VNC socket does not answer yet */
@@ -34,15 +36,24 @@
 #define QWD_STATE_ENDED "ended"       /* QEMU is gone; see "ended_reason" */
 
 /* A session's "ended_reason". */
-#define QWD_END_STOPPED "stopped"   /* stop */
-#define QWD_END_EXPIRED "expired"   /* its lifetime ran out */
-#define QWD_END_PURGED "purged"     /* purge */
-#define QWD_END_POWEROFF "poweroff" /* QEMU exited by itself with status 0 */
-#define QWD_END_CRASHED "crashed"   /* any other exit */
+#define QWD_END_STOPPED "stopped"         /* stop */
+#define QWD_END_EXPIRED "expired"         /* its lifetime ran out */
+#define QWD_END_PURGED "purged"           /* purge */
+#define QWD_END_POWEROFF "poweroff"       /* QEMU exited by itself with status 0 */
+#define QWD_END_CRASHED "crashed"         /* any other exit */
+#define QWD_END_VIEWER_LEFT "viewer_left" /* a one-shot session's viewer disconnected */
+#define QWD_END_IDLE "idle"               /* no viewer for its idle_stop_s */
 
 /* A session's "boot". */
 #define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
 #define QWD_BOOT_RESTORED "restored" /* restored from a warm image */
+
+/* What a viewer of a session's display may do (a share's "kind", a viewer's "kind"). */
+#define QWD_VIEWER_OWNER "owner"     /* the session's own link: keyboard and mouse */
+#define QWD_VIEWER_CONTROL "control" /* a share whose viewers have keyboard and mouse too */
+#define QWD_VIEWER_VIEW "view"       /* a share whose viewers only watch */
+/* Shares a session has at once (lib/qwd_token.h: a share's id). */
+#define QWD_PROTO_MAX_SHARES 32
 
 /* Bounds of start's arguments. */
 #define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */

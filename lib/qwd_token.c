@@ -47,22 +47,33 @@ apr_status_t qwd_token_new(apr_pool_t *pool, char **token)
     return APR_SUCCESS;
 }
 
-apr_status_t qwd_session_id_new(apr_pool_t *pool, char **session_id)
+/* len lowercase hex digits of fresh random bytes, in pool. */
+static apr_status_t random_hex(apr_pool_t *pool, int len, char **out)
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char bytes[RANDOM_BYTES];
-    apr_status_t rv = apr_generate_random_bytes(bytes, sizeof bytes);
+    apr_status_t rv = apr_generate_random_bytes(bytes, (apr_size_t)len / 2);
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    char *id = apr_palloc(pool, QWD_SESSION_ID_LEN + 1);
-    for (int i = 0; i < RANDOM_BYTES; i++) {
+    char *id = apr_palloc(pool, (apr_size_t)len + 1);
+    for (int i = 0; i < len / 2; i++) {
         id[2 * i] = hex[bytes[i] >> 4];
         id[2 * i + 1] = hex[bytes[i] & 15];
     }
-    id[QWD_SESSION_ID_LEN] = '\0';
-    *session_id = id;
+    id[len] = '\0';
+    *out = id;
     return APR_SUCCESS;
+}
+
+apr_status_t qwd_session_id_new(apr_pool_t *pool, char **session_id)
+{
+    return random_hex(pool, QWD_SESSION_ID_LEN, session_id);
+}
+
+apr_status_t qwd_share_id_new(apr_pool_t *pool, char **share_id)
+{
+    return random_hex(pool, QWD_SHARE_ID_LEN, share_id);
 }
 
 /* Whether text is exactly len characters, all from allowed. */
@@ -79,4 +90,9 @@ int qwd_token_is_valid(const char *text)
 int qwd_session_id_is_valid(const char *text)
 {
     return is_made_of(text, QWD_SESSION_ID_LEN, "0123456789abcdef");
+}
+
+int qwd_share_id_is_valid(const char *text)
+{
+    return is_made_of(text, QWD_SHARE_ID_LEN, "0123456789abcdef");
 }

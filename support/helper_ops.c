@@ -267,7 +267,8 @@ static void op_start(op_call *call)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
                         config->max_session_memory_mib, &memory_mib)
         || int_argument(call, "lifetime_s", config->default_lifetime, 1, config->max_lifetime,
-                        &request.lifetime_s)) {
+                        &request.lifetime_s)
+        || int_argument(call, "idle_stop_s", 0, 0, config->max_lifetime, &request.idle_stop_s)) {
         return;
     }
     if (!*request.owner || strlen(request.owner) > QWD_PROTO_OWNER_MAX) {
@@ -333,6 +334,56 @@ static void op_stop(op_call *call)
     }
     helper_session_stop(s, QWD_END_STOPPED);
     wait_for_one(call, WAIT_STOP, s);
+}
+
+/* A share of a live session: its id, its token (websockify's way to the share's own way in to
+ * the relay), its kind and expiry. */
+static void op_share(op_call *call)
+{
+    const char *kind, *code, *problem;
+    json_t *expires = json_object_get(call->arguments, "expires");
+    helper_session *s = session_argument(call);
+    if (!s || string_argument(call, "kind", NULL, &kind)) {
+        return;
+    }
+    if (strcmp(kind, QWD_VIEWER_VIEW) && strcmp(kind, QWD_VIEWER_CONTROL)) {
+        bad_argument(call, "kind", "kind must be " QWD_VIEWER_VIEW " or " QWD_VIEWER_CONTROL, 1, 0);
+        return;
+    }
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    if (expires && !json_is_null(expires)
+        && (!json_is_integer(expires) || json_integer_value(expires) <= now)) {
+        bad_argument(call, "expires", "expires must be a time to come (Unix seconds), or null", 1,
+                     0);
+        return;
+    }
+    apr_time_t until =
+        json_is_integer(expires) ? apr_time_from_sec(json_integer_value(expires)) : 0;
+    json_t *share = helper_session_share(s, call->ptemp, kind, until, &code, &problem);
+    if (!share) {
+        fail(call, code, problem,
+             !strcmp(code, QWD_ERR_LIMIT_REACHED) ? json_pack("{s:s}", "limit", "shares") : NULL);
+        return;
+    }
+    reply(call, share);
+}
+
+static void op_unshare(op_call *call)
+{
+    const char *share;
+    helper_session *s = session_argument(call);
+    if (!s || string_argument(call, "share", NULL, &share)) {
+        return;
+    }
+    int closed = helper_session_unshare(s, share);
+    if (closed < 0) {
+        fail(call, QWD_ERR_NOT_FOUND,
+             apr_psprintf(call->ptemp, "session %s has no share \"%s\"",
+                          json_string_value(json_object_get(call->arguments, "id")), share),
+             NULL);
+        return;
+    }
+    reply(call, json_pack("{s:s, s:i}", "share", share, "closed", closed));
 }
 
 static void op_status(op_call *call)
@@ -443,16 +494,17 @@ static void op_load(op_call *call)
     int sessions, vcpus, memory;
     helper_load_read(&load);
     helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
-    reply(call,
-          json_pack("{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
-                    "s:s, s:s, s:b}",
-                    "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15",
-                    load.load15, "mem_total_mib", (json_int_t)load.mem_total_mib,
-                    "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions", sessions,
-                    "vcpus", vcpus, "memory_mib", memory, "max_sessions", config->max_sessions,
-                    "max_vcpus", config->max_vcpus, "max_memory_mib", config->max_memory_mib,
-                    "max_load", config->max_load, "accel", call->h->host.accel, "cpu_model",
-                    call->h->host.cpu_model, "warm_auto", config->warm_auto));
+    json_t *answer = json_pack(
+        "{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
+        "s:s, s:s, s:b}",
+        "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15", load.load15,
+        "mem_total_mib", (json_int_t)load.mem_total_mib, "mem_available_mib",
+        (json_int_t)load.mem_available_mib, "sessions", sessions, "vcpus", vcpus, "memory_mib",
+        memory, "max_sessions", config->max_sessions, "max_vcpus", config->max_vcpus,
+        "max_memory_mib", config->max_memory_mib, "max_load", config->max_load, "accel",
+        call->h->host.accel, "cpu_model", call->h->host.cpu_model, "warm_auto", config->warm_auto);
+    helper_sessions_viewers(call->h, answer);
+    reply(call, answer);
 }
 
 typedef struct {
@@ -464,7 +516,8 @@ static const op_entry ops[] = {
     {QWD_OP_HELLO, op_hello},         {QWD_OP_START, op_start},         {QWD_OP_STOP, op_stop},
     {QWD_OP_STATUS, op_status},       {QWD_OP_LIST, op_list},           {QWD_OP_PURGE, op_purge},
     {QWD_OP_MACHINES, op_machines},   {QWD_OP_LOAD, op_load},           {QWD_OP_WARM, op_warm},
-    {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop},
+    {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop}, {QWD_OP_SHARE, op_share},
+    {QWD_OP_UNSHARE, op_unshare},
 };
 
 json_t *helper_ops_greeting(void)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The ops of the protocol (docs/protocol.md): hello, start, stop, status, list, purge,
- * machines, load, warm, warm_list, warm_drop. Each validates its arguments and says what to
+ * machines, load, warm, warm_list, warm_drop, share, unshare. Each validates its arguments and says what to
  * answer: a message now, or a reply that waits for sessions (start: until its VM is launched;
  * stop, purge: until they ended). Connections are helper_clients' business. */
 #ifndef QWD_HELPER_OPS_H

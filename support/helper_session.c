@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions from creation to cleanup. A session's files all live in STATE/sessions/ID/ plus one
- * token file, so ending it is: remove that directory and that token, whatever the cause. Where
- * and how its VM runs is the backend's business; what the session decides is the plan (once)
- * and, when a restore fails, the cold boot that replaces it. */
+ * token file per way to its display (its own link, each share), so ending it is: remove that
+ * directory and those tokens, whatever the cause. Where and how its VM runs is the backend's
+ * business; what the session decides is the plan (once) and, when a restore fails, the cold
+ * boot that replaces it. Its viewers reach the display through its relay (helper_relay.c),
+ * which tells it who comes and goes: a one-shot session stops when its viewer leaves, an
+ * idle one when nobody has watched for idle_stop_s. */
 #include "helper_session.h"
 #include "helper_config.h"
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_plan.h"
+#include "helper_relay.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_protocol.h"
@@ -29,6 +33,19 @@
 #define RECORD_MAX 65536
 
 typedef enum { SESSION_STARTING, SESSION_RUNNING, SESSION_ENDED } session_state;
+
+/* A share: its own way in to the relay, its own websockify token. */
+typedef struct session_share {
+    const char *id;
+    const char *kind; /* QWD_VIEWER_CONTROL or QWD_VIEWER_VIEW */
+    const char *token;
+    const char *socket;
+    apr_time_t expires; /* 0: as long as the session */
+} session_share;
+
+/* The viewer kinds, in the order of helper_sessions.connects. */
+static const char *const viewer_kinds[] = {QWD_VIEWER_OWNER, QWD_VIEWER_CONTROL, QWD_VIEWER_VIEW};
+#define VIEWER_KINDS (sizeof viewer_kinds / sizeof viewer_kinds[0])
 
 struct helper_session {
     apr_pool_t *pool; /* everything of the session; destroyed when it is forgotten */
@@ -54,9 +71,15 @@ struct helper_session {
     const char *clock;
     int launch; /* 1 its VM was launched, -1 the launch failed (launch_problem), 0 under way */
     const char *launch_problem;
-    int relaunching; /* booting cold after a failed restore */
-    int holds;       /* replies waiting for it */
-    int forgotten;   /* out of the table, freed on the last release */
+    int relaunching;            /* booting cold after a failed restore */
+    int holds;                  /* replies waiting for it */
+    int forgotten;              /* out of the table, freed on the last release */
+    int idle_stop_s;            /* stops after this long without a viewer (0: never) */
+    apr_time_t idle_since;      /* since when nobody watches; 0 while somebody does */
+    int opened;                 /* a viewer came at least once (a one-shot link is used up) */
+    const char *relay_socket;   /* the way in of its own link */
+    helper_relay *relay;        /* NULL before its VM was launched and once it ended */
+    apr_array_header_t *shares; /* session_share *: the shares it has now */
 };
 
 struct helper_sessions {
@@ -65,6 +88,7 @@ struct helper_sessions {
     helper_sessions_hook *hook;
     void *hook_data;
     apr_time_t next_expiry_check;
+    unsigned connects[VIEWER_KINDS]; /* viewers that joined since the helper started */
 };
 
 void helper_sessions_init(helper *h, const helper_backend *backend)
@@ -101,6 +125,9 @@ static helper_session *session_new(helper *h, const char *id)
     s->created = apr_time_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
+    s->relay_socket = qwd_session_file(pool, s->dir, QWD_SESSION_RELAY_SOCKET);
+    s->shares = apr_array_make(pool, 2, sizeof(session_share *));
+    s->idle_since = s->created;
     apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
     return s;
 }
@@ -140,6 +167,9 @@ static void remove_session_files(helper_session *s)
 {
     if (s->token) {
         helper_token_remove(s->h, s->token);
+    }
+    for (int i = 0; i < s->shares->nelts; i++) {
+        helper_token_remove(s->h, APR_ARRAY_IDX(s->shares, i, session_share *)->token);
     }
     int error = helper_fs_remove_tree(s->dir);
     if (error) {
@@ -204,6 +234,32 @@ static const char *session_clock(const helper_session *s)
     return s->vm ? s->h->sessions->backend->clock(s->vm) : s->clock;
 }
 
+/* When s stops for want of a viewer if none comes (Unix seconds), or 0: never, or somebody
+ * watches. */
+static apr_int64_t idle_stop_at(const helper_session *s)
+{
+    if (!s->idle_stop_s || !s->idle_since || s->state == SESSION_ENDED) {
+        return 0;
+    }
+    return apr_time_sec(s->idle_since) + s->idle_stop_s;
+}
+
+static json_t *share_json(const session_share *share)
+{
+    return json_pack("{s:s, s:s, s:o, s:s}", "id", share->id, "kind", share->kind, "expires",
+                     share->expires ? json_integer(apr_time_sec(share->expires)) : json_null(),
+                     "token", share->token);
+}
+
+static json_t *shares_json(const helper_session *s)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < s->shares->nelts; i++) {
+        json_array_append_new(list, share_json(APR_ARRAY_IDX(s->shares, i, session_share *)));
+    }
+    return list;
+}
+
 json_t *helper_session_json(helper_session *s)
 {
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
@@ -225,6 +281,14 @@ json_t *helper_session_json(helper_session *s)
     if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
     }
+    apr_int64_t idle_at = idle_stop_at(s);
+    json_object_set_new(record, "relay_socket", json_string(s->relay_socket));
+    json_object_set_new(record, "viewers",
+                        s->relay ? helper_relay_viewers_json(s->relay) : json_array());
+    json_object_set_new(record, "opened", json_boolean(s->opened));
+    json_object_set_new(record, "shares", shares_json(s));
+    json_object_set_new(record, "idle_stop_s", json_integer(s->idle_stop_s));
+    json_object_set_new(record, "idle_stop_at", idle_at ? json_integer(idle_at) : json_null());
     return record;
 }
 
@@ -234,6 +298,17 @@ json_t *helper_session_brief_json(helper_session *s)
         json_pack("{s:s, s:s, s:s}", "id", s->id, "state", state_name(s), "boot", s->boot);
     if (s->ref) {
         json_object_set_new(item, "ref", json_string(s->ref));
+    }
+    /* who watches, and when nobody's watching ends it: only when there is something to say,
+     * so a listing stays small */
+    if (s->relay && helper_relay_watching(s->relay, NULL)) {
+        json_object_set_new(item, "viewers", helper_relay_viewers_json(s->relay));
+    }
+    if (s->oneshot && s->opened) {
+        json_object_set_new(item, "opened", json_true()); /* its link is used up */
+    }
+    if (idle_stop_at(s)) {
+        json_object_set_new(item, "idle_stop_at", json_integer(idle_stop_at(s)));
     }
     return item;
 }
@@ -321,6 +396,8 @@ static void end(helper_session *s, int crashed, const char *how)
     if (!strcmp(s->ended_reason, QWD_END_CRASHED)) {
         log_qemu_output(s);
     }
+    helper_relay_destroy(s->relay, "the session ended");
+    s->relay = NULL;
     remove_session_files(s);
     changed(s->h->sessions);
 }
@@ -356,6 +433,203 @@ static int boot_cold_again(helper_session *s)
     return -1;
 }
 
+static unsigned kind_index(const char *kind)
+{
+    for (unsigned i = 0; i < VIEWER_KINDS; i++) {
+        if (!strcmp(viewer_kinds[i], kind)) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* How the relay reports viewers: counted, logged; a one-shot session stops when its viewer
+ * leaves, an idle clock starts when the last one does. */
+static void on_viewer(void *data, const helper_relay_report *report)
+{
+    helper_session *s = data;
+    const char *share = report->share ? report->share : "none";
+    if (report->event == RELAY_VIEWER_JOINED) {
+        s->idle_since = 0;
+        s->h->sessions->connects[kind_index(report->kind)]++;
+        helper_log_info(QWDLOGNO(05710) "session %s: viewer %u joined (%s, share %s); %u "
+                                        "watching",
+                        s->id, report->viewer, report->kind, share, report->watching);
+        if (!s->opened) {
+            s->opened = 1;
+            write_record(s); /* a restarted helper must know a one-shot link is used up */
+        }
+        return;
+    }
+    helper_log_info(QWDLOGNO(05711) "session %s: viewer %u left (%s, share %s) after %.1f s: "
+                                    "%s (%u input messages dropped); %u watching",
+                    s->id, report->viewer, report->kind, share,
+                    (double)(apr_time_now() - report->since) / APR_USEC_PER_SEC, report->why,
+                    report->dropped, report->watching);
+    if (s->state == SESSION_ENDED) {
+        return;
+    }
+    if (!report->watching) {
+        s->idle_since = apr_time_now();
+    }
+    if (s->oneshot && !report->share) {
+        helper_session_stop(s, QWD_END_VIEWER_LEFT);
+    }
+}
+
+/* A share's way in and the token that leads there. Returns 0 or errno. */
+static int open_share(helper_session *s, const session_share *share)
+{
+    int error = helper_relay_listen(s->relay, share->socket, share->kind, share->id, 0);
+    return error ? error : helper_token_write(s->h, share->token, share->socket);
+}
+
+/* The relay of s and its ways in: its own link (once, for a one-shot session; none when that
+ * viewer came already) and its shares, each with the websockify token that leads to it.
+ * Returns 0 or errno. */
+static int open_relay(helper_session *s)
+{
+    s->relay = helper_relay_create(s->h->events, s->id, s->vnc_socket, on_viewer, s);
+    if (!s->relay) {
+        return ENOMEM;
+    }
+    int error = 0;
+    if (!(s->oneshot && s->opened)) {
+        error = helper_relay_listen(s->relay, s->relay_socket, QWD_VIEWER_OWNER, NULL, s->oneshot);
+        if (!error) {
+            error = helper_token_write(s->h, s->token, s->relay_socket);
+        }
+    }
+    for (int i = 0; !error && i < s->shares->nelts; i++) {
+        error = open_share(s, APR_ARRAY_IDX(s->shares, i, session_share *));
+    }
+    return error;
+}
+
+json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *kind,
+                             apr_time_t expires, const char **code, const char **problem)
+{
+    char *id, *token;
+    *code = QWD_ERR_BAD_ARGUMENT;
+    if (s->state == SESSION_ENDED || s->stop_reason) {
+        *code = QWD_ERR_NOT_FOUND;
+        *problem = "the session has ended";
+        return NULL;
+    }
+    if (s->oneshot) {
+        *problem = "a one-shot session cannot be shared";
+        return NULL;
+    }
+    if (!s->relay) {
+        *problem = "the session's VM has not started yet";
+        return NULL;
+    }
+    if (s->shares->nelts >= QWD_PROTO_MAX_SHARES) {
+        *code = QWD_ERR_LIMIT_REACHED;
+        *problem = apr_psprintf(pool, "the session has %d shares already", QWD_PROTO_MAX_SHARES);
+        return NULL;
+    }
+    *code = QWD_ERR_INTERNAL;
+    if (qwd_share_id_new(s->pool, &id) != APR_SUCCESS
+        || qwd_token_new(s->pool, &token) != APR_SUCCESS) {
+        *problem = "no random bytes for the share's id or token";
+        return NULL;
+    }
+    session_share *share = apr_pcalloc(s->pool, sizeof *share);
+    share->id = id;
+    share->kind = !strcmp(kind, QWD_VIEWER_VIEW) ? QWD_VIEWER_VIEW : QWD_VIEWER_CONTROL;
+    share->token = token;
+    share->expires = expires;
+    share->socket = apr_pstrcat(s->pool, s->dir, "/" QWD_SESSION_SHARE_PREFIX, id,
+                                QWD_SESSION_SHARE_SUFFIX, NULL);
+    if (strlen(share->socket) >= QWD_UNIX_PATH_MAX) {
+        *problem = apr_psprintf(pool,
+                                "the socket path %s is %d bytes or longer: use a shorter "
+                                "state_dir",
+                                share->socket, QWD_UNIX_PATH_MAX);
+        return NULL;
+    }
+    int error = open_share(s, share);
+    if (error) {
+        helper_relay_close_entrance(s->relay, share->id, "the share could not be opened");
+        helper_token_remove(s->h, share->token);
+        *problem = apr_psprintf(pool, "cannot open the share's way in: %s", strerror(error));
+        helper_log_error(QWDLOGNO(05717) "session %s: %s", s->id, *problem);
+        return NULL;
+    }
+    APR_ARRAY_PUSH(s->shares, session_share *) = share;
+    write_record(s);
+    helper_log_info(QWDLOGNO(05714) "session %s: share %s (%s) opened, until %s", s->id, id,
+                    share->kind,
+                    expires ? apr_psprintf(pool, "%" APR_INT64_T_FMT, apr_time_sec(expires))
+                            : "the session ends");
+    json_t *object = share_json(share);
+    json_object_set_new(object, "session", json_string(s->id));
+    return object;
+}
+
+/* Closes share number i of s (its way in, its viewers, its token); returns how many viewers
+ * it closed. */
+static unsigned close_share(helper_session *s, int i, const char *why)
+{
+    session_share *share = APR_ARRAY_IDX(s->shares, i, session_share *);
+    unsigned closed = s->relay ? helper_relay_close_entrance(s->relay, share->id, why) : 0;
+    helper_token_remove(s->h, share->token);
+    memmove(&APR_ARRAY_IDX(s->shares, i, session_share *),
+            &APR_ARRAY_IDX(s->shares, i + 1, session_share *),
+            (size_t)(s->shares->nelts - i - 1) * sizeof(session_share *));
+    s->shares->nelts--;
+    write_record(s);
+    return closed;
+}
+
+int helper_session_unshare(helper_session *s, const char *share_id)
+{
+    for (int i = 0; i < s->shares->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(s->shares, i, session_share *)->id, share_id)) {
+            unsigned closed = close_share(s, i, "the share was revoked");
+            helper_log_info(QWDLOGNO(05715) "session %s: share %s revoked, %u viewer(s) closed",
+                            s->id, share_id, closed);
+            return (int)closed;
+        }
+    }
+    return -1;
+}
+
+/* Shares whose time is over close, and their viewers with them. */
+static void expire_shares(helper_session *s, apr_time_t now)
+{
+    for (int i = 0; i < s->shares->nelts;) {
+        session_share *share = APR_ARRAY_IDX(s->shares, i, session_share *);
+        if (!share->expires || now < share->expires) {
+            i++;
+            continue;
+        }
+        const char *id = share->id;
+        unsigned closed = close_share(s, i, "the share expired");
+        helper_log_info(QWDLOGNO(05716) "session %s: share %s expired, %u viewer(s) closed", s->id,
+                        id, closed);
+    }
+}
+
+void helper_sessions_viewers(helper *h, json_t *into)
+{
+    json_t *watching = json_object(), *connects = json_object();
+    unsigned now[VIEWER_KINDS] = {0};
+    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions->table); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        for (unsigned k = 0; s->relay && k < VIEWER_KINDS; k++) {
+            now[k] += helper_relay_watching(s->relay, viewer_kinds[k]);
+        }
+    }
+    for (unsigned k = 0; k < VIEWER_KINDS; k++) {
+        json_object_set_new(watching, viewer_kinds[k], json_integer(now[k]));
+        json_object_set_new(connects, viewer_kinds[k], json_integer(h->sessions->connects[k]));
+    }
+    json_object_set_new(into, "viewers", watching);
+    json_object_set_new(into, "viewer_connects", connects);
+}
+
 static void launched(helper_session *s)
 {
     helper *h = s->h;
@@ -369,13 +643,16 @@ static void launched(helper_session *s)
     }
     int error = write_record(s);
     if (!error) {
-        error = helper_token_write(h, s->token, s->vnc_socket);
+        error = open_relay(s);
     }
     if (error) {
         /* The VM runs already: end it the normal way, so it is reaped and cleaned. */
         s->launch = -1;
         s->launch_problem =
-            apr_psprintf(s->pool, "cannot write the session record or token: %s", strerror(error));
+            apr_psprintf(s->pool,
+                         "cannot write the session record, open its relay or write its "
+                         "token: %s",
+                         strerror(error));
         helper_session_stop(s, QWD_END_CRASHED);
         return;
     }
@@ -453,6 +730,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->owner = apr_pstrdup(s->pool, request->owner);
     s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->oneshot = request->oneshot;
+    s->idle_stop_s = request->idle_stop_s;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
@@ -499,6 +777,13 @@ int helper_sessions_tick(helper *h)
         if (!s->stop_reason && check_expiry && now >= s->expires) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
+        else if (!s->stop_reason && check_expiry && idle_stop_at(s)
+                 && now >= s->idle_since + apr_time_from_sec(s->idle_stop_s)) {
+            helper_session_stop(s, QWD_END_IDLE);
+        }
+        if (check_expiry && s->state != SESSION_ENDED) {
+            expire_shares(s, now);
+        }
     }
     return starting;
 }
@@ -529,6 +814,35 @@ static int load_record(helper_session *s, json_t *record)
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);
+    /* what a helper before shares wrote has none of these: no shares, never opened, no idle */
+    json_t *opened = json_object_get(record, "opened"),
+           *idle = json_object_get(record, "idle_stop_s");
+    s->opened = json_is_true(opened);
+    s->idle_stop_s = json_is_integer(idle) ? (int)json_integer_value(idle) : 0;
+    /* the idle clock starts again: the next helper cannot know who watched meanwhile */
+    s->idle_since = apr_time_now();
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get(record, "shares"), i, item) {
+        const char *id = NULL, *kind = NULL, *share_token = NULL;
+        json_int_t until = 0;
+        json_t *until_field = json_object_get(item, "expires");
+        if (json_unpack(item, "{s:s, s:s, s:s}", "id", &id, "kind", &kind, "token", &share_token)
+                != 0
+            || !qwd_share_id_is_valid(id) || !qwd_token_is_valid(share_token)
+            || (strcmp(kind, QWD_VIEWER_VIEW) && strcmp(kind, QWD_VIEWER_CONTROL))) {
+            continue; /* not one of ours: its token file is pruned as stale */
+        }
+        until = json_is_integer(until_field) ? json_integer_value(until_field) : 0;
+        session_share *share = apr_pcalloc(s->pool, sizeof *share);
+        share->id = apr_pstrdup(s->pool, id);
+        share->kind = !strcmp(kind, QWD_VIEWER_VIEW) ? QWD_VIEWER_VIEW : QWD_VIEWER_CONTROL;
+        share->token = apr_pstrdup(s->pool, share_token);
+        share->expires = until > 0 ? apr_time_from_sec(until) : 0;
+        share->socket = apr_pstrcat(s->pool, s->dir, "/" QWD_SESSION_SHARE_PREFIX, share->id,
+                                    QWD_SESSION_SHARE_SUFFIX, NULL);
+        APR_ARRAY_PUSH(s->shares, session_share *) = share;
+    }
     return 0;
 }
 
@@ -547,12 +861,18 @@ static void adopt_one(helper *h, const char *id)
         s->plan = plan;
         s->vm = h->sessions->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
     }
-    if (s->vm && helper_token_write(h, s->token, s->vnc_socket) == 0) {
+    if (s->vm && open_relay(s) == 0) {
         /* Its VM proves its display again before it is called running. */
         s->launch = 1;
         helper_log_info(QWDLOGNO(05048) "session %s: re-adopted QEMU pid %d", id, (int)s->pid);
+        if (s->oneshot && s->opened) {
+            /* its one viewer's connection went with the previous helper */
+            helper_session_stop(s, QWD_END_VIEWER_LEFT);
+        }
         return;
     }
+    helper_relay_destroy(s->relay, "the session could not be adopted");
+    s->relay = NULL;
     if (s->vm) {
         h->sessions->backend->release(s->vm);
         s->vm = NULL;
@@ -561,14 +881,23 @@ static void adopt_one(helper *h, const char *id)
     discard(s);
 }
 
-/* Whether token belongs to a live session (token files of others are stale). */
+/* Whether token belongs to a live session, its own or a share's (token files of others are
+ * stale). */
 static int token_is_live(void *data, const char *token)
 {
     helper *h = data;
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions->table); i; i = apr_hash_next(i)) {
         helper_session *s = apr_hash_this_val(i);
-        if (s->state != SESSION_ENDED && s->token && !strcmp(s->token, token)) {
+        if (s->state == SESSION_ENDED) {
+            continue;
+        }
+        if (s->token && !strcmp(s->token, token)) {
             return 1;
+        }
+        for (int k = 0; k < s->shares->nelts; k++) {
+            if (!strcmp(APR_ARRAY_IDX(s->shares, k, session_share *)->token, token)) {
+                return 1;
+            }
         }
     }
     return 0;

@@ -22,7 +22,8 @@ typedef struct helper_start_request {
     qwd_vm_profile profile;
     const char *owner;
     int lifetime_s;
-    int oneshot;
+    int oneshot;     /* its link opens the display once; it stops when that viewer leaves */
+    int idle_stop_s; /* stop it after this long without a viewer (0: never) */
     const char *ref; /* the client's name for it ("" or NULL: none) */
 } helper_start_request;
 
@@ -61,6 +62,20 @@ void helper_session_stop(helper_session *s, const char *reason);
  * ref), what the module's listings reconcile their rows with. */
 json_t *helper_session_json(helper_session *s);
 json_t *helper_session_brief_json(helper_session *s);
+
+/* Shares s: a way to its display of its own, for viewers of kind (QWD_VIEWER_CONTROL or
+ * QWD_VIEWER_VIEW), until expires (0: as long as the session). Returns the share object of
+ * docs/protocol.md, or NULL with *code (QWD_ERR_*) and *problem (in pool). */
+json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *kind,
+                             apr_time_t expires, const char **code, const char **problem);
+
+/* Revokes a share of s: its way in, its viewers and its token are gone. Returns how many
+ * viewers it closed, or -1 when s has no such share. */
+int helper_session_unshare(helper_session *s, const char *share_id);
+
+/* Sets into's "viewers" (watching now) and "viewer_connects" (joined since the helper
+ * started), each {"owner": N, "control": N, "view": N}, over every session. */
+void helper_sessions_viewers(helper *h, json_t *into);
 
 /* Whether s has ended. */
 int helper_session_ended(const helper_session *s);

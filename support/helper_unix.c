@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Connecting to a VM's Unix sockets. Unix connect() does not block on a listening socket, so
- * non-blocking mode only matters for the reads that follow. */
+/* Connecting to a VM's Unix sockets, and listening on the relay's. Unix connect() does not
+ * block on a listening socket, so non-blocking mode only matters for the reads that follow. */
 #include "helper_unix.h"
 
 #include <errno.h>
@@ -22,6 +22,28 @@ int helper_unix_connect(const char *path)
         return -1;
     }
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        int error = errno;
+        close(fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+int helper_unix_listen(const char *path, int backlog)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof addr.sun_path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    unlink(path); /* a socket file of a helper that was killed */
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(fd, backlog) != 0) {
         int error = errno;
         close(fd);
         errno = error;

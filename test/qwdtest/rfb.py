@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Speaks just enough RFB to prove a VM's display answers: through a websocket (websockify or
-Apache) or directly on QEMU's VNC Unix socket."""
+"""Speaks enough RFB to prove a VM's display answers (through a websocket — websockify or
+Apache — or on a Unix socket: QEMU's, or the relay's), and to be a viewer: handshake, screen
+updates, keys, and any bytes a misbehaving client might send."""
 import socket
+import struct
 import time
 
 import websocket  # python3-websocket
@@ -104,3 +106,207 @@ def open_link_websocket(link, timeout=10):
     banner = ws.recv()
     assert banner.startswith(b"RFB "), banner
     return ws
+
+
+# ---------------------------------------------------------------- a VNC client for the tests
+
+KEY_RETURN = 0xff0d
+KEY_SHIFT_L = 0xffe1
+# What a US keyboard types with Shift held (QEMU maps keysyms through its en-us keymap).
+SHIFTED = set('~!@#$%^&*()_+{}|:"<>?' + "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# XT scan codes (QEMU's "qnum") of what the extended key events of the tests type.
+QNUM = {"a": 0x1e, "x": 0x2d, "\n": 0x1c}
+
+
+class Closed(Exception):
+    """The other side closed the connection."""
+
+
+class _UnixTransport:
+    def __init__(self, path, timeout):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def recv(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(65536)
+        except socket.timeout:
+            return None
+        except ConnectionResetError:
+            return b""
+
+    def close(self):
+        self.sock.close()
+
+
+class _WebsocketTransport:
+    def __init__(self, url, timeout, subprotocols, header):
+        self.ws = websocket.create_connection(url, timeout=timeout,
+                                              subprotocols=list(subprotocols),
+                                              header=header or [])
+
+    def send(self, data):
+        self.ws.send_binary(data)
+
+    def recv(self, timeout):
+        self.ws.settimeout(timeout)
+        try:
+            frame = self.ws.recv()
+        except websocket.WebSocketTimeoutException:
+            return None
+        except (websocket.WebSocketConnectionClosedException, ConnectionResetError):
+            return b""
+        if isinstance(frame, str):
+            frame = frame.encode()
+        return frame if frame else b""
+
+    def close(self):
+        self.ws.close()
+
+
+class RfbClient:
+    """A VNC client of just what the tests need: the 3.8 handshake (no security, shared
+    display), raw 32-bit screen updates, keys as keysyms (with Shift where a US keyboard
+    needs it) or as QEMU's extended key events, and raw bytes of any kind."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.buffer = b""
+        self.width = self.height = 0
+        self.name = ""
+
+    @classmethod
+    def unix(cls, path, timeout=10):
+        return cls(_UnixTransport(path, timeout))
+
+    @classmethod
+    def websocket(cls, url, timeout=10, subprotocols=("binary",), header=None):
+        return cls(_WebsocketTransport(url, timeout, subprotocols, header))
+
+    # -- bytes
+    def send(self, data):
+        self.transport.send(data)
+
+    def _read(self, n, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.buffer) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"wanted {n} bytes, have {len(self.buffer)}")
+            chunk = self.transport.recv(left)
+            if chunk == b"":
+                raise Closed("the relay closed the connection")
+            if chunk:
+                self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def close(self):
+        self.transport.close()
+
+    # -- the handshake
+    def handshake(self, shared=True, timeout=10):
+        banner = self._read(12, timeout)
+        assert banner == b"RFB 003.008\n", banner
+        self.send(b"RFB 003.008\n")
+        count = self._read(1, timeout)[0]
+        types = self._read(count, timeout)
+        assert 1 in types, types
+        self.send(b"\x01")
+        assert self._read(4, timeout) == b"\0\0\0\0"  # SecurityResult: OK
+        self.send(b"\x01" if shared else b"\x00")
+        init = self._read(24, timeout)
+        self.width, self.height = struct.unpack(">HH", init[:4])
+        self.name = self._read(struct.unpack(">I", init[20:24])[0], timeout).decode(errors="replace")
+        # 32 bits per pixel, true colour; only the raw encoding
+        self.send(struct.pack(">BxxxBBBBHHHBBBxxx", 0, 32, 24, 0, 1, 255, 255, 255, 16, 8, 0))
+        self.send(struct.pack(">BxHi", 2, 1, 0))
+        return self
+
+    # -- screen updates
+    def request_update(self, incremental=True):
+        self.send(struct.pack(">BBHHHH", 3, 1 if incremental else 0, 0, 0,
+                              self.width, self.height))
+
+    def read_message(self, timeout=10):
+        """The next server message: ("update", rectangles), ("bell",), ("cut", text) or
+        ("colours",). Raises Closed when the connection ends."""
+        kind = self._read(1, timeout)[0]
+        if kind == 0:
+            count = struct.unpack(">xH", self._read(3, timeout))[0]
+            rectangles = []
+            for _ in range(count):
+                x, y, w, h, encoding = struct.unpack(">HHHHi", self._read(12, timeout))
+                if encoding == 0:
+                    self._read(w * h * 4, timeout)
+                elif encoding == -223:  # DesktopSize
+                    self.width, self.height = w, h
+                rectangles.append((x, y, w, h, encoding))
+            return ("update", rectangles)
+        if kind == 1:
+            _, count = struct.unpack(">xHH", self._read(5, timeout))
+            self._read(6 * count, timeout)
+            return ("colours",)
+        if kind == 2:
+            return ("bell",)
+        if kind == 3:
+            length = struct.unpack(">xxxI", self._read(7, timeout))[0]
+            return ("cut", self._read(length, timeout))
+        raise AssertionError(f"unknown server message {kind}")
+
+    def wait_update(self, timeout=10):
+        """Reads until a screen update with at least one rectangle; returns its rectangles."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.read_message(max(0.1, deadline - time.monotonic()))
+            if message[0] == "update" and message[1]:
+                return message[1]
+
+    def screen(self, timeout=10):
+        """Asks for the whole screen and reads it: proves the display still answers."""
+        self.request_update(incremental=False)
+        return self.wait_update(timeout)
+
+    def closed(self, timeout=5):
+        """Whether the other side closes the connection within timeout (what arrives is
+        read and thrown away)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            chunk = self.transport.recv(max(0.05, deadline - time.monotonic()))
+            if chunk == b"":
+                return True
+        return False
+
+    # -- keys
+    def key(self, keysym, down):
+        self.send(struct.pack(">BBxxI", 4, 1 if down else 0, keysym))
+
+    def press(self, keysym):
+        self.key(keysym, True)
+        self.key(keysym, False)
+
+    def type_text(self, text):
+        """Types text as a person on a US keyboard does ("\\n" is Return)."""
+        for c in text:
+            if c == "\n":
+                self.press(KEY_RETURN)
+            elif c in SHIFTED:
+                self.key(KEY_SHIFT_L, True)
+                self.press(ord(c))
+                self.key(KEY_SHIFT_L, False)
+            else:
+                self.press(ord(c))
+
+    def ext_key(self, text):
+        """Types text (of QNUM's keys) with QEMU's extended key events, as noVNC does."""
+        for c in text:
+            for down in (1, 0):
+                self.send(struct.pack(">BBHII", 255, 0, down, 0, QNUM[c]))
+
+    def pointer(self, x, y, buttons=0):
+        self.send(struct.pack(">BBHH", 5, buttons, x, y))

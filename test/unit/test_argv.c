@@ -45,7 +45,7 @@ UNIT_TEST(argv_exact_for_a_disk_image)
               " -no-user-config -display none -vga virtio -device virtio-balloon"
               " -device vmgenid,guid=auto -nic user,model=e1000"
               " -drive file=/s/0123456789abcdef0123456789abcdef/disk.qcow2,format=qcow2,if=virtio"
-              " -vnc unix:/s/0123456789abcdef0123456789abcdef/vnc.sock"
+              " -vnc unix:/s/0123456789abcdef0123456789abcdef/vnc.sock,share=force-shared"
               " -qmp unix:/s/0123456789abcdef0123456789abcdef/qmp.sock,server=on,wait=off"
               " -chardev socket,id=serial0,path=/s/0123456789abcdef0123456789abcdef/serial.sock"
               ",server=on,wait=off,logfile=/s/0123456789abcdef0123456789abcdef/serial.log"

@@ -32,6 +32,23 @@ UNIT_TEST(session_id_has_32_lowercase_hex)
     apr_pool_destroy(pool);
 }
 
+UNIT_TEST(share_id_has_16_lowercase_hex)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    char *id, *other;
+    CHECK(qwd_share_id_new(pool, &id) == APR_SUCCESS);
+    CHECK(qwd_share_id_new(pool, &other) == APR_SUCCESS);
+    CHECK_INT(strlen(id), 16);
+    CHECK(qwd_share_id_is_valid(id));
+    CHECK(strcmp(id, other) != 0);
+    CHECK(!qwd_share_id_is_valid("0123456789ABCDEF"));
+    CHECK(!qwd_share_id_is_valid("../456789abcdef0"));
+    CHECK(!qwd_share_id_is_valid("0123456789abcdef0"));
+    CHECK(!qwd_share_id_is_valid(NULL));
+    apr_pool_destroy(pool);
+}
+
 UNIT_TEST(token_validation_rejects_other_shapes)
 {
     CHECK(qwd_token_is_valid("AAAAAAAAAAAAAAAAAAAA-_"));

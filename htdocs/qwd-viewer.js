@@ -3,7 +3,8 @@
  * every connect and reconnect it asks the link for a fresh one-use ticket (POST
  * data-ticket-url) and hands it to the websocket gate as a subprotocol, never in a URL. A lost
  * connection shows "reconnecting" and comes back by itself; a session that ended says so and
- * stops trying. */
+ * stops trying. A view share's viewer (data-view-only) sends no input and never resizes the
+ * desktop: the helper's relay would drop the one and close the viewer for the other. */
 "use strict";
 
 const body = document.body;
@@ -11,6 +12,7 @@ const statusText = document.getElementById("qwd-viewer-status");
 const retryButton = document.getElementById("qwd-viewer-retry");
 const screen = document.getElementById("qwd-viewer-screen");
 const ticketURL = body.dataset.ticketUrl;
+const viewOnly = body.dataset.viewOnly === "1";
 
 const FIRST_DELAY_MS = 500; // a starting display usually accepts within a second
 const MAX_DELAY_MS = 10000;
@@ -104,13 +106,15 @@ async function connect() {
 function open(answer) {
   let reached = false;
   rfb = new RFB(screen, answer.url, { wsProtocols: ["binary", answer.subprotocol] });
-  rfb.resizeSession = true;
+  rfb.viewOnly = viewOnly;
+  rfb.resizeSession = !viewOnly;
+  rfb.scaleViewport = viewOnly; // a watcher sees the whole desktop in the window
   rfb.addEventListener("connect", () => {
     reached = true;
     connected = true;
     failingSince = 0;
     delay = FIRST_DELAY_MS;
-    show("connected", "Connected");
+    show("connected", viewOnly ? "Connected (view only)" : "Connected");
   });
   rfb.addEventListener("disconnect", async () => {
     rfb = null;

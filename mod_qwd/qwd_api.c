@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The JSON API: GET /api/machines, GET|POST /api/sessions, GET|DELETE /api/sessions/ID.
+/* The JSON API: GET /api/machines, GET|POST /api/sessions, GET|DELETE /api/sessions/ID,
+ * GET|POST /api/sessions/ID/shares, DELETE /api/sessions/ID/shares/SHARE.
  * Answers are JSON objects; failures go through qwd_fail as {"error": CODE, "message": ...}. */
 #include "qwd_api.h"
 #include "qwd_auth.h"
 #include "qwd_body.h"
 #include "qwd_links.h"
+#include "qwd_protocol.h"
+#include "qwd_route.h"
 #include "qwd_session.h"
+#include "qwd_share.h"
 
 #include <apr_strings.h>
 #include <http_protocol.h>
@@ -46,6 +50,17 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     }
     if (row->boot) {
         json_object_set_new(object, "boot", json_string(row->boot));
+    }
+    if (live) {
+        /* who is watching (the helper's word, after a reconcile) and when nobody watching
+         * stops it */
+        json_object_set_new(object, "viewers",
+                            row->viewers ? json_deep_copy(row->viewers) : json_array());
+        json_object_set_new(object, "idle_stop_at",
+                            row->idle_stop_at ? json_integer(row->idle_stop_at) : json_null());
+        if (row->oneshot) {
+            json_object_set_new(object, "opened", json_boolean(row->opened));
+        }
     }
     if (!live) {
         json_object_set_new(object, "ended", json_integer(row->ended));
@@ -132,8 +147,8 @@ static int list(qwd_req_t *q)
                      json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
-/* What the reconcile of rows learnt of session id from the helper and is not stored: its boot
- * and its websockify token. */
+/* What the reconcile of rows learnt of session id from the helper and is not stored: its
+ * boot, its websockify token and its viewers. */
 static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
 {
     int i;
@@ -142,8 +157,78 @@ static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
         if (!strcmp(known->id, row->id)) {
             row->boot = known->boot;
             row->token = known->token;
+            row->viewers = known->viewers;
+            row->idle_stop_at = known->idle_stop_at;
+            row->opened = known->opened;
         }
     }
+}
+
+static int method_not_allowed(qwd_req_t *q, const char *allowed)
+{
+    apr_table_setn(q->r->err_headers_out, "Allow", allowed);
+    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, QWDLOGNO(01003), "method_not_allowed",
+                               "Method %s is not allowed here (%s).", q->r->method, allowed));
+}
+
+/* GET|POST /sessions/ID/shares, DELETE /sessions/ID/shares/SHARE (share_id): the owner's (or
+ * an admin's) shares of a session. */
+static int shares(qwd_req_t *q, const char *id, const char *share_id)
+{
+    apr_array_header_t *list;
+    qwd_store_t *store;
+    qwd_share_t *share;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    json_t *body, *kind, *expires_in, *items;
+    int method = q->r->method_number, i, seconds = 0;
+
+    if ((e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return qwd_fail(q, e);
+    }
+    if (share_id) {
+        if (method != M_DELETE) {
+            return method_not_allowed(q, "DELETE");
+        }
+        if ((e = qwd_share_revoke(q, store, row, share_id, &share))) {
+            return qwd_fail(q, e);
+        }
+        return send_json(q, HTTP_OK, qwd_share_json(q, share));
+    }
+    if (method == M_POST) {
+        if ((e = qwd_body_json(q, &body))) {
+            return qwd_fail(q, e);
+        }
+        kind = json_object_get(body, "kind");
+        expires_in = json_object_get(body, "expires_in_s");
+        if (!json_is_string(kind)) {
+            return qwd_fail(
+                q, type_error(q, "kind", "\"" QWD_VIEWER_VIEW "\" or \"" QWD_VIEWER_CONTROL "\""));
+        }
+        if (expires_in && !json_is_null(expires_in)
+            && (!json_is_integer(expires_in) || json_integer_value(expires_in) < 1
+                || json_integer_value(expires_in) > QWD_FIELD_INT_MAX)) {
+            return qwd_fail(q, type_error(q, "expires_in_s", "a number of seconds, or null"));
+        }
+        seconds = json_is_integer(expires_in) ? (int)json_integer_value(expires_in) : 0;
+        if ((e = qwd_share_create(q, store, row, json_string_value(kind), seconds, &share))) {
+            return qwd_fail(q, e);
+        }
+        apr_table_setn(q->r->headers_out, "Location",
+                       apr_pstrcat(q->r->pool, q->r->uri, "/", share->id, NULL));
+        return send_json(q, HTTP_CREATED, qwd_share_json(q, share));
+    }
+    if (method != M_GET) {
+        return method_not_allowed(q, "GET, POST");
+    }
+    if ((e = qwd_share_list(q, store, row->id, 0, &list))) {
+        return qwd_fail(q, e);
+    }
+    items = json_array();
+    for (i = 0; i < list->nelts; i++) {
+        json_array_append_new(items, qwd_share_json(q, APR_ARRAY_IDX(list, i, qwd_share_t *)));
+    }
+    return send_json(q, HTTP_OK, json_pack("{s:o}", "shares", items));
 }
 
 static int one_session(qwd_req_t *q, const char *id)
@@ -174,13 +259,6 @@ static int one_session(qwd_req_t *q, const char *id)
     }
     reconciled(rows, row);
     return send_json(q, HTTP_OK, session_json(q, row));
-}
-
-static int method_not_allowed(qwd_req_t *q, const char *allowed)
-{
-    apr_table_setn(q->r->err_headers_out, "Allow", allowed);
-    return qwd_fail(q, qwd_err(q, HTTP_METHOD_NOT_ALLOWED, QWDLOGNO(01003), "method_not_allowed",
-                               "Method %s is not allowed here (%s).", q->r->method, allowed));
 }
 
 /* The result page polls GET sessions/ID with the browser's identity cookie and no Basic
@@ -218,10 +296,17 @@ int qwd_api_handle(qwd_req_t *q)
         return method == M_GET ? list(q) : method_not_allowed(q, "GET, POST");
     }
     if (!strncmp(route, SESSION_ROUTE_PREFIX, strlen(SESSION_ROUTE_PREFIX))) {
+        const char *id = route + strlen(SESSION_ROUTE_PREFIX);
+        const char *slash = strchr(id, '/'); /* ID/shares[/SHARE] (qwd_route.c) */
+        if (slash) {
+            const char *share_id = slash + strlen(QWD_ROUTE_SHARES);
+            return shares(q, apr_pstrmemdup(q->r->pool, id, slash - id),
+                          *share_id ? share_id + 1 : NULL);
+        }
         if (method != M_GET && method != M_DELETE) {
             return method_not_allowed(q, "GET, DELETE");
         }
-        return one_session(q, route + strlen(SESSION_ROUTE_PREFIX));
+        return one_session(q, id);
     }
     return qwd_fail(q,
                     qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01004), "not_found", "No such API route."));

@@ -16,3 +16,14 @@ const char *qwd_link_key(qwd_req_t *q, const char *capability)
 {
     return qwd_secret_sign(q, apr_pstrcat(q->r->pool, "link-key|", capability, NULL));
 }
+
+const char *qwd_share_capability(qwd_req_t *q, const char *share_id)
+{
+    const char *mac = qwd_secret_sign(q, apr_pstrcat(q->r->pool, "share|", share_id, NULL));
+    return apr_pstrmemdup(q->r->pool, mac, QWD_LINK_CAPABILITY_HEX);
+}
+
+const char *qwd_share_key(qwd_req_t *q, const char *capability)
+{
+    return qwd_secret_sign(q, apr_pstrcat(q->r->pool, "share-key|", capability, NULL));
+}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* What a session link (/s/LINK) is, and what the session's row keeps of it. Both are HMACs
- * under the server's key, so neither the session id nor a copy of the database makes a link. */
+/* What a session link (/s/LINK) is, and what the session's row keeps of it; the same for the
+ * links of its shares. All are HMACs under the server's key, so neither a session's or a
+ * share's id nor a copy of the database makes a link. */
 #ifndef QWD_CAPABILITY_H
 #define QWD_CAPABILITY_H
 
@@ -13,5 +14,10 @@
 const char *qwd_link_capability(qwd_req_t *q, const char *session_id);
 /* What the row keeps to find the session by its link: HMAC(key, "link-key|" + capability). */
 const char *qwd_link_key(qwd_req_t *q, const char *capability);
+
+/* A share's link, of the same shape: HMAC(key, "share|" + share id), never the owner's link nor
+ * made from the session's id; and what the share's row keeps: HMAC(key, "share-key|" + it). */
+const char *qwd_share_capability(qwd_req_t *q, const char *share_id);
+const char *qwd_share_key(qwd_req_t *q, const char *capability);
 
 #endif

@@ -92,6 +92,29 @@ static const char *set_positive(cmd_parms *cmd, void *cfg, const char *arg)
     return set_int(cmd, cfg, arg, 1);
 }
 
+/* QwdIdleStop DURATION: minutes, or a number with s, m or h; 0: never. */
+static const char *set_idle_stop(cmd_parms *cmd, void *cfg_v, const char *arg)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    char *end;
+    apr_int64_t value, unit = 60;
+    errno = 0;
+    value = apr_strtoi64(arg, &end, 10);
+    if (end == arg) {
+        unit = 0; /* no digits */
+    }
+    else if (*end && !end[1]) {
+        unit = *end == 's' ? 1 : *end == 'm' ? 60 : *end == 'h' ? 3600 : 0;
+        end++;
+    }
+    if (!*arg || *end || !unit || errno == ERANGE || value < 0
+        || value > INT_DIRECTIVE_MAX / unit) {
+        return "QwdIdleStop: expects minutes, or a number with s, m or h (0 = never)";
+    }
+    cfg->idle_stop = (int)(value * unit);
+    return NULL;
+}
+
 static const char *set_max_load(cmd_parms *cmd, void *cfg_v, const char *arg)
 {
     qwd_dir_config_t *cfg = cfg_v;

@@ -133,6 +133,13 @@ typedef struct qwd_provider {
               "qwdwebsocketgate",                                                                  \
               "in the websocket's <Location>: refuse (403) any request without a valid "           \
               "ticket and give websockify the session's token instead")                            \
+    DIRECTIVE(INT, idle_stop, 0, OVERRIDE, "QwdIdleStop", TAKE1, set_idle_stop, ANY,               \
+              "qwdidlestop",                                                                       \
+              "stop a session nobody has watched for this long: minutes, or a number with s, m "   \
+              "or h (0 = never)")                                                                  \
+    DIRECTIVE(FLAG, share_login, 0, OVERRIDE, "QwdShareLogin", FLAG, ap_set_flag_slot, ANY,        \
+              "qwdsharelogin",                                                                     \
+              "opening a share's link needs a logged-in user (default off: the link is enough)")   \
     DIRECTIVE(INT, cookie_lifetime, 86400, OVERRIDE, "QwdCookieLifetime", TAKE1, set_positive,     \
               ANY, "qwdcookielifetime", "how long (s) the signed identity cookie stays valid")     \
     DIRECTIVE(INT, throttle_max, 10, OVERRIDE, "QwdLoginThrottle", TAKE123, set_throttle, ANY,     \

@@ -142,7 +142,8 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
 qwd_error_t *qwd_helper_call(qwd_req_t *q, const char *op, json_t *arguments, json_t **result)
 {
     /* only ops without side effects are repeated on a fresh connection */
-    int may_repeat = strcmp(op, QWD_OP_START) != 0 && strcmp(op, QWD_OP_STOP) != 0;
+    int may_repeat = strcmp(op, QWD_OP_START) != 0 && strcmp(op, QWD_OP_STOP) != 0
+                     && strcmp(op, QWD_OP_SHARE) != 0;
     json_t *error = NULL;
     qwd_error_t *e;
     apr_status_t rv;

@@ -77,25 +77,32 @@ int qwd_links_use_tickets(qwd_req_t *q)
     return qwd_cfg_websocket_tickets(q->cfg) && q->cfg->websocket_url != NULL;
 }
 
-static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id)
+/* A fresh ticket for the session's own link, or for one of its shares (share_id). */
+static const char *mint(qwd_req_t *q, const char *session_id, const char *share_id)
+{
+    return share_id ? qwd_ticket_mint_share(q, session_id, share_id)
+                    : qwd_ticket_mint(q, session_id);
+}
+
+static const char *ticket_websocket_url(qwd_req_t *q, const char *session_id, const char *share_id)
 {
     const char *base = qwd_websocket_base(q);
-    const char *ticket = base ? qwd_ticket_mint(q, session_id) : NULL;
+    const char *ticket = base ? mint(q, session_id, share_id) : NULL;
     if (!ticket) {
         return NULL;
     }
     return apr_pstrcat(q->r->pool, base, strchr(base, '?') ? "&" : "?", "ticket=", ticket, NULL);
 }
 
-const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id)
+const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id, const char *share_id)
 {
-    const char *ticket = qwd_ticket_mint(q, session_id);
+    const char *ticket = mint(q, session_id, share_id);
     return ticket ? apr_pstrcat(q->r->pool, QWD_TICKET_SUBPROTOCOL, ticket, NULL) : NULL;
 }
 
-const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id)
+const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id, const char *share_id)
 {
-    return viewer_link(q, ticket_websocket_url(q, session_id), '#');
+    return viewer_link(q, ticket_websocket_url(q, session_id, share_id), '#');
 }
 
 const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)
@@ -112,7 +119,7 @@ const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)
 const char *qwd_session_websocket_url(qwd_req_t *q, const qwd_row_t *row)
 {
     if (qwd_links_use_tickets(q)) {
-        return ticket_websocket_url(q, row->id);
+        return ticket_websocket_url(q, row->id, NULL);
     }
     return qwd_websocket_url(q, row->token);
 }

@@ -26,9 +26,10 @@ const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row);
 /* A websocket URL for the session: with tickets a fresh one, valid QWD_TICKET_LIFETIME
  * seconds; else the token URL. */
 const char *qwd_session_websocket_url(qwd_req_t *q, const qwd_row_t *row);
-/* A fresh ticket as the websocket subprotocol that carries it: "qwd-ticket.TICKET". */
-const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id);
+/* A fresh ticket as the websocket subprotocol that carries it: "qwd-ticket.TICKET", for the
+ * session's own link or (share_id) one of its shares. */
+const char *qwd_ticket_subprotocol(qwd_req_t *q, const char *session_id, const char *share_id);
 /* The viewer with a fresh ticket in its fragment (#host=&port=&encrypt=&path=...?ticket=). */
-const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id);
+const char *qwd_viewer_ticket_url(qwd_req_t *q, const char *session_id, const char *share_id);
 
 #endif

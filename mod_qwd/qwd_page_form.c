@@ -30,6 +30,13 @@ static const char *duration(qwd_req_t *q, int seconds)
     return apr_psprintf(q->r->pool, "%d minutes", seconds / 60);
 }
 
+/* "15 minutes", "45 seconds": how long QwdIdleStop waits for a viewer. */
+static const char *idle_text(qwd_req_t *q, int seconds)
+{
+    return seconds % 60 ? apr_psprintf(q->r->pool, "%d second%s", seconds, seconds == 1 ? "" : "s")
+                        : duration(q, seconds);
+}
+
 static void option(qwd_req_t *q, int value, int selected, const char *label)
 {
     ap_rprintf(q->r, "<option value=\"%d\"%s>%s</option>", value, selected ? " selected" : "",
@@ -125,8 +132,16 @@ int qwd_page_form(qwd_req_t *q)
             default_lifetime < max_lifetime ? default_lifetime : max_lifetime, 1);
     ap_rputs("</select></label>", r);
     ap_rputs("<label class=\"qwd-check\"><input type=\"checkbox\" name=\"oneshot\" value=\"1\"> "
-             "One-shot: throw the machine's changes away when it ends</label>",
+             "One-shot: the link opens the desktop once, for one viewer; when that viewer "
+             "closes it, the machine stops and its changes are thrown away (it cannot be "
+             "shared)</label>",
              r);
+    if (qwd_cfg_idle_stop(cfg)) {
+        ap_rprintf(r,
+                   "<p class=\"qwd-hint\" id=\"idle-stop\">A machine nobody has open stops by "
+                   "itself after %s.</p>",
+                   qwd_h(q, idle_text(q, qwd_cfg_idle_stop(cfg))));
+    }
     if (cfg->terms) {
         if (is_url(cfg->terms)) {
             ap_rprintf(r,
@@ -203,10 +218,24 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
                    "<dd><code id=\"websocket\">%s</code></dd>",
                    qwd_h(q, row->token), qwd_h(q, qwd_websocket_url(q, row->token)));
     }
-    ap_rprintf(r,
-               "<dt>Expires</dt><dd id=\"expires\" data-unix=\"%" APR_INT64_T_FMT "\">%s</dd>"
-               "</dl>",
+    ap_rprintf(r, "<dt>Expires</dt><dd id=\"expires\" data-unix=\"%" APR_INT64_T_FMT "\">%s</dd>",
                row->expires, qwd_h(q, qwd_html_time(q, row->expires)));
+    if (row->idle_stop_at) {
+        /* QwdIdleStop: nobody watches yet */
+        ap_rprintf(r,
+                   "<dt>Idle stop</dt><dd id=\"idle-stop\" data-unix=\"%" APR_INT64_T_FMT "\">"
+                   "at %s unless someone opens the desktop: it stops after %s without a viewer"
+                   "</dd>",
+                   row->idle_stop_at, qwd_h(q, qwd_html_time(q, row->idle_stop_at)),
+                   qwd_h(q, idle_text(q, qwd_cfg_idle_stop(q->cfg))));
+    }
+    ap_rputs("</dl>", r);
+    if (row->oneshot) {
+        ap_rputs("<p class=\"qwd-hint\" id=\"oneshot\">One-shot: the link opens the desktop "
+                 "once; when you close it, the machine stops and its changes are thrown "
+                 "away.</p>",
+                 r);
+    }
     ap_rprintf(r,
                "<p>Keep this page or find the session again under <a href=\"%s\">My "
                "sessions</a>. Anyone with the link can use the desktop%s.</p>",

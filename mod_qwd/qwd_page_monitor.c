@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* GET/POST /monitor, for QwdAdmin users: the host's load and memory (helper "load"), every
- * session with its owner, stop one, stop all. */
+ * session with its owner and who is watching it, stop one, stop all. */
 #include "qwd_pages.h"
 #include "qwd_auth.h"
 #include "qwd_body.h"
@@ -31,13 +31,18 @@ static qwd_error_t *require_admin(qwd_req_t *q)
 static void load_summary(qwd_req_t *q, json_t *load)
 {
 #define NUM(key) json_number_value(json_object_get(load, key))
+#define VIEWERS(kind) json_number_value(json_object_get(json_object_get(load, "viewers"), kind))
     ap_rprintf(q->r,
                "<dl class=\"qwd-load\" id=\"load\"><dt>Load (1/5/15 min)</dt><dd>%.2f / %.2f / "
                "%.2f on %.0f CPUs</dd><dt>Memory</dt><dd>%.0f MiB available of %.0f "
-               "MiB</dd><dt>Sessions</dt><dd>%.0f (max %.0f), %.0f vCPUs, %.0f MiB</dd></dl>",
+               "MiB</dd><dt>Sessions</dt><dd>%.0f (max %.0f), %.0f vCPUs, %.0f MiB</dd>"
+               "<dt>Viewers</dt><dd id=\"viewers\">%.0f with the owner's link, %.0f through "
+               "control shares, %.0f through view shares</dd></dl>",
                NUM("load1"), NUM("load5"), NUM("load15"), NUM("cpus"), NUM("mem_available_mib"),
                NUM("mem_total_mib"), NUM("sessions"), NUM("max_sessions"), NUM("vcpus"),
-               NUM("memory_mib"));
+               NUM("memory_mib"), VIEWERS(QWD_VIEWER_OWNER), VIEWERS(QWD_VIEWER_CONTROL),
+               VIEWERS(QWD_VIEWER_VIEW));
+#undef VIEWERS
 #undef NUM
 }
 
@@ -128,7 +133,7 @@ int qwd_page_monitor(qwd_req_t *q)
     if (load) {
         load_summary(q, load);
     }
-    qwd_table_sessions(q, rows, 1, "/monitor");
+    qwd_table_sessions(q, rows, 1, "/monitor", NULL);
     if (warm) {
         warm_images(q, json_object_get(warm, "warm"));
     }

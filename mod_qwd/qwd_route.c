@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Route splitting for mod_qwd.c's handler (qwd_route.h): the fixed routes, the two with an id
- * (/s/ID, /api/sessions/ID), and the fallback by known endings when the Location is unknown. */
+/* Route splitting for mod_qwd.c's handler (qwd_route.h): the fixed routes, those with an id
+ * (/s/ID, /api/sessions/ID and its /shares[/SHARE]), and the fallback by known endings when
+ * the Location is unknown. */
 #include "qwd_route.h"
 
 #include <apr_strings.h>
@@ -36,8 +37,19 @@ int qwd_route_known(const char *route)
         const char *slash = strchr(id, '/');
         return slash && slash > id && !strcmp(slash, QWD_ROUTE_TICKET_SUFFIX);
     }
-    /* /api/sessions/ID */
-    return is_prefix_and_id(route, SESSION_API_PREFIX, 0);
+    /* /api/sessions/ID, /api/sessions/ID/shares, /api/sessions/ID/shares/SHARE */
+    if (!strncmp(route, SESSION_API_PREFIX, strlen(SESSION_API_PREFIX))) {
+        const char *id = route + strlen(SESSION_API_PREFIX);
+        const char *slash = strchr(id, '/');
+        apr_size_t shares_len = strlen(QWD_ROUTE_SHARES);
+        if (!slash) {
+            return 1;
+        }
+        return slash > id && !strncmp(slash, QWD_ROUTE_SHARES, shares_len)
+               && (!slash[shares_len]
+                   || (slash[shares_len] == '/' && is_prefix_and_id(slash + shares_len, "/", 1)));
+    }
+    return 0;
 }
 
 /* The occurrence of prefix in uri that starts a known route (only the last one can: an id

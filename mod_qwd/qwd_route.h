@@ -11,6 +11,8 @@
 #define QWD_ROUTE_SHARE_PREFIX "/s/"
 /* POST SHARE_PREFIX + id + TICKET_SUFFIX: a fresh websocket ticket for the link's viewer. */
 #define QWD_ROUTE_TICKET_SUFFIX "/ticket"
+/* /api/sessions/ID + SHARES: a session's shares; + "/" + SHARE: one of them. */
+#define QWD_ROUTE_SHARES "/shares"
 
 /* Whether route (the path below the Location: "", "/sessions", "/api/sessions/ID", ...) is one
  * the module answers. */

@@ -237,6 +237,10 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:s}", "machine", row->machine, "cpu",
                            row->cpu, "memory_mib", row->memory_mib, "lifetime_s", args->lifetime_s,
                            "owner", row->owner, "oneshot", row->oneshot, "ref", row->id);
+    if (qwd_cfg_idle_stop(q->cfg)) {
+        /* QwdIdleStop: the helper stops it once nobody has watched for that long */
+        json_object_set_new(start_args, "idle_stop_s", json_integer(qwd_cfg_idle_stop(q->cfg)));
+    }
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
         qwd_error_t *undo = qwd_store_delete(store, row->id);
         if (undo) {
@@ -251,6 +255,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     row->token = json_string_value(json_object_get(started, "token"));
     row->state = json_string_value(json_object_get(started, "state"));
     row->boot = json_string_value(json_object_get(started, "boot"));
+    row->idle_stop_at = json_integer_value(json_object_get(started, "idle_stop_at"));
     wait_restored(q, row);
     if (json_is_integer(json_object_get(started, "expires"))) {
         row->expires = json_integer_value(json_object_get(started, "expires"));
@@ -443,6 +448,10 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
                 row->state = apr_pstrdup(q->r->pool, state);
             }
             row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
+            /* who watches, when nobody's watching stops it, a one-shot link used up */
+            row->viewers = json_object_get(session, "viewers");
+            row->idle_stop_at = json_integer_value(json_object_get(session, "idle_stop_at"));
+            row->opened = row->oneshot && json_is_true(json_object_get(session, "opened"));
             if (!brief) {
                 const char *token = json_string_value(json_object_get(session, "token"));
                 row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;

@@ -25,6 +25,7 @@ APLOG_USE_MODULE(qwd);
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, created, expires, ended, " \
     "ended_reason"
 #define LIVE "state NOT IN ('ended')"
+#define SHARE_COLUMNS "id, session_id, kind, created, expires, revoked"
 /* The sweep: ended rows stay listed this long (s), and a pending row older than any start can
  * take (s) belongs to a worker that died mid-create. */
 #define ENDED_KEEP_S 86400
@@ -62,7 +63,13 @@ static const char *const schema_sql[] = {
     /* version 3: nonces of websocket tickets already used, until they expire (qwd_ticket.c) */
     "CREATE TABLE IF NOT EXISTS qwd_tickets_spent (nonce TEXT PRIMARY KEY,"
     " expires INTEGER NOT NULL)",
-    NULL};
+    /* shares of sessions (qwd_share.c), found by an HMAC of their link; a new table, which
+     * needs no migration: any version gets it here */
+    "CREATE TABLE IF NOT EXISTS qwd_shares (id TEXT PRIMARY KEY, session_id TEXT NOT NULL,"
+    " kind TEXT NOT NULL, link_key TEXT NOT NULL, created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL DEFAULT 0, revoked INTEGER)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS qwd_shares_link ON qwd_shares (link_key)",
+    "CREATE INDEX IF NOT EXISTS qwd_shares_session ON qwd_shares (session_id)", NULL};
 
 /* After the tables, once they have the current columns: on a table of an older version these
  * fail until ensure_schema has migrated it. */
@@ -117,6 +124,15 @@ static const struct {
     {"qwd_pending_take", "DELETE FROM qwd_pending WHERE id = %s AND code_hash = %s"
                          " AND expires > %s"},
     {"qwd_pending_prune", "DELETE FROM qwd_pending WHERE expires <= %s"},
+    {"qwd_share_insert", "INSERT INTO qwd_shares (id, session_id, kind, link_key, created,"
+                         " expires) VALUES (%s, %s, %s, %s, %s, %s)"},
+    {"qwd_share_get", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE id = %s"},
+    {"qwd_share_by_link", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE link_key = %s"},
+    {"qwd_shares_of", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE session_id = %s"
+                      " ORDER BY created, id"},
+    {"qwd_share_revoke", "UPDATE qwd_shares SET revoked = %s WHERE id = %s AND revoked IS NULL"},
+    {"qwd_share_sweep", "DELETE FROM qwd_shares WHERE session_id NOT IN"
+                        " (SELECT id FROM qwd_sessions)"},
     {NULL, NULL}};
 
 int qwd_store_post_config(server_rec *s)
@@ -546,6 +562,9 @@ qwd_error_t *qwd_store_sweep(qwd_store_t *store)
     int nrows = 0;
     int rc = exec_stmt(store, "qwd_sweep", &nrows, num(store, now - ENDED_KEEP_S),
                        num(store, now - PENDING_MAX_AGE_S), NULL);
+    if (rc == 0) {
+        rc = exec_stmt(store, "qwd_share_sweep", &nrows, NULL); /* the shares of those rows */
+    }
     return rc ? db_error(store, QWDLOGNO(00217), rc, "sweeping old sessions") : NULL;
 }
 
@@ -635,6 +654,26 @@ qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, c
         for (i = 0; i < ncols; i++) {
             (*values)[i] = entry(store, dbrow, i);
         }
+    }
+    return NULL;
+}
+
+qwd_error_t *qwd_store_select(qwd_store_t *store, const char *label, int n, const char **params,
+                              int ncols, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *dbrow;
+    int rc = select_stmt(store, label, &res, n, params), i;
+    *rows = apr_array_make(store->q->r->pool, 4, sizeof(const char **));
+    if (rc) {
+        return db_error(store, QWDLOGNO(03730), rc, label);
+    }
+    while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &dbrow, -1) == 0) {
+        const char **values = apr_pcalloc(store->q->r->pool, ncols * sizeof(const char *));
+        for (i = 0; i < ncols; i++) {
+            values[i] = entry(store, dbrow, i);
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = values;
     }
     return NULL;
 }

@@ -23,6 +23,12 @@ typedef struct qwd_row {
     apr_int64_t created, expires, ended;
     const char *ended_reason;
     const char *boot; /* the helper's "cold" or "restored"; NULL when not known (not stored) */
+    /* What the helper says of its viewers (not stored; known after a reconcile): who watches
+     * (its brief "viewers", NULL when nobody), when it stops for want of a viewer (0: never,
+     * or somebody watches), and whether a one-shot session's link was used. */
+    json_t *viewers;
+    apr_int64_t idle_stop_at;
+    int opened;
 } qwd_row_t;
 
 typedef struct qwd_limits {
@@ -68,6 +74,10 @@ qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, in
  * or *values = NULL when there is no row. */
 qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,
                                  int ncols, const char ***values);
+/* Every row of the prepared select `label`: an array of const char ** (ncols strings each,
+ * NULL for SQL NULL). */
+qwd_error_t *qwd_store_select(qwd_store_t *store, const char *label, int n, const char **params,
+                              int ncols, apr_array_header_t **rows);
 /* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
 qwd_error_t *qwd_store_sweep(qwd_store_t *store);
 

@@ -10,15 +10,25 @@
 
 #define NONCE_HEX 16 /* 64 random bits: tickets minted in the same second differ */
 #define SESSION_ID_HEX 32
+#define SHARE_ID_HEX 16
+#define SHARE_SEPARATOR '-'
 #define EXPIRY_DIGITS_MAX 12
-/* SESSION.EXPIRY.NONCE.MAC */
-#define TICKET_MAX (SESSION_ID_HEX + 1 + EXPIRY_DIGITS_MAX + 1 + NONCE_HEX + 1 + QWD_MAC_HEX_LEN)
+/* SESSION[-SHARE].EXPIRY.NONCE.MAC */
+#define TICKET_MAX                                                                 \
+    (SESSION_ID_HEX + 1 + SHARE_ID_HEX + 1 + EXPIRY_DIGITS_MAX + 1 + NONCE_HEX + 1 \
+     + QWD_MAC_HEX_LEN)
 
 static const char *mac_of(qwd_req_t *q, const char *session_id, apr_int64_t expiry,
                           const char *nonce)
 {
     return qwd_secret_sign(
         q, apr_psprintf(q->r->pool, "ws|%s|%" APR_INT64_T_FMT "|%s", session_id, expiry, nonce));
+}
+
+const char *qwd_ticket_mint_share(qwd_req_t *q, const char *session_id, const char *share_id)
+{
+    return qwd_ticket_mint(
+        q, apr_psprintf(q->r->pool, "%s%c%s", session_id, SHARE_SEPARATOR, share_id));
 }
 
 const char *qwd_ticket_mint(qwd_req_t *q, const char *session_id)
@@ -42,11 +52,26 @@ static int is_hex(const char *text, apr_size_t len)
     return strlen(text) == len && strspn(text, "0123456789abcdef") == len;
 }
 
+/* Whether subject is a session's id or SESSION-SHARE; *share_id points at the share's part. */
+static int is_subject(char *subject, const char **share_id)
+{
+    char *separator = strchr(subject, SHARE_SEPARATOR);
+    *share_id = NULL;
+    if (!separator) {
+        return is_hex(subject, SESSION_ID_HEX);
+    }
+    *share_id = separator + 1;
+    return separator - subject == SESSION_ID_HEX
+           && strspn(subject, "0123456789abcdef") == SESSION_ID_HEX
+           && is_hex(*share_id, SHARE_ID_HEX);
+}
+
 const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *checked,
                              const char **why)
 {
     apr_int64_t now = apr_time_sec(apr_time_now()), expiry;
     char *copy, *session_id, *expiry_text, *nonce, *mac, *state;
+    const char *share_id;
 
     *why = "malformed ticket";
     if (!ticket || strlen(ticket) > TICKET_MAX) {
@@ -58,7 +83,7 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
     nonce = apr_strtok(NULL, ".", &state);
     mac = apr_strtok(NULL, ".", &state);
     if (!session_id || !expiry_text || !nonce || !mac || apr_strtok(NULL, ".", &state)
-        || !is_hex(session_id, SESSION_ID_HEX) || !is_hex(nonce, NONCE_HEX)
+        || !is_subject(session_id, &share_id) || !is_hex(nonce, NONCE_HEX)
         || !is_hex(mac, QWD_MAC_HEX_LEN) || strspn(expiry_text, "0123456789") != strlen(expiry_text)
         || strlen(expiry_text) > EXPIRY_DIGITS_MAX) {
         return NULL;
@@ -74,8 +99,10 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
     }
     checked->nonce = nonce;
     checked->expiry = expiry;
+    checked->share_id = share_id;
     *why = NULL;
-    return session_id;
+    /* the MAC covered the whole subject: now the session's id alone */
+    return apr_pstrmemdup(q->r->pool, session_id, SESSION_ID_HEX);
 }
 
 qwd_error_t *qwd_ticket_spend(qwd_req_t *q, qwd_store_t *store, const qwd_ticket_t *ticket,

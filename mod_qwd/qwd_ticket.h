@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Websocket tickets: what /s/ID hands the browser instead of websockify's token.
- * "SESSION.EXPIRY.NONCE.MAC", MAC = HMAC(server key, "ws|SESSION|EXPIRY|NONCE"): checked
- * without storage, and spent once (the nonce is recorded until the ticket expires). */
+ * "SUBJECT.EXPIRY.NONCE.MAC", MAC = HMAC(server key, "ws|SUBJECT|EXPIRY|NONCE"), SUBJECT the
+ * session's id, or "SESSION-SHARE" for a share's viewer: checked without storage, and spent
+ * once (the nonce is recorded until the ticket expires). */
 #ifndef QWD_TICKET_H
 #define QWD_TICKET_H
 
@@ -18,14 +19,17 @@
 typedef struct qwd_ticket {
     const char *nonce;
     apr_int64_t expiry;
+    const char *share_id; /* the share it opens, or NULL: the session's own link */
 } qwd_ticket_t;
 
 /* A new ticket for session_id, valid QWD_TICKET_LIFETIME seconds from now (NULL when the
  * system has no randomness to give). */
 const char *qwd_ticket_mint(qwd_req_t *q, const char *session_id);
+/* The same for the viewers of a share of session_id. */
+const char *qwd_ticket_mint_share(qwd_req_t *q, const char *session_id, const char *share_id);
 
-/* The session id of a valid, unexpired ticket (its nonce and expiry in *checked), or NULL
- * (*why says what was wrong). */
+/* The session id of a valid, unexpired ticket (its nonce, expiry and share in *checked), or
+ * NULL (*why says what was wrong). */
 const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *checked,
                              const char **why);
 

@@ -2,16 +2,21 @@
 /* GET /s/LINK and POST /s/LINK/ticket. The link is the capability: whoever has it may use the
  * desktop, as long as the session lives (stopping it revokes the link). LINK is an HMAC of the
  * session's id under the server's key (qwd_capability.c) and the row keeps only an HMAC of
- * LINK, so neither the id nor a copy of the database opens a desktop. The link serves our
- * viewer page (htdocs/qwd-viewer.js on noVNC's core/rfb.js), which asks /s/LINK/ticket for a
- * fresh one-use ticket before every connect and reconnect and hands it to the gate as a
- * websocket subprotocol, so no ticket is ever in a URL. Every visit and every ticket is
- * checked against the row, reconciled with the helper. */
+ * LINK, so neither the id nor a copy of the database opens a desktop. A share's link has the
+ * same shape (an HMAC of the share's id) and opens the same page, for viewers of the share's
+ * kind, while the share is neither revoked nor expired. The link serves our viewer page
+ * (htdocs/qwd-viewer.js on noVNC's core/rfb.js), which asks /s/LINK/ticket for a fresh
+ * one-use ticket before every connect and reconnect and hands it to the gate as a websocket
+ * subprotocol, so no ticket is ever in a URL. Every visit and every ticket is checked against
+ * the row, reconciled with the helper: a one-shot session's link is refused once its one
+ * viewer came. */
 #include "qwd_viewer.h"
+#include "qwd_auth.h"
 #include "qwd_capability.h"
 #include "qwd_html.h"
 #include "qwd_links.h"
 #include "qwd_session.h"
+#include "qwd_share.h"
 #include "qwd_store.h"
 #include "qwd_protocol.h"
 #include "qwd_ticket.h"
@@ -20,18 +25,46 @@
 #include <http_log.h>
 #include <http_protocol.h>
 
-/* The row of the session of link while the link may still be used: 404 for an unknown link,
- * 410 once it ended or expired (a VM that ended by itself — expired, crashed, powered off —
- * included: the row is reconciled with the helper first). */
-static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out)
+/* The share of link while it may be used: a revoked or expired one answers 410, and with
+ * QwdShareLogin On only a logged-in user may open it (403). *share = NULL: link is no share's. */
+static qwd_error_t *live_share(qwd_req_t *q, qwd_store_t *store, const char *link,
+                               qwd_share_t **share)
+{
+    qwd_error_t *e = qwd_share_find_by_link(q, store, link, share);
+    if (e || !*share) {
+        return e;
+    }
+    if ((*share)->revoked) {
+        return qwd_err(q, HTTP_GONE, QWDLOGNO(03710), "share_revoked",
+                       "This share was revoked; the link no longer works.");
+    }
+    if (!qwd_share_is_live(*share)) {
+        return qwd_err(q, HTTP_GONE, QWDLOGNO(03711), "share_expired",
+                       "This share has expired; the link no longer works.");
+    }
+    if (qwd_cfg_share_login(q->cfg) && !qwd_auth_page_identity(q)) {
+        return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(03712), "unauthorized",
+                       "Please log in under My sessions first: this shared desktop is for "
+                       "users of this site.");
+    }
+    return NULL;
+}
+
+/* The row of the session of link (its own, or one of its shares': *share) while the link may
+ * still be used: 404 for an unknown link, 410 once it ended or expired (a VM that ended by
+ * itself — expired, crashed, powered off — included: the row is reconciled with the helper
+ * first), or once a one-shot session's one viewer came. */
+static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out,
+                             qwd_share_t **share)
 {
     apr_array_header_t *rows;
     qwd_store_t *store;
-    qwd_row_t *row = NULL;
+    qwd_row_t *row = NULL, *known;
     qwd_error_t *e;
     const char *session_id;
-    int helper_down;
+    int helper_down, i;
 
+    *share = NULL;
     if (!qwd_links_use_tickets(q) || strlen(link) != QWD_LINK_CAPABILITY_HEX
         || strspn(link, "0123456789abcdef") != QWD_LINK_CAPABILITY_HEX) {
         return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01411), "not_found",
@@ -39,6 +72,11 @@ static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out
     }
     if ((e = qwd_store_open(q, &store))
         || (e = qwd_store_get_by_link(store, qwd_link_key(q, link), &row))) {
+        return e;
+    }
+    if (!row
+        && ((e = live_share(q, store, link, share))
+            || (*share && (e = qwd_store_get(store, (*share)->session_id, &row))))) {
         return e;
     }
     if (!row) {
@@ -55,16 +93,26 @@ static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out
                        "This virtual machine has ended (%s); the link no longer works.",
                        row && row->ended_reason ? row->ended_reason : QWD_END_EXPIRED);
     }
+    for (i = 0; i < rows->nelts; i++) {
+        known = APR_ARRAY_IDX(rows, i, qwd_row_t *);
+        if (!strcmp(known->id, row->id) && known->opened) {
+            return qwd_err(q, HTTP_GONE, QWDLOGNO(03713), "opened",
+                           "This one-shot session's link was used: it opens the desktop once, "
+                           "and the machine stops when that viewer leaves.");
+        }
+    }
     *row_out = row;
     return NULL;
 }
 
 /* Without QwdStaticURL there is no viewer script to serve: noVNC's own page, with a ticket in
- * the URL fragment (browsers never send it), connects once. */
-static int redirect_to_novnc(qwd_req_t *q, const qwd_row_t *row)
+ * the URL fragment (browsers never send it), connects once (a view share's viewer too: its
+ * input is dropped by the helper's relay all the same). */
+static int redirect_to_novnc(qwd_req_t *q, const qwd_row_t *row, const qwd_share_t *share)
 {
     const char *target;
-    if (!row->helper_id || !(target = qwd_viewer_ticket_url(q, row->id))) {
+    if (!row->helper_id
+        || !(target = qwd_viewer_ticket_url(q, row->id, share ? share->id : NULL))) {
         return qwd_fail(q, qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(01413), "not_ready",
                                    "This virtual machine is not ready yet; please try again "
                                    "in a moment."));
@@ -90,8 +138,9 @@ static const char *csp_source(qwd_req_t *q, const char *url)
     return url ? apr_pstrndup(q->r->pool, url, strcspn(url, "?#; ',")) : "";
 }
 
-static int viewer_page(qwd_req_t *q, const char *link, const char *script)
+static int viewer_page(qwd_req_t *q, const char *link, const char *script, const qwd_share_t *share)
 {
+    int view_only = share && !strcmp(share->kind, QWD_VIEWER_VIEW);
     request_rec *r = q->r;
     const char *novnc = novnc_dir(q);
     const char *stylesheet =
@@ -121,14 +170,17 @@ static int viewer_page(qwd_req_t *q, const char *link, const char *script)
     ap_rprintf(r, "<script type=\"module\" src=\"%s\"></script></head>\n", qwd_h(q, script));
     ap_rprintf(r,
                "<body class=\"qwd-viewer\" data-state=\"connecting\" data-ticket-url=\"%s\" "
-               "data-novnc=\"%s\">\n"
+               "data-novnc=\"%s\" data-kind=\"%s\"%s>\n"
                "<div class=\"qwd-viewer-bar\"><span id=\"qwd-viewer-status\" role=\"status\">"
-               "Connecting&hellip;</span> <button id=\"qwd-viewer-retry\" type=\"button\" "
+               "Connecting&hellip;</span>%s <button id=\"qwd-viewer-retry\" type=\"button\" "
                "hidden>Try again</button> <a href=\"%s\">My sessions</a></div>\n"
                "<div id=\"qwd-viewer-screen\"></div>\n"
                "<noscript><p class=\"qwd-error\">The desktop viewer needs JavaScript.</p>"
                "</noscript>\n</body></html>\n",
-               qwd_h(q, ticket_url), qwd_h(q, novnc), qwd_h(q, qwd_route_url(q, "/sessions")));
+               qwd_h(q, ticket_url), qwd_h(q, novnc), share ? share->kind : QWD_VIEWER_OWNER,
+               view_only ? " data-view-only=\"1\"" : "",
+               view_only ? " <span class=\"qwd-viewer-kind\">View only</span>" : "",
+               qwd_h(q, qwd_route_url(q, "/sessions")));
     return OK;
 }
 
@@ -136,11 +188,12 @@ int qwd_viewer_open(qwd_req_t *q, const char *link)
 {
     const char *script = qwd_html_static_url(q, "qwd-viewer.js");
     qwd_row_t *row;
+    qwd_share_t *share;
     qwd_error_t *e;
-    if ((e = live_row(q, link, &row))) {
+    if ((e = live_row(q, link, &row, &share))) {
         return qwd_fail(q, e);
     }
-    return script ? viewer_page(q, link, script) : redirect_to_novnc(q, row);
+    return script ? viewer_page(q, link, script, share) : redirect_to_novnc(q, row, share);
 }
 
 int qwd_viewer_ticket(qwd_req_t *q, const char *link)
@@ -148,12 +201,13 @@ int qwd_viewer_ticket(qwd_req_t *q, const char *link)
     request_rec *r = q->r;
     const char *base = qwd_websocket_base(q), *protocol;
     qwd_row_t *row;
+    qwd_share_t *share;
     qwd_error_t *e;
     json_t *answer;
     char *text;
 
     q->api = 1; /* the viewer script reads JSON, errors included */
-    if ((e = live_row(q, link, &row))) {
+    if ((e = live_row(q, link, &row, &share))) {
         return qwd_fail(q, e);
     }
     if (!row->helper_id || strcmp(row->state, QWD_STATE_RUNNING)) {
@@ -163,13 +217,17 @@ int qwd_viewer_ticket(qwd_req_t *q, const char *link)
         e->level = APLOG_INFO;
         return qwd_fail(q, e);
     }
-    if (!base || !(protocol = qwd_ticket_subprotocol(q, row->id))) {
+    if (!base || !(protocol = qwd_ticket_subprotocol(q, row->id, share ? share->id : NULL))) {
         return qwd_fail(q, qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(03003), "internal",
                                    "No ticket could be made."));
     }
-    answer = json_pack("{s:s, s:s, s:I, s:I}", "url", base, "subprotocol", protocol, "expires",
+    answer = json_pack("{s:s, s:s, s:I, s:I, s:s}", "url", base, "subprotocol", protocol, "expires",
                        (json_int_t)(apr_time_sec(apr_time_now()) + QWD_TICKET_LIFETIME),
-                       "session_expires", (json_int_t)row->expires);
+                       "session_expires", (json_int_t)row->expires, "kind",
+                       share ? share->kind : QWD_VIEWER_OWNER);
+    if (share && share->expires) {
+        json_object_set_new(answer, "share_expires", json_integer(share->expires));
+    }
     text = json_dumps(answer, JSON_COMPACT);
     json_decref(answer);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* QwdWebsocketGate: checks the ticket (qwd_ticket.c; a "qwd-ticket.T" websocket subprotocol,
- * or ?ticket=) against the session's row and the helper, then rewrites the query to
- * ?token=<websockify token>, which only the helper knows (the database never holds it).
+ * or ?ticket=) against the session's row (and its share's, for a share's viewer) and the
+ * helper, then rewrites the query to ?token=<websockify token> of the session's own link or
+ * of the share, which only the helper knows (the database never holds it).
  * mod_proxy builds the backend URL from r->args in its fixups
  * (canon), after this access_checker, so websockify sees only the token and the browser never
  * does. Anything else is refused and never reaches websockify. A ticket is spent only by an
@@ -13,6 +14,7 @@
 #include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_session.h"
+#include "qwd_share.h"
 #include "qwd_store.h"
 #include "qwd_ticket.h"
 
@@ -101,11 +103,27 @@ static int gate_failed(request_rec *r, const qwd_error_t *e)
     return e->status;
 }
 
+/* The websockify token of a share in the helper's session object, or NULL when the helper
+ * has no such share (expired there, or revoked). */
+static const char *share_token(json_t *answer, const char *share_id)
+{
+    json_t *share;
+    size_t i;
+    json_array_foreach (json_object_get(answer, "shares"), i, share) {
+        const char *id = json_string_value(json_object_get(share, "id"));
+        if (id && !strcmp(share_id, id)) {
+            return json_string_value(json_object_get(share, "token"));
+        }
+    }
+    return NULL;
+}
+
 /* The helper's state of the session's VM (a VM can end without a page noticing, and one
  * that starts does not accept on its display yet): QWD_STATE_*, or NULL with *status set
- * when the helper could not say. Its answer also gives the websockify token, into row->token
- * (a VM without one counts as ended). */
-static const char *helper_state(qwd_req_t *q, qwd_row_t *row, int *status)
+ * when the helper could not say. Its answer also gives the websockify token of the session's
+ * own link, or of share_id, into row->token (a VM without one counts as ended), and whether
+ * a one-shot session's link was used (row->opened). */
+static const char *helper_state(qwd_req_t *q, qwd_row_t *row, const char *share_id, int *status)
 {
     json_t *answer;
     qwd_error_t *e;
@@ -117,8 +135,10 @@ static const char *helper_state(qwd_req_t *q, qwd_row_t *row, int *status)
         return NULL;
     }
     state = json_string_value(json_object_get(answer, "state"));
-    row->token = json_string_value(json_object_get(answer, "token"));
+    row->token = share_id ? share_token(answer, share_id)
+                          : json_string_value(json_object_get(answer, "token"));
     row->token = row->token && *row->token ? apr_pstrdup(q->r->pool, row->token) : NULL;
+    row->opened = row->oneshot && json_is_true(json_object_get(answer, "opened"));
     return state && row->token ? apr_pstrdup(q->r->pool, state) : QWD_STATE_ENDED;
 }
 
@@ -129,6 +149,7 @@ static int qwd_ws_gate(request_rec *r)
     const char *ticket, *session_id, *why, *state;
     qwd_store_t *store;
     qwd_row_t *row;
+    qwd_share_t *share = NULL;
     qwd_error_t *e;
     qwd_req_t *q;
     qwd_ticket_t checked;
@@ -157,11 +178,27 @@ static int qwd_ws_gate(request_rec *r)
     if (row->expires <= now) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01404), "session expired", session_id);
     }
-    state = helper_state(q, row, &status);
+    if (checked.share_id
+        && ((e = qwd_share_get(q, store, checked.share_id, &share)) || !share
+            || strcmp(share->session_id, session_id) || !qwd_share_is_live(share))) {
+        return e ? gate_failed(r, e)
+                 : refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03720), "share revoked or expired",
+                          session_id);
+    }
+    state = helper_state(q, row, checked.share_id, &status);
+    if (state && share && !row->token) {
+        /* the session runs, the share does not (revoked or expired in the helper) */
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03722), "share gone from the helper", session_id);
+    }
     if (!state || !strcmp(state, QWD_STATE_ENDED)) {
         return refuse(r, status ? status : HTTP_FORBIDDEN, QWDLOGNO(01405),
                       status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
                                                          : "VM no longer running",
+                      session_id);
+    }
+    if (row->opened) {
+        /* its relay lets one viewer in, ever: this one would reach nothing */
+        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03721), "one-shot session opened already",
                       session_id);
     }
     if (strcmp(state, QWD_STATE_RUNNING)) {

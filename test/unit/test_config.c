@@ -224,3 +224,26 @@ UNIT_TEST(config_secret_file_is_server_relative_and_merged)
     CHECK_STR(qwd_scfg_secret_file(merged), "/srv/qwd-unit/keys/qwd.key");
     apr_pool_destroy(f.pool);
 }
+
+UNIT_TEST(config_idle_stop_takes_minutes_or_a_unit)
+{
+    stub_fixture f;
+    stub_fixture_open(&f);
+    CHECK_INT(qwd_cfg_idle_stop(f.q->cfg), 0); /* off */
+    CHECK_INT(qwd_cfg_share_login(f.q->cfg), 0);
+    static const struct {
+        const char *arg;
+        int seconds;
+    } good[] = {{"15", 900}, {"45s", 45}, {"2m", 120}, {"3h", 10800}, {"0", 0}, {"0s", 0}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK_STR(set1(&f, "QwdIdleStop", good[i].arg), NULL);
+        CHECK_INT(qwd_cfg_idle_stop(f.q->cfg), good[i].seconds);
+    }
+    static const char *const bad[] = {"",  "-1",  "5d",          "5ms",
+                                      "m", "1.5", "99999999999", "20000000m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_STR(set1(&f, "QwdIdleStop", bad[i]),
+                  "QwdIdleStop: expects minutes, or a number with s, m or h (0 = never)");
+    }
+    apr_pool_destroy(f.pool);
+}

@@ -35,6 +35,13 @@ static const split_case cases[] = {
     {"/qwd/s//ticket", "/qwd", NULL},
     {"/qwd/s/a/ticket/x", "/qwd", NULL},
     {"/qwd/api/sessions/a/b", "/qwd", NULL},
+    {"/qwd/api/sessions/abc/shares", "/qwd", "/qwd|/api/sessions/abc/shares"},
+    {"/qwd/api/sessions/abc/shares/0123", "/qwd", "/qwd|/api/sessions/abc/shares/0123"},
+    {"/qwd/api/sessions//shares", "/qwd", NULL},
+    {"/qwd/api/sessions/abc/shares/", "/qwd", NULL},
+    {"/qwd/api/sessions/abc/shares/x/y", "/qwd", NULL},
+    {"/qwd/api/sessions/abc/sharesx", "/qwd", NULL},
+    {"/x/api/sessions/abc/shares/01", NULL, "/x|/api/sessions/abc/shares/01"},
     {"/qwd/api/other", "/qwd", NULL},
     {"/other/thing", "/qwd", NULL},
     /* no Qwd directive in the <Location>: the route follows from its known endings */

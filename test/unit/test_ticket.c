@@ -78,3 +78,37 @@ UNIT_TEST(ticket_forged_or_malformed_is_refused)
     CHECK_STR(why, "malformed ticket");
     apr_pool_destroy(f.pool);
 }
+
+UNIT_TEST(ticket_of_a_share_names_its_session_and_share)
+{
+    stub_fixture f;
+    stub_fixture_open(&f);
+    qwd_ticket_t checked = {NULL, 0, "unset"};
+    const char *why, *ticket = qwd_ticket_mint_share(f.q, SESSION, "89abcdef01234567");
+    CHECK(ticket && !strncmp(ticket, SESSION "-89abcdef01234567.", 50));
+    CHECK_STR(qwd_ticket_check(f.q, ticket, &checked, &why), SESSION);
+    CHECK_STR(checked.share_id, "89abcdef01234567");
+    /* the session's own ticket names no share */
+    CHECK_STR(qwd_ticket_check(f.q, qwd_ticket_mint(f.q, SESSION), &checked, &why), SESSION);
+    CHECK(checked.share_id == NULL);
+    /* another share of the same session under the same MAC: refused */
+    char *other = apr_pstrdup(f.pool, ticket);
+    other[33] = other[33] == '8' ? '9' : '8';
+    CHECK(qwd_ticket_check(f.q, other, &checked, &why) == NULL);
+    CHECK_STR(why, "bad signature");
+    /* a share's part must be 16 lowercase hex digits after one '-' */
+    static const char *const shapes[] = {"-89abcdef0123456", "-89ABCDEF01234567",
+                                         "-89abcdef012345678", "--89abcdef0123456", "-"};
+    apr_int64_t later = apr_time_sec(apr_time_now()) + 30;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const char *subject = apr_pstrcat(f.pool, SESSION, shapes[i], NULL);
+        const char *fields =
+            apr_psprintf(f.pool, "%s|%" APR_INT64_T_FMT "|%s", subject, later, NONCE);
+        const char *forged =
+            apr_psprintf(f.pool, "%s.%" APR_INT64_T_FMT ".%s.%s", subject, later, NONCE,
+                         qwd_secret_sign(f.q, apr_pstrcat(f.pool, "ws|", fields, NULL)));
+        CHECK(qwd_ticket_check(f.q, forged, &checked, &why) == NULL);
+        CHECK_STR(why, "malformed ticket");
+    }
+    apr_pool_destroy(f.pool);
+}

@@ -7,6 +7,7 @@
 #include "qwd_capability.h"
 #include "qwd_helper_client.h"
 #include "qwd_html.h"
+#include "qwd_links.h"
 #include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_session.h"
@@ -144,6 +145,11 @@ qwd_error_t *qwd_share_create(qwd_req_t *q, qwd_store_t *store, const qwd_row_t 
     if (!qwd_session_is_live(row) || !row->helper_id) {
         return qwd_err(q, HTTP_CONFLICT, QWDLOGNO(03706), "ended",
                        "This session is not running: it cannot be shared.");
+    }
+    if (!qwd_links_use_tickets(q)) {
+        /* a share's link is /s/LINK, which only tickets serve: it would open nothing */
+        return qwd_err(q, HTTP_CONFLICT, QWDLOGNO(03709), "no_shares",
+                       "This site does not share sessions (it needs QwdWebsocketTickets On).");
     }
     if (row->oneshot) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03700), "bad_field",

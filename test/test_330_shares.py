@@ -16,6 +16,7 @@ from qwdtest.rfb import Closed, RfbClient, link_ticket
 from test_300_module import Browser, api, api_create, csrf_of, wait_running
 
 LOG_SHARE_LOGIN = 3712  # 403: QwdShareLogin, a share opened without logging in
+LOG_NOT_OWNER = 513  # 404 for another user's session (a warning)
 
 
 def http_status(url, method="GET"):
@@ -166,6 +167,7 @@ def test_revoking_a_share_closes_its_viewer_and_its_link_answers_410(httpd, help
 
 
 def test_share_requests_are_checked(httpd, helper):
+    httpd.expect_lognos(LOG_NOT_OWNER)
     session = api_create(httpd)
     sid = session["id"]
     wait_running(httpd, sid)
@@ -200,6 +202,14 @@ def test_a_share_link_needs_a_login_when_the_site_says_so(make_httpd, helper):
     someone.login("carol")
     status, viewer_page = someone.get(made["url"])
     assert status == 200 and 'data-view-only="1"' in viewer_page
+
+
+def test_no_shares_without_links_to_open_them(make_httpd, helper):
+    httpd = make_httpd("QwdAuth none\nQwdAdmin admin\nQwdWebsocketTickets Off")
+    session = api_create(httpd)
+    wait_running(httpd, session["id"])
+    assert share(httpd, session["id"], "view", expect=409)["error"] == "no_shares"
+    assert api(httpd, "GET", f"sessions/{session['id']}/shares")[1] == {"shares": []}
 
 
 # ---------------------------------------------------------------- one-shot

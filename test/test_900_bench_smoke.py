@@ -22,7 +22,11 @@ MEASURED = ("POST create → response",
             "PSS per idle warm clone (2 clones)",
             "of which TCG's translated code",
             "helper RSS, 2 sessions",
-            "monitor page with 3 sessions: requests/s")
+            "monitor page with 3 sessions: requests/s",
+            "websocket connect → RFB banner, through the relay",
+            "websocket connect → RFB banner, straight to QEMU",
+            "keystroke (Return) → the guest's echo on its serial console, through the relay",
+            "keystroke (Return) → the guest's echo on its serial console, straight to QEMU")
 ENVIRONMENT = ("commit", "tree", "kernel", "thp", "ksm", "qemu", "tiny_vm", "load_at_start")
 
 

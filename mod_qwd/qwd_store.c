@@ -129,7 +129,7 @@ static const struct {
     {"qwd_share_get", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE id = %s"},
     {"qwd_share_by_link", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE link_key = %s"},
     {"qwd_shares_of", "SELECT " SHARE_COLUMNS " FROM qwd_shares WHERE session_id = %s"
-                      " ORDER BY created, id"},
+                      " ORDER BY created, rowid"},
     {"qwd_share_revoke", "UPDATE qwd_shares SET revoked = %s WHERE id = %s AND revoked IS NULL"},
     {"qwd_share_sweep", "DELETE FROM qwd_shares WHERE session_id NOT IN"
                         " (SELECT id FROM qwd_sessions)"},

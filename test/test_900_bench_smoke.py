@@ -26,7 +26,9 @@ MEASURED = ("POST create → response",
             "websocket connect → RFB banner, through the relay",
             "websocket connect → RFB banner, straight to QEMU",
             "keystroke (Return) → the guest's echo on its serial console, through the relay",
-            "keystroke (Return) → the guest's echo on its serial console, straight to QEMU")
+            "keystroke (Return) → the guest's echo on its serial console, straight to QEMU",
+            "screen update request (1×1) → its update, through the relay",
+            "screen update request (1×1) → its update, straight to QEMU")
 ENVIRONMENT = ("commit", "tree", "kernel", "thp", "ksm", "qemu", "tiny_vm", "load_at_start")
 
 

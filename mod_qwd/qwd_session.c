@@ -237,8 +237,9 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:s}", "machine", row->machine, "cpu",
                            row->cpu, "memory_mib", row->memory_mib, "lifetime_s", args->lifetime_s,
                            "owner", row->owner, "oneshot", row->oneshot, "ref", row->id);
-    if (qwd_cfg_idle_stop(q->cfg)) {
-        /* QwdIdleStop: the helper stops it once nobody has watched for that long */
+    if (qwd_cfg_idle_stop(q->cfg) && qwd_cfg_idle_stop(q->cfg) < args->lifetime_s) {
+        /* QwdIdleStop: the helper stops it once nobody has watched for that long (a longer
+         * idle stop than its lifetime never comes: the helper refuses one) */
         json_object_set_new(start_args, "idle_stop_s", json_integer(qwd_cfg_idle_stop(q->cfg)));
     }
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {

@@ -288,3 +288,10 @@ def test_idle_stop_fires_without_a_viewer_and_not_while_one_watches(make_httpd, 
     gone = procs.wait_until(lambda: ended(watched["id"], "bob"), 10, interval=0.2,
                             what="the session to stop once nobody watches")
     assert gone["ended_reason"] == "idle" and time.monotonic() - left >= 3.5
+
+
+def test_an_idle_stop_longer_than_the_lifetime_is_left_to_the_expiry(make_httpd, helper):
+    httpd = make_httpd("QwdAuth none\nQwdAdmin admin\nQwdIdleStop 2h")
+    session = api_create(httpd, lifetime_s=600)  # the helper would refuse idle_stop_s 7200
+    assert session["idle_stop_at"] is None
+    assert helper_session(helper)["idle_stop_s"] == 0

@@ -27,8 +27,8 @@ MEASURED = ("POST create → response",
             "websocket connect → RFB banner, straight to QEMU",
             "keystroke (Return) → the guest's echo on its serial console, through the relay",
             "keystroke (Return) → the guest's echo on its serial console, straight to QEMU",
-            "screen update request (1×1) → its update, through the relay",
-            "screen update request (1×1) → its update, straight to QEMU")
+            "SetEncodings (QEMU extended keys) → QEMU's ack, through the relay",
+            "SetEncodings (QEMU extended keys) → QEMU's ack, straight to QEMU")
 ENVIRONMENT = ("commit", "tree", "kernel", "thp", "ksm", "qemu", "tiny_vm", "load_at_start")
 
 

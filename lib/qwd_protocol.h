@@ -53,7 +53,7 @@
 #define QWD_VIEWER_CONTROL "control" /* a share whose viewers have keyboard and mouse too */
 #define QWD_VIEWER_VIEW "view"       /* a share whose viewers only watch */
 /* Shares a session has at once (lib/qwd_token.h: a share's id). */
-#define QWD_PROTO_MAX_SHARES 32
+#define QWD_PROTO_MAX_VIEWER_SHARES 32
 
 /* Bounds of start's arguments. */
 #define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */

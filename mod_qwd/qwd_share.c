@@ -178,7 +178,7 @@ qwd_error_t *qwd_share_create(qwd_req_t *q, qwd_store_t *store, const qwd_row_t 
         if (e->status == HTTP_TOO_MANY_REQUESTS) {
             e->message =
                 apr_psprintf(q->r->pool, "This session has %d shares already: revoke one first.",
-                             QWD_PROTO_MAX_SHARES);
+                             QWD_PROTO_MAX_VIEWER_SHARES);
         }
         return e;
     }

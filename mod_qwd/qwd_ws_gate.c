@@ -109,7 +109,7 @@ static const char *share_token(json_t *answer, const char *share_id)
 {
     json_t *share;
     size_t i;
-    json_array_foreach (json_object_get(answer, "shares"), i, share) {
+    json_array_foreach (json_object_get(answer, "viewer_shares"), i, share) {
         const char *id = json_string_value(json_object_get(share, "id"));
         if (id && !strcmp(share_id, id)) {
             return json_string_value(json_object_get(share, "token"));

@@ -362,7 +362,8 @@ static void op_share(op_call *call)
     json_t *share = helper_session_share(s, call->ptemp, kind, until, &code, &problem);
     if (!share) {
         fail(call, code, problem,
-             !strcmp(code, QWD_ERR_LIMIT_REACHED) ? json_pack("{s:s}", "limit", "shares") : NULL);
+             !strcmp(code, QWD_ERR_LIMIT_REACHED) ? json_pack("{s:s}", "limit", "viewer_shares")
+                                                  : NULL);
         return;
     }
     reply(call, share);

@@ -286,7 +286,7 @@ json_t *helper_session_json(helper_session *s)
     json_object_set_new(record, "viewers",
                         s->relay ? helper_relay_viewers_json(s->relay) : json_array());
     json_object_set_new(record, "opened", json_boolean(s->opened));
-    json_object_set_new(record, "shares", shares_json(s));
+    json_object_set_new(record, "viewer_shares", shares_json(s));
     json_object_set_new(record, "idle_stop_s", json_integer(s->idle_stop_s));
     json_object_set_new(record, "idle_stop_at", idle_at ? json_integer(idle_at) : json_null());
     return record;
@@ -519,9 +519,10 @@ json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *ki
         *problem = "the session's VM has not started yet";
         return NULL;
     }
-    if (s->shares->nelts >= QWD_PROTO_MAX_SHARES) {
+    if (s->shares->nelts >= QWD_PROTO_MAX_VIEWER_SHARES) {
         *code = QWD_ERR_LIMIT_REACHED;
-        *problem = apr_psprintf(pool, "the session has %d shares already", QWD_PROTO_MAX_SHARES);
+        *problem =
+            apr_psprintf(pool, "the session has %d shares already", QWD_PROTO_MAX_VIEWER_SHARES);
         return NULL;
     }
     *code = QWD_ERR_INTERNAL;
@@ -818,7 +819,7 @@ static int load_record(helper_session *s, json_t *record)
     s->idle_since = apr_time_now();
     size_t i;
     json_t *item;
-    json_array_foreach (json_object_get(record, "shares"), i, item) {
+    json_array_foreach (json_object_get(record, "viewer_shares"), i, item) {
         const char *id = NULL, *kind = NULL, *share_token = NULL;
         json_int_t until = 0;
         json_t *until_field = json_object_get(item, "expires");

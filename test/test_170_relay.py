@@ -83,7 +83,8 @@ def test_the_relay_counts_viewers_and_no_viewer_has_the_display_alone(helper):
     with open(token_file(helper, session["token"])) as f:
         assert f.read().strip() == f"{session['token']}: unix_socket:{relay}"
     assert "share=force-shared" in procs.cmdline(session["pid"])
-    assert session["viewers"] == [] and session["opened"] is False and session["shares"] == []
+    assert session["viewers"] == [] and session["opened"] is False
+    assert session["viewer_shares"] == []
 
     # a viewer that asks for the display alone: QEMU (force-shared) would close it, and with
     # allow-exclusive it would evict the others; the relay makes every viewer shared
@@ -148,7 +149,7 @@ def test_a_control_share_types_and_a_view_share_only_watches(helper):
         socket_path = os.path.join(helper.session_dir(sid), f"s-{share['id']}.sock")
         with open(token_file(helper, share["token"])) as f:
             assert f.read().strip() == f"{share['token']}: unix_socket:{socket_path}"
-    assert [(s["id"], s["kind"]) for s in helper.call("status", id=sid)["shares"]] == [
+    assert [(s["id"], s["kind"]) for s in helper.call("status", id=sid)["viewer_shares"]] == [
         (view["id"], "view"), (control["id"], "control")]
     booted(helper, sid)
 
@@ -206,7 +207,7 @@ def test_revoking_a_share_closes_its_viewers_and_its_way_in(helper):
     assert revoked.closed(timeout=5)
     assert not os.path.exists(token_file(helper, share["token"]))
     assert not os.path.exists(os.path.join(helper.session_dir(sid), f"s-{share['id']}.sock"))
-    assert [s["id"] for s in helper.call("status", id=sid)["shares"]] == [kept["id"]]
+    assert [s["id"] for s in helper.call("status", id=sid)["viewer_shares"]] == [kept["id"]]
     for v in (owner, stays):
         assert v.screen()
     # its token leads nowhere now: websockify closes at once
@@ -229,7 +230,7 @@ def test_a_share_ends_at_its_expiry(helper):
     share = helper.call("share", id=sid, kind="view", expires=int(time.time()) + 2)
     watcher = viewer(helper, share["token"])
     assert watcher.closed(timeout=8)
-    assert helper.call("status", id=sid)["shares"] == []
+    assert helper.call("status", id=sid)["viewer_shares"] == []
     assert not os.path.exists(token_file(helper, share["token"]))
     assert f"QWD05716: session {sid}: share {share['id']} expired, 1 viewer(s) closed" \
         in helper.log_text()
@@ -251,7 +252,7 @@ def test_share_arguments_are_checked(helper):
     shares = [helper.call("share", id=sid, kind="view") for _ in range(32)]
     with pytest.raises(HelperError) as full:
         helper.call("share", id=sid, kind="view")
-    assert full.value.code == "limit_reached" and full.value.data["limit"] == "shares"
+    assert full.value.code == "limit_reached" and full.value.data["limit"] == "viewer_shares"
     tokens = [s["token"] for s in shares]
     helper.call("stop", id=sid)
     with pytest.raises(HelperError) as ended:
@@ -269,7 +270,8 @@ def test_shares_and_a_used_up_one_shot_link_survive_a_helper_restart(helper):
     helper.kill()
     helper.start()
     # the share's way in is back, with the same token
-    assert [s["id"] for s in helper.call("status", id=shared["id"])["shares"]] == [share["id"]]
+    shares = helper.call("status", id=shared["id"])["viewer_shares"]
+    assert [s["id"] for s in shares] == [share["id"]]
     helper.wait_state(shared["id"], "running")
     assert viewer(helper, share["token"]).screen()
     # the one-shot session's viewer left with the helper that relayed it: it stops

@@ -71,15 +71,15 @@ struct helper_session {
     const char *clock;
     int launch; /* 1 its VM was launched, -1 the launch failed (launch_problem), 0 under way */
     const char *launch_problem;
-    int relaunching;            /* booting cold after a failed restore */
-    int holds;                  /* replies waiting for it */
-    int forgotten;              /* out of the table, freed on the last release */
-    int idle_stop_s;            /* stops after this long without a viewer (0: never) */
-    apr_time_t idle_since;      /* since when nobody watches; 0 while somebody does */
-    int opened;                 /* a viewer came at least once (a one-shot link is used up) */
-    const char *relay_socket;   /* the way in of its own link */
-    helper_relay *relay;        /* NULL before its VM was launched and once it ended */
-    apr_array_header_t *shares; /* session_share *: the shares it has now */
+    int relaunching;          /* booting cold after a failed restore */
+    int holds;                /* replies waiting for it */
+    int forgotten;            /* out of the table, freed on the last release */
+    int idle_stop_s;          /* stops after this long without a viewer (0: never) */
+    apr_time_t idle_since;    /* since when nobody watches; 0 while somebody does */
+    int opened;               /* a viewer came at least once (a one-shot link is used up) */
+    const char *relay_socket; /* the way in of its own link */
+    helper_relay *relay;      /* NULL before its VM was launched and once it ended */
+    apr_array_header_t *viewer_shares; /* session_share *: the shares of its display now */
 };
 
 struct helper_sessions {
@@ -126,7 +126,7 @@ static helper_session *session_new(helper *h, const char *id)
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
     s->relay_socket = qwd_session_file(pool, s->dir, QWD_SESSION_RELAY_SOCKET);
-    s->shares = apr_array_make(pool, 2, sizeof(session_share *));
+    s->viewer_shares = apr_array_make(pool, 2, sizeof(session_share *));
     s->idle_since = s->created;
     apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
     return s;
@@ -168,8 +168,8 @@ static void remove_session_files(helper_session *s)
     if (s->token) {
         helper_token_remove(s->h, s->token);
     }
-    for (int i = 0; i < s->shares->nelts; i++) {
-        helper_token_remove(s->h, APR_ARRAY_IDX(s->shares, i, session_share *)->token);
+    for (int i = 0; i < s->viewer_shares->nelts; i++) {
+        helper_token_remove(s->h, APR_ARRAY_IDX(s->viewer_shares, i, session_share *)->token);
     }
     int error = helper_fs_remove_tree(s->dir);
     if (error) {
@@ -251,11 +251,12 @@ static json_t *share_json(const session_share *share)
                      "token", share->token);
 }
 
-static json_t *shares_json(const helper_session *s)
+static json_t *viewer_shares_json(const helper_session *s)
 {
     json_t *list = json_array();
-    for (int i = 0; i < s->shares->nelts; i++) {
-        json_array_append_new(list, share_json(APR_ARRAY_IDX(s->shares, i, session_share *)));
+    for (int i = 0; i < s->viewer_shares->nelts; i++) {
+        json_array_append_new(list,
+                              share_json(APR_ARRAY_IDX(s->viewer_shares, i, session_share *)));
     }
     return list;
 }
@@ -286,7 +287,7 @@ json_t *helper_session_json(helper_session *s)
     json_object_set_new(record, "viewers",
                         s->relay ? helper_relay_viewers_json(s->relay) : json_array());
     json_object_set_new(record, "opened", json_boolean(s->opened));
-    json_object_set_new(record, "viewer_shares", shares_json(s));
+    json_object_set_new(record, "viewer_shares", viewer_shares_json(s));
     json_object_set_new(record, "idle_stop_s", json_integer(s->idle_stop_s));
     json_object_set_new(record, "idle_stop_at", idle_at ? json_integer(idle_at) : json_null());
     return record;
@@ -495,8 +496,8 @@ static int open_relay(helper_session *s)
             error = helper_token_write(s->h, s->token, s->relay_socket);
         }
     }
-    for (int i = 0; !error && i < s->shares->nelts; i++) {
-        error = open_share(s, APR_ARRAY_IDX(s->shares, i, session_share *));
+    for (int i = 0; !error && i < s->viewer_shares->nelts; i++) {
+        error = open_share(s, APR_ARRAY_IDX(s->viewer_shares, i, session_share *));
     }
     return error;
 }
@@ -519,7 +520,7 @@ json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *ki
         *problem = "the session's VM has not started yet";
         return NULL;
     }
-    if (s->shares->nelts >= QWD_PROTO_MAX_VIEWER_SHARES) {
+    if (s->viewer_shares->nelts >= QWD_PROTO_MAX_VIEWER_SHARES) {
         *code = QWD_ERR_LIMIT_REACHED;
         *problem =
             apr_psprintf(pool, "the session has %d shares already", QWD_PROTO_MAX_VIEWER_SHARES);
@@ -553,7 +554,7 @@ json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *ki
         helper_log_error(QWDLOGNO(05717) "session %s: %s", s->id, *problem);
         return NULL;
     }
-    APR_ARRAY_PUSH(s->shares, session_share *) = share;
+    APR_ARRAY_PUSH(s->viewer_shares, session_share *) = share;
     write_record(s);
     helper_log_info(QWDLOGNO(05714) "session %s: share %s (%s) opened, until %s", s->id, id,
                     share->kind,
@@ -568,21 +569,21 @@ json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *ki
  * it closed. */
 static unsigned close_share(helper_session *s, int i, const char *why)
 {
-    session_share *share = APR_ARRAY_IDX(s->shares, i, session_share *);
+    session_share *share = APR_ARRAY_IDX(s->viewer_shares, i, session_share *);
     unsigned closed = s->relay ? helper_relay_close_entrance(s->relay, share->id, why) : 0;
     helper_token_remove(s->h, share->token);
-    memmove(&APR_ARRAY_IDX(s->shares, i, session_share *),
-            &APR_ARRAY_IDX(s->shares, i + 1, session_share *),
-            (size_t)(s->shares->nelts - i - 1) * sizeof(session_share *));
-    s->shares->nelts--;
+    memmove(&APR_ARRAY_IDX(s->viewer_shares, i, session_share *),
+            &APR_ARRAY_IDX(s->viewer_shares, i + 1, session_share *),
+            (size_t)(s->viewer_shares->nelts - i - 1) * sizeof(session_share *));
+    s->viewer_shares->nelts--;
     write_record(s);
     return closed;
 }
 
 int helper_session_unshare(helper_session *s, const char *share_id)
 {
-    for (int i = 0; i < s->shares->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(s->shares, i, session_share *)->id, share_id)) {
+    for (int i = 0; i < s->viewer_shares->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(s->viewer_shares, i, session_share *)->id, share_id)) {
             unsigned closed = close_share(s, i, "the share was revoked");
             helper_log_info(QWDLOGNO(05715) "session %s: share %s revoked, %u viewer(s) closed",
                             s->id, share_id, closed);
@@ -595,8 +596,8 @@ int helper_session_unshare(helper_session *s, const char *share_id)
 /* Shares whose time is over close, and their viewers with them. */
 static void expire_shares(helper_session *s, apr_time_t now)
 {
-    for (int i = 0; i < s->shares->nelts;) {
-        session_share *share = APR_ARRAY_IDX(s->shares, i, session_share *);
+    for (int i = 0; i < s->viewer_shares->nelts;) {
+        session_share *share = APR_ARRAY_IDX(s->viewer_shares, i, session_share *);
         if (!share->expires || now < share->expires) {
             i++;
             continue;
@@ -837,7 +838,7 @@ static int load_record(helper_session *s, json_t *record)
         share->expires = until > 0 ? apr_time_from_sec(until) : 0;
         share->socket = apr_pstrcat(s->pool, s->dir, "/" QWD_SESSION_SHARE_PREFIX, share->id,
                                     QWD_SESSION_SHARE_SUFFIX, NULL);
-        APR_ARRAY_PUSH(s->shares, session_share *) = share;
+        APR_ARRAY_PUSH(s->viewer_shares, session_share *) = share;
     }
     return 0;
 }
@@ -890,8 +891,8 @@ static int token_is_live(void *data, const char *token)
         if (s->token && !strcmp(s->token, token)) {
             return 1;
         }
-        for (int k = 0; k < s->shares->nelts; k++) {
-            if (!strcmp(APR_ARRAY_IDX(s->shares, k, session_share *)->token, token)) {
+        for (int k = 0; k < s->viewer_shares->nelts; k++) {
+            if (!strcmp(APR_ARRAY_IDX(s->viewer_shares, k, session_share *)->token, token)) {
                 return 1;
             }
         }

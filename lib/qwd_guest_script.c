@@ -4,6 +4,7 @@
  * command substitution of printf octal escapes: the shell rebuilds the value after parsing,
  * where it can only be data. */
 #include "qwd_guest_script.h"
+#include "qwd_text.h"
 
 #include <apr_strings.h>
 #include <string.h>
@@ -36,37 +37,15 @@ const char *qwd_script_value(apr_pool_t *pool, const char *value)
 const char *qwd_script_substitute(apr_pool_t *pool, const char *script,
                                   const qwd_script_values *values)
 {
-    const struct {
-        const char *placeholder;
-        const char *value;
-    } substitutions[] = {{QWD_SCRIPT_USER, values->user},
-                         {QWD_SCRIPT_SESSION, values->session},
-                         {QWD_SCRIPT_VM, values->vm}};
-    const char *result = "";
-    const char *rest = script;
-    for (;;) {
-        const char *at = strchr(rest, '@');
-        if (!at) {
-            return apr_pstrcat(pool, result, rest, NULL);
-        }
-        size_t i;
-        for (i = 0; i < sizeof substitutions / sizeof substitutions[0]; i++) {
-            size_t length = strlen(substitutions[i].placeholder);
-            if (!strncmp(at, substitutions[i].placeholder, length)) {
-                result =
-                    apr_pstrcat(pool, result, apr_pstrndup(pool, rest, (apr_size_t)(at - rest)),
-                                qwd_script_value(pool, substitutions[i].value), NULL);
-                rest = at + length;
-                break;
-            }
-        }
-        if (i == sizeof substitutions / sizeof substitutions[0]) {
-            /* Not a placeholder (an address, @PASSWORD@...): kept as it is. */
-            result = apr_pstrcat(pool, result,
-                                 apr_pstrndup(pool, rest, (apr_size_t)(at - rest + 1)), NULL);
-            rest = at + 1;
-        }
-    }
+    const char *const pairs[] = {QWD_SCRIPT_USER,
+                                 qwd_script_value(pool, values->user),
+                                 QWD_SCRIPT_SESSION,
+                                 qwd_script_value(pool, values->session),
+                                 QWD_SCRIPT_VM,
+                                 qwd_script_value(pool, values->vm),
+                                 NULL};
+    /* Anything else between @ signs (an address, @PASSWORD@...) is kept as it is. */
+    return qwd_substitute(pool, script, pairs);
 }
 
 int qwd_guest_mount_point_is_valid(const char *text)

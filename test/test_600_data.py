@@ -508,3 +508,160 @@ def test_gpu_only_where_the_machine_and_the_helper_allow_it(gpu_helper, stack):
     with pytest.raises(HelperError) as refused:
         start(stack.helper, gpu=True)  # a helper without gpu_devices
     assert refused.value.data["field"] == "gpu"
+
+
+# --- through the module: the API and the form ---------------------------------------------
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
+from qwdtest.httpd import Httpd  # noqa: E402
+from test_300_module import Browser, api, csrf_of, db_rows  # noqa: E402
+
+DATA_CONF = """QwdAuth none
+QwdMaxScratchDisk 20
+QwdScriptText On
+QwdScriptMaxSize 200
+QwdScriptURLPrefix {prefix}"""
+
+
+class ScriptServer:
+    """Serves start-up scripts over HTTP on 127.0.0.1 (a site's script repository)."""
+
+    def __init__(self, files):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path)
+                self.send_response(200 if body is not None else 404)
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def web(workdir, stack):
+    scripts = ScriptServer({"/scripts/hello.sh": MARKER_SCRIPT.replace("QWD-MARK", "URL-MARK"),
+                            "/scripts/big.sh": "#" * 201, "/other/x.sh": "echo x"})
+    server = Httpd(workdir, stack.helper,
+                   qwd_conf=DATA_CONF.format(prefix=scripts.url + "/scripts/")).start()
+    server.scripts = scripts
+    yield server
+    server.stop_and_check()
+    scripts.close()
+
+
+def test_api_lists_the_choices_and_refuses_the_rest_naming_the_field(web, stack):
+    status, machines, _ = api(web, "GET", "machines")
+    assert status == 200
+    by_name = {m["name"]: m for m in machines["machines"]}
+    assert by_name[MACHINE]["videos"] == ["std", "virtio"]
+    assert machines["scripts"][0]["name"] == "marker.sh"
+    assert machines["script_text"] is True and machines["script_max"] == 200
+    assert machines["script_url_prefixes"] == [web.scripts.url + "/scripts/"]
+    assert machines["max_scratch_gib"] == 20
+    url = web.scripts.url
+    for body, status, field in (
+            ({"video": "qxl"}, 400, "video"),
+            ({"video": 3}, 400, "video"),
+            ({"gpu": True}, 400, "gpu"),
+            ({"gpu": "yes"}, 400, "gpu"),
+            ({"shares": ["home"]}, 400, "shares"),
+            ({"shares": "ref"}, 400, "shares"),
+            ({"scratch_gib": 5}, 400, "scratch_gib"),
+            ({"machine": "tiny.iso", "scratch_gib": 21}, 400, "scratch_gib"),
+            ({"script": "nope.sh"}, 400, "script"),
+            ({"script_text": "#" * 201}, 413, "script_text"),
+            ({"script": "marker.sh", "script_text": "echo"}, 400, "script_text"),
+            ({"script_url": url + "/other/x.sh"}, 400, "script_url"),
+            ({"script_url": url + "/scripts/../other/x.sh"}, 400, "script_url"),
+            ({"script_url": url + "/scripts/%2e%2e/other/x.sh"}, 400, "script_url"),
+            ({"script_url": url + "/scripts/missing.sh"}, 400, "script_url"),
+            ({"script_url": url + "/scripts/big.sh"}, 413, "script_url")):
+        status_got, answer, _ = api(web, "POST", "sessions",
+                                    {"machine": MACHINE, "memory_mib": 256, **body})
+        assert (status_got, answer.get("field")) == (status, field), (body, answer)
+    # a share that cannot be given is a 400 naming it
+    status_got, answer, _ = api(web, "POST", "sessions", {"machine": MACHINE, "memory_mib": 256},
+                                user="nobody")
+    assert status_got == 400 and answer["field"] == "shares" and "home" in answer["message"]
+    assert db_rows(web) == [] and stack.helper.call("list")["sessions"] == []
+
+
+def test_free_text_scripts_only_when_the_location_allows_them(workdir, stack):
+    server = Httpd(workdir, stack.helper, qwd_conf="QwdAuth none").start()
+    try:
+        status, machines, _ = api(server, "GET", "machines")
+        assert machines["script_text"] is False and machines["script_url_prefixes"] == []
+        for body, field in (({"script_text": "echo hi"}, "script_text"),
+                            ({"script_url": "http://127.0.0.1/scripts/x.sh"}, "script_url")):
+            status, answer, _ = api(server, "POST", "sessions",
+                                    {"machine": MACHINE, "memory_mib": 256, **body})
+            assert (status, answer.get("field")) == (400, field)
+    finally:
+        server.stop_and_check()
+
+
+def fieldset(page, machine):
+    start = page.index(f'<fieldset class="qwd-machine" data-machine="{machine}">')
+    return page[start:page.index("</fieldset>", start)]
+
+
+def test_the_form_offers_only_what_each_machine_allows(web):
+    browser = Browser(web)
+    status, page = browser.get("")
+    assert status == 200
+    assert "qwd-form.js" in page
+    tiny, iso = fieldset(page, MACHINE), fieldset(page, "tiny.iso")
+    assert [v for v in ("std", "virtio", "qxl", "cirrus") if f'<option value="{v}"' in tiny] \
+        == ["std", "virtio"]
+    assert f'name="share:{MACHINE}:ref"' in tiny and f'name="share:{MACHINE}:out"' in tiny
+    assert f'name="share:{MACHINE}:home"' not in tiny and "Folder home (read-write" in tiny
+    assert "gpu:" not in tiny  # this helper passes no GPU through
+    assert 'name="scratch:tiny.iso"' in iso and '<option value="20">' in iso \
+        and '<option value="50">' not in iso
+    assert all(f'<option value="{v}"' in iso for v in ("std", "virtio", "qxl", "cirrus"))
+    assert "share:" not in iso
+    assert '<option value="marker.sh">marker.sh - Prints a marker' in page
+    assert 'name="script_text"' in page and 'name="script_url"' in page
+    # a choice the machine does not offer, sent anyway, is refused naming it
+    status, answer = browser.post("", {"csrf": csrf_of(page), "user": "alice",
+                                       "machine": MACHINE, "memory": 256,
+                                       f"video:{MACHINE}": "cirrus"})
+    assert status == 400 and "video card cirrus" in answer
+
+
+def test_sessions_from_the_api_and_the_form_get_folders_and_scripts(web, warm):
+    helper = warm
+    status, answer, _ = api(web, "POST", "sessions",
+                            {"machine": MACHINE, "memory_mib": 256, "shares": ["ref"],
+                             "script_url": web.scripts.url + "/scripts/hello.sh"})
+    assert status == 201, answer
+    api_session = [s for s in helper.call("list")["sessions"] if s["owner"] == "alice"][0]
+    assert api_session["boot"] == "restored" and api_session["script"] == "(text)"
+    assert wait_setup(helper, api_session)["setup"] == "done"
+    wait_for_serial(helper, api_session["id"], "URL-MARK user=alice", timeout=10)
+    assert console_output(helper, api_session, "cat /mnt/ref/readme.txt") == "reference data"
+
+    browser = Browser(web)
+    status, page = browser.get("")
+    status, result = browser.post("", {"csrf": csrf_of(page), "user": "bob", "machine": MACHINE,
+                                       "memory": 256, "script": "marker.sh",
+                                       f"video:{MACHINE}": "std", f"share:{MACHINE}:out": "1"})
+    assert status == 200, result
+    form_session = [s for s in helper.call("list")["sessions"] if s["owner"] == "bob"][0]
+    assert form_session["shares"] == ["home", "out"] and form_session["script"] == "marker.sh"
+    assert wait_setup(helper, form_session)["setup"] == "done"
+    wait_for_serial(helper, form_session["id"], "QWD-MARK user=bob", timeout=10)
+    assert console_output(helper, form_session, "ls /mnt/home /mnt/out").split() == \
+        ["/mnt/home:", "bob.txt", "/mnt/out:"]
+    helper.call("purge")

@@ -29,7 +29,7 @@
 #define AGENT_REQUEST_MAX 128
 /* A restored guest's script runs through guest-exec; guest-exec-status is asked after this
  * long, doubling up to the maximum, until it exited. */
-#define SETUP_POLL_FIRST_MS 50
+#define SETUP_POLL_FIRST_MS 20
 #define SETUP_POLL_MAX_MS 2000
 #define SETUP_SHELL "/bin/sh"
 /* The last line of qemu.log that a start failure quotes. */

@@ -324,11 +324,6 @@ apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool)
     return live;
 }
 
-unsigned helper_sessions_count(helper *h)
-{
-    return apr_hash_count(h->sessions->table);
-}
-
 apr_hash_t *helper_sessions_gpus_in_use(helper *h, apr_pool_t *pool)
 {
     apr_hash_t *in_use = apr_hash_make(pool);

@@ -71,3 +71,36 @@ def open_at_once(ws_url, timeout=30, interval=0.01, subprotocols=("binary",)):
         outcomes.append("closed")
         time.sleep(interval)
     return b"", outcomes
+
+
+def link_ticket(link, timeout=30, ca_cert=None):
+    """What our viewer page (htdocs/qwd-viewer.js) does before each connect: POST LINK/ticket.
+    Returns (websocket URL, subprotocol "qwd-ticket.TICKET"); retries while the display
+    starts (503)."""
+    import json
+    import ssl
+    import time
+    import urllib.error
+    import urllib.request
+    context = ssl.create_default_context(cafile=ca_cert) if ca_cert else None
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(link + "/ticket", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+                answer = json.loads(resp.read())
+            return answer["url"], answer["subprotocol"]
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def open_link_websocket(link, timeout=10):
+    """Opens a session link's display as our viewer does (a fresh ticket as the websocket
+    subprotocol beside "binary"); returns the open websocket, its RFB banner read."""
+    url, subprotocol = link_ticket(link)
+    ws = websocket.create_connection(url, timeout=timeout, subprotocols=["binary", subprotocol])
+    banner = ws.recv()
+    assert banner.startswith(b"RFB "), banner
+    return ws

@@ -560,7 +560,18 @@ def web(workdir, stack):
     scripts.close()
 
 
+def session_ids(helper):
+    return {s["id"] for s in helper.call("list")["sessions"]}
+
+
+def new_sessions(helper, before, owner):
+    """The sessions of owner started since before (the module's other fixtures keep theirs)."""
+    return [s for s in helper.call("list")["sessions"]
+            if s["owner"] == owner and s["id"] not in before]
+
+
 def test_api_lists_the_choices_and_refuses_the_rest_naming_the_field(web, stack):
+    before = session_ids(stack.helper)
     status, machines, _ = api(web, "GET", "machines")
     assert status == 200
     by_name = {m["name"]: m for m in machines["machines"]}
@@ -594,7 +605,8 @@ def test_api_lists_the_choices_and_refuses_the_rest_naming_the_field(web, stack)
     status_got, answer, _ = api(web, "POST", "sessions", {"machine": MACHINE, "memory_mib": 256},
                                 user="nobody")
     assert status_got == 400 and answer["field"] == "shares" and "home" in answer["message"]
-    assert db_rows(web) == [] and stack.helper.call("list")["sessions"] == []
+    assert db_rows(web) == [] and session_ids(stack.helper) == before
+    assert_nothing_left(stack.helper)
 
 
 def test_free_text_scripts_only_when_the_location_allows_them(workdir, stack):
@@ -642,11 +654,12 @@ def test_the_form_offers_only_what_each_machine_allows(web):
 
 def test_sessions_from_the_api_and_the_form_get_folders_and_scripts(web, warm):
     helper = warm
+    before = session_ids(helper)
     status, answer, _ = api(web, "POST", "sessions",
                             {"machine": MACHINE, "memory_mib": 256, "shares": ["ref"],
                              "script_url": web.scripts.url + "/scripts/hello.sh"})
     assert status == 201, answer
-    api_session = [s for s in helper.call("list")["sessions"] if s["owner"] == "alice"][0]
+    [api_session] = new_sessions(helper, before, "alice")
     assert api_session["boot"] == "restored" and api_session["script"] == "(text)"
     assert wait_setup(helper, api_session)["setup"] == "done"
     wait_for_serial(helper, api_session["id"], "URL-MARK user=alice", timeout=10)
@@ -658,10 +671,48 @@ def test_sessions_from_the_api_and_the_form_get_folders_and_scripts(web, warm):
                                        "memory": 256, "script": "marker.sh",
                                        f"video:{MACHINE}": "std", f"share:{MACHINE}:out": "1"})
     assert status == 200, result
-    form_session = [s for s in helper.call("list")["sessions"] if s["owner"] == "bob"][0]
+    [form_session] = new_sessions(helper, before, "bob")
     assert form_session["shares"] == ["home", "out"] and form_session["script"] == "marker.sh"
     assert wait_setup(helper, form_session)["setup"] == "done"
     wait_for_serial(helper, form_session["id"], "QWD-MARK user=bob", timeout=10)
     assert console_output(helper, form_session, "ls /mnt/home /mnt/out").split() == \
         ["/mnt/home:", "bob.txt", "/mnt/out:"]
-    helper.call("purge")
+    for s in (api_session, form_session):
+        helper.call("stop", id=s["id"])
+
+
+def test_a_gpu_through_the_form_and_the_api(gpu_helper, workdir):
+    """The form offers the GPU checkbox only for the machine that allows one; a form session
+    and an API session each get a whole group; none free is the API's 429 naming the limit."""
+    helper = gpu_helper()
+    server = Httpd(workdir, helper, qwd_conf="QwdAuth none").start()
+    try:
+        browser = Browser(server)
+        status, page = browser.get("")
+        assert status == 200
+        assert f'name="gpu:{MACHINE}"' in fieldset(page, MACHINE)
+        assert "gpu:" not in fieldset(page, "tiny.iso")
+        status, result = browser.post("", {"csrf": csrf_of(page), "user": "alice",
+                                           "machine": MACHINE, "memory": 256,
+                                           f"gpu:{MACHINE}": "1"})
+        assert status == 200, result
+        alice = [s for s in helper.call("list")["sessions"] if s["owner"] == "alice"]
+        assert [s["gpu"] for s in alice] == [[GPU, GPU_AUDIO]]
+        # the other GPU's audio function is the host's: no GPU is free
+        body = {"machine": MACHINE, "memory_mib": 256, "gpu": True}
+        status, answer, _ = api(server, "POST", "sessions", body, user="bob")
+        assert (status, answer.get("limit")) == (429, "helper:gpu"), answer
+        bind(gpu_helper.sysfs, GPU2_AUDIO, "vfio-pci")
+        status, answer, _ = api(server, "POST", "sessions", body, user="bob")
+        assert status == 201, answer
+        bob = [s for s in helper.call("list")["sessions"] if s["owner"] == "bob"]
+        assert [s["gpu"] for s in bob] == [[GPU2, GPU2_AUDIO]]
+        # a session without a GPU asks for none
+        status, answer, _ = api(server, "POST", "sessions", {"machine": MACHINE,
+                                                             "memory_mib": 256}, user="carol")
+        assert status == 201, answer
+        carol = [s for s in helper.call("list")["sessions"] if s["owner"] == "carol"]
+        assert ["gpu" in s for s in carol] == [False]
+    finally:
+        helper.call("purge")
+        server.stop_and_check()

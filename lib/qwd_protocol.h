@@ -49,6 +49,20 @@
 #define QWD_PROTO_OWNER_MAX 64      /* characters of owner */
 #define QWD_PROTO_REF_MAX 64        /* characters of ref, of QWD_PROTO_REF_CHARS */
 #define QWD_PROTO_REF_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+/* Sessions for data analysis (docs/data-sessions.md): start's shares, script, script_text,
+ * scratch_gib and gpu. */
+#define QWD_PROTO_SHARES_MAX 16         /* names in shares (the optional shares chosen) */
+#define QWD_PROTO_SCRIPT_NAME_MAX 64    /* characters of script (an admin script's name) */
+#define QWD_PROTO_SCRIPT_TEXT_MAX 16384 /* bytes of script_text, after which: bad_argument */
+#define QWD_PROTO_MIN_SCRATCH_GIB 1     /* scratch_gib of an ISO session: 1..max_scratch_gib */
+/* A session's "setup": how its host folders and start-up script reach the guest. */
+#define QWD_SETUP_SEEDED "seeded"   /* cold boot: in the NoCloud seed its guest reads at boot */
+#define QWD_SETUP_WAITING "waiting" /* restored: waits for the guest agent */
+#define QWD_SETUP_RUNNING "running" /* restored: guest-exec started it, it has not ended */
+#define QWD_SETUP_DONE "done"       /* restored: it ended with status 0 */
+#define QWD_SETUP_FAILED "failed"   /* restored: another status, or the agent refused it */
+/* The "limit" of limit_reached when no passthrough device is free. */
+#define QWD_LIMIT_GPU "gpu"
 
 /* Stable error codes (the "code" of an error reply). */
 #define QWD_ERR_BAD_JSON "bad_json"

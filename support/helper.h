@@ -29,6 +29,8 @@ typedef struct helper {
     qwd_vm_host host;          /* QEMU binary, accelerator, CPU model, NIC: every VM's */
     const char *sessions_dir;  /* STATE/sessions */
     const char *token_tmp_dir; /* TOKENDIR.tmp */
+    const char *empty_dir;     /* STATE/empty: what a share's device points to when the VM
+                                  must not see a folder (templates, unchosen optional shares) */
     helper_events *events;
     helper_clients *clients;
     helper_sessions *sessions;

@@ -53,6 +53,10 @@ typedef struct helper_backend {
      * "synced", "not synced", or NULL when not applicable). */
     pid_t (*pid)(const helper_vm *vm);
     const char *(*clock)(const helper_vm *vm);
+    /* Optional (NULL: the backend never runs a plan's agent_script, so its plans must not have
+     * one): where the guest script of a restored VM stands, QWD_SETUP_WAITING, _RUNNING, _DONE
+     * or _FAILED (docs/protocol.md), or NULL when it has none. */
+    const char *(*setup)(const helper_vm *vm);
     /* Forgets the VM (ended or failed, or abandoned to a next helper); frees it. */
     void (*release)(helper_vm *vm);
 } helper_backend;

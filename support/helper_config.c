@@ -2,6 +2,7 @@
 /* Every configuration key is spelled once, in the table below, with its type and default;
  * docs/helper.md documents the same keys in the same order. */
 #include "helper_config.h"
+#include "helper_shares.h"
 #include "qwd_argv.h"
 #include "qwd_text.h"
 #include "qwd_protocol.h"
@@ -14,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE, KEY_BOOL } key_type;
+/* KEY_LIST: a key that may repeat; each line adds one string. */
+typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE, KEY_BOOL, KEY_LIST } key_type;
 
 typedef struct {
     const char *name;
@@ -54,6 +56,7 @@ static const config_key config_keys[] = {
     KEY(default_lifetime, KEY_INT, "3600"),
     KEY(max_lifetime, KEY_INT, "86400"),
     KEY(iso_scratch_size, KEY_STRING, "10G"),
+    KEY(max_scratch_gib, KEY_INT, "100"),
     KEY(allowed_group, KEY_STRING, NULL),
     KEY(log_file, KEY_STRING, NULL),
     KEY(expiry_interval, KEY_INT, "2"),
@@ -63,6 +66,11 @@ static const config_key config_keys[] = {
     KEY(warm_recipe, KEY_STRING, "shared"),
     KEY(warm_clone_hugepages, KEY_BOOL, "no"),
     KEY(warm_budget_mib, KEY_INT, "4096"),
+    KEY(share_root, KEY_STRING, NULL),
+    KEY(share, KEY_LIST, NULL),
+    KEY(scripts_dir, KEY_STRING, NULL),
+    KEY(gpu_devices, KEY_STRING, NULL),
+    KEY(sysfs_root, KEY_STRING, "/sys"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
@@ -74,6 +82,7 @@ static const config_key config_keys[] = {
 #define MEMORY_MIB_BOUND (1 << 24) /* 16 TiB */
 #define LIFETIME_BOUND_S (1 << 30)
 #define INTERVAL_BOUND_S 3600
+#define SCRATCH_GIB_BOUND (1 << 20) /* 1 PiB */
 #define DEFAULT_QEMU_X86_64 "/usr/bin/qemu-system-x86_64"
 
 static const char *set_key(apr_pool_t *pool, helper_config *config, const config_key *key,
@@ -84,6 +93,14 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     errno = 0;
     switch (key->type) {
     case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
+    case KEY_LIST: {
+        apr_array_header_t **list = field;
+        if (!*list) {
+            *list = apr_array_make(pool, 4, sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(*list, const char *) = apr_pstrdup(pool, value);
+        return NULL;
+    }
     case KEY_INT: {
         long number = strtol(value, &end, 10);
         if (errno || end == value || *end || number < 0 || number > KEY_INT_MAX) {
@@ -237,6 +254,24 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
     if (!helper_config_qemu(config, "x86_64")) {
         return "qemu_x86_64 must name the QEMU binary";
     }
+    if ((problem = must_be_absolute(pool, "sysfs_root", config->sysfs_root))
+        || (config->scripts_dir
+            && (problem = must_be_absolute(pool, "scripts_dir", config->scripts_dir)))) {
+        return problem;
+    }
+    if ((problem = helper_shares_parse(pool, config->share, config->share_root, &config->shares))) {
+        return apr_pstrcat(pool, "share: ", problem, NULL);
+    }
+    if (config->gpu_devices && strcmp(config->gpu_devices, "vfio")) {
+        char *copy = apr_pstrdup(pool, config->gpu_devices), *state;
+        for (char *address = apr_strtok(copy, " ,", &state); address;
+             address = apr_strtok(NULL, " ,", &state)) {
+            if (!qwd_argv_pci_address_is_valid(address)) {
+                return apr_psprintf(
+                    pool, "gpu_devices: \"%s\" is not a PCI address like 0000:65:00.0", address);
+            }
+        }
+    }
     if (strspn(config->iso_scratch_size, "0123456789") == 0
         || strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size)) {
         return "iso_scratch_size must be a size like 10G";
@@ -252,8 +287,9 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
                                config->max_lifetime))
         || (problem =
                 in_range(pool, "expiry_interval", config->expiry_interval, 1, INTERVAL_BOUND_S))
-        || (problem =
-                in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))) {
+        || (problem = in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))
+        || (problem = in_range(pool, "max_scratch_gib", config->max_scratch_gib,
+                               QWD_PROTO_MIN_SCRATCH_GIB, SCRATCH_GIB_BOUND))) {
         return problem;
     }
     return NULL;

@@ -37,6 +37,7 @@ typedef struct helper_config {
     int default_lifetime;
     int max_lifetime;
     const char *iso_scratch_size;
+    int max_scratch_gib; /* bound of start's scratch_gib */
     const char *allowed_group;
     const char *log_file;
     int expiry_interval;
@@ -46,6 +47,13 @@ typedef struct helper_config {
     const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
     int warm_clone_hugepages; /* restored clones may use transparent huge pages */
     int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
+    /* Sessions for data analysis (docs/data-sessions.md). */
+    const char *share_root;     /* every share's folder lies below it */
+    apr_array_header_t *share;  /* the `share` lines as written (a key that repeats) */
+    apr_array_header_t *shares; /* derived by helper_config_check: helper_share each */
+    const char *scripts_dir;    /* the admin's named start-up scripts; NULL: none */
+    const char *gpu_devices;    /* PCI addresses that may be passed through, "vfio", or NULL */
+    const char *sysfs_root;     /* where PCI devices and IOMMU groups are read */
 } helper_config;
 
 /* A configuration holding every default. */

@@ -122,7 +122,7 @@ static void drop_privileges(const helper_config *config)
 static void make_dirs(helper *h)
 {
     const char *dirs[] = {h->config->state_dir, h->sessions_dir, h->config->token_dir,
-                          h->token_tmp_dir};
+                          h->token_tmp_dir, h->empty_dir};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         int error = helper_fs_mkdirs(h->pool, dirs[i], 0700);
         if (error) {
@@ -236,6 +236,7 @@ int main(int argc, char **argv)
     h->host.nic_model = h->config->nic_model;
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
+    h->empty_dir = apr_pstrcat(h->pool, h->config->state_dir, "/empty", NULL);
     gid_t allowed_gid = 0;
     int allowed_gid_set = resolve_allowed_group(h, &allowed_gid);
     make_dirs(h);

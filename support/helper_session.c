@@ -57,6 +57,12 @@ struct helper_session {
     int relaunching; /* booting cold after a failed restore */
     int holds;       /* replies waiting for it */
     int forgotten;   /* out of the table, freed on the last release */
+    /* Sessions for data analysis (docs/data-sessions.md): */
+    apr_array_header_t *gpu;    /* PCI addresses it holds (const char *), or NULL */
+    apr_array_header_t *shares; /* names of the shares whose folders it has, or NULL */
+    const char *script;         /* its start-up script's name, "(text)", or NULL */
+    const char *setup;          /* the setup state as last recorded (adopted, ended) */
+    const char *recorded_setup; /* the setup state in its record on disk */
 };
 
 struct helper_sessions {
@@ -204,6 +210,47 @@ static const char *session_clock(const helper_session *s)
     return s->vm ? s->h->sessions->backend->clock(s->vm) : s->clock;
 }
 
+/* How its host folders and start-up script reach the guest: in the seed of a cold boot, else
+ * through the backend's agent (a backend without one never restores such a session). */
+static const char *session_setup(const helper_session *s)
+{
+    const helper_backend *backend = s->h->sessions->backend;
+    if (s->plan && s->plan->seed_path) {
+        return QWD_SETUP_SEEDED;
+    }
+    if (s->vm && backend->setup && s->plan && s->plan->agent_script) {
+        return backend->setup(s->vm);
+    }
+    return s->setup;
+}
+
+static json_t *string_array(const apr_array_header_t *strings)
+{
+    json_t *array = json_array();
+    for (int i = 0; strings && i < strings->nelts; i++) {
+        json_array_append_new(array, json_string(APR_ARRAY_IDX(strings, i, const char *)));
+    }
+    return array;
+}
+
+/* A JSON array of strings into an array in pool, or NULL when it is not one. */
+static apr_array_header_t *strings_of(apr_pool_t *pool, json_t *array)
+{
+    if (!json_is_array(array)) {
+        return NULL;
+    }
+    apr_array_header_t *strings =
+        apr_array_make(pool, (int)json_array_size(array) + 1, sizeof(const char *));
+    size_t i;
+    json_t *item;
+    json_array_foreach (array, i, item) {
+        if (json_is_string(item)) {
+            APR_ARRAY_PUSH(strings, const char *) = apr_pstrdup(pool, json_string_value(item));
+        }
+    }
+    return strings;
+}
+
 json_t *helper_session_json(helper_session *s)
 {
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
@@ -225,6 +272,15 @@ json_t *helper_session_json(helper_session *s)
     if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
     }
+    json_object_set_new(record, "shares", string_array(s->shares));
+    json_object_set_new(record, "script", s->script ? json_string(s->script) : json_null());
+    const char *setup = session_setup(s);
+    if (setup) {
+        json_object_set_new(record, "setup", json_string(setup));
+    }
+    if (s->gpu && s->gpu->nelts) {
+        json_object_set_new(record, "gpu", string_array(s->gpu));
+    }
     return record;
 }
 
@@ -244,6 +300,7 @@ static int write_record(helper_session *s)
     apr_pool_t *scratch;
     apr_pool_create(&scratch, s->pool);
     json_t *record = helper_session_json(s);
+    s->recorded_setup = session_setup(s);
     char *text = json_dumps(record, JSON_INDENT(1));
     json_decref(record);
     int error = text ? helper_fs_write_atomic(scratch,
@@ -265,6 +322,19 @@ apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool)
         }
     }
     return live;
+}
+
+apr_hash_t *helper_sessions_gpus_in_use(helper *h, apr_pool_t *pool)
+{
+    apr_hash_t *in_use = apr_hash_make(pool);
+    for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions->table); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        for (int k = 0; s->state != SESSION_ENDED && s->gpu && k < s->gpu->nelts; k++) {
+            const char *address = APR_ARRAY_IDX(s->gpu, k, const char *);
+            apr_hash_set(in_use, apr_pstrdup(pool, address), APR_HASH_KEY_STRING, "");
+        }
+    }
+    return in_use;
 }
 
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib)
@@ -303,6 +373,7 @@ static void end(helper_session *s, int crashed, const char *how)
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
+        s->setup = session_setup(s);
         backend->release(s->vm);
         s->vm = NULL;
     }
@@ -436,8 +507,8 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
 helper_session *helper_session_start(helper *h, apr_pool_t *pool,
                                      const helper_start_request *request, const char **problem)
 {
-    char *id, *token;
-    if (qwd_session_id_new(pool, &id) != APR_SUCCESS
+    char *id = (char *)request->id, *token;
+    if ((!id && qwd_session_id_new(pool, &id) != APR_SUCCESS)
         || qwd_token_new(pool, &token) != APR_SUCCESS) {
         *problem = "no random bytes for the session id or token";
         return NULL;
@@ -449,6 +520,23 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->oneshot = request->oneshot;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    s->shares = request->shares ? apr_array_copy(s->pool, request->shares) : NULL;
+    for (int i = 0; s->shares && i < s->shares->nelts; i++) {
+        APR_ARRAY_IDX(s->shares, i, const char *) =
+            apr_pstrdup(s->pool, APR_ARRAY_IDX(s->shares, i, const char *));
+    }
+    s->script = request->script ? apr_pstrdup(s->pool, request->script) : NULL;
+    helper_plan_extras extras = request->extras;
+    extras.guest_script = extras.guest_script ? apr_pstrdup(s->pool, extras.guest_script) : NULL;
+    extras.scratch_size = extras.scratch_size ? apr_pstrdup(s->pool, extras.scratch_size) : NULL;
+    if (extras.gpu_count) {
+        /* Held from now on: a device is free when no live session lists it. */
+        s->gpu = apr_array_make(s->pool, extras.gpu_count, sizeof(const char *));
+        for (int i = 0; i < extras.gpu_count; i++) {
+            APR_ARRAY_PUSH(s->gpu, const char *) = apr_pstrdup(s->pool, extras.gpu[i]);
+        }
+        extras.gpu = (const char *const *)s->gpu->elts;
+    }
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -459,7 +547,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
         return NULL;
     }
     helper_plan *plan = apr_pcalloc(s->pool, sizeof *plan);
-    if (helper_plan_make(h, s->pool, &s->profile, s->id, s->dir, plan, problem) == 0) {
+    if (helper_plan_make(h, s->pool, &s->profile, &extras, s->id, s->dir, plan, problem) == 0) {
         s->plan = plan;
         s->boot = plan->boot;
         s->vm = h->sessions->backend->launch(h, s->pool, plan, on_vm, s, problem);
@@ -491,6 +579,9 @@ int helper_sessions_tick(helper *h)
             continue;
         }
         starting |= sessions->backend->tick(s->vm, now) && s->state == SESSION_STARTING;
+        if (s->launch == 1 && session_setup(s) != s->recorded_setup) {
+            write_record(s); /* a restart shows where the setup stood */
+        }
         if (!s->stop_reason && check_expiry && now >= s->expires) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
@@ -521,6 +612,11 @@ static int load_record(helper_session *s, json_t *record)
     s->boot = apr_pstrdup(s->pool, boot ? boot : QWD_BOOT_COLD);
     s->ref = ref ? apr_pstrdup(s->pool, ref) : NULL;
     s->oneshot = oneshot;
+    s->gpu = strings_of(s->pool, json_object_get(record, "gpu"));
+    s->shares = strings_of(s->pool, json_object_get(record, "shares"));
+    json_t *script = json_object_get(record, "script"), *setup = json_object_get(record, "setup");
+    s->script = json_is_string(script) ? apr_pstrdup(s->pool, json_string_value(script)) : NULL;
+    s->setup = json_is_string(setup) ? apr_pstrdup(s->pool, json_string_value(setup)) : NULL;
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);

@@ -41,6 +41,7 @@ MODULE_FILES = (
     "etc/apache2/mods-available/qwd.conf",
     "usr/share/qwd/htdocs/qwd.css",
     "usr/share/qwd/htdocs/qwd-progress.js",
+    "usr/share/qwd/htdocs/qwd-form.js",
     "usr/share/doc/libapache2-mod-qwd/directives.md.gz",
     "usr/share/doc/libapache2-mod-qwd/copyright",
 )
@@ -54,6 +55,7 @@ HELPER_FILES = (
     "usr/share/man/man8/qwd-helper.8.gz",
     "usr/share/man/man8/qwdctl.8.gz",
     "usr/share/doc/qwd-helper/helper.md.gz",
+    "usr/share/doc/qwd-helper/data-sessions.md.gz",
     "usr/share/doc/qwd-helper/copyright",
 )
 # Installed files that are the tree's own conf/ files, byte for byte.

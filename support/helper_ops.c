@@ -175,8 +175,10 @@ static void op_hello(op_call *call)
           json_pack("{s:i, s:s}", "version", QWD_PROTO_VERSION, "server", HELPER_VERSION_STRING));
 }
 
-/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. */
-static int check_limits(op_call *call, int cpu, int memory_mib)
+/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. A remote
+ * session (a cluster node's) counts only against max_sessions: the scheduler decides what fits
+ * on its nodes. */
+static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
 {
     helper_config *config = call->h->config;
     int sessions, vcpus, memory;
@@ -187,6 +189,9 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     if (sessions + 1 > config->max_sessions) {
         limit = "max_sessions";
         message = apr_psprintf(call->ptemp, "%d sessions run already (max_sessions)", sessions);
+    }
+    else if (remote) {
+        /* the cluster's business */
     }
     else if (vcpus + cpu > config->max_vcpus) {
         limit = "max_vcpus";
@@ -250,6 +255,30 @@ static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const cha
     return video_is_valid(call, *video) ? 0 : -1;
 }
 
+/* The backend of a start of machine: its "backend" argument, else the configuration's choice
+ * for the machine (backend, slurm_machines). NULL after answering the error. */
+static const helper_backend *start_backend(op_call *call, const char *machine)
+{
+    const char *name;
+    if (string_argument(call, "backend", "", &name)) {
+        return NULL;
+    }
+    if (!*name) {
+        name = helper_config_machine_on_slurm(call->h->config, machine) ? QWD_BACKEND_SLURM
+                                                                        : QWD_BACKEND_LOCAL;
+    }
+    const helper_backend *backend = helper_sessions_backend(call->h, name);
+    if (!backend) {
+        bad_argument(
+            call, "backend",
+            apr_psprintf(call->ptemp, "backend \"%s\" is not available on this helper (local%s)",
+                         name,
+                         helper_sessions_backend(call->h, QWD_BACKEND_SLURM) ? ", slurm" : ""),
+            1, 0);
+    }
+    return backend;
+}
+
 /* The reply waits until the VM is launched (qemu-img done, QEMU spawned): the session object
  * then says its pid. A client's own name for the session ("ref", mod_qwd: its row id) lets a
  * client that lost the answer find the VM again. */
@@ -298,9 +327,11 @@ static void op_start(op_call *call)
     }
     request.oneshot = json_is_true(oneshot);
     const helper_machine *machine = machine_named(call, machine_name);
-    if (!machine || check_limits(call, cpu, memory_mib)) {
+    const helper_backend *backend = machine ? start_backend(call, machine_name) : NULL;
+    if (!backend || check_limits(call, cpu, memory_mib, backend->remote)) {
         return;
     }
+    request.backend = backend->name;
     request.profile = helper_machine_profile(machine, cpu, memory_mib, video);
     const char *problem;
     helper_session *s = helper_session_start(call->h, call->ptemp, &request, &problem);
@@ -378,11 +409,14 @@ static void op_machines(op_call *call)
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name,
-                                              "format", machine->format, "virtual_size",
-                                              (json_int_t)machine->virtual_size, "description",
-                                              machine->description, "warm",
-                                              helper_warm_machine_is_warm(call->h, machine->name)));
+        int on_slurm = helper_config_machine_on_slurm(call->h->config, machine->name)
+                       && helper_sessions_backend(call->h, QWD_BACKEND_SLURM);
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:I, s:s, s:b, s:s}", "name", machine->name, "format",
+                            machine->format, "virtual_size", (json_int_t)machine->virtual_size,
+                            "description", machine->description, "warm",
+                            helper_warm_machine_is_warm(call->h, machine->name), "backend",
+                            on_slurm ? QWD_BACKEND_SLURM : QWD_BACKEND_LOCAL));
     }
     reply(call, json_pack("{s:o}", "machines", list));
 }

@@ -70,6 +70,13 @@ int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile,
     return decide(h, pool, restored ? &image : NULL, plan, problem);
 }
 
+void helper_plan_remote(apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
+                        const char *dir, helper_plan *plan)
+{
+    place(plan, pool, profile, id, dir);
+    plan->boot = QWD_BOOT_COLD;
+}
+
 int helper_plan_cold_again(helper *h, apr_pool_t *pool, const helper_plan *restored,
                            helper_plan *cold, const char **problem)
 {

@@ -21,12 +21,18 @@ typedef struct helper_plan {
     const char **argv;      /* QEMU */
     int no_hugepages;       /* a restored clone without transparent huge pages */
     int build_warm;         /* cold: after the launch, build the profile's warm image */
+    int lifetime_s;         /* a batch job's time limit (the session sets it) */
 } helper_plan;
 
 /* Decides how the VM of session id (directory dir) of profile starts, asking helper_warm once
  * whether the profile has a usable image. Returns 0, or -1 with *problem (in pool). */
 int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
                      const char *dir, helper_plan *plan, const char **problem);
+
+/* The plan of a VM that runs elsewhere (a cluster node, which keeps its own warm images and
+ * builds its own command line): its place and profile, booted as the node decides. */
+void helper_plan_remote(apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
+                        const char *dir, helper_plan *plan);
 
 /* restored did not load its state: its image is dropped (a rebuild starts) and *cold is the plan
  * of the same session booting cold. Returns 0, or -1 with *problem. */

@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 /* TLS_AES_128_GCM_SHA256: a PSK's hash is fixed by its ciphersuite, and SHA-256 is what
- * every TLS 1.3 client offers an external PSK with. */
+ * every TLS 1.3 client offers an external PSK with. Both ends allow only this suite: a server
+ * picking another (AES-256's SHA-384) would ignore the PSK and fail the handshake. */
 static const unsigned char PSK_CIPHER[] = {0x13, 0x01};
+#define PSK_CIPHERSUITE "TLS_AES_128_GCM_SHA256"
 #define RELAY_CHUNK 16384
 #define CLOSE_FDS_BELOW 1024
 
@@ -129,6 +131,7 @@ SSL_CTX *node_channel_context(int server, const char *identity,
     memcpy(copy->key, key, sizeof copy->key);
     SSL_CTX_set_ex_data(ctx, key_index, copy);
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_ciphersuites(ctx, PSK_CIPHERSUITE);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     /* no resumption tickets: every connection proves the secret again */
     SSL_CTX_set_num_tickets(ctx, 0);

@@ -46,6 +46,12 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     if (row->boot) {
         json_object_set_new(object, "boot", json_string(row->boot));
     }
+    if (live && row->queued_reason) {
+        json_object_set_new(object, "queued_reason", json_string(row->queued_reason));
+    }
+    if (live && row->node) {
+        json_object_set_new(object, "node", json_string(row->node));
+    }
     if (!live) {
         json_object_set_new(object, "ended", json_integer(row->ended));
         json_object_set_new(object, "ended_reason",
@@ -131,17 +137,19 @@ static int list(qwd_req_t *q)
                      json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
-/* The helper's boot of session id, as the reconcile of rows learnt it (not stored). */
-static const char *reconciled_boot(apr_array_header_t *rows, const char *id)
+/* What the reconcile of rows learnt of session id that is not stored: its boot, why it waits
+ * in a cluster's queue, its node. */
+static void reconciled(apr_array_header_t *rows, const char *id, qwd_row_t *out)
 {
     int i;
     for (i = 0; i < rows->nelts; i++) {
         const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
         if (!strcmp(row->id, id)) {
-            return row->boot;
+            out->boot = row->boot;
+            out->queued_reason = row->queued_reason;
+            out->node = row->node;
         }
     }
-    return NULL;
 }
 
 static int one_session(qwd_req_t *q, const char *id)
@@ -170,7 +178,7 @@ static int one_session(qwd_req_t *q, const char *id)
                              : qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01002), "not_found",
                                        "There is no such session."));
     }
-    row->boot = reconciled_boot(rows, id);
+    reconciled(rows, id, row);
     return send_json(q, HTTP_OK, session_json(q, row));
 }
 

@@ -471,7 +471,8 @@ static void apply(helper_vm *vm, char **fields)
         vm->expires = parse_time(fields[4]);
     }
     else if (is_pending(state)) {
-        vm->queued = apr_pstrdup(vm->pool, *reason && strcmp(reason, "None") ? reason : "Priority");
+        /* Slurm's own word ("None": the scheduler has not looked at it yet) */
+        vm->queued = apr_pstrdup(vm->pool, *reason ? reason : "None");
     }
     const char *port = comment_word(vm->pool, comment, "port");
     vm->port = port ? atoi(port) : vm->port;

@@ -223,7 +223,11 @@ static const char *state_name(const helper_session *s)
 /* The place's own end time (a batch job's) is the session's expiry once it is known. */
 static void follow_place(helper_session *s, const helper_vm_place *place)
 {
-    if (place->expires) {
+    if (place->queued && s->plan && s->plan->lifetime_s) {
+        /* its lifetime has not begun: it starts with the job */
+        s->expires = apr_time_now() + apr_time_from_sec(s->plan->lifetime_s);
+    }
+    else if (place->expires) {
         s->expires = place->expires;
     }
     if (place->boot) {

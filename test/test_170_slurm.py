@@ -139,3 +139,167 @@ def test_api_session_runs_on_a_node_and_its_display_crosses_the_network(slurm_ht
     assert on_nodes(cluster, helper_id) == []
     assert job_of(cluster, helper_id)[1] in ("CANCELLED", "COMPLETED")
     slurm_httpd.expect_lognos()
+
+
+def websocket_status(url):
+    import websocket  # python3-websocket
+    try:
+        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
+    except websocket.WebSocketBadStatusException as err:
+        return err.status_code
+    ws.close()
+    return 101
+
+
+def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_helper, cluster):
+    """One CPU per node: alice and bob fill the two nodes, carol's session is queued (with
+    Slurm's reason, not an error; the gate answers 503 without spending her ticket) and runs
+    on the node that alice's stop frees, with the link she got at creation."""
+    alice = api_create(slurm_httpd, user="alice", lifetime_s=600)
+    bob = api_create(slurm_httpd, user="bob", lifetime_s=600)
+    alice = wait_running(slurm_httpd, alice["id"], user="alice", timeout=60)
+    bob = wait_running(slurm_httpd, bob["id"], user="bob", timeout=60)
+    assert {alice["node"], bob["node"]} == {"qn1", "qn2"}, (alice, bob)
+    for session in (alice, bob):
+        assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
+
+    carol = api_create(slurm_httpd, user="carol", lifetime_s=600)
+    assert carol["state"] == "queued", carol
+
+    def resources():
+        status_code, answer, _ = api(slurm_httpd, "GET", "sessions/" + carol["id"], user="carol")
+        assert answer["state"] == "queued", answer
+        return answer if answer["queued_reason"] == "Resources" else None
+    carol = procs.wait_until(resources, 20, interval=0.2, what="Slurm's reason Resources")
+    assert "node" not in carol
+    assert websocket_status(carol["websocket_url"]) == 503
+    status_code, listed, _ = api(slurm_httpd, "GET", "sessions?all=1", user="admin")
+    assert sorted(s["state"] for s in listed["sessions"]) == ["queued", "running", "running"]
+
+    status_code, stopped, _ = api(slurm_httpd, "DELETE", "sessions/" + alice["id"], user="alice")
+    assert stopped["state"] == "ended"
+    carol = wait_running(slurm_httpd, carol["id"], user="carol", timeout=60)
+    assert carol["node"] == alice["node"]
+    banner, outcomes = rfb.open_at_once(carol["websocket_url"])
+    assert banner == b"RFB 003.008\n", outcomes
+
+
+def test_a_lifetime_ends_with_the_jobs_time_limit(slurm_helper, cluster):
+    """lifetime 60 s: a one-minute job whose warning signal (slurm_signal_s = 30 before the
+    limit) makes qwd-node quit QEMU cleanly; the session ends as expired, nothing stays."""
+    started = time.monotonic()
+    session = slurm_helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                                lifetime_s=60)
+    running = slurm_helper.wait_state(session["id"], "running", timeout=60)
+    job_id = running["job"]
+    # the session's lifetime is the job's: its end time is Slurm's
+    assert running["expires"] - time.time() == pytest.approx(60, abs=10), running
+    ended = slurm_helper.wait_state(session["id"], "ended", timeout=100)
+    assert ended["ended_reason"] == "expired", ended
+    assert time.monotonic() - started < 75
+    assert cluster.jobs()[job_id][1] in ("COMPLETED", "TIMEOUT")
+    assert on_nodes(cluster, session["id"]) == []
+    assert not os.path.exists(slurm_helper.session_dir(session["id"]))
+
+
+def test_a_restarted_helper_readopts_its_jobs(slurm_helper, cluster):
+    """The helper killed (SIGKILL): its jobs run on; the next helper finds them by name with
+    squeue, reconnects to their channels and stops them."""
+    first = slurm_helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                              lifetime_s=600)
+    second = slurm_helper.call("start", machine=MACHINE, owner="bob", memory_mib=256,
+                               lifetime_s=600)
+    for session in (first, second):
+        slurm_helper.wait_state(session["id"], "running", timeout=60)
+    jobs = {s["id"]: slurm_helper.call("status", id=s["id"])["job"] for s in (first, second)}
+    slurm_helper.kill()
+    assert all(cluster.jobs()[job][1] == "RUNNING" for job in jobs.values())
+    slurm_helper.start()
+    for session_id, job in jobs.items():
+        again = slurm_helper.wait_state(session_id, "running", timeout=30)
+        assert again["job"] == job and again["backend"] == "slurm", again
+        banner = rfb.unix_rfb_banner(os.path.join(slurm_helper.session_dir(session_id),
+                                                  "vnc.sock"))
+        assert banner == b"RFB 003.008\n"
+    assert "re-adopted its slurm job" in slurm_helper.log_text()
+    stopped = slurm_helper.call("stop", id=first["id"])
+    assert stopped["state"] == "ended" and stopped["ended_reason"] == "stopped"
+    assert on_nodes(cluster, first["id"]) == []
+
+
+def test_a_lost_node_ends_its_sessions(slurm_helper, cluster):
+    """slurmd killed on a node: Slurm marks the node down and the job NODE_FAIL; the session
+    ends as node_lost and its files go. When the node's slurmd comes back, Slurm kills what
+    the job left there."""
+    session = slurm_helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                                lifetime_s=600)
+    running = slurm_helper.wait_state(session["id"], "running", timeout=60)
+    node = cluster.node(running["node"])
+    node.kill_slurmd()
+    try:
+        ended = slurm_helper.wait_state(session["id"], "ended", timeout=60)
+        assert ended["ended_reason"] == "node_lost", ended
+        assert not os.path.exists(slurm_helper.session_dir(session["id"]))
+        assert "node_lost" in slurm_helper.log_text()
+    finally:
+        node.start_slurmd()
+        cluster.wait_nodes_idle(timeout=60)
+    procs.wait_until(lambda: on_nodes(cluster, session["id"]) == [], 30,
+                     what="the lost job's processes to go")
+
+
+def session_key(helper, session_id):
+    """What the helper derives the session's channel key from (the test reads the helper's
+    private state as root: a positive control for the refusals)."""
+    import hashlib
+    import hmac
+    with open(os.path.join(helper.state_dir, "node.key"), "rb") as f:
+        return hmac.new(f.read(), session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def s_client(address, port, identity, key_hex):
+    """openssl s_client with a TLS 1.3 external PSK: what a peer holding key_hex gets."""
+    try:
+        return subprocess.run(
+            ["openssl", "s_client", "-connect", f"{address}:{port}", "-tls1_3",
+             "-ciphersuites", "TLS_AES_128_GCM_SHA256", "-psk_identity", identity, "-psk",
+             key_hex, "-quiet"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=5).stdout
+    except subprocess.TimeoutExpired as err:  # a display waits for its client's answer
+        return err.output or b""
+
+
+def test_the_nodes_channel_refuses_peers_without_the_sessions_secret(slurm_helper, cluster):
+    session = slurm_helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                                lifetime_s=600)
+    running = slurm_helper.wait_state(session["id"], "running", timeout=60)
+    node = cluster.node(running["node"])
+    comment = cluster.run(slurm.SQUEUE, "-h", "-j", running["job"], "-o", "%k").stdout
+    port = int(comment.split("port=")[1].split()[0])
+
+    # plain TCP speaking RFB: closed, nothing of the display
+    with socket.create_connection((node.address, port), timeout=10) as s:
+        s.sendall(b"RFB 003.008\n")
+        s.settimeout(10)
+        try:
+            answer = s.recv(100)
+        except ConnectionResetError:  # the TLS server's alert, then the close
+            answer = b""
+        assert b"RFB" not in answer
+    # TLS without any key (a certificate handshake): refused
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((node.address, port), timeout=10) as s:
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            context.wrap_socket(s).recv(12)
+    # the session's identity with another key: refused; another session's key too
+    assert b"RFB" not in s_client(node.address, port, session["id"], os.urandom(32).hex())
+    other = "0" * 32
+    assert b"RFB" not in s_client(node.address, port, other, session_key(slurm_helper, other))
+    # the positive control: the session's own key opens the display
+    assert s_client(node.address, port, session["id"],
+                    session_key(slurm_helper, session["id"])).startswith(b"RFB 003.008")
+    job_log = os.path.join(node.local_dir, f"job-{running['job']}.log")
+    with open(job_log) as f:
+        assert f.read().count("refused a channel connection") >= 3

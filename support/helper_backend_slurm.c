@@ -13,6 +13,8 @@
 #include "helper_proc.h"
 #include "node_channel.h"
 #include "qwd_protocol.h"
+#include "qwd_token.h"
+#include "qwd_warm.h"
 
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -50,6 +52,8 @@
 #define KEY_FILE "node.key"
 #define SECONDS_PER_MINUTE 60
 #define COMMENT_MAX 200
+/* A warm build job's time limit: boot, readiness, save. */
+#define WARM_BUILD_MINUTES 15
 
 typedef struct slurm_command slurm_command;
 typedef void slurm_command_done(void *data, int ok, char *output);
@@ -71,9 +75,10 @@ struct helper_slurm {
     slurm_command *squeue;                /* the poll under way */
     slurm_command *sinfo;                 /* node addresses being read */
     apr_time_t next_poll;
-    apr_hash_t *addresses; /* node name → NodeAddr */
-    char *snapshot;        /* squeue at startup, for adoption */
-    int warned_poll;       /* the last poll failed (logged once until one works) */
+    apr_hash_t *addresses;  /* node name → NodeAddr */
+    apr_hash_t *warm_asked; /* "NODE KEY" → 1: a warm build job was submitted (once each) */
+    char *snapshot;         /* squeue at startup, for adoption */
+    int warned_poll;        /* the last poll failed (logged once until one works) */
 };
 
 struct helper_vm {
@@ -458,6 +463,8 @@ static int is_alive(const char *state)
            || !strcmp(state, "STOPPED");
 }
 
+static void ask_warm(helper_vm *vm);
+
 /* Applies one squeue line's fields to vm: what it waits for, where it runs, what the node
  * said. Reports (launched, over) follow; the vm may be released from within. */
 static void apply(helper_vm *vm, char **fields)
@@ -474,6 +481,7 @@ static void apply(helper_vm *vm, char **fields)
         /* Slurm's own word ("None": the scheduler has not looked at it yet) */
         vm->queued = apr_pstrdup(vm->pool, *reason ? reason : "None");
     }
+    const char *was = vm->boot;
     const char *port = comment_word(vm->pool, comment, "port");
     vm->port = port ? atoi(port) : vm->port;
     vm->boot = comment_word(vm->pool, comment, "boot") ?: vm->boot;
@@ -485,6 +493,9 @@ static void apply(helper_vm *vm, char **fields)
     if (!is_alive(state)) {
         job_over(vm, state);
         return;
+    }
+    if (!was && vm->boot && !strcmp(vm->boot, QWD_BOOT_COLD)) {
+        ask_warm(vm);
     }
     if (!vm->launched) {
         vm->launched = 1;
@@ -524,6 +535,41 @@ static int find_job(apr_pool_t *pool, const char *output, const char *job, const
 }
 
 static void start_sinfo(helper_slurm *slurm);
+static const char *const *sbatch_argv(helper_vm *vm, const char *warm_node);
+
+static void warm_submitted(void *data, int ok, char *output)
+{
+    helper_slurm *slurm = data;
+    if (ok) {
+        helper_log_info(QWDLOGNO(05616) "warm image build submitted as job %s",
+                        first_line(slurm->pool, output));
+    }
+    else {
+        helper_log_warn(QWDLOGNO(05617) "cannot submit a warm image build: %s",
+                        first_line(slurm->pool, output));
+    }
+}
+
+/* vm booted cold on its node: build its profile's warm image there (a job of its own, pinned
+ * to the node; once per node and profile while this helper runs), so the next session of the
+ * profile on that node is restored. */
+static void ask_warm(helper_vm *vm)
+{
+    helper_slurm *slurm = vm->h->slurm;
+    const qwd_vm_profile *profile = &vm->plan->profile;
+    if (!vm->h->config->slurm_warm || !vm->node || !strcmp(profile->image_format, "iso")) {
+        return;
+    }
+    const char *asked = apr_pstrcat(
+        vm->pool, vm->node, " ",
+        qwd_warm_key(vm->pool, profile->machine, profile->cpu, profile->memory_mib, profile->video),
+        NULL);
+    if (apr_hash_get(slurm->warm_asked, asked, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(slurm->warm_asked, apr_pstrdup(slurm->pool, asked), APR_HASH_KEY_STRING, "1");
+    command_start(vm->h, sbatch_argv(vm, vm->node), NULL, warm_submitted, slurm);
+}
 
 static void poll_done(void *data, int ok, char *output)
 {
@@ -684,39 +730,53 @@ static void sbatch_done(void *data, int ok, char *output)
 }
 
 /* The job's command: qwd-node in the foreground (exec: it gets the job's signals), told the
- * session and its profile; the secret comes through the environment. */
-static const char *node_command(helper_vm *vm)
+ * session (or, for a warm build, a fresh id) and its profile; a session's secret comes through
+ * the environment. */
+static const char *node_command(helper_vm *vm, const char *id, int warm)
 {
     const helper_config *config = vm->h->config;
     const qwd_vm_profile *profile = &vm->plan->profile;
     return apr_psprintf(vm->pool,
-                        "exec %s%s%s --session %s --machine %s --format %s --cpu %d "
+                        "exec %s%s%s%s --session %s --machine %s --format %s --cpu %d "
                         "--memory-mib %d --video %s%s",
                         config->slurm_node_command, config->slurm_node_config ? " --config " : "",
                         config->slurm_node_config ? config->slurm_node_config : "",
-                        vm->plan->session_id, profile->machine, profile->image_format, profile->cpu,
-                        profile->memory_mib, profile->video,
+                        warm ? " --warm" : "", id, profile->machine, profile->image_format,
+                        profile->cpu, profile->memory_mib, profile->video,
                         profile->guest_agent ? " --guest-agent" : "");
 }
 
-static const char *const *sbatch_argv(helper_vm *vm)
+/* sbatch's argv for the session of vm, or (warm_node set) for a job that builds its profile's
+ * warm image on that node. */
+static const char *const *sbatch_argv(helper_vm *vm, const char *warm_node)
 {
     const helper_config *config = vm->h->config;
     apr_pool_t *p = vm->pool;
-    int minutes = (vm->plan->lifetime_s + SECONDS_PER_MINUTE - 1) / SECONDS_PER_MINUTE;
+    int minutes = warm_node ? WARM_BUILD_MINUTES
+                            : (vm->plan->lifetime_s + SECONDS_PER_MINUTE - 1) / SECONDS_PER_MINUTE;
+    const char *id = vm->plan->session_id;
+    char *warm_id;
+    if (warm_node && qwd_session_id_new(p, &warm_id) == APR_SUCCESS) {
+        id = warm_id;
+    }
     apr_array_header_t *argv = apr_array_make(p, 24, sizeof(const char *));
 #define ARG(value) (APR_ARRAY_PUSH(argv, const char *) = (value))
     ARG(slurm_bin(vm->h, p, "sbatch"));
     ARG("--parsable");
-    ARG(apr_pstrcat(p, "--job-name=" SLURM_JOB_PREFIX, vm->plan->session_id, NULL));
-    ARG("--comment=qwd");
+    ARG(apr_pstrcat(p, "--job-name=", warm_node ? SLURM_WARM_PREFIX : SLURM_JOB_PREFIX, id, NULL));
+    ARG(warm_node ? "--comment=qwd-warm" : "--comment=qwd");
     ARG("--nodes=1");
     ARG("--ntasks=1");
     ARG(apr_psprintf(p, "--cpus-per-task=%d", vm->plan->profile.cpu));
     ARG(apr_psprintf(p, "--mem=%d",
                      vm->plan->profile.memory_mib + config->slurm_memory_overhead_mib));
     ARG(apr_psprintf(p, "--time=%d", minutes > 0 ? minutes : 1));
-    ARG(apr_psprintf(p, "--signal=B:" SLURM_WARNING_SIGNAL "@%d", config->slurm_signal_s));
+    if (warm_node) {
+        ARG(apr_pstrcat(p, "--nodelist=", warm_node, NULL));
+    }
+    else {
+        ARG(apr_psprintf(p, "--signal=B:" SLURM_WARNING_SIGNAL "@%d", config->slurm_signal_s));
+    }
     ARG("--no-requeue");
     ARG("--chdir=/");
     ARG(apr_pstrcat(p, "--output=", config->slurm_output, NULL));
@@ -730,7 +790,7 @@ static const char *const *sbatch_argv(helper_vm *vm)
     if (config->slurm_qos) {
         ARG(apr_pstrcat(p, "--qos=", config->slurm_qos, NULL));
     }
-    ARG(apr_pstrcat(p, "--wrap=", node_command(vm), NULL));
+    ARG(apr_pstrcat(p, "--wrap=", node_command(vm, id, warm_node != NULL), NULL));
     ARG(NULL);
 #undef ARG
     return (const char *const *)argv->elts;
@@ -808,7 +868,7 @@ static helper_vm *slurm_launch(helper *h, apr_pool_t *pool, const helper_plan *p
     helper_vm *vm = vm_new(h, pool, plan, hook, session);
     char secret[NODE_SECRET_HEX + 1];
     node_channel_format_secret(vm->key, secret);
-    vm->sbatch = command_start(h, sbatch_argv(vm), secret, sbatch_done, vm);
+    vm->sbatch = command_start(h, sbatch_argv(vm, NULL), secret, sbatch_done, vm);
     OPENSSL_cleanse(secret, sizeof secret);
     if (!vm->sbatch) {
         *problem = "cannot run sbatch (see the helper's log)";
@@ -939,6 +999,7 @@ void helper_slurm_init(helper *h)
     slurm->h = h;
     slurm->vms = apr_hash_make(h->pool);
     slurm->addresses = apr_hash_make(h->pool);
+    slurm->warm_asked = apr_hash_make(h->pool);
     h->slurm = slurm;
     load_key(h);
     /* the addresses of the nodes adopted jobs run on: asked once the loop runs */

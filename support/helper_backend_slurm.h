@@ -9,6 +9,8 @@
 
 /* The batch jobs' name: this prefix and the session id. */
 #define SLURM_JOB_PREFIX "qwd-"
+/* The jobs that build a profile's warm image on a node: this prefix and a fresh id. */
+#define SLURM_WARM_PREFIX "qwd-warm-"
 /* The warning signal qwd-node gets slurm_signal_s before the time limit. */
 #define SLURM_WARNING_SIGNAL "USR1"
 

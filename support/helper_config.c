@@ -76,6 +76,7 @@ static const config_key config_keys[] = {
     KEY(slurm_node_command, KEY_STRING, "/usr/sbin/qwd-node"),
     KEY(slurm_node_config, KEY_STRING, NULL),
     KEY(slurm_output, KEY_STRING, "/dev/null"),
+    KEY(slurm_warm, KEY_BOOL, "yes"),
     KEY(node_listen, KEY_STRING, "0.0.0.0"),
     KEY(node_ports, KEY_STRING, "47000-47999"),
 };

@@ -59,8 +59,9 @@ typedef struct helper_config {
     const char *slurm_node_command; /* qwd-node, on the nodes */
     const char *slurm_node_config;  /* qwd-node's --config, on the nodes; NULL: its default */
     const char *slurm_output;       /* the job's output file on the node (sbatch --output) */
-    const char *node_listen;        /* qwd-node: the address its channel listens on */
-    const char *node_ports;         /* qwd-node: the port range of its channel, MIN-MAX */
+    int slurm_warm; /* after a cold start on a node, build the profile's warm image there */
+    const char *node_listen; /* qwd-node: the address its channel listens on */
+    const char *node_ports;  /* qwd-node: the port range of its channel, MIN-MAX */
 } helper_config;
 
 /* A configuration holding every default. */

@@ -19,7 +19,9 @@
 #include "qwd_machine_name.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
+#include "qwd_warm.h"
 
+#include <apr_lib.h>
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <arpa/inet.h>
@@ -35,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +53,17 @@
 #define EXIT_FAILED 1
 /* Signals read from the self-pipe at once. */
 #define SIGNALS_AT_ONCE 64
+/* Node-local warm images (stream recipe): STATE/warm/KEY/ holds these. */
+#define WARM_BASE "base.qcow2"
+#define WARM_STATE "state.bin"
+#define WARM_META "meta.json"
+#define WARM_META_MAX 65536
+#define WARM_SERIAL_MAX (4 * 1024 * 1024)
+#define WARM_DEFAULT_DELAY_S 30
+#define WARM_READY_DEADLINE_S 600
+#define WARM_SAVE_DEADLINE_S 120
+#define WARM_POLL_MS 200
+#define NS_PER_S 1000000000LL
 
 typedef struct node_job {
     apr_pool_t *pool;
@@ -59,6 +73,9 @@ typedef struct node_job {
     const char *format;
     int cpu, memory_mib, guest_agent;
     const char *video;
+    int warm;           /* --warm: build the profile's warm image on this node, no session */
+    const char *boot;   /* QWD_BOOT_COLD, or QWD_BOOT_RESTORED from this node's warm image */
+    const char *image;  /* the warm image restored, while QEMU starts */
     const char *job_id; /* SLURM_JOB_ID; NULL when run by hand */
     const char *dir;
     const char *vnc_socket;
@@ -161,6 +178,10 @@ static void parse_command_line(node_job *job, int argc, char **argv)
             job->guest_agent = 1;
             continue;
         }
+        else if (!strcmp(option, "--warm")) {
+            job->warm = 1;
+            continue;
+        }
         else if (!value) {
             usage(stderr);
             exit(2);
@@ -261,42 +282,106 @@ static int open_log(node_job *job)
                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-/* Makes the overlay and starts QEMU (a child that dies with qwd-node). */
-static void start_vm(node_job *job)
+/* size, mtime (ns) and inode: a master's identity (any rewrite changes it). */
+static json_t *file_identity(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return NULL;
+    }
+    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
+                     (json_int_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec, "inode",
+                     (json_int_t)st.st_ino);
+}
+
+/* STATE/warm/KEY on this node: the profile's warm image. */
+static const char *warm_dir(node_job *job, const qwd_vm_profile *profile)
+{
+    return apr_pstrcat(job->pool, job->h.config->state_dir, "/warm/",
+                       qwd_warm_key(job->pool, profile->machine, profile->cpu, profile->memory_mib,
+                                    profile->video),
+                       NULL);
+}
+
+/* The argv hash a clone of profile has on this node (per-session parts are placeholders). */
+static const char *clone_hash(node_job *job, const qwd_vm_profile *profile)
+{
+    qwd_vm_spec spec = qwd_vm_spec_make(&job->h.host, profile, "ID", "/DIR", "/DIR/disk");
+    return qwd_argv_profile_hash(job->pool, &spec);
+}
+
+/* Whether dir holds a warm image a clone of profile can restore: its files, the same argv
+ * hash (QEMU binary, accelerator, CPU model, devices) and the same master file. */
+static int warm_usable(node_job *job, const char *dir, const qwd_vm_profile *profile)
+{
+    if (!strcmp(profile->image_format, "iso")) {
+        return 0;
+    }
+    char *text =
+        helper_fs_read(job->pool, qwd_session_file(job->pool, dir, WARM_META), WARM_META_MAX);
+    json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
+    json_t *master = file_identity(profile->image_path);
+    const char *hash = json_string_value(json_object_get(meta, "argv_hash"));
+    int usable = meta && master && hash && !strcmp(hash, clone_hash(job, profile))
+                 && json_equal(master, json_object_get(meta, "master"))
+                 && access(qwd_session_file(job->pool, dir, WARM_STATE), R_OK) == 0
+                 && access(qwd_session_file(job->pool, dir, WARM_BASE), R_OK) == 0;
+    json_decref(meta);
+    json_decref(master);
+    return usable;
+}
+
+/* Makes the overlay (over the warm image's frozen base when image is set) and starts QEMU (a
+ * child that dies with qwd-node), restoring image's state on its fd 3. */
+static void start_vm(node_job *job, const char *image)
 {
     helper *h = &job->h;
     const helper_config *config = h->config;
     qwd_vm_profile profile = node_profile(job);
-    job->dir = apr_pstrcat(job->pool, config->state_dir, "/sessions/", job->session_id, NULL);
-    int error = helper_fs_mkdirs(job->pool, job->dir, 0700);
-    if (error) {
-        job->dir = NULL;
-        fail(job, "cannot create the session directory: %s", strerror(error));
+    if (!job->dir) {
+        job->dir = apr_pstrcat(job->pool, config->state_dir, "/sessions/", job->session_id, NULL);
+        int error = helper_fs_mkdirs(job->pool, job->dir, 0700);
+        if (error) {
+            job->dir = NULL;
+            fail(job, "cannot create the session directory: %s", strerror(error));
+        }
     }
     job->vnc_socket = qwd_session_file(job->pool, job->dir, QWD_SESSION_VNC_SOCKET);
     job->qmp_socket = qwd_session_file(job->pool, job->dir, QWD_SESSION_QMP_SOCKET);
     const char *disk = qwd_session_file(job->pool, job->dir, QWD_SESSION_DISK);
     qwd_vm_spec spec = qwd_vm_spec_make(&h->host, &profile, job->session_id, job->dir, disk);
+    spec.restore = image ? QWD_RESTORE_FD : QWD_RESTORE_NONE;
     const char **argv;
     const char *problem = qwd_argv_build(job->pool, &spec, &argv);
     if (problem) {
         fail(job, "%s", problem);
     }
     const char **disk_argv =
-        qwd_disk_argv(job->pool, config->qemu_img, &profile, NULL, disk, config->iso_scratch_size);
+        qwd_disk_argv(job->pool, config->qemu_img, &profile,
+                      image ? qwd_session_file(job->pool, image, WARM_BASE) : NULL, disk,
+                      config->iso_scratch_size);
     int log_fd = open_log(job);
+    unlink(disk);
     if (log_fd < 0 || helper_run(job->pool, disk_argv, log_fd, &problem) != 0) {
         fail(job, "%s", log_fd < 0 ? "cannot create qemu.log" : problem);
     }
+    int state_fd =
+        image ? open(qwd_session_file(job->pool, image, WARM_STATE), O_RDONLY | O_CLOEXEC) : -1;
     /* dies with qwd-node: a QEMU that outlived its launcher would be lost to Slurm */
-    error = helper_spawn(argv, log_fd, SPAWN_DIE_WITH_PARENT, &job->qemu);
+    int error = helper_spawn_passing(argv, log_fd, SPAWN_DIE_WITH_PARENT, state_fd,
+                                     QWD_RESTORE_STATE_FD, &job->qemu);
     close(log_fd);
+    if (state_fd >= 0) {
+        close(state_fd);
+    }
     if (error) {
         fail(job, "cannot run %s: %s", argv[0], strerror(error));
     }
-    helper_log_info(QWDLOGNO(05622) "session %s: QEMU pid %d started (%s, %d cpu, %d MiB, %s)",
+    job->image = image;
+    job->boot = image ? QWD_BOOT_RESTORED : QWD_BOOT_COLD;
+    helper_log_info(QWDLOGNO(05622) "session %s: QEMU pid %d started (%s, %d cpu, %d MiB, %s, %s)",
                     job->session_id, (int)job->qemu, job->machine, job->cpu, job->memory_mib,
-                    h->host.accel);
+                    h->host.accel, job->boot);
 }
 
 /* Whether QEMU still runs (reaps it when not). */
@@ -460,6 +545,136 @@ static void reap_relays(node_job *job)
     }
 }
 
+/* Whether the template is ready to be saved: its sidecar's serial text on the console, else
+ * its delay (default 30 s) since QEMU started. */
+static int template_ready(node_job *job, const qwd_warm_sidecar *sidecar, int waited_ms)
+{
+    if (sidecar->ready_serial) {
+        char *log =
+            helper_fs_read(job->pool, qwd_session_file(job->pool, job->dir, QWD_SESSION_SERIAL_LOG),
+                           WARM_SERIAL_MAX);
+        return log && strstr(log, sidecar->ready_serial);
+    }
+    int delay = sidecar->ready_delay_s >= 0 ? sidecar->ready_delay_s : WARM_DEFAULT_DELAY_S;
+    return waited_ms >= delay * 1000;
+}
+
+/* Saves the running template's state to dir/state.bin (QMP migrate to an fd; QEMU pauses the
+ * VM when it completes). Returns NULL or why not. */
+static const char *save_template(node_job *job)
+{
+    const char *path = qwd_session_file(job->pool, job->dir, WARM_STATE);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return apr_psprintf(job->pool, "cannot create %s: %s", path, strerror(errno));
+    }
+    helper_qmp_command save[] = {{QMP_GETFD_STATE, fd}, {QMP_MIGRATE_TO_STATE, -1}};
+    helper_qmp_result result = helper_qmp_run(job->qmp_socket, save, 2, QMP_TIMEOUT_MS, NULL);
+    close(fd);
+    if (result != QMP_OK) {
+        return "QMP migrate to the state file failed";
+    }
+    helper_qmp_command query = {QMP_QUERY_MIGRATE, -1};
+    for (int waited = 0; waited < WARM_SAVE_DEADLINE_S * 1000; waited += WARM_POLL_MS) {
+        json_t *answer = NULL;
+        result = helper_qmp_run(job->qmp_socket, &query, 1, QMP_TIMEOUT_MS, &answer);
+        const char *status = json_string_value(json_object_get(answer, "status"));
+        int completed = status && !strcmp(status, "completed");
+        int failed = result != QMP_OK
+                     || (status && (!strcmp(status, "failed") || !strcmp(status, "cancelled")));
+        json_decref(answer);
+        if (completed) {
+            return NULL;
+        }
+        if (failed) {
+            return "saving the state failed (query-migrate)";
+        }
+        usleep(WARM_POLL_MS * 1000);
+    }
+    return "saving the state did not complete in time";
+}
+
+/* --warm: builds the profile's warm image on this node (a job of its own, submitted by the
+ * helper after a cold start there): boots a template in STATE/warm/KEY.build-ID, waits until
+ * it is ready, saves its state, and renames the directory into place. Returns the exit code. */
+static int build_warm(node_job *job)
+{
+    qwd_vm_profile profile = node_profile(job);
+    const char *final = warm_dir(job, &profile);
+    if (warm_usable(job, final, &profile)) {
+        helper_log_info(QWDLOGNO(05627) "warm %s: already built on this node", final);
+        return 0;
+    }
+    if (!strcmp(profile.image_format, "iso")) {
+        fail(job, "%s", "ISO machines have no warm images");
+    }
+    apr_time_t started = apr_time_now();
+    job->dir = apr_psprintf(job->pool, "%s.build-%d", final, (int)getpid());
+    helper_fs_remove_tree(job->dir);
+    int error = helper_fs_mkdirs(job->pool, job->dir, 0700);
+    if (error) {
+        job->dir = NULL;
+        fail(job, "cannot create the build directory: %s", strerror(error));
+    }
+    job->qmp_socket = qwd_session_file(job->pool, job->dir, QWD_SESSION_QMP_SOCKET);
+    const char *base = qwd_session_file(job->pool, job->dir, WARM_BASE);
+    qwd_vm_spec spec = qwd_vm_spec_make(&job->h.host, &profile, job->session_id, job->dir, base);
+    const char **argv, *problem = qwd_argv_build(job->pool, &spec, &argv);
+    const char **disk_argv = qwd_disk_argv(job->pool, job->h.config->qemu_img, &profile, NULL, base,
+                                           job->h.config->iso_scratch_size);
+    int log_fd = problem ? -1 : open_log(job);
+    if (problem || log_fd < 0 || helper_run(job->pool, disk_argv, log_fd, &problem) != 0
+        || (error = helper_spawn(argv, log_fd, SPAWN_DIE_WITH_PARENT, &job->qemu))) {
+        fail(job, "the template cannot start: %s",
+             problem ? problem
+             : error ? strerror(error)
+                     : "qemu.log");
+    }
+    close(log_fd);
+    qwd_warm_sidecar sidecar = {.ready_delay_s = -1};
+    helper_machine_read_sidecar(job->pool, job->h.config->machines_dir, job->machine, &sidecar,
+                                &problem);
+    int waited = 0;
+    for (; !template_ready(job, &sidecar, waited); waited += WARM_POLL_MS) {
+        if (!qemu_runs(job) || read_signals() || waited > WARM_READY_DEADLINE_S * 1000) {
+            fail(job, "the template ended or was not ready in %d s", WARM_READY_DEADLINE_S);
+        }
+        usleep(WARM_POLL_MS * 1000);
+    }
+    if ((problem = save_template(job))) {
+        fail(job, "%s", problem);
+    }
+    stop_vm(job);
+    const char *leftovers[] = {QWD_SESSION_QMP_SOCKET,    QWD_SESSION_VNC_SOCKET,
+                               QWD_SESSION_SERIAL_SOCKET, QWD_SESSION_SERIAL_LOG,
+                               QWD_SESSION_QEMU_LOG,      QWD_SESSION_AGENT_SOCKET};
+    for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+        unlink(qwd_session_file(job->pool, job->dir, leftovers[i]));
+    }
+    json_t *meta = json_pack("{s:s, s:s, s:s, s:o*, s:I}", "key", apr_filepath_name_get(final),
+                             "argv_hash", clone_hash(job, &profile), "qemu_binary",
+                             job->h.host.qemu_binary, "master", file_identity(profile.image_path),
+                             "build_ms", (json_int_t)apr_time_as_msec(apr_time_now() - started));
+    char *text = json_dumps(meta, JSON_INDENT(1));
+    json_decref(meta);
+    error = text ? helper_fs_write_atomic(
+                job->pool, qwd_session_file(job->pool, job->dir, WARM_META), NULL, text, 0600)
+                 : ENOMEM;
+    free(text);
+    if (error) {
+        fail(job, "cannot write meta.json: %s", strerror(error));
+    }
+    if (rename(job->dir, final) != 0) {
+        helper_fs_remove_tree(final); /* a stale one (another QEMU, another master) */
+        if (rename(job->dir, final) != 0) {
+            fail(job, "cannot place the image: %s", strerror(errno));
+        }
+    }
+    helper_log_info(QWDLOGNO(05628) "warm %s: built in %.1f s (ready after %.1f s)", final,
+                    (double)(apr_time_now() - started) / APR_USEC_PER_SEC, waited / 1000.0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     apr_initialize();
@@ -470,15 +685,29 @@ int main(int argc, char **argv)
     umask(077);
     set_signals();
     parse_command_line(&job, argc, argv);
-    take_secret(&job);
     job.job_id = getenv("SLURM_JOB_ID");
     job.h.host.qemu_binary = helper_config_qemu(job.h.config, "x86_64");
     job.h.host.nic_model = job.h.config->nic_model;
     helper_accel_resolve(&job.h);
-    start_vm(&job);
+    if (job.warm) {
+        return build_warm(&job);
+    }
+    take_secret(&job);
+    qwd_vm_profile profile = node_profile(&job);
+    const char *image = warm_dir(&job, &profile);
+    start_vm(&job, warm_usable(&job, image, &profile) ? image : NULL);
 
     int ending = 0;
     for (int waited = 0; !ending && !display_answers(&job); waited += PROBE_INTERVAL_MS) {
+        if (!qemu_runs(&job) && job.image) {
+            /* an image that passed its checks but does not load: drop it, boot cold */
+            helper_log_warn(QWDLOGNO(05629) "session %s: restoring %s failed (%s), booting cold",
+                            job.session_id, job.image,
+                            helper_describe_status(job.pool, job.qemu_status));
+            helper_fs_remove_tree(job.image);
+            start_vm(&job, NULL);
+            continue;
+        }
         if (!qemu_runs(&job)) {
             fail(&job, "QEMU exited while starting (%s)",
                  helper_describe_status(job.pool, job.qemu_status));
@@ -497,7 +726,7 @@ int main(int argc, char **argv)
     if (!ending) {
         listen_channel(&job);
         helper_log_info(QWDLOGNO(05624) "session %s: display on port %d", job.session_id, job.port);
-        tell(&job, apr_psprintf(job.pool, "port=%d boot=%s", job.port, QWD_BOOT_COLD));
+        tell(&job, apr_psprintf(job.pool, "port=%d boot=%s", job.port, job.boot));
     }
     while (!ending && qemu_runs(&job)) {
         struct pollfd fds[2] = {{.fd = signal_pipe[0], .events = POLLIN},

@@ -6,6 +6,7 @@ TLS channel. API create → job on a node → RFB through Apache → DELETE → 
 expiry by the job's time limit; queued while the cluster is full; re-adoption after a helper
 restart; a lost node; a channel without the secret; two users on two nodes."""
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -16,6 +17,7 @@ import pytest
 
 from conftest import stop_and_check_helper
 from qwdtest import env, procs, rfb, slurm, vm
+from qwdtest.console import Console
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
 from test_300_module import api, api_create, wait_running
@@ -31,22 +33,7 @@ def cluster(tiny_vm):
     assert why is None, why
     c = slurm.Cluster(cpus=1, memory_mib=1024).start()
     try:
-        for node in c.nodes:
-            machines = os.path.join(node.local_dir, "machines")
-            os.makedirs(machines, exist_ok=True)
-            vm.place(tiny_vm["qcow2"], os.path.join(machines, MACHINE))
-        c.node_config = os.path.join(c.dir, "qwd-node.conf")
-        with open(c.node_config, "w") as f:
-            f.write(f"""# qwd-node's configuration: the same file on every node, node-local paths
-machines_dir = {c.node_dir}/machines
-state_dir = {c.node_dir}/state
-qemu_x86_64 = {env.QEMU}
-qemu_img = {env.QEMU_IMG}
-accel = {env.ACCEL}
-iso_scratch_size = 64M
-node_listen = 0.0.0.0
-node_ports = 47000-47099
-""")
+        c.install_qwd_node(tiny_vm["qcow2"], MACHINE)
         yield c
     finally:
         left = c.stop()
@@ -54,9 +41,7 @@ node_ports = 47000-47099
 
 
 def slurm_helper_for(workdir, machines_dir, cluster, **overrides):
-    config = dict(backend="slurm", slurm_node_command=env.NODE,
-                  slurm_node_config=cluster.node_config,
-                  slurm_output=f"{cluster.node_dir}/job-%j.log", slurm_poll_interval=1)
+    config = cluster.helper_config()
     config.update(overrides)
     return Helper(workdir, machines_dir, extra_env=cluster.env(), **config)
 
@@ -303,3 +288,69 @@ def test_the_nodes_channel_refuses_peers_without_the_sessions_secret(slurm_helpe
     job_log = os.path.join(node.local_dir, f"job-{running['job']}.log")
     with open(job_log) as f:
         assert f.read().count("refused a channel connection") >= 3
+
+
+class NodeSession:
+    """What Console needs to reach a session's serial console on its node."""
+
+    def __init__(self, cluster, node):
+        self.cluster, self.node = cluster, node
+
+    def session_dir(self, session_id):
+        return self.cluster.node_session_dir(self.node, session_id)
+
+
+def test_a_cold_start_builds_a_warm_image_on_its_node_and_the_next_start_is_restored(
+        workdir, machines_dir, cluster):
+    """slurm_warm: after a cold start on a node, a job pinned to that node builds the profile's
+    warm image there (node-local: STATE/warm/KEY); the next session of the profile on that node
+    restores it, its guest answering at once."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, slurm_warm="yes").start()
+    try:
+        first = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                            lifetime_s=600)
+        first = helper.wait_state(first["id"], "running", timeout=60)
+        assert first["boot"] == "cold", first
+        node = cluster.node(first["node"])
+        procs.wait_until(lambda: "warm image build submitted" in helper.log_text(), 20,
+                         what="the warm build job")
+        helper.call("stop", id=first["id"])  # the node's one CPU goes to the build job
+        image = os.path.join(node.local_dir, "state", "warm", "tiny.qcow2-1c-256m-std")
+        procs.wait_until(lambda: os.path.exists(os.path.join(image, "meta.json")), 120,
+                         interval=0.5, what="the node-local warm image")
+        assert sorted(os.listdir(image)) == ["base.qcow2", "meta.json", "state.bin"]
+        other = [n for n in cluster.nodes if n is not node][0]
+        assert not os.path.exists(os.path.join(other.local_dir, "state", "warm",
+                                               "tiny.qcow2-1c-256m-std"))
+        procs.wait_until(lambda: not [j for j in cluster.jobs().values()
+                                      if j[0].startswith("qwd-warm-") and
+                                      j[1] in ("PENDING", "RUNNING", "COMPLETING")], 30,
+                         what="the build job to end")
+
+        # two at once: one lands on the node with the image (restored), one on the other
+        started = time.monotonic()
+        sessions = [helper.call("start", machine=MACHINE, owner=owner, memory_mib=256,
+                                lifetime_s=600) for owner in ("bob", "carol")]
+        running = [helper.wait_state(s["id"], "running", timeout=60) for s in sessions]
+        on_warm = [s for s in running if s["node"] == node.name]
+        assert len(on_warm) == 1, running
+        restored = on_warm[0]
+        assert restored["boot"] == "restored", restored
+        console = Console(NodeSession(cluster, node.name), restored["id"], timeout=20)
+        try:
+            assert console.run("echo $((6*7))", timeout=20) == "42"
+        finally:
+            console.close()
+        assert time.monotonic() - started < 15
+        banner = rfb.unix_rfb_banner(os.path.join(helper.session_dir(restored["id"]),
+                                                  "vnc.sock"))
+        assert banner == b"RFB 003.008\n"
+        helper.call("purge")
+    finally:
+        # the cold session on the other node asked for a build there: not this test's
+        for job_id, (name, state, _) in cluster.jobs().items():
+            if name.startswith("qwd-warm-") and state in ("PENDING", "RUNNING"):
+                cluster.run("/usr/bin/scancel", job_id, check=False)
+        stop_slurm_helper(helper, cluster)
+        for n in cluster.nodes:
+            shutil.rmtree(os.path.join(n.local_dir, "state", "warm"), ignore_errors=True)

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 
-from . import env, procs
+from . import env, procs, vm
 
 MUNGED = "/usr/sbin/munged"
 MUNGEKEY = "/usr/sbin/mungekey"
@@ -243,6 +243,44 @@ PartitionName=qwd Nodes={names} Default=YES MaxTime=INFINITE State=UP
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def install_qwd_node(self, image, machine="tiny.qcow2"):
+        """What a site does on each node for qwd-node: the master image in the node-local
+        machines dir (copied, as without a shared file system), and /etc/qwd/qwd-node.conf
+        (here one file for all nodes, naming node-local paths). Returns the config's path."""
+        for node in self.nodes:
+            machines = os.path.join(node.local_dir, "machines")
+            os.makedirs(machines, exist_ok=True)
+            vm.place(image, os.path.join(machines, machine))
+            # when a template of it is ready to be saved as a node-local warm image
+            with open(os.path.join(machines, machine + ".warm"), "w") as f:
+                f.write(f"ready_serial = {vm.BANNER}\n")
+        self.node_config = os.path.join(self.dir, "qwd-node.conf")
+        with open(self.node_config, "w") as f:
+            f.write(f"""# qwd-node's configuration: the same file on every node, node-local paths
+machines_dir = {self.node_dir}/machines
+state_dir = {self.node_dir}/state
+qemu_x86_64 = {env.QEMU}
+qemu_img = {env.QEMU_IMG}
+accel = {env.ACCEL}
+iso_scratch_size = 64M
+node_listen = 0.0.0.0
+node_ports = 47000-47099
+""")
+        return self.node_config
+
+    def helper_config(self):
+        """The helper keys that put sessions on this cluster (and its environment)."""
+        return dict(backend="slurm", slurm_node_command=env.NODE,
+                    slurm_node_config=self.node_config,
+                    slurm_output=f"{self.node_dir}/job-%j.log", slurm_poll_interval=1,
+                    # warm builds are jobs that take a node's CPU: the tests that want them
+                    # say so
+                    slurm_warm="no")
+
+    def node_session_dir(self, node, session_id):
+        """A session's directory on its node (serial.sock, qemu.log), seen from the host."""
+        return os.path.join(self.node(node).local_dir, "state", "sessions", session_id)
 
     # ---------------------------------------------------------------- during tests
 

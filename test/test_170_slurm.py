@@ -20,7 +20,7 @@ from qwdtest import env, procs, rfb, slurm, vm
 from qwdtest.console import Console
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
-from test_300_module import api, api_create, wait_running
+from test_300_module import Browser, api, api_create, wait_running
 
 MACHINE = "tiny.qcow2"
 # Log numbers a Slurm test provokes on purpose.
@@ -160,6 +160,20 @@ def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_hel
     assert websocket_status(carol["websocket_url"]) == 503
     status_code, listed, _ = api(slurm_httpd, "GET", "sessions?all=1", user="admin")
     assert sorted(s["state"] for s in listed["sessions"]) == ["queued", "running", "running"]
+
+    # the form says so too: its result page, and the monitor
+    dave = Browser(slurm_httpd)
+    status_code, page = dave.create("dave", lifetime="600")
+    assert status_code == 200 and 'data-state="queued"' in page, page
+    assert "Waiting for a free node on the cluster" in page
+    admin = Browser(slurm_httpd)
+    admin.login("admin")
+    # the first in line waits for Resources, the one behind it for Priority (Slurm's words)
+    procs.wait_until(lambda: "queued (Resources)" in admin.get("monitor")[1]
+                     and "queued (Priority)" in admin.get("monitor")[1], 20,
+                     interval=0.3, what="the monitor to show why each session waits")
+    monitor = admin.get("monitor")[1]
+    assert monitor.count(" on qn") == 2 and "on qn1" in monitor and "on qn2" in monitor
 
     status_code, stopped, _ = api(slurm_httpd, "DELETE", "sessions/" + alice["id"], user="alice")
     assert stopped["state"] == "ended"

@@ -278,6 +278,23 @@ node_ports = 47000-47099
                     # say so
                     slurm_warm="no")
 
+    def build_warm(self, machine="tiny.qcow2", cpu=1, memory_mib=256, timeout=180):
+        """Builds the profile's node-local warm image on every node, as the helper's build
+        jobs do (qwd-node --warm, one job pinned to each node), and waits for them."""
+        key = f"{machine}-{cpu}c-{memory_mib}m-std"
+        for node in self.nodes:
+            command = (f"exec {env.NODE} --config {self.node_config} --warm --session "
+                       f"{os.urandom(16).hex()} --machine {machine} --format qcow2 --cpu {cpu} "
+                       f"--memory-mib {memory_mib} --video std")
+            self.run("/usr/bin/sbatch", "--parsable", f"--nodelist={node.name}",
+                     "--job-name=qwd-warm-bench", f"--cpus-per-task={cpu}",
+                     f"--mem={memory_mib + 256}", "--time=15", "--chdir=/",
+                     f"--output={self.node_dir}/warm-%j.log", f"--wrap={command}")
+        for node in self.nodes:
+            meta = os.path.join(node.local_dir, "state", "warm", key, "meta.json")
+            procs.wait_until(lambda: os.path.exists(meta), timeout, interval=0.5,
+                             what=f"the warm image on {node.name}")
+
     def node_session_dir(self, node, session_id):
         """A session's directory on its node (serial.sock, qemu.log), seen from the host."""
         return os.path.join(self.node(node).local_dir, "state", "sessions", session_id)

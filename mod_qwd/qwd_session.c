@@ -4,7 +4,9 @@
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
+#include "qwd_capability.h"
 #include "qwd_helper_client.h"
+#include "qwd_links.h"
 #include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
@@ -210,6 +212,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
                        "No randomness.");
     }
     row->id = id;
+    row->link_key = qwd_link_key(q, qwd_link_capability(q, id));
     row->owner = q->user;
     row->machine = args->machine;
     row->cpu = args->cpu;
@@ -255,6 +258,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         row->expires = json_integer_value(json_object_get(started, "expires"));
     }
     if (!row->helper_id || !row->token || !row->state) {
+        /* the token is not stored, but a session without one could never be reached */
         e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00510), "helper_error",
                     "The virtual machine service gave an incomplete answer.");
     }
@@ -353,6 +357,7 @@ static qwd_error_t *adopt(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, json
         return NULL; /* gone meanwhile: the sweep takes the row */
     }
     row->helper_id = helper_id;
+    row->link_key = qwd_link_key(q, qwd_link_capability(q, row->id));
     row->token = json_string_value(json_object_get(status, "token"));
     row->state = json_string_value(json_object_get(status, "state"));
     row->boot = json_string_value(json_object_get(status, "boot"));
@@ -394,7 +399,10 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     size_t i;
     int n;
 
-    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", 1), &result))) {
+    /* Without tickets the links carry websockify's token, which only the helper knows: the
+     * full list has it. With tickets the brief one is enough (and ~9 times smaller). */
+    int brief = qwd_links_use_tickets(q);
+    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", brief), &result))) {
         if (e->status == HTTP_SERVICE_UNAVAILABLE) {
             *helper_down = 1;
             return NULL;
@@ -450,6 +458,10 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
             row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
             row->queued_reason = queued ? apr_pstrdup(q->r->pool, queued) : NULL;
             row->node = node ? apr_pstrdup(q->r->pool, node) : NULL;
+            if (!brief) {
+                const char *token = json_string_value(json_object_get(session, "token"));
+                row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;
+            }
             if (!state || strcmp(state, QWD_STATE_ENDED)) {
                 continue;
             }

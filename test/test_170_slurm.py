@@ -7,7 +7,6 @@ expiry by the job's time limit; queued while the cluster is full; re-adoption af
 restart; a lost node; a channel without the secret; two users on two nodes."""
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -16,15 +15,13 @@ import time
 import pytest
 
 from conftest import stop_and_check_helper
-from qwdtest import env, procs, rfb, slurm, vm
+from qwdtest import procs, rfb, slurm
 from qwdtest.console import Console
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
 from test_300_module import Browser, api, api_create, wait_running
 
 MACHINE = "tiny.qcow2"
-# Log numbers a Slurm test provokes on purpose.
-LOG_JOB_ENDED = 5604
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +178,37 @@ def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_hel
     assert carol["node"] == alice["node"]
     banner, outcomes = rfb.open_at_once(carol["websocket_url"])
     assert banner == b"RFB 003.008\n", outcomes
+
+
+def test_mod_qwds_own_limits_apply_before_anything_is_submitted(workdir, machines_dir,
+                                                                  cluster):
+    """Admission: the module's per-user limit and the helper's max_sessions refuse a start
+    before sbatch; the queue and the nodes' room are Slurm's, the web host's vCPU and memory
+    limits are not asked (max_vcpus 1 here, the cluster has two CPUs)."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, max_sessions=2,
+                              max_vcpus=1).start()
+    server = Httpd(workdir, helper, qwd_conf="QwdAuth none\nQwdAdmin admin\n"
+                   "QwdMaxSessionsPerUser 1").start()
+    try:
+        alice = api_create(server, user="alice", lifetime_s=600)
+        answer = api_create(server, user="alice", lifetime_s=600, expect=429)
+        assert answer["limit"] == "QwdMaxSessionsPerUser", answer
+        bob = api_create(server, user="bob", lifetime_s=600)
+        answer = api_create(server, user="carol", lifetime_s=600, expect=429)
+        assert answer["limit"] == "helper:max_sessions", answer
+        # two jobs, the sessions' (the earlier tests' jobs are over: squeue still shows
+        # them for MinJobAge)
+        submitted = sorted(name for name, state, _ in cluster.jobs().values()
+                           if state in ("PENDING", "CONFIGURING", "RUNNING"))
+        ids = sorted("qwd-" + s["id"] for s in helper.call("list")["sessions"])
+        assert len(ids) == 2 and submitted == ids, (ids, submitted)
+        for session in (alice, bob):
+            assert wait_running(server, session["id"], user=session["owner"],
+                                timeout=60)["state"] == "running"
+        server.expect_lognos(103, 208, 507)
+    finally:
+        server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
 
 
 def test_a_lifetime_ends_with_the_jobs_time_limit(slurm_helper, cluster):

@@ -213,7 +213,8 @@ def test_mod_qwds_own_limits_apply_before_anything_is_submitted(workdir, machine
 
 def test_a_lifetime_ends_with_the_jobs_time_limit(slurm_helper, cluster):
     """lifetime 60 s: a one-minute job whose warning signal (slurm_signal_s = 30 before the
-    limit) makes qwd-node quit QEMU cleanly; the session ends as expired, nothing stays."""
+    limit, which Slurm may send up to 60 s earlier: here often ~10 s after the start) makes
+    qwd-node quit QEMU cleanly; the session ends as expired, nothing stays."""
     started = time.monotonic()
     session = slurm_helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
                                 lifetime_s=60)

@@ -6,6 +6,7 @@ TLS channel. API create → job on a node → RFB through Apache → DELETE → 
 expiry by the job's time limit; queued while the cluster is full; re-adoption after a helper
 restart; a lost node; a channel without the secret; two users on two nodes."""
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -158,8 +159,11 @@ def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_hel
     status_code, listed, _ = api(slurm_httpd, "GET", "sessions?all=1", user="admin")
     assert sorted(s["state"] for s in listed["sessions"]) == ["queued", "running", "running"]
 
-    # the form says so too: its result page, and the monitor
+    # the form says so too: its machine list, its result page, and the monitor
     dave = Browser(slurm_httpd)
+    status_code, form = dave.get("")
+    assert re.search(r'<option value="tiny.qcow2"[^>]* data-backend="slurm">tiny.qcow2[^<]*'
+                     r' \(on the cluster: may wait for a free node\)</option>', form), form
     status_code, page = dave.create("dave", lifetime="600")
     assert status_code == 200 and 'data-state="queued"' in page, page
     assert "Waiting for a free node on the cluster" in page

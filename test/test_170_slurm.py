@@ -187,31 +187,62 @@ def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_hel
 def test_mod_qwds_own_limits_apply_before_anything_is_submitted(workdir, machines_dir,
                                                                   cluster):
     """Admission: the module's per-user limit and the helper's max_sessions refuse a start
-    before sbatch; the queue and the nodes' room are Slurm's, the web host's vCPU and memory
-    limits are not asked (max_vcpus 1 here, the cluster has two CPUs)."""
-    helper = slurm_helper_for(workdir, machines_dir, cluster, max_sessions=2,
-                              max_vcpus=1).start()
+    before sbatch; what fits on the nodes is Slurm's: the web host's max_vcpus and
+    max_memory_mib neither refuse a cluster session (512 MiB here, above max_memory_mib)
+    nor count it against a local one."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, max_sessions=3, max_vcpus=1,
+                              max_memory_mib=256).start()
     server = Httpd(workdir, helper, qwd_conf="QwdAuth none\nQwdAdmin admin\n"
                    "QwdMaxSessionsPerUser 1").start()
     try:
-        alice = api_create(server, user="alice", lifetime_s=600)
+        alice = api_create(server, user="alice", lifetime_s=600, memory_mib=512)
         answer = api_create(server, user="alice", lifetime_s=600, expect=429)
         assert answer["limit"] == "QwdMaxSessionsPerUser", answer
-        bob = api_create(server, user="bob", lifetime_s=600)
+        bob = api_create(server, user="bob", lifetime_s=600, memory_mib=512)
+        local = helper.call("start", machine=MACHINE, owner="dave", memory_mib=256,
+                            lifetime_s=600, backend="local")
         answer = api_create(server, user="carol", lifetime_s=600, expect=429)
         assert answer["limit"] == "helper:max_sessions", answer
-        # two jobs, the sessions' (the earlier tests' jobs are over: squeue still shows
-        # them for MinJobAge)
+        # two jobs, the cluster sessions' (the earlier tests' jobs are over: squeue still
+        # shows them for MinJobAge)
         submitted = sorted(name for name, state, _ in cluster.jobs().values()
                            if state in ("PENDING", "CONFIGURING", "RUNNING"))
-        ids = sorted("qwd-" + s["id"] for s in helper.call("list")["sessions"])
+        ids = sorted("qwd-" + s["id"] for s in helper.call("list")["sessions"]
+                     if s["id"] != local["id"])
         assert len(ids) == 2 and submitted == ids, (ids, submitted)
         for session in (alice, bob):
             assert wait_running(server, session["id"], user=session["owner"],
                                 timeout=60)["state"] == "running"
+        assert helper.wait_state(local["id"], "running", timeout=30)["backend"] == "local"
         server.expect_lognos(103, 208, 507)
     finally:
         server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
+
+
+def test_the_backend_is_chosen_per_machine(workdir, machines_dir, cluster):
+    """slurm_machines: tiny.qcow2 on the cluster, tiny.iso here; a start's backend argument
+    overrides the choice."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, backend="local",
+                              slurm_machines="*.qcow2").start()
+    try:
+        machines = {m["name"]: m["backend"] for m in helper.call("machines")["machines"]}
+        assert machines == {"tiny.qcow2": "slurm", "tiny.iso": "local"}, machines
+        on_cluster = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                                 lifetime_s=600)
+        here = helper.call("start", machine="tiny.iso", owner="bob", memory_mib=256,
+                           lifetime_s=600)
+        told = helper.call("start", machine=MACHINE, owner="carol", memory_mib=256,
+                           lifetime_s=600, backend="local")
+        on_cluster = helper.wait_state(on_cluster["id"], "running", timeout=60)
+        assert on_cluster["backend"] == "slurm" and on_cluster["node"] in ("qn1", "qn2")
+        assert job_of(cluster, on_cluster["id"])[1] == "RUNNING"
+        for session in (here, told):
+            session = helper.wait_state(session["id"], "running", timeout=30)
+            assert session["backend"] == "local" and "node" not in session, session
+            assert job_of(cluster, session["id"]) is None
+            assert on_nodes(cluster, session["id"]) == []
+    finally:
         stop_slurm_helper(helper, cluster)
 
 

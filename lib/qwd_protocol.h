@@ -29,20 +29,26 @@
 #define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
 
 /* A session's "state". */
+#define QWD_STATE_QUEUED "queued"     /* its batch job waits for room (see "queued_reason") */
 #define QWD_STATE_STARTING "starting" /* QEMU runs, its VNC socket does not answer yet */
 #define QWD_STATE_RUNNING "running"   /* VNC answers */
 #define QWD_STATE_ENDED "ended"       /* QEMU is gone; see "ended_reason" */
 
 /* A session's "ended_reason". */
-#define QWD_END_STOPPED "stopped"   /* stop */
-#define QWD_END_EXPIRED "expired"   /* its lifetime ran out */
-#define QWD_END_PURGED "purged"     /* purge */
-#define QWD_END_POWEROFF "poweroff" /* QEMU exited by itself with status 0 */
-#define QWD_END_CRASHED "crashed"   /* any other exit */
+#define QWD_END_STOPPED "stopped"     /* stop */
+#define QWD_END_EXPIRED "expired"     /* its lifetime ran out */
+#define QWD_END_PURGED "purged"       /* purge */
+#define QWD_END_POWEROFF "poweroff"   /* QEMU exited by itself with status 0 */
+#define QWD_END_CRASHED "crashed"     /* any other exit */
+#define QWD_END_NODE_LOST "node_lost" /* the cluster node it ran on was lost (Slurm NODE_FAIL) */
 
 /* A session's "boot". */
 #define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
 #define QWD_BOOT_RESTORED "restored" /* restored from a warm image */
+
+/* A session's "backend": where its VM runs (start's optional "backend" argument). */
+#define QWD_BACKEND_LOCAL "local" /* on the helper's host */
+#define QWD_BACKEND_SLURM "slurm" /* on a cluster node, one Slurm batch job per session */
 
 /* Bounds of start's arguments. */
 #define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */

@@ -48,6 +48,12 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     if (row->boot) {
         json_object_set_new(object, "boot", json_string(row->boot));
     }
+    if (live && row->queued_reason) {
+        json_object_set_new(object, "queued_reason", json_string(row->queued_reason));
+    }
+    if (live && row->node) {
+        json_object_set_new(object, "node", json_string(row->node));
+    }
     if (!live) {
         json_object_set_new(object, "ended", json_integer(row->ended));
         json_object_set_new(object, "ended_reason",
@@ -185,8 +191,8 @@ static int list(qwd_req_t *q)
                      json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
-/* What the reconcile of rows learnt of session id from the helper and is not stored: its boot
- * and its websockify token. */
+/* What the reconcile of rows learnt of row's session from the helper and is not stored: its
+ * boot, its websockify token, why it waits in a cluster's queue, its node. */
 static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
 {
     int i;
@@ -195,6 +201,8 @@ static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
         if (!strcmp(known->id, row->id)) {
             row->boot = known->boot;
             row->token = known->token;
+            row->queued_reason = known->queued_reason;
+            row->node = known->node;
         }
     }
 }

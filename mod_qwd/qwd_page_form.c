@@ -226,12 +226,17 @@ int qwd_page_form(qwd_req_t *q)
         if (!name) {
             continue;
         }
-        /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md) */
-        ap_rprintf(r, "<option value=\"%s\"%s>%s%s%s%s</option>", qwd_h(q, name),
+        const char *backend = json_string_value(json_object_get(machine, "backend"));
+        int cluster = backend && !strcmp(backend, QWD_BACKEND_SLURM);
+        /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md);
+         * a cluster machine runs as a batch job, which may wait in the queue */
+        ap_rprintf(r, "<option value=\"%s\"%s%s>%s%s%s%s%s</option>", qwd_h(q, name),
                    json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
-                   qwd_h(q, name), description && *description ? " - " : "", qwd_h(q, description),
+                   cluster ? " data-backend=\"slurm\"" : "", qwd_h(q, name),
+                   description && *description ? " - " : "", qwd_h(q, description),
                    json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
-                                                                  : "");
+                                                                  : "",
+                   cluster ? " (on the cluster: may wait for a free node)" : "");
     }
     ap_rputs("</select></label>", r);
     json_array_foreach (machines, i, machine) {
@@ -300,7 +305,12 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
                qwd_h(q, qwd_route_url(q, apr_pstrcat(r->pool, "/api/sessions/", row->id, NULL))),
                qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->owner),
                qwd_h(q, state),
-               strcmp(state, QWD_STATE_RUNNING)
+               !strcmp(state, QWD_STATE_QUEUED)
+                   ? apr_psprintf(r->pool,
+                                  "Waiting for a free node on the cluster (%s); the link below "
+                                  "works once the machine runs. Its lifetime counts from then.",
+                                  qwd_h(q, row->queued_reason ? row->queued_reason : "queued"))
+               : strcmp(state, QWD_STATE_RUNNING)
                    ? "The machine is booting; the link below works as soon as its display "
                      "answers."
                : restored ? "Ready: started instantly from a saved, booted image."

@@ -364,6 +364,8 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
     row->token = json_string_value(json_object_get(started, "token"));
     row->state = json_string_value(json_object_get(started, "state"));
     row->boot = json_string_value(json_object_get(started, "boot"));
+    row->queued_reason = json_string_value(json_object_get(started, "queued_reason"));
+    row->node = json_string_value(json_object_get(started, "node"));
     wait_restored(q, row);
     if (json_is_integer(json_object_get(started, "expires"))) {
         row->expires = json_integer_value(json_object_get(started, "expires"));
@@ -549,13 +551,26 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         if (session) {
             const char *boot = json_string_value(json_object_get(session, "boot"));
             const char *state = json_string_value(json_object_get(session, "state"));
+            const char *queued = json_string_value(json_object_get(session, "queued_reason"));
+            const char *node = json_string_value(json_object_get(session, "node"));
+            json_t *expires = json_object_get(session, "expires");
             if (state && strcmp(state, row->state) && strcmp(state, QWD_STATE_ENDED)) {
                 if ((e = qwd_store_set_state(store, row->id, state))) {
                     return e;
                 }
                 row->state = apr_pstrdup(q->r->pool, state);
             }
+            /* a batch job's lifetime counts from its start, which the queue may delay */
+            if (json_is_integer(expires) && json_integer_value(expires) != row->expires
+                && json_integer_value(expires) > 0) {
+                if ((e = qwd_store_set_expires(store, row->id, json_integer_value(expires)))) {
+                    return e;
+                }
+                row->expires = json_integer_value(expires);
+            }
             row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
+            row->queued_reason = queued ? apr_pstrdup(q->r->pool, queued) : NULL;
+            row->node = node ? apr_pstrdup(q->r->pool, node) : NULL;
             if (!brief) {
                 const char *token = json_string_value(json_object_get(session, "token"));
                 row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;

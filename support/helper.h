@@ -22,6 +22,7 @@ typedef struct helper_clients helper_clients;         /* helper_clients.c */
 typedef struct helper_sessions helper_sessions;       /* helper_session.c */
 typedef struct helper_warm_images helper_warm_images; /* helper_warm.c */
 typedef struct helper_websockify helper_websockify;   /* helper_websockify.c */
+typedef struct helper_slurm helper_slurm;             /* helper_backend_slurm.c */
 
 typedef struct helper {
     apr_pool_t *pool;
@@ -36,7 +37,8 @@ typedef struct helper {
     helper_sessions *sessions;
     helper_warm_images *warm;
     helper_websockify *websockify;
-    int stopping; /* SIGTERM/SIGINT: the loop ends after this turn */
+    helper_slurm *slurm; /* NULL without the Slurm backend */
+    int stopping;        /* SIGTERM/SIGINT: the loop ends after this turn */
 } helper;
 
 #define HELPER_VERSION_STRING "qwd-helper 0.1.0"

@@ -140,7 +140,7 @@ static void local_release(helper_vm *vm)
 static void report(helper_vm *vm, helper_vm_event event, const char *problem, int crashed,
                    const char *how)
 {
-    helper_vm_report report = {event, problem, crashed, how};
+    helper_vm_report report = {event, problem, crashed, how, NULL};
     vm->hook(vm->session, vm, &report);
 }
 

@@ -4,6 +4,7 @@
 #include "helper.h"
 #include "helper_accel.h"
 #include "helper_backend_local.h"
+#include "helper_backend_slurm.h"
 #include "helper_clients.h"
 #include "helper_config.h"
 #include "helper_events.h"
@@ -247,6 +248,10 @@ int main(int argc, char **argv)
     }
     int listen_fd = listen_socket(h);
     helper_sessions_init(h, &helper_backend_local);
+    if (!strcmp(h->config->backend, QWD_BACKEND_SLURM) || h->config->slurm_machines) {
+        helper_slurm_init(h);
+        helper_sessions_add_backend(h, &helper_backend_slurm);
+    }
     helper_sessions_adopt(h);
     helper_warm_init(h);
     helper_websockify_start(h);

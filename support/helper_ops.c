@@ -180,8 +180,10 @@ static void op_hello(op_call *call)
           json_pack("{s:i, s:s}", "version", QWD_PROTO_VERSION, "server", HELPER_VERSION_STRING));
 }
 
-/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. */
-static int check_limits(op_call *call, int cpu, int memory_mib)
+/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. A remote
+ * session (a cluster node's) counts only against max_sessions: the scheduler decides what fits
+ * on its nodes. */
+static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
 {
     helper_config *config = call->h->config;
     int sessions, vcpus, memory;
@@ -192,6 +194,9 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     if (sessions + 1 > config->max_sessions) {
         limit = "max_sessions";
         message = apr_psprintf(call->ptemp, "%d sessions run already (max_sessions)", sessions);
+    }
+    else if (remote) {
+        /* the cluster's business */
     }
     else if (vcpus + cpu > config->max_vcpus) {
         limit = "max_vcpus";
@@ -429,6 +434,54 @@ static int start_devices(op_call *call, const helper_machine *machine,
     return 0;
 }
 
+/* A session on a cluster node gets none of the web host's data-analysis extras: the node has
+ * no host folder of the web host (no shared file system is assumed), no GPU of its list, and
+ * its qwd-node builds the VM without a seed or a scratch disk. -1 after answering. */
+static int remote_refuses_extras(op_call *call, const helper_backend *backend,
+                                 const helper_start_request *request, int mount_count,
+                                 const char *script)
+{
+    const char *field = !backend->remote               ? NULL
+                        : mount_count                  ? "shares"
+                        : request->extras.gpu_count    ? "gpu"
+                        : script                       ? "script"
+                        : request->extras.scratch_size ? "scratch_gib"
+                                                       : NULL;
+    if (!field) {
+        return 0;
+    }
+    bad_argument(call, field,
+                 apr_psprintf(call->ptemp,
+                              "%s: not available to sessions on the cluster (backend %s)", field,
+                              backend->name),
+                 1, 0);
+    return -1;
+}
+
+/* The backend of a start of machine: its "backend" argument, else the configuration's choice
+ * for the machine (backend, slurm_machines). NULL after answering the error. */
+static const helper_backend *start_backend(op_call *call, const char *machine)
+{
+    const char *name;
+    if (string_argument(call, "backend", "", &name)) {
+        return NULL;
+    }
+    if (!*name) {
+        name = helper_config_machine_on_slurm(call->h->config, machine) ? QWD_BACKEND_SLURM
+                                                                        : QWD_BACKEND_LOCAL;
+    }
+    const helper_backend *backend = helper_sessions_backend(call->h, name);
+    if (!backend) {
+        bad_argument(
+            call, "backend",
+            apr_psprintf(call->ptemp, "backend \"%s\" is not available on this helper (local%s)",
+                         name,
+                         helper_sessions_backend(call->h, QWD_BACKEND_SLURM) ? ", slurm" : ""),
+            1, 0);
+    }
+    return backend;
+}
+
 /* The reply waits until the VM is launched (qemu-img done, QEMU spawned): the session object
  * then says its pid. A client's own name for the session ("ref", mod_qwd: its row id) lets a
  * client that lost the answer find the VM again. */
@@ -493,9 +546,12 @@ static void op_start(op_call *call)
     }
     const char *script, *problem;
     char *id;
-    if (start_script(call, &script, &request.script) || check_limits(call, cpu, memory_mib)) {
+    const helper_backend *backend = start_backend(call, machine_name);
+    if (!backend || start_script(call, &script, &request.script)
+        || check_limits(call, cpu, memory_mib, backend->remote)) {
         return;
     }
+    request.backend = backend->name;
     if (qwd_session_id_new(call->ptemp, &id) != APR_SUCCESS) {
         fail(call, QWD_ERR_INTERNAL, "no random bytes for the session id", NULL);
         return;
@@ -505,7 +561,8 @@ static void op_start(op_call *call)
     qwd_guest_mount *mounts;
     int mount_count;
     if (resolve_shares(call, &request, &mounts, &mount_count)
-        || start_devices(call, machine, &request)) {
+        || start_devices(call, machine, &request)
+        || remote_refuses_extras(call, backend, &request, mount_count, script)) {
         return;
     }
     qwd_script_values values = {request.owner, id, machine->name};
@@ -614,10 +671,13 @@ static void op_machines(op_call *call)
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_t *item = json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name, "format",
+        int on_slurm = helper_config_machine_on_slurm(call->h->config, machine->name)
+                       && helper_sessions_backend(call->h, QWD_BACKEND_SLURM);
+        json_t *item = json_pack("{s:s, s:s, s:I, s:s, s:b, s:s}", "name", machine->name, "format",
                                  machine->format, "virtual_size", (json_int_t)machine->virtual_size,
                                  "description", machine->description, "warm",
-                                 helper_warm_machine_is_warm(call->h, machine->name));
+                                 helper_warm_machine_is_warm(call->h, machine->name), "backend",
+                                 on_slurm ? QWD_BACKEND_SLURM : QWD_BACKEND_LOCAL);
         machine_choices(call, machine, item);
         json_array_append_new(list, item);
     }

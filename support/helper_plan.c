@@ -95,6 +95,14 @@ int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile,
     return decide(h, pool, restored ? &image : NULL, plan, problem);
 }
 
+void helper_plan_remote(apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
+                        const char *dir, helper_plan *plan)
+{
+    static const helper_plan_extras none; /* a node's VM has no seed, folder or device */
+    place(plan, pool, profile, &none, id, dir);
+    plan->boot = QWD_BOOT_COLD;
+}
+
 int helper_plan_cold_again(helper *h, apr_pool_t *pool, const helper_plan *restored,
                            helper_plan *cold, const char **problem)
 {

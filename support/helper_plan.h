@@ -42,6 +42,7 @@ typedef struct helper_plan {
     /* the start is answered once the display answers, not at exec: a passed-through device
        QEMU cannot open makes it exit first, and the start fails with its words */
     int confirm_launch;
+    int lifetime_s; /* a batch job's time limit (the session sets it) */
 } helper_plan;
 
 /* Decides how the VM of session id (directory dir) of profile, with extras (NULL: none),
@@ -51,6 +52,11 @@ typedef struct helper_plan {
 int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile,
                      const helper_plan_extras *extras, const char *id, const char *dir,
                      helper_plan *plan, const char **problem);
+
+/* The plan of a VM that runs elsewhere (a cluster node, which keeps its own warm images and
+ * builds its own command line): its place and profile, booted as the node decides. */
+void helper_plan_remote(apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
+                        const char *dir, helper_plan *plan);
 
 /* restored did not load its state: its image is dropped (a rebuild starts) and *cold is the plan
  * of the same session booting cold. Returns 0, or -1 with *problem. */

@@ -24,8 +24,9 @@ typedef struct helper_start_request {
     const char *owner;
     int lifetime_s;
     int oneshot;
-    const char *ref; /* the client's name for it ("" or NULL: none) */
-    const char *id;  /* its id when the caller chose it (qwd_session_id_new); NULL: a new one */
+    const char *ref;     /* the client's name for it ("" or NULL: none) */
+    const char *backend; /* QWD_BACKEND_* of a backend given to helper_sessions_add_backend */
+    const char *id;      /* its id when the caller chose it (qwd_session_id_new); NULL: a new one */
     /* Sessions for data analysis: the guest script, passed-through devices, scratch size (the
      * plan's extras), and what the session object shows of them. */
     helper_plan_extras extras;
@@ -35,6 +36,12 @@ typedef struct helper_start_request {
 
 /* Sets up the session table, its VMs run by backend. */
 void helper_sessions_init(helper *h, const helper_backend *backend);
+
+/* Another backend sessions may run with (by the start request's backend name). */
+void helper_sessions_add_backend(helper *h, const helper_backend *backend);
+
+/* The backend called name (NULL: the default, the one given to helper_sessions_init), or NULL. */
+const helper_backend *helper_sessions_backend(helper *h, const char *name);
 
 /* The hook told of changes (one at a time: the loop's). */
 void helper_sessions_on_change(helper *h, helper_sessions_hook *hook, void *data);

@@ -48,14 +48,17 @@ MODULE_FILES = (
 HELPER_FILES = (
     "usr/sbin/qwd-helper",
     "usr/sbin/qwdctl",
+    "usr/sbin/qwd-node",
     "etc/qwd/qwd-helper.conf",
     "lib/systemd/system/qwd-helper.service",
     "usr/lib/sysusers.d/qwd-helper.conf",
     "usr/lib/tmpfiles.d/qwd-helper.conf",
     "usr/share/man/man8/qwd-helper.8.gz",
     "usr/share/man/man8/qwdctl.8.gz",
+    "usr/share/man/man8/qwd-node.8.gz",
     "usr/share/doc/qwd-helper/helper.md.gz",
     "usr/share/doc/qwd-helper/data-sessions.md.gz",
+    "usr/share/doc/qwd-helper/slurm.md.gz",
     "usr/share/doc/qwd-helper/copyright",
 )
 # Installed files that are the tree's own conf/ files, byte for byte.

@@ -67,14 +67,16 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
         if (show_owner) {
             ap_rprintf(r, "<td class=\"qwd-owner\">%s</td>", qwd_h(q, row->owner));
         }
-        ap_rprintf(r,
-                   "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s%s</td>"
-                   "<td>%s</td><td>%s",
-                   qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->state),
-                   row->ended_reason ? " (" : "", qwd_h(q, row->ended_reason),
-                   row->ended_reason ? ")" : "", row->oneshot && live ? " (one-shot)" : "",
-                   qwd_h(q, qwd_html_time(q, row->created)),
-                   qwd_h(q, qwd_html_time(q, row->expires)));
+        ap_rprintf(
+            r,
+            "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s%s%s%s</td>"
+            "<td>%s</td><td>%s",
+            qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->state),
+            row->ended_reason || row->queued_reason ? " (" : "",
+            qwd_h(q, row->ended_reason ? row->ended_reason : row->queued_reason),
+            row->ended_reason || row->queued_reason ? ")" : "", live && row->node ? " on " : "",
+            live ? qwd_h(q, row->node) : "", row->oneshot && live ? " (one-shot)" : "",
+            qwd_h(q, qwd_html_time(q, row->created)), qwd_h(q, qwd_html_time(q, row->expires)));
         if (live && row->idle_stop_at) {
             /* nobody watches now: when idle stop ends it unless someone connects */
             ap_rprintf(r,

@@ -60,6 +60,7 @@
 #define QWD_ERR_UNKNOWN_OP "unknown_op"
 #define QWD_ERR_BAD_ARGUMENT "bad_argument"
 #define QWD_ERR_UNKNOWN_MACHINE "unknown_machine"
+#define QWD_ERR_UNUSABLE_MACHINE "unusable_machine" /* listed, but with a problem */
 #define QWD_ERR_LIMIT_REACHED "limit_reached"
 #define QWD_ERR_NOT_FOUND "not_found"
 #define QWD_ERR_START_FAILED "start_failed"

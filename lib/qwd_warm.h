@@ -22,6 +22,8 @@ typedef struct qwd_warm_sidecar {
     int cpu;                  /* the profile built at start */
     int memory_mib;
     const char *video;
+    const char *arch; /* the machine's guest architecture ("arch = aarch64"); NULL: x86_64.
+                         Any word is kept: the machine list says when it is not a known one */
 } qwd_warm_sidecar;
 
 /* Parses a sidecar's text (key = value lines, # comments) into *sidecar, which holds the

@@ -123,6 +123,11 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00105), "bad_field", "There is no such machine.");
         e->field = "machine";
     }
+    else if (!strcmp(code, QWD_ERR_UNUSABLE_MACHINE)) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03501), "bad_field",
+                    "This machine cannot be started now.");
+        e->field = "machine";
+    }
     else if (!strcmp(code, QWD_ERR_NOT_FOUND)) {
         e = qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(00106), "not_found", "There is no such session.");
     }

@@ -103,15 +103,21 @@ int qwd_page_form(qwd_req_t *q)
     json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         const char *description = json_string_value(json_object_get(machine, "description"));
+        const char *arch = json_string_value(json_object_get(machine, "arch"));
+        /* a machine the helper refuses (docs/machines.md) is shown, but cannot be chosen */
+        int unusable = json_is_string(json_object_get(machine, "problem"));
         if (!name) {
             continue;
         }
         /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md) */
-        ap_rprintf(r, "<option value=\"%s\"%s>%s%s%s%s</option>", qwd_h(q, name),
-                   json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
-                   qwd_h(q, name), description && *description ? " - " : "", qwd_h(q, description),
-                   json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
-                                                                  : "");
+        ap_rprintf(
+            r, "<option value=\"%s\"%s%s data-arch=\"%s\">%s (%s)%s%s%s%s</option>", qwd_h(q, name),
+            json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
+            unusable ? " disabled" : "", qwd_h(q, arch ? arch : ""), qwd_h(q, name),
+            qwd_h(q, arch ? arch : "?"), description && *description ? " - " : "",
+            qwd_h(q, description),
+            json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly" : "",
+            unusable ? " (unavailable)" : "");
     }
     ap_rputs("</select></label>", r);
     ap_rputs("<label>CPUs <select name=\"cpu\">", r);

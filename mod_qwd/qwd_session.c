@@ -113,15 +113,26 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
     if ((e = qwd_session_machines(q, &machines))) {
         return e;
     }
+    json_t *problem = NULL;
     json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         if (name && !strcmp(name, args->machine)) {
             known = 1;
+            problem = json_object_get(machine, "problem");
         }
     }
     if (!known) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00506), "bad_field", "There is no such machine.");
         e->field = "machine";
+        return e;
+    }
+    if (json_is_string(problem)) {
+        /* the why (file names of the machines directory) is for the log, not for the user */
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03500), "bad_field",
+                    "This machine cannot be started now.");
+        e->field = "machine";
+        e->detail =
+            apr_psprintf(q->r->pool, "machine %s: %s", args->machine, json_string_value(problem));
         return e;
     }
     return NULL;

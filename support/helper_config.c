@@ -36,6 +36,7 @@ static const config_key config_keys[] = {
     KEY(state_dir, KEY_STRING, "/var/lib/qwd/state"),
     KEY(user, KEY_STRING, NULL),
     KEY(qemu_img, KEY_STRING, "/usr/bin/qemu-img"),
+    KEY(firmware_aarch64, KEY_STRING, "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"),
     KEY(accel, KEY_STRING, "auto"),
     KEY(cpu_model, KEY_STRING, NULL),
     KEY(websockify, KEY_STRING, "/usr/bin/websockify"),
@@ -75,6 +76,7 @@ static const config_key config_keys[] = {
 #define LIFETIME_BOUND_S (1 << 30)
 #define INTERVAL_BOUND_S 3600
 #define DEFAULT_QEMU_X86_64 "/usr/bin/qemu-system-x86_64"
+#define DEFAULT_QEMU_AARCH64 "/usr/bin/qemu-system-aarch64"
 
 static const char *set_key(apr_pool_t *pool, helper_config *config, const config_key *key,
                            const char *value)
@@ -144,7 +146,8 @@ helper_config *helper_config_defaults(apr_pool_t *pool)
 {
     helper_config *config = apr_pcalloc(pool, sizeof *config);
     config->qemu_binaries = apr_table_make(pool, 4);
-    apr_table_set(config->qemu_binaries, "x86_64", DEFAULT_QEMU_X86_64);
+    apr_table_set(config->qemu_binaries, QWD_ARCH_X86_64, DEFAULT_QEMU_X86_64);
+    apr_table_set(config->qemu_binaries, QWD_ARCH_AARCH64, DEFAULT_QEMU_AARCH64);
     for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
         if (config_keys[i].default_value) {
             set_key(pool, config, &config_keys[i], config_keys[i].default_value);
@@ -234,8 +237,18 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
         || (strcmp(config->warm_recipe, "shared") && strcmp(config->warm_recipe, "stream"))) {
         return "warm_recipe must be shared or stream";
     }
-    if (!helper_config_qemu(config, "x86_64")) {
-        return "qemu_x86_64 must name the QEMU binary";
+    /* An empty qemu_<arch> means no guests of that arch (their machines say so when listed). */
+    const apr_array_header_t *binaries = apr_table_elts(config->qemu_binaries);
+    for (int i = 0; i < binaries->nelts; i++) {
+        const apr_table_entry_t *entry = &APR_ARRAY_IDX(binaries, i, apr_table_entry_t);
+        if (*entry->val
+            && (problem = must_be_absolute(
+                    pool, apr_pstrcat(pool, QEMU_KEY_PREFIX, entry->key, NULL), entry->val))) {
+            return problem;
+        }
+    }
+    if ((problem = must_be_absolute(pool, "firmware_aarch64", config->firmware_aarch64))) {
+        return problem;
     }
     if (strspn(config->iso_scratch_size, "0123456789") == 0
         || strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size)) {

@@ -19,8 +19,9 @@ typedef struct helper_config {
     const char *user;
     apr_table_t *qemu_binaries; /* arch ("x86_64") → QEMU binary, from the qemu_<arch> keys */
     const char *qemu_img;
-    const char *accel;     /* as configured: auto, kvm or tcg */
-    const char *cpu_model; /* -cpu; NULL: host under kvm, max under tcg */
+    const char *firmware_aarch64; /* UEFI image of aarch64 guests */
+    const char *accel;            /* as configured: auto, kvm or tcg */
+    const char *cpu_model;        /* -cpu; NULL: host under kvm, max under tcg */
     const char *websockify;
     const char *websockify_listen;
     const char *websockify_web;

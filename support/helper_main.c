@@ -200,7 +200,9 @@ int main(int argc, char **argv)
     if (helper_log_open(h->config->log_file) != 0) {
         die(QWDLOGNO(05028) "log_file: cannot open %s", h->config->log_file);
     }
-    h->host.qemu_binary = helper_config_qemu(h->config, "x86_64");
+    h->host.qemu_x86_64 = helper_config_qemu(h->config, QWD_ARCH_X86_64);
+    h->host.qemu_aarch64 = helper_config_qemu(h->config, QWD_ARCH_AARCH64);
+    h->host.firmware_aarch64 = h->config->firmware_aarch64;
     h->host.nic_model = h->config->nic_model;
     helper_accel_resolve(h);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
@@ -217,9 +219,9 @@ int main(int argc, char **argv)
     helper_warm_init(h);
     helper_websockify_start(h);
     helper_clients_init(h, listen_fd, allowed_gid_set, allowed_gid);
-    helper_log_info(QWDLOGNO(05030) "%s ready on %s (uid %d, accel %s, cpu %s, state %s)",
-                    HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->host.accel,
-                    h->host.cpu_model, h->config->state_dir);
+    helper_log_info(QWDLOGNO(05030) "%s ready on %s (uid %d, host %s, accel %s, cpu %s, state %s)",
+                    HELPER_VERSION_STRING, h->config->socket, (int)geteuid(), h->host.arch,
+                    h->host.accel, h->host.cpu_model, h->config->state_dir);
 
     helper_loop_run(h);
 

@@ -212,43 +212,67 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     return -1;
 }
 
-/* The listed machine called name, or NULL after answering the error. */
+static apr_array_header_t *scan_machines(op_call *call)
+{
+    return helper_machines_scan(call->ptemp, call->h->config->machines_dir, &call->h->host);
+}
+
+/* The listed machine called name that can be started, or NULL after answering the error. */
 static const helper_machine *machine_named(op_call *call, const char *name)
 {
     const char *problem = qwd_machine_name_problem(name);
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
-    const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
+    const helper_machine *machine =
+        problem ? NULL : helper_machines_find(scan_machines(call), name);
     if (!machine) {
         fail(call, QWD_ERR_UNKNOWN_MACHINE,
              apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
                           problem ? problem : ""),
              NULL);
+        return NULL;
+    }
+    if (machine->problem) {
+        const char *message = apr_psprintf(call->ptemp, "machine \"%s\" cannot be started: %s",
+                                           name, machine->problem);
+        helper_log_warn(QWDLOGNO(05502) "%s", message);
+        fail(call, QWD_ERR_UNUSABLE_MACHINE, message,
+             json_pack("{s:s}", "reason", machine->problem));
+        return NULL;
     }
     return machine;
 }
 
-/* Whether video is one QEMU accepts; else answers bad_argument. */
-static int video_is_valid(op_call *call, const char *video)
+/* Whether video is one QEMU accepts for guests of arch; else answers bad_argument. */
+static int video_is_valid(op_call *call, const char *arch, const char *video)
 {
     if (!qwd_argv_video_is_valid(video)) {
         bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
         return 0;
     }
+    if (!qwd_argv_video_is_valid_for(arch, video)) {
+        bad_argument(call, "video",
+                     apr_psprintf(call->ptemp, "video must be std or virtio for %s guests", arch),
+                     1, 0);
+        return 0;
+    }
     return 1;
 }
 
-/* The profile arguments of warm and warm_drop: cpu, memory_mib, video. */
-static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
+/* The profile arguments of warm and warm_drop for a machine of arch: cpu, memory_mib, video. */
+static int profile_arguments(op_call *call, const char *arch, int *cpu, int *memory_mib,
+                             const char **video)
 {
     helper_config *config = call->h->config;
     if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
                         config->max_session_memory_mib, memory_mib)
-        || string_argument(call, "video", "std", video)) {
+        || string_argument(call, "video", qwd_argv_default_video(arch), video)) {
         return -1;
     }
-    return video_is_valid(call, *video) ? 0 : -1;
+    return video_is_valid(call, arch, *video) ? 0 : -1;
 }
+
+/* A start that names no video gets the default of its machine's arch. */
+static const char video_unset[1];
 
 /* The reply waits until the VM is launched (qemu-img done, QEMU spawned): the session object
  * then says its pid. A client's own name for the session ("ref", mod_qwd: its row id) lets a
@@ -262,7 +286,7 @@ static void op_start(op_call *call)
     json_t *oneshot = json_object_get(call->arguments, "oneshot");
     if (string_argument(call, "machine", NULL, &machine_name)
         || string_argument(call, "owner", NULL, &request.owner)
-        || string_argument(call, "video", "std", &video)
+        || string_argument(call, "video", video_unset, &video)
         || int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &cpu)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
                         config->max_session_memory_mib, &memory_mib)
@@ -275,9 +299,6 @@ static void op_start(op_call *call)
             call, "owner",
             apr_psprintf(call->ptemp, "owner must be 1 to %d characters", QWD_PROTO_OWNER_MAX), 1,
             0);
-        return;
-    }
-    if (!video_is_valid(call, video)) {
         return;
     }
     if (oneshot && !json_is_boolean(oneshot)) {
@@ -298,7 +319,12 @@ static void op_start(op_call *call)
     }
     request.oneshot = json_is_true(oneshot);
     const helper_machine *machine = machine_named(call, machine_name);
-    if (!machine || check_limits(call, cpu, memory_mib)) {
+    if (!machine) {
+        return;
+    }
+    /* no video: the one of the machine's arch */
+    video = video != video_unset ? video : qwd_argv_default_video(machine->arch);
+    if (!video_is_valid(call, machine->arch, video) || check_limits(call, cpu, memory_mib)) {
         return;
     }
     request.profile = helper_machine_profile(machine, cpu, memory_mib, video);
@@ -372,17 +398,30 @@ static void op_purge(op_call *call)
     wait_for(call, WAIT_PURGE, sessions);
 }
 
+/* rescan: true (qwdctl machines fetch, after it placed an image) also drops the warm images of
+ * replaced machines and builds those of new warm_at_start ones. */
 static void op_machines(op_call *call)
 {
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
+    json_t *rescan = json_object_get(call->arguments, "rescan");
+    if (rescan && !json_is_boolean(rescan)) {
+        bad_argument(call, "rescan", "rescan must be true or false", 1, 0);
+        return;
+    }
+    if (json_is_true(rescan)) {
+        helper_warm_rescan(call->h);
+    }
+    apr_array_header_t *machines = scan_machines(call);
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name,
-                                              "format", machine->format, "virtual_size",
-                                              (json_int_t)machine->virtual_size, "description",
-                                              machine->description, "warm",
-                                              helper_warm_machine_is_warm(call->h, machine->name)));
+        json_t *item = json_pack("{s:s, s:s, s:I, s:s, s:s, s:b}", "name", machine->name, "format",
+                                 machine->format, "virtual_size", (json_int_t)machine->virtual_size,
+                                 "description", machine->description, "arch", machine->arch, "warm",
+                                 helper_warm_machine_is_warm(call->h, machine->name));
+        if (machine->problem) {
+            json_object_set_new(item, "problem", json_string(machine->problem));
+        }
+        json_array_append_new(list, item);
     }
     reply(call, json_pack("{s:o}", "machines", list));
 }
@@ -400,7 +439,7 @@ static void op_warm(op_call *call)
     int cpu, memory_mib;
     const char *video, *problem = NULL;
     const helper_machine *machine = machine_argument(call);
-    if (!machine || profile_arguments(call, &cpu, &memory_mib, &video)) {
+    if (!machine || profile_arguments(call, machine->arch, &cpu, &memory_mib, &video)) {
         return;
     }
     qwd_vm_profile profile = helper_machine_profile(machine, cpu, memory_mib, video);
@@ -428,8 +467,13 @@ static void op_warm_drop(op_call *call)
     }
     int cpu = 0, memory_mib = 0;
     const char *video = NULL;
+    /* the default video of a listed machine's arch; a machine no longer listed: any arch */
+    const helper_machine *listed =
+        json_is_string(machine)
+            ? helper_machines_find(scan_machines(call), json_string_value(machine))
+            : NULL;
     if (json_object_get(call->arguments, "cpu")
-        && profile_arguments(call, &cpu, &memory_mib, &video)) {
+        && profile_arguments(call, listed ? listed->arch : NULL, &cpu, &memory_mib, &video)) {
         return;
     }
     int dropped = helper_warm_drop(call->h, json_string_value(machine), cpu, memory_mib, video);
@@ -443,16 +487,16 @@ static void op_load(op_call *call)
     int sessions, vcpus, memory;
     helper_load_read(&load);
     helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
-    reply(call,
-          json_pack("{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
-                    "s:s, s:s, s:b}",
-                    "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15",
-                    load.load15, "mem_total_mib", (json_int_t)load.mem_total_mib,
-                    "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions", sessions,
-                    "vcpus", vcpus, "memory_mib", memory, "max_sessions", config->max_sessions,
-                    "max_vcpus", config->max_vcpus, "max_memory_mib", config->max_memory_mib,
-                    "max_load", config->max_load, "accel", call->h->host.accel, "cpu_model",
-                    call->h->host.cpu_model, "warm_auto", config->warm_auto));
+    reply(call, json_pack("{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
+                          "s:s, s:s, s:b, s:s}",
+                          "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15",
+                          load.load15, "mem_total_mib", (json_int_t)load.mem_total_mib,
+                          "mem_available_mib", (json_int_t)load.mem_available_mib, "sessions",
+                          sessions, "vcpus", vcpus, "memory_mib", memory, "max_sessions",
+                          config->max_sessions, "max_vcpus", config->max_vcpus, "max_memory_mib",
+                          config->max_memory_mib, "max_load", config->max_load, "accel",
+                          call->h->host.accel, "cpu_model", call->h->host.cpu_model, "warm_auto",
+                          config->warm_auto, "arch", call->h->host.arch));
 }
 
 typedef struct {

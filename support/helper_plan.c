@@ -42,6 +42,7 @@ static int decide(helper *h, apr_pool_t *pool, const helper_warm_files *image, h
         plan->no_hugepages = !config->warm_clone_hugepages;
     }
     plan->restore = spec.restore;
+    plan->accel = spec.accel;
     plan->build_warm = !image && config->warm_auto;
     plan->disk_argv =
         qwd_disk_argv(pool, config->qemu_img, &plan->profile, image ? image->base : NULL,

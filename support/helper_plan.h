@@ -21,6 +21,7 @@ typedef struct helper_plan {
     const char **argv;      /* QEMU */
     int no_hugepages;       /* a restored clone without transparent huge pages */
     int build_warm;         /* cold: after the launch, build the profile's warm image */
+    const char *accel;      /* what QEMU runs under: the host's, or tcg for another arch */
 } helper_plan;
 
 /* Decides how the VM of session id (directory dir) of profile starts, asking helper_warm once

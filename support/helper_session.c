@@ -383,7 +383,7 @@ static void launched(helper_session *s)
     helper_log_info(
         QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
         s->id, (int)s->pid, s->owner, s->profile.machine, s->profile.cpu, s->profile.memory_mib,
-        h->host.accel, s->boot);
+        s->plan->accel ? s->plan->accel : h->host.accel, s->boot);
     if (s->plan->build_warm) {
         int sessions, vcpus, memory_mib;
         helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);

@@ -90,9 +90,9 @@ typedef struct warm_image {
 } warm_image;
 
 struct helper_warm_images {
-    apr_hash_t *images; /* key → warm_image */
-    const char *dir;    /* STATE/warm */
-    const char *qemu_version;
+    apr_hash_t *images;        /* key → warm_image */
+    const char *dir;           /* STATE/warm */
+    apr_hash_t *qemu_versions; /* QEMU binary → its version (read at startup) */
 };
 
 static int recipe_shared(const helper *h)
@@ -174,14 +174,14 @@ static void warm_forget(warm_image *w)
     apr_pool_destroy(w->pool);
 }
 
-/* The first line of `qemu -version` (a ~20 ms run, at startup: the loop never waits for it). */
-static const char *read_qemu_version(helper *h)
+/* The first line of `QEMU -version` (a ~20 ms run, at startup: the loop never waits for it). */
+static const char *read_qemu_version(helper *h, const char *qemu)
 {
     int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    if (!qemu || access(qemu, X_OK) != 0 || pipe2(pipe_fds, O_CLOEXEC) != 0) {
         return "unknown";
     }
-    const char *argv[] = {h->host.qemu_binary, "-version", NULL};
+    const char *argv[] = {qemu, "-version", NULL};
     const char *problem;
     int rv = helper_run(h->pool, argv, pipe_fds[1], &problem);
     close(pipe_fds[1]);
@@ -194,6 +194,14 @@ static const char *read_qemu_version(helper *h)
     text[n] = '\0';
     text[strcspn(text, "\n")] = '\0';
     return apr_pstrdup(h->pool, text);
+}
+
+/* The version of the QEMU binary (one per guest arch), as read at startup. */
+static const char *qemu_version(helper *h, const char *qemu)
+{
+    const char *version =
+        qemu ? apr_hash_get(h->warm->qemu_versions, qemu, APR_HASH_KEY_STRING) : NULL;
+    return version ? version : "unknown";
 }
 
 /* size, mtime (ns) and inode: the master's identity (cheap, and any rewrite changes it). */
@@ -231,10 +239,12 @@ static int read_sidecar(helper *h, apr_pool_t *pool, const char *machine, qwd_wa
 {
     *out = (qwd_warm_sidecar){.ready_delay_s = -1,
                               .cpu = h->config->default_cpu,
-                              .memory_mib = h->config->default_memory_mib,
-                              .video = "std"};
+                              .memory_mib = h->config->default_memory_mib};
     const char *problem;
     int rv = helper_machine_read_sidecar(pool, h->config->machines_dir, machine, out, &problem);
+    if (!out->video) {
+        out->video = qwd_argv_default_video(out->arch);
+    }
     if (problem) {
         helper_log_warn(QWDLOGNO(05050) "%s/%s%s: %s", h->config->machines_dir, machine,
                         QWD_WARM_SIDECAR_SUFFIX, problem);
@@ -262,6 +272,9 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     warm_image *w = find(h, pool, profile);
     if (w && w->state != WARM_FAILED && w->state != WARM_READY) {
         return w; /* under way */
+    }
+    if ((*problem = qwd_argv_profile_unsaveable(profile))) {
+        return NULL;
     }
     if (w) {
         helper_warm_drop(h, w->machine, w->cpu, w->memory_mib, w->video);
@@ -313,8 +326,9 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     w->meta = json_pack(
         "{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o*}", "machine", w->machine, "cpu", w->cpu,
         "memory_mib", w->memory_mib, "video", w->video, "qemu_binary", spec.qemu_binary,
-        "qemu_version", h->warm->qemu_version, "machine_type", QWD_MACHINE_TYPE, "argv_hash",
-        qwd_argv_profile_hash(w->pool, &spec), "master", file_identity(profile->image_path));
+        "qemu_version", qemu_version(h, spec.qemu_binary), "machine_type",
+        qwd_argv_machine_type(spec.arch), "argv_hash", qwd_argv_profile_hash(w->pool, &spec),
+        "master", file_identity(profile->image_path));
     json_object_set_new(w->meta, "master_path", json_string(profile->image_path));
     json_object_set_new(w->meta, "recipe", json_string(w->shared ? "shared" : "stream"));
     return w;
@@ -688,7 +702,8 @@ static const char *mismatch(warm_image *w, apr_pool_t *pool, const qwd_vm_profil
         return "the warm recipe changed";
     }
     if (!(text = json_string_value(json_object_get(meta, "qemu_version")))
-        || strcmp(text, w->h->warm->qemu_version)) {
+        || strcmp(text,
+                  qemu_version(w->h, json_string_value(json_object_get(meta, "qemu_binary"))))) {
         return "the QEMU version changed";
     }
     if (!(text = json_string_value(json_object_get(meta, "argv_hash"))) || strcmp(text, hash)) {
@@ -846,6 +861,12 @@ void helper_warm_auto(helper *h, const qwd_vm_profile *profile, int vcpus, int m
     /* Any entry (ready, under way, or failed: not retried until dropped) means nothing to do;
      * one build at a time keeps the host's CPUs for the sessions. */
     int skip = find(h, scratch, profile) != NULL;
+    const char *unsaveable = skip ? NULL : qwd_argv_profile_unsaveable(profile);
+    if (unsaveable) {
+        helper_log_info(QWDLOGNO(05500) "warm %s: not built automatically: %s", profile->machine,
+                        unsaveable);
+        skip = 1;
+    }
     for (apr_hash_index_t *i = apr_hash_first(scratch, h->warm->images); i && !skip;
          i = apr_hash_next(i)) {
         skip = under_way(apr_hash_this_val(i));
@@ -916,12 +937,40 @@ static void load_one(helper *h, apr_pool_t *scratch, const char *name)
     helper_fs_remove_tree(dir);
 }
 
+/* Machines marked warm_at_start get their image now, unless a valid one is there. */
+static void build_at_start(helper *h, apr_pool_t *scratch, apr_array_header_t *machines)
+{
+    for (int i = 0; i < machines->nelts; i++) {
+        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
+        qwd_warm_sidecar sidecar;
+        if (machine->problem || read_sidecar(h, scratch, machine->name, &sidecar) != 0
+            || !sidecar.at_start) {
+            continue;
+        }
+        qwd_vm_profile profile =
+            helper_machine_profile(machine, sidecar.cpu, sidecar.memory_mib, sidecar.video);
+        helper_warm_files files;
+        const char *problem;
+        if (!helper_warm_usable(h, scratch, &profile, &files) && !find(h, scratch, &profile)
+            && !build(h, scratch, &profile, &problem)) {
+            helper_log_error(QWDLOGNO(05068) "warm %s: %s", machine->name, problem);
+        }
+    }
+}
+
 void helper_warm_init(helper *h)
 {
     h->warm = apr_pcalloc(h->pool, sizeof *h->warm);
     h->warm->images = apr_hash_make(h->pool);
     h->warm->dir = images_dir(h->pool, h);
-    h->warm->qemu_version = read_qemu_version(h);
+    h->warm->qemu_versions = apr_hash_make(h->pool);
+    const char *binaries[] = {h->host.qemu_x86_64, h->host.qemu_aarch64};
+    for (size_t i = 0; i < sizeof binaries / sizeof binaries[0]; i++) {
+        if (binaries[i]) {
+            apr_hash_set(h->warm->qemu_versions, binaries[i], APR_HASH_KEY_STRING,
+                         read_qemu_version(h, binaries[i]));
+        }
+    }
     int error = helper_fs_mkdirs(h->pool, h->warm->dir, 0700);
     if (error) {
         helper_log_error(QWDLOGNO(05067) "cannot create %s: %s", h->warm->dir, strerror(error));
@@ -939,23 +988,45 @@ void helper_warm_init(helper *h)
         apr_dir_close(dir);
     }
     enforce_budget(h, NULL);
-    /* Machines marked warm_at_start get their image now, unless a valid one is there. */
-    apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir);
-    for (int i = 0; i < machines->nelts; i++) {
-        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        qwd_warm_sidecar sidecar;
-        if (read_sidecar(h, scratch, machine->name, &sidecar) != 0 || !sidecar.at_start) {
-            continue;
+    build_at_start(h, scratch, helper_machines_scan(scratch, h->config->machines_dir, &h->host));
+    apr_pool_destroy(scratch);
+}
+
+void helper_warm_rescan(helper *h)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir, &h->host);
+    /* Ready images of machines that are gone, refused or replaced go now, not at their next
+     * use: their disk is freed at once. (The dropping iterates too: drop one, search again.) */
+    for (;;) {
+        warm_image *stale = NULL;
+        const char *why = NULL;
+        for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm->images); i && !stale;
+             i = apr_hash_next(i)) {
+            warm_image *w = apr_hash_this_val(i);
+            const helper_machine *machine = helper_machines_find(machines, w->machine);
+            if (w->state != WARM_READY) {
+                continue;
+            }
+            if (!machine || machine->problem) {
+                why = machine ? machine->problem : "the machine is gone";
+            }
+            else {
+                qwd_vm_profile profile =
+                    helper_machine_profile(machine, w->cpu, w->memory_mib, w->video);
+                const char *hash = clone_hash(h, scratch, &profile);
+                why = mismatch(w, scratch, &profile, hash ? hash : "");
+            }
+            stale = why ? w : NULL;
         }
-        qwd_vm_profile profile =
-            helper_machine_profile(machine, sidecar.cpu, sidecar.memory_mib, sidecar.video);
-        helper_warm_files files;
-        const char *problem;
-        if (!helper_warm_usable(h, scratch, &profile, &files)
-            && !build(h, scratch, &profile, &problem)) {
-            helper_log_error(QWDLOGNO(05068) "warm %s: %s", machine->name, problem);
+        if (!stale) {
+            break;
         }
+        helper_log_info(QWDLOGNO(05501) "warm %s: dropped by a rescan (%s)", stale->key, why);
+        helper_warm_drop(h, stale->machine, stale->cpu, stale->memory_mib, stale->video);
     }
+    build_at_start(h, scratch, machines);
     apr_pool_destroy(scratch);
 }
 

@@ -150,13 +150,14 @@ def test_other_image_formats_are_detected_and_start(make_helper, workdir, tiny_v
     for fmt, name in (("vmdk", "t.vmdk"), ("vdi", "t.vdi"), ("vpc", "t.vhd"),
                       ("vhdx", "t.vhdx"), ("raw", "t.raw")):
         vm.convert(tiny_vm["qcow2"], fmt, os.path.join(machines, name))
-    # The tiny disk is a hybrid ISO: as raw bytes it is still an ISO. A blank disk is raw.
+    # The tiny disk is a hybrid ISO: named .raw it is a disk (docs/machines.md). A blank disk
+    # is raw.
     subprocess.run([env.QEMU_IMG, "create", "-q", "-f", "raw",
                     os.path.join(machines, "t.img"), "16M"], check=True)
     h = make_helper(machines=machines)
     listed = {m["name"]: m["format"] for m in h.call("machines")["machines"]}
     assert listed == {"t.vmdk": "vmdk", "t.vdi": "vdi", "t.vhd": "vpc", "t.vhdx": "vhdx",
-                      "t.raw": "iso", "t.img": "raw"}
+                      "t.raw": "raw", "t.img": "raw"}
     for name in ("t.vdi", "t.img"):
         session = start_tiny(h, machine=name)
         h.wait_state(session["id"], "running", timeout=10)

@@ -64,6 +64,7 @@ static const config_key config_keys[] = {
     KEY(warm_recipe, KEY_STRING, "shared"),
     KEY(warm_clone_hugepages, KEY_BOOL, "no"),
     KEY(warm_budget_mib, KEY_INT, "4096"),
+    KEY(catalogue, KEY_STRING, "/etc/qwd/catalogue.conf"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
@@ -247,7 +248,8 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
             return problem;
         }
     }
-    if ((problem = must_be_absolute(pool, "firmware_aarch64", config->firmware_aarch64))) {
+    if ((problem = must_be_absolute(pool, "firmware_aarch64", config->firmware_aarch64))
+        || (problem = must_be_absolute(pool, "catalogue", config->catalogue))) {
         return problem;
     }
     if (strspn(config->iso_scratch_size, "0123456789") == 0

@@ -47,6 +47,7 @@ typedef struct helper_config {
     const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
     int warm_clone_hugepages; /* restored clones may use transparent huge pages */
     int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
+    const char *catalogue;    /* the machine catalogue qwdctl machines reads */
 } helper_config;
 
 /* A configuration holding every default. */

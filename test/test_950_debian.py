@@ -48,6 +48,7 @@ HELPER_FILES = (
     "usr/sbin/qwd-helper",
     "usr/sbin/qwdctl",
     "etc/qwd/qwd-helper.conf",
+    "etc/qwd/catalogue.conf",
     "lib/systemd/system/qwd-helper.service",
     "usr/lib/sysusers.d/qwd-helper.conf",
     "usr/lib/tmpfiles.d/qwd-helper.conf",
@@ -61,6 +62,7 @@ FROM_CONF = {
     "etc/apache2/mods-available/qwd.load": "conf/qwd.load",
     "etc/apache2/mods-available/qwd.conf": "conf/qwd.conf",
     "etc/qwd/qwd-helper.conf": "conf/qwd-helper.conf",
+    "etc/qwd/catalogue.conf": "conf/catalogue.conf",
     "lib/systemd/system/qwd-helper.service": "conf/qwd-helper.service",
 }
 

@@ -11,6 +11,7 @@
 #include "qwd_otp.h"
 #include "qwd_pages.h"
 #include "qwd_route.h"
+#include "qwd_private.h"
 #include "qwd_secret.h"
 #include "qwd_store.h"
 #include "qwd_viewer.h"
@@ -30,7 +31,8 @@ static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    if ((rc = qwd_store_post_config(s)) != OK || (rc = qwd_mail_post_config(pconf, s)) != OK) {
+    if ((rc = qwd_store_post_config(s)) != OK || (rc = qwd_mail_post_config(pconf, s)) != OK
+        || (rc = qwd_private_post_config(ptemp, s)) != OK) {
         return rc;
     }
     return qwd_secret_post_config(pconf, s);

@@ -33,11 +33,12 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
                   row->owner, "machine", row->machine, "cpu", row->cpu, "memory_mib",
                   row->memory_mib, "oneshot", row->oneshot, "state", row->state, "created",
                   (json_int_t)row->created, "expires", (json_int_t)row->expires);
-    if (live && row->token) {
+    if (live && row->helper_id) {
         const char *viewer = qwd_session_link(q, row);
         const char *ws = qwd_session_websocket_url(q, row);
-        /* with tickets websockify's token stays between the module and websockify */
-        if (!qwd_links_use_tickets(q)) {
+        /* with tickets websockify's token stays between the module and websockify; without,
+         * it is known while the helper answers */
+        if (!qwd_links_use_tickets(q) && row->token) {
             json_object_set_new(object, "token", json_string(row->token));
         }
         json_object_set_new(object, "viewer_url", viewer ? json_string(viewer) : json_null());
@@ -131,17 +132,18 @@ static int list(qwd_req_t *q)
                      json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
-/* The helper's boot of session id, as the reconcile of rows learnt it (not stored). */
-static const char *reconciled_boot(apr_array_header_t *rows, const char *id)
+/* What the reconcile of rows learnt of session id from the helper and is not stored: its boot
+ * and its websockify token. */
+static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
 {
     int i;
     for (i = 0; i < rows->nelts; i++) {
-        const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
-        if (!strcmp(row->id, id)) {
-            return row->boot;
+        const qwd_row_t *known = APR_ARRAY_IDX(rows, i, qwd_row_t *);
+        if (!strcmp(known->id, row->id)) {
+            row->boot = known->boot;
+            row->token = known->token;
         }
     }
-    return NULL;
 }
 
 static int one_session(qwd_req_t *q, const char *id)
@@ -170,7 +172,7 @@ static int one_session(qwd_req_t *q, const char *id)
                              : qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01002), "not_found",
                                        "There is no such session."));
     }
-    row->boot = reconciled_boot(rows, id);
+    reconciled(rows, row);
     return send_json(q, HTTP_OK, session_json(q, row));
 }
 

@@ -46,11 +46,21 @@ static const char *title_of(int status)
     }
 }
 
+/* The URI for the log line: a session link (/s/LINK) is the desktop itself and never goes
+ * into a log. */
+static const char *logged_uri(qwd_req_t *q)
+{
+    if (q->route && !strncmp(q->route, "/s/", 3)) {
+        return apr_pstrcat(q->r->pool, q->base ? q->base : "", "/s/(link)", NULL);
+    }
+    return q->r->uri;
+}
+
 int qwd_fail(qwd_req_t *q, qwd_error_t *e)
 {
     request_rec *r = q->r;
     ap_log_rerror(APLOG_MARK, e->level, e->rv, r, "%s%s %s (user %s)%s%s%s%s: %s%s%s", e->logno,
-                  r->method, r->uri, q->user ? q->user : "-", e->field ? " field " : "",
+                  r->method, logged_uri(q), q->user ? q->user : "-", e->field ? " field " : "",
                   e->field ? e->field : "", e->limit ? " limit " : "", e->limit ? e->limit : "",
                   e->message, e->detail ? " - " : "", e->detail ? e->detail : "");
     r->status = e->status;

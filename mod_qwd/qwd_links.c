@@ -3,6 +3,7 @@
  * link splits the websocket URL into those parameters (path carrying "?token=..." or, with
  * QwdWebsocketTickets, "?ticket=..."). */
 #include "qwd_links.h"
+#include "qwd_capability.h"
 #include "qwd_html.h"
 #include "qwd_ticket.h"
 
@@ -101,7 +102,9 @@ const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row)
 {
     if (qwd_links_use_tickets(q)) {
         return ap_construct_url(
-            q->r->pool, qwd_route_url(q, apr_pstrcat(q->r->pool, "/s/", row->id, NULL)), q->r);
+            q->r->pool,
+            qwd_route_url(q, apr_pstrcat(q->r->pool, "/s/", qwd_link_capability(q, row->id), NULL)),
+            q->r);
     }
     return row->token ? qwd_viewer_url(q, row->token) : NULL;
 }

@@ -18,8 +18,10 @@ const char *qwd_viewer_url(qwd_req_t *q, const char *token);
 
 /* Whether links hand out tickets (QwdWebsocketTickets On with a QwdWebsocketURL). */
 int qwd_links_use_tickets(qwd_req_t *q);
-/* The link of a session a user keeps and shares: /s/ID with tickets (checked on every visit,
- * dead once the session ends), else the viewer URL with websockify's token. */
+
+/* The link of a session a user keeps and shares: with tickets /s/LINK (qwd_capability.h;
+ * checked on every visit, dead once the session ends), else the viewer URL with websockify's
+ * token (row->token, known only from the helper's answers). */
 const char *qwd_session_link(qwd_req_t *q, const qwd_row_t *row);
 /* A websocket URL for the session: with tickets a fresh one, valid QWD_TICKET_LIFETIME
  * seconds; else the token URL. */

@@ -31,7 +31,7 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
     for (i = 0; i < rows->nelts; i++) {
         const qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
         int live = qwd_session_is_live(row);
-        const char *viewer = live && row->token ? qwd_session_link(q, row) : NULL;
+        const char *viewer = live && row->helper_id ? qwd_session_link(q, row) : NULL;
         ap_rprintf(r, "<tr id=\"s-%s\" class=\"qwd-%s\">", qwd_h(q, row->id), qwd_h(q, row->state));
         if (show_owner) {
             ap_rprintf(r, "<td class=\"qwd-owner\">%s</td>", qwd_h(q, row->owner));

@@ -4,7 +4,9 @@
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
+#include "qwd_capability.h"
 #include "qwd_helper_client.h"
+#include "qwd_links.h"
 #include "qwd_logno.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
@@ -221,6 +223,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
                        "No randomness.");
     }
     row->id = id;
+    row->link_key = qwd_link_key(q, qwd_link_capability(q, id));
     row->owner = q->user;
     row->machine = args->machine;
     row->cpu = args->cpu;
@@ -264,6 +267,7 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         row->expires = json_integer_value(json_object_get(started, "expires"));
     }
     if (!row->helper_id || !row->token || !row->state) {
+        /* the token is not stored, but a session without one could never be reached */
         e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00510), "helper_error",
                     "The virtual machine service gave an incomplete answer.");
     }
@@ -362,6 +366,7 @@ static qwd_error_t *adopt(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, json
         return NULL; /* gone meanwhile: the sweep takes the row */
     }
     row->helper_id = helper_id;
+    row->link_key = qwd_link_key(q, qwd_link_capability(q, row->id));
     row->token = json_string_value(json_object_get(status, "token"));
     row->state = json_string_value(json_object_get(status, "state"));
     row->boot = json_string_value(json_object_get(status, "boot"));
@@ -403,7 +408,10 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     size_t i;
     int n;
 
-    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", 1), &result))) {
+    /* Without tickets the links carry websockify's token, which only the helper knows: the
+     * full list has it. With tickets the brief one is enough (and ~9 times smaller). */
+    int brief = qwd_links_use_tickets(q);
+    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", brief), &result))) {
         if (e->status == HTTP_SERVICE_UNAVAILABLE) {
             *helper_down = 1;
             return NULL;
@@ -446,6 +454,10 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
                 row->state = apr_pstrdup(q->r->pool, state);
             }
             row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
+            if (!brief) {
+                const char *token = json_string_value(json_object_get(session, "token"));
+                row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;
+            }
             if (!state || strcmp(state, QWD_STATE_ENDED)) {
                 continue;
             }

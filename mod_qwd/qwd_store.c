@@ -4,6 +4,7 @@
  * and the schema is created on first use: so each connection gets its statements here, right
  * after the schema check, and keeps them in its own ap_dbd_t->prepared hash. */
 #include "qwd_store.h"
+#include "qwd_capability.h"
 #include "qwd_logno.h"
 
 #include <apr_dbd.h>
@@ -16,12 +17,13 @@
 
 APLOG_USE_MODULE(qwd);
 
-/* 2: login failures and pending logins (authentication); 3: spent websocket tickets */
-#define SCHEMA_VERSION 3
+/* 2: login failures and pending logins (authentication); 3: spent websocket tickets; 4: no
+ * websockify token, the link's key instead (qwd_links.c) */
+#define SCHEMA_VERSION 4
 #define READY_LABEL "qwd_ready"
 #define ROW_COLUMNS                                                                             \
-    "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, token, created, expires, " \
-    "ended, ended_reason"
+    "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, created, expires, ended, " \
+    "ended_reason"
 #define LIVE "state NOT IN ('ended')"
 /* The sweep: ended rows stay listed this long (s), and a pending row older than any start can
  * take (s) belongs to a worker that died mid-create. */
@@ -46,7 +48,7 @@ static const char *const schema_sql[] = {
     "CREATE TABLE IF NOT EXISTS qwd_sessions ("
     " id TEXT PRIMARY KEY, owner TEXT NOT NULL, machine TEXT NOT NULL,"
     " cpu INTEGER NOT NULL, memory_mib INTEGER NOT NULL, oneshot INTEGER NOT NULL DEFAULT 0,"
-    " state TEXT NOT NULL, helper_id TEXT UNIQUE, token TEXT,"
+    " state TEXT NOT NULL, helper_id TEXT UNIQUE, link_key TEXT,"
     " created INTEGER NOT NULL, expires INTEGER NOT NULL,"
     " ended INTEGER, ended_reason TEXT)",
     "CREATE INDEX IF NOT EXISTS qwd_sessions_owner ON qwd_sessions (owner, state)",
@@ -62,6 +64,18 @@ static const char *const schema_sql[] = {
     " expires INTEGER NOT NULL)",
     NULL};
 
+/* After the tables, once they have the current columns: on a table of an older version these
+ * fail until ensure_schema has migrated it. */
+static const char *const schema_index_sql[] = {
+    /* version 4: rows found by their link */
+    "CREATE UNIQUE INDEX IF NOT EXISTS qwd_sessions_link ON qwd_sessions (link_key)", NULL};
+
+/* From version 3: websockify's tokens leave the database (they opened every desktop on
+ * websockify's port to whoever read it), and each row gets the key of its link, made from its
+ * id (migrate_to_4 below, which needs the server's key). */
+static const char *const migrate_to_4_sql[] = {"ALTER TABLE qwd_sessions ADD COLUMN link_key TEXT",
+                                               "ALTER TABLE qwd_sessions DROP COLUMN token", NULL};
+
 static const struct {
     const char *label, *sql;
 } statements[] = {
@@ -69,8 +83,9 @@ static const struct {
     {"qwd_count_owner", "SELECT COUNT(*), COALESCE(SUM(cpu), 0), COALESCE(SUM(memory_mib), 0)"
                         " FROM qwd_sessions WHERE owner = %s AND " LIVE},
     {"qwd_insert", "INSERT INTO qwd_sessions (id, owner, machine, cpu, memory_mib, oneshot,"
-                   " state, created, expires) VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s)"},
-    {"qwd_mark_started", "UPDATE qwd_sessions SET state = %s, helper_id = %s, token = %s,"
+                   " state, link_key, created, expires)"
+                   " VALUES (%s, %s, %s, %s, %s, %s, 'pending', %s, %s, %s)"},
+    {"qwd_mark_started", "UPDATE qwd_sessions SET state = %s, helper_id = %s, link_key = %s,"
                          " expires = %s WHERE id = %s AND state = 'pending'"},
     {"qwd_mark_ended", "UPDATE qwd_sessions SET state = 'ended', ended = %s, ended_reason = %s"
                        " WHERE id = %s AND state <> 'ended'"},
@@ -78,6 +93,7 @@ static const struct {
                       " AND state <> 'pending'"},
     {"qwd_delete", "DELETE FROM qwd_sessions WHERE id = %s"},
     {"qwd_get", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE id = %s"},
+    {"qwd_get_by_link", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE link_key = %s"},
     {"qwd_list_owner", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE owner = %s"
                        " ORDER BY created DESC, id"},
     {"qwd_list_all", "SELECT " ROW_COLUMNS " FROM qwd_sessions ORDER BY created DESC, id"},
@@ -116,6 +132,36 @@ int qwd_store_post_config(server_rec *s)
     return OK;
 }
 
+const char *qwd_store_sqlite_path(apr_pool_t *pool)
+{
+    const char *driver_name = NULL, *params = NULL;
+    ap_directive_t *directive;
+    for (directive = ap_conftree; directive; directive = directive->next) {
+        if (!strcasecmp(directive->directive, "DBDriver")) {
+            driver_name = directive->args;
+        }
+        else if (!strcasecmp(directive->directive, "DBDParams")) {
+            const char *args = directive->args;
+            params = ap_getword_conf(pool, &args); /* without quotes */
+        }
+    }
+    return driver_name && !strcasecmp(driver_name, "sqlite3") && params && *params ? params : NULL;
+}
+
+/* SQLite creates a database 0644 (less the umask) and its -wal and -shm with the database's
+ * mode: a database made here first, 0600, keeps all three Apache's user's alone, whatever
+ * umask Apache was started with. */
+static void create_private(apr_pool_t *pool, const char *path)
+{
+    apr_file_t *file;
+    if (path[0] == '/'
+        && apr_file_open(&file, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
+                         APR_FPROT_UREAD | APR_FPROT_UWRITE, pool)
+               == APR_SUCCESS) {
+        apr_file_close(file);
+    }
+}
+
 /* Other modules may keep their tables in the same SQLite file (mod_authn_dbd's users: mod_dbd
  * allows one DBDParams per server). mod_dbd prepares their statements when it opens a
  * connection, and SQLite expires such statements for good when the schema changes after
@@ -126,27 +172,22 @@ int qwd_store_post_config(server_rec *s)
 void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
 {
     const apr_dbd_driver_t *driver = NULL;
-    const char *driver_name = NULL, *params = NULL, *error = NULL;
+    const char *params = qwd_store_sqlite_path(pool), *error = NULL;
     apr_dbd_t *handle = NULL;
-    ap_directive_t *directive;
     int i, nrows, rc = 0;
-    for (directive = ap_conftree; directive; directive = directive->next) {
-        if (!strcasecmp(directive->directive, "DBDriver")) {
-            driver_name = directive->args;
-        }
-        else if (!strcasecmp(directive->directive, "DBDParams")) {
-            const char *args = directive->args;
-            params = ap_getword_conf(pool, &args); /* without quotes */
-        }
+    if (params) {
+        create_private(pool, params);
     }
-    if (!driver_name || strcasecmp(driver_name, "sqlite3") || !params
-        || apr_dbd_get_driver(pool, "sqlite3", &driver) != APR_SUCCESS
+    if (!params || apr_dbd_get_driver(pool, "sqlite3", &driver) != APR_SUCCESS
         || apr_dbd_open_ex(driver, pool, params, &handle, &error) != APR_SUCCESS) {
         return; /* the first request creates the schema then */
     }
     if (apr_dbd_query(driver, handle, &nrows, "BEGIN IMMEDIATE") == 0) {
         for (i = 0; schema_sql[i] && rc == 0; i++) {
             rc = apr_dbd_query(driver, handle, &nrows, schema_sql[i]);
+        }
+        for (i = 0; schema_index_sql[i] && rc == 0; i++) {
+            rc = apr_dbd_query(driver, handle, &nrows, schema_index_sql[i]);
         }
         apr_dbd_query(driver, handle, &nrows, rc ? "ROLLBACK" : "COMMIT");
     }
@@ -200,6 +241,39 @@ static int begin_immediate(qwd_store_t *store, apr_dbd_transaction_t **txn)
     return rc;
 }
 
+/* Version 3 → 4: see migrate_to_4_sql. */
+static int migrate_to_4(qwd_store_t *store)
+{
+    const apr_dbd_driver_t *driver = store->dbd->driver;
+    apr_pool_t *pool = store->q->r->pool;
+    apr_dbd_results_t *res = NULL;
+    apr_dbd_row_t *row;
+    apr_array_header_t *ids = apr_array_make(pool, 8, sizeof(const char *));
+    int rc = 0, nrows, i;
+    for (i = 0; migrate_to_4_sql[i] && rc == 0; i++) {
+        rc = apr_dbd_query(driver, store->dbd->handle, &nrows, migrate_to_4_sql[i]);
+    }
+    if (rc == 0) {
+        rc = apr_dbd_select(driver, pool, store->dbd->handle, &res, "SELECT id FROM qwd_sessions",
+                            0);
+    }
+    while (rc == 0 && apr_dbd_get_row(driver, pool, res, &row, -1) == 0) {
+        const char *id = apr_dbd_get_entry(driver, row, 0);
+        if (id && strlen(id) == 32 && strspn(id, "0123456789abcdef") == 32) {
+            APR_ARRAY_PUSH(ids, const char *) = apr_pstrdup(pool, id);
+        }
+    }
+    for (i = 0; rc == 0 && i < ids->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        /* hex only, both of them: nothing to escape */
+        rc = apr_dbd_query(
+            driver, store->dbd->handle, &nrows,
+            apr_psprintf(pool, "UPDATE qwd_sessions SET link_key = '%s' WHERE id = '%s'",
+                         qwd_link_key(store->q, qwd_link_capability(store->q, id)), id));
+    }
+    return rc;
+}
+
 static qwd_error_t *ensure_schema(qwd_store_t *store)
 {
     const apr_dbd_driver_t *driver = store->dbd->driver;
@@ -237,12 +311,18 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
                 apr_psprintf(pool, "INSERT INTO qwd_schema (version) VALUES (%d)", SCHEMA_VERSION));
         }
     }
-    /* later versions migrate here, inside the same transaction; 1 → 2 only adds tables,
+    /* later versions migrate here, inside the same transaction; 1 → 2 → 3 only add tables,
      * which the CREATE ... IF NOT EXISTS above made */
+    if (rc == 0 && version > 0 && version < 4) {
+        rc = migrate_to_4(store);
+    }
     if (rc == 0 && version > 0 && version < SCHEMA_VERSION) {
         rc =
             apr_dbd_query(driver, handle, &nrows,
                           apr_psprintf(pool, "UPDATE qwd_schema SET version = %d", SCHEMA_VERSION));
+    }
+    for (i = 0; schema_index_sql[i] && rc == 0 && version <= SCHEMA_VERSION; i++) {
+        rc = apr_dbd_query(driver, handle, &nrows, schema_index_sql[i]);
     }
     if (rc || version > SCHEMA_VERSION) {
         apr_dbd_transaction_mode_set(driver, txn, APR_DBD_TRANSACTION_ROLLBACK);
@@ -412,7 +492,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row, const q
     else {
         rc = exec_stmt(store, "qwd_insert", &nrows, row->id, row->owner, row->machine,
                        num(store, row->cpu), num(store, row->memory_mib), num(store, row->oneshot),
-                       num(store, row->created), num(store, row->expires), NULL);
+                       row->link_key, num(store, row->created), num(store, row->expires), NULL);
         if (rc || nrows != 1) {
             e = db_error(store, QWDLOGNO(00211), rc, "inserting the session");
         }
@@ -430,7 +510,7 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row, const q
 qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row)
 {
     int nrows = 0;
-    int rc = exec_stmt(store, "qwd_mark_started", &nrows, row->state, row->helper_id, row->token,
+    int rc = exec_stmt(store, "qwd_mark_started", &nrows, row->state, row->helper_id, row->link_key,
                        num(store, row->expires), row->id, NULL);
     if (rc || nrows != 1) {
         return db_error(store, QWDLOGNO(00213), rc, "recording the started session");
@@ -497,11 +577,10 @@ static qwd_error_t *select_rows(qwd_store_t *store, const char *label, int n, co
         row->oneshot = (v = entry(store, dbrow, 5)) ? atoi(v) : 0;
         row->state = entry(store, dbrow, 6);
         row->helper_id = entry(store, dbrow, 7);
-        row->token = entry(store, dbrow, 8);
-        row->created = (v = entry(store, dbrow, 9)) ? apr_atoi64(v) : 0;
-        row->expires = (v = entry(store, dbrow, 10)) ? apr_atoi64(v) : 0;
-        row->ended = (v = entry(store, dbrow, 11)) ? apr_atoi64(v) : 0;
-        row->ended_reason = entry(store, dbrow, 12);
+        row->created = (v = entry(store, dbrow, 8)) ? apr_atoi64(v) : 0;
+        row->expires = (v = entry(store, dbrow, 9)) ? apr_atoi64(v) : 0;
+        row->ended = (v = entry(store, dbrow, 10)) ? apr_atoi64(v) : 0;
+        row->ended_reason = entry(store, dbrow, 11);
         APR_ARRAY_PUSH(*rows, qwd_row_t *) = row;
     }
     return NULL;
@@ -511,6 +590,14 @@ qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row)
 {
     apr_array_header_t *rows;
     qwd_error_t *e = select_rows(store, "qwd_get", 1, &id, &rows);
+    *row = (!e && rows->nelts) ? APR_ARRAY_IDX(rows, 0, qwd_row_t *) : NULL;
+    return e;
+}
+
+qwd_error_t *qwd_store_get_by_link(qwd_store_t *store, const char *link_key, qwd_row_t **row)
+{
+    apr_array_header_t *rows;
+    qwd_error_t *e = select_rows(store, "qwd_get_by_link", 1, &link_key, &rows);
     *row = (!e && rows->nelts) ? APR_ARRAY_IDX(rows, 0, qwd_row_t *) : NULL;
     return e;
 }

@@ -18,7 +18,8 @@ typedef struct qwd_row {
     int cpu, memory_mib, oneshot;
     const char *state;     /* pending, starting, running, ended */
     const char *helper_id; /* the helper's session id, NULL while pending */
-    const char *token;     /* the websockify token */
+    const char *link_key;  /* finds the row by its link (qwd_capability.h); written, not read */
+    const char *token;     /* the websockify token: never stored, from the helper's answers */
     apr_int64_t created, expires, ended;
     const char *ended_reason;
     const char *boot; /* the helper's "cold" or "restored"; NULL when not known (not stored) */
@@ -33,7 +34,11 @@ typedef struct qwd_store qwd_store_t;
 /* post_config: resolves mod_dbd's optional functions; logs "load mod_dbd" and fails if absent. */
 int qwd_store_post_config(server_rec *s);
 
-/* child_init, before mod_dbd's: creates the tables (see qwd_store.c for why). */
+/* The SQLite database of the main server (DBDParams with DBDriver sqlite3), or NULL. */
+const char *qwd_store_sqlite_path(apr_pool_t *pool);
+
+/* child_init, before mod_dbd's: creates the database 0600 when missing, then the tables (see
+ * qwd_store.c for why). */
 void qwd_store_child_init(apr_pool_t *pool, server_rec *s);
 
 /* The request's database connection, schema ensured and statements prepared. */
@@ -44,13 +49,15 @@ qwd_error_t *qwd_store_open(qwd_req_t *q, qwd_store_t **store);
  * exceed one, else inserts row as pending. */
 qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
                                const qwd_limits_t *limits);
-/* pending → the helper's state, with its id, token and expiry. */
+/* pending → the helper's state, with its id, link key and expiry. */
 qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row);
 qwd_error_t *qwd_store_mark_ended(qwd_store_t *store, const char *id, const char *reason);
 qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char *state);
 qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id);
 /* *row = NULL when there is no such id. */
 qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row);
+/* The row whose link has key link_key (qwd_link_key); *row = NULL when there is none. */
+qwd_error_t *qwd_store_get_by_link(qwd_store_t *store, const char *link_key, qwd_row_t **row);
 /* Rows of owner (NULL: all), newest first: an array of qwd_row_t *. */
 qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_header_t **rows);
 /* Runs the prepared write `label` (one of qwd_store.c's statements) with n string params;

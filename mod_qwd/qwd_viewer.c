@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* GET /s/ID and POST /s/ID/ticket. The 128-bit session id is the capability: whoever has the
- * link may use the desktop, as long as the session lives (stopping it revokes the link). The
- * link serves our viewer page (htdocs/qwd-viewer.js on noVNC's core/rfb.js), which asks
- * /s/ID/ticket for a fresh one-use ticket before every connect and reconnect and hands it to
- * the gate as a websocket subprotocol, so no ticket is ever in a URL. Every visit and every
- * ticket is checked against the row, reconciled with the helper. */
+/* GET /s/LINK and POST /s/LINK/ticket. The link is the capability: whoever has it may use the
+ * desktop, as long as the session lives (stopping it revokes the link). LINK is an HMAC of the
+ * session's id under the server's key (qwd_capability.c) and the row keeps only an HMAC of
+ * LINK, so neither the id nor a copy of the database opens a desktop. The link serves our
+ * viewer page (htdocs/qwd-viewer.js on noVNC's core/rfb.js), which asks /s/LINK/ticket for a
+ * fresh one-use ticket before every connect and reconnect and hands it to the gate as a
+ * websocket subprotocol, so no ticket is ever in a URL. Every visit and every ticket is
+ * checked against the row, reconciled with the helper. */
 #include "qwd_viewer.h"
+#include "qwd_capability.h"
 #include "qwd_html.h"
 #include "qwd_links.h"
 #include "qwd_session.h"
@@ -17,29 +20,32 @@
 #include <http_log.h>
 #include <http_protocol.h>
 
-/* The row of a session whose link may still be used: 404 for an unknown id, 410 once it
- * ended or expired (a VM that ended by itself — expired, crashed, powered off — included:
- * the row is reconciled with the helper first). */
-static qwd_error_t *live_row(qwd_req_t *q, const char *session_id, qwd_row_t **row_out)
+/* The row of the session of link while the link may still be used: 404 for an unknown link,
+ * 410 once it ended or expired (a VM that ended by itself — expired, crashed, powered off —
+ * included: the row is reconciled with the helper first). */
+static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out)
 {
     apr_array_header_t *rows;
     qwd_store_t *store;
     qwd_row_t *row = NULL;
     qwd_error_t *e;
+    const char *session_id;
     int helper_down;
 
-    if (!qwd_links_use_tickets(q) || strlen(session_id) != 32
-        || strspn(session_id, "0123456789abcdef") != 32) {
+    if (!qwd_links_use_tickets(q) || strlen(link) != QWD_LINK_CAPABILITY_HEX
+        || strspn(link, "0123456789abcdef") != QWD_LINK_CAPABILITY_HEX) {
         return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01411), "not_found",
                        "There is no such session.");
     }
-    if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
+    if ((e = qwd_store_open(q, &store))
+        || (e = qwd_store_get_by_link(store, qwd_link_key(q, link), &row))) {
         return e;
     }
     if (!row) {
         return qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(01414), "not_found",
                        "There is no such session.");
     }
+    session_id = row->id;
     if ((e = qwd_session_list(q, store, row->owner, &rows, &helper_down))
         || (e = qwd_store_get(store, session_id, &row))) {
         return e;
@@ -55,10 +61,10 @@ static qwd_error_t *live_row(qwd_req_t *q, const char *session_id, qwd_row_t **r
 
 /* Without QwdStaticURL there is no viewer script to serve: noVNC's own page, with a ticket in
  * the URL fragment (browsers never send it), connects once. */
-static int redirect_to_novnc(qwd_req_t *q, const char *session_id, const qwd_row_t *row)
+static int redirect_to_novnc(qwd_req_t *q, const qwd_row_t *row)
 {
     const char *target;
-    if (!row->helper_id || !(target = qwd_viewer_ticket_url(q, session_id))) {
+    if (!row->helper_id || !(target = qwd_viewer_ticket_url(q, row->id))) {
         return qwd_fail(q, qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(01413), "not_ready",
                                    "This virtual machine is not ready yet; please try again "
                                    "in a moment."));
@@ -84,14 +90,13 @@ static const char *csp_source(qwd_req_t *q, const char *url)
     return url ? apr_pstrndup(q->r->pool, url, strcspn(url, "?#; ',")) : "";
 }
 
-static int viewer_page(qwd_req_t *q, const char *session_id, const char *script)
+static int viewer_page(qwd_req_t *q, const char *link, const char *script)
 {
     request_rec *r = q->r;
     const char *novnc = novnc_dir(q);
     const char *stylesheet =
         q->cfg->stylesheet ? q->cfg->stylesheet : qwd_html_static_url(q, "qwd.css");
-    const char *ticket_url =
-        qwd_route_url(q, apr_pstrcat(r->pool, "/s/", session_id, "/ticket", NULL));
+    const char *ticket_url = qwd_route_url(q, apr_pstrcat(r->pool, "/s/", link, "/ticket", NULL));
 
     ap_set_content_type(r, "text/html; charset=utf-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -127,18 +132,18 @@ static int viewer_page(qwd_req_t *q, const char *session_id, const char *script)
     return OK;
 }
 
-int qwd_viewer_open(qwd_req_t *q, const char *session_id)
+int qwd_viewer_open(qwd_req_t *q, const char *link)
 {
     const char *script = qwd_html_static_url(q, "qwd-viewer.js");
     qwd_row_t *row;
     qwd_error_t *e;
-    if ((e = live_row(q, session_id, &row))) {
+    if ((e = live_row(q, link, &row))) {
         return qwd_fail(q, e);
     }
-    return script ? viewer_page(q, session_id, script) : redirect_to_novnc(q, session_id, row);
+    return script ? viewer_page(q, link, script) : redirect_to_novnc(q, row);
 }
 
-int qwd_viewer_ticket(qwd_req_t *q, const char *session_id)
+int qwd_viewer_ticket(qwd_req_t *q, const char *link)
 {
     request_rec *r = q->r;
     const char *base = qwd_websocket_base(q), *protocol;
@@ -148,7 +153,7 @@ int qwd_viewer_ticket(qwd_req_t *q, const char *session_id)
     char *text;
 
     q->api = 1; /* the viewer script reads JSON, errors included */
-    if ((e = live_row(q, session_id, &row))) {
+    if ((e = live_row(q, link, &row))) {
         return qwd_fail(q, e);
     }
     if (!row->helper_id || strcmp(row->state, QWD_STATE_RUNNING)) {
@@ -158,7 +163,7 @@ int qwd_viewer_ticket(qwd_req_t *q, const char *session_id)
         e->level = APLOG_INFO;
         return qwd_fail(q, e);
     }
-    if (!base || !(protocol = qwd_ticket_subprotocol(q, session_id))) {
+    if (!base || !(protocol = qwd_ticket_subprotocol(q, row->id))) {
         return qwd_fail(q, qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(03003), "internal",
                                    "No ticket could be made."));
     }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* QwdWebsocketGate: checks the ticket (qwd_ticket.c; a "qwd-ticket.T" websocket subprotocol,
  * or ?ticket=) against the session's row and the helper, then rewrites the query to
- * ?token=<websockify token>. mod_proxy builds the backend URL from r->args in its fixups
+ * ?token=<websockify token>, which only the helper knows (the database never holds it).
+ * mod_proxy builds the backend URL from r->args in its fixups
  * (canon), after this access_checker, so websockify sees only the token and the browser never
  * does. Anything else is refused and never reaches websockify. A ticket is spent only by an
  * upgrade that reaches a display that accepts: 503 while it starts, given back if the proxy
@@ -102,23 +103,23 @@ static int gate_failed(request_rec *r, const qwd_error_t *e)
 
 /* The helper's state of the session's VM (a VM can end without a page noticing, and one
  * that starts does not accept on its display yet): QWD_STATE_*, or NULL with *status set
- * when the helper could not say. */
-static const char *helper_state(qwd_req_t *q, const qwd_row_t *row, int *status)
+ * when the helper could not say. Its answer also gives the websockify token, into row->token
+ * (a VM without one counts as ended). */
+static const char *helper_state(qwd_req_t *q, qwd_row_t *row, int *status)
 {
     json_t *answer;
     qwd_error_t *e;
     const char *state;
     *status = OK;
-    if (!q->cfg->helper_socket) {
-        return QWD_STATE_RUNNING; /* the row is all we know */
-    }
     e = qwd_helper_call(q, QWD_OP_STATUS, json_pack("{s:s}", "id", row->helper_id), &answer);
     if (e) {
         *status = e->status == HTTP_NOT_FOUND ? HTTP_FORBIDDEN : HTTP_SERVICE_UNAVAILABLE;
         return NULL;
     }
     state = json_string_value(json_object_get(answer, "state"));
-    return state ? apr_pstrdup(q->r->pool, state) : QWD_STATE_ENDED;
+    row->token = json_string_value(json_object_get(answer, "token"));
+    row->token = row->token && *row->token ? apr_pstrdup(q->r->pool, row->token) : NULL;
+    return state && row->token ? apr_pstrdup(q->r->pool, state) : QWD_STATE_ENDED;
 }
 
 static int qwd_ws_gate(request_rec *r)
@@ -150,7 +151,7 @@ static int qwd_ws_gate(request_rec *r)
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
         return gate_failed(r, e);
     }
-    if (!row || !qwd_session_is_live(row) || !row->helper_id || !row->token) {
+    if (!row || !qwd_session_is_live(row) || !row->helper_id) {
         return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01403), "session not live", session_id);
     }
     if (row->expires <= now) {

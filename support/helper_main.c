@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,6 +132,37 @@ static void make_dirs(helper *h)
     }
 }
 
+/* The helper's state holds every VM's disk, sockets and websockify token, and its log says
+ * who runs what: none of it may be open to other local users. Directories the helper made are
+ * 0700 (umask 077); one made by someone else, or a log file, must be made private by hand. */
+static void refuse_if_open(const char *key, const char *path, int fd)
+{
+    struct stat info;
+    if ((fd >= 0 ? fstat(fd, &info) : stat(path, &info)) != 0 || (fd >= 0 && !S_ISREG(info.st_mode))
+        || !(info.st_mode & S_IRWXO)) {
+        return;
+    }
+    die(QWDLOGNO(05250) "%s: %s is open to other users (mode %04o): chmod o-rwx %s", key, path,
+        (unsigned int)(info.st_mode & 07777), path);
+}
+
+static void refuse_open_state(helper *h)
+{
+    refuse_if_open("state_dir", h->config->state_dir, -1);
+    refuse_if_open("token_dir", h->config->token_dir, -1);
+    refuse_if_open("token_dir", h->token_tmp_dir, -1);
+    if (h->config->log_file) {
+        refuse_if_open("log_file", h->config->log_file, helper_log_fd());
+    }
+    else {
+        /* no log_file: the log is stderr, a file when the caller redirected it to one */
+        char path[PATH_MAX];
+        ssize_t len = readlink("/proc/self/fd/2", path, sizeof path - 1);
+        path[len > 0 ? len : 0] = '\0';
+        refuse_if_open("log_file", len > 0 ? path : "stderr", STDERR_FILENO);
+    }
+}
+
 /* Connections the kernel queues before the helper accepts them. */
 #define LISTEN_BACKLOG 128
 
@@ -204,12 +236,13 @@ int main(int argc, char **argv)
     h->host.qemu_aarch64 = helper_config_qemu(h->config, QWD_ARCH_AARCH64);
     h->host.firmware_aarch64 = h->config->firmware_aarch64;
     h->host.nic_model = h->config->nic_model;
-    helper_accel_resolve(h);
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
     gid_t allowed_gid = 0;
     int allowed_gid_set = resolve_allowed_group(h, &allowed_gid);
     make_dirs(h);
+    refuse_open_state(h); /* before the KVM probe: a refusal comes at once */
+    helper_accel_resolve(h);
     if (!(h->events = helper_events_create()) || helper_loop_signals(h) != 0) {
         die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
     }
@@ -230,7 +263,9 @@ int main(int argc, char **argv)
     unlink(h->config->socket);
     helper_websockify_stop(h);
     helper_warm_shutdown(h);
-    helper_log_info(QWDLOGNO(05031) "stopped; %u session(s) left running for the next helper",
-                    helper_sessions_count(h));
+    int live, vcpus, memory_mib;
+    helper_sessions_usage(h, &live, &vcpus, &memory_mib); /* ended ones it remembers: not */
+    helper_log_info(QWDLOGNO(05031) "stopped; %d session(s) left running for the next helper",
+                    live);
     return 0;
 }

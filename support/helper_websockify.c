@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* websockify with the TokenFile plugin reads every file of the token directory on each
- * connection; files are renamed in from a sibling temp dir so it never reads half a file. */
+ * connection; files are renamed in from a sibling temp dir so it never reads half a file. Its
+ * output reaches the helper's log through a pipe, with every token hidden. */
 #include "helper_websockify.h"
 #include "helper_config.h"
 #include "helper_events.h"
@@ -13,6 +14,8 @@
 #include <apr_network_io.h>
 #include <apr_strings.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +32,19 @@
 #define STOP_POLL_MS 20
 #define STARTUP_POLL_MS 50
 #define PID_FILE_MAX 32
+/* A line of websockify's output is logged in pieces of at most this many bytes. */
+#define OUTPUT_LINE_MAX 1024
 
 struct helper_websockify {
     pid_t pid;
     apr_time_t started;
     apr_time_t restart_at;
     int backoff_s;
+    /* The read end of its stdout and stderr (and its forked connections'), or -1. */
+    int output_fd;
+    helper_watch *output_watch;
+    char output[OUTPUT_LINE_MAX]; /* a line read in part */
+    size_t output_len;
 };
 
 static const char *token_path(apr_pool_t *pool, helper *h, const char *token)
@@ -59,7 +69,9 @@ void helper_token_remove(helper *h, const char *token)
     apr_pool_create(&scratch, h->pool);
     const char *path = token_path(scratch, h, token);
     if (unlink(path) != 0 && errno != ENOENT) {
-        helper_log_error(QWDLOGNO(05069) "cannot remove token file %s: %s", path, strerror(errno));
+        /* named by its token: only the directory goes into the log */
+        helper_log_error(QWDLOGNO(05069) "cannot remove a token file of %s: %s",
+                         h->config->token_dir, strerror(errno));
     }
     apr_pool_destroy(scratch);
 }
@@ -77,7 +89,8 @@ static void prune_dir(apr_pool_t *pool, const char *dir, int (*keep)(void *, con
         if (entry.filetype != APR_REG || (keep && keep(data, entry.name))) {
             continue;
         }
-        helper_log_info(QWDLOGNO(05070) "removing stale %s/%s", dir, entry.name);
+        /* a token file is named by its token: the name stays out of the log */
+        helper_log_info(QWDLOGNO(05070) "removing a stale file of %s", dir);
         unlink(apr_pstrcat(pool, dir, "/", entry.name, NULL));
     }
     apr_dir_close(handle);
@@ -127,6 +140,88 @@ static void stop_stale(helper *h, apr_pool_t *pool)
     unlink(pid_file(pool, h));
 }
 
+/* Copies line to out (of out_size bytes) with the value of every "token=" and "Token '" (the
+ * connection's path, the "Token '...' not found" of an unknown one) replaced by "(hidden)". */
+static void hide_tokens(const char *line, char *out, size_t out_size)
+{
+    static const char hidden[] = "(hidden)";
+    size_t len = 0;
+    while (*line && len + sizeof hidden < out_size) {
+        size_t prefix = !strncasecmp(line, "token=", 6)    ? 6
+                        : !strncasecmp(line, "token '", 7) ? 7
+                                                           : 0;
+        if (!prefix) {
+            out[len++] = *line++;
+            continue;
+        }
+        memcpy(out + len, line, prefix);
+        memcpy(out + len + prefix, hidden, sizeof hidden - 1);
+        len += prefix + sizeof hidden - 1;
+        for (line += prefix; *line && !strchr("&'\" \t,;", *line); line++) {
+        }
+    }
+    out[len] = '\0';
+}
+
+static void log_output_line(const char *line)
+{
+    char shown[2 * OUTPUT_LINE_MAX]; /* "(hidden)" may be longer than what it hides */
+    hide_tokens(line, shown, sizeof shown);
+    if (*shown) {
+        helper_log_info(QWDLOGNO(05251) "websockify: %s", shown);
+    }
+}
+
+/* Logs every complete line buffered (and the rest too at the end of the output). */
+static void flush_output(helper_websockify *w, int at_end)
+{
+    char *start = w->output, *end = start + w->output_len, *newline;
+    while ((newline = memchr(start, '\n', (size_t)(end - start))) != NULL) {
+        *newline = '\0';
+        log_output_line(start);
+        start = newline + 1;
+    }
+    /* a line longer than the buffer is logged in pieces */
+    if (at_end || (start == w->output && end - start == sizeof w->output - 1)) {
+        *end = '\0';
+        log_output_line(start);
+        start = end;
+    }
+    w->output_len = (size_t)(end - start);
+    memmove(w->output, start, w->output_len);
+}
+
+static void close_output(helper_websockify *w)
+{
+    if (w->output_fd >= 0) {
+        flush_output(w, 1);
+    }
+    helper_watch_close(&w->output_watch, &w->output_fd);
+}
+
+/* Reads what websockify wrote; at its end (it and every connection it forked exited) closes
+ * the pipe. */
+static void read_output(void *data, short revents)
+{
+    helper_websockify *w = data;
+    for (;;) {
+        size_t room = sizeof w->output - 1 - w->output_len;
+        ssize_t n = read(w->output_fd, w->output + w->output_len, room);
+        if (n > 0) {
+            w->output_len += (size_t)n;
+            flush_output(w, 0);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n == 0 || errno != EAGAIN) {
+            close_output(w);
+        }
+        return;
+    }
+}
+
 static void exited(void *data, pid_t pid, int status);
 
 static void spawn(helper *h)
@@ -148,7 +243,23 @@ static void spawn(helper *h)
     argv[argc++] = config->token_dir;
     argv[argc++] = config->websockify_listen;
     argv[argc] = NULL;
-    int error = helper_spawn(argv, helper_log_fd(), SPAWN_DIE_WITH_PARENT, &w->pid);
+    /* a new websockify, a new pipe: the connections of an old one may still write to theirs */
+    close_output(w);
+    int output[2];
+    int error = pipe2(output, O_CLOEXEC) == 0 ? 0 : errno;
+    if (!error) {
+        fcntl(output[0], F_SETFL, O_NONBLOCK);
+        error = helper_spawn(argv, output[1], SPAWN_DIE_WITH_PARENT, &w->pid);
+        close(output[1]);
+        if (error
+            || !(w->output_watch = helper_watch_fd(h->events, output[0], POLLIN, read_output, w))) {
+            close(output[0]);
+        }
+        else {
+            w->output_fd = output[0];
+            w->output_len = 0;
+        }
+    }
     if (!error && helper_watch_child(h->events, w->pid, exited, h) != 0) {
         kill(w->pid, SIGKILL);
         waitpid(w->pid, NULL, 0);
@@ -193,6 +304,7 @@ static int accepts_connections(apr_pool_t *pool, const char *listen)
 void helper_websockify_start(helper *h)
 {
     h->websockify = apr_pcalloc(h->pool, sizeof *h->websockify);
+    h->websockify->output_fd = -1;
     apr_pool_t *scratch;
     apr_pool_create(&scratch, h->pool);
     stop_stale(h, scratch);
@@ -251,6 +363,10 @@ void helper_websockify_stop(helper *h)
         wait_or_kill(w->pid, STOP_WAIT_MS, 1);
         w->pid = 0;
     }
+    if (w->output_fd >= 0) {
+        read_output(w, POLLIN); /* its last words */
+    }
+    close_output(w);
     unlink(pid_file(scratch, h));
     apr_pool_destroy(scratch);
 }

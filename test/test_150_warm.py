@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -415,3 +416,66 @@ def test_warm_budget_drops_the_least_recently_used_and_refuses_an_image_too_big(
     session = start(helper)  # a cold start leaves the failed entry as it is
     assert session["boot"] == "cold" and warm_entry(helper)["state"] == "failed"
     stop_and_check(helper, session)
+
+
+# A QEMU that made its QMP socket and sent the greeting but has not reached its main loop, so
+# it answers no command: what a clone looks like for tens to hundreds of ms after exec, longer
+# on a busy or slower host. The wrapper runs it instead of QEMU for restores once SLOW exists.
+NOT_YET_STARTED_QEMU = """import socket, sys
+args = sys.argv[1:]
+path = args[args.index("-qmp") + 1].split(",")[0][len("unix:"):]
+server = socket.socket(socket.AF_UNIX)
+server.bind(path)
+server.listen(8)
+held = []
+while True:
+    client, _ = server.accept()
+    client.sendall(b'{"QMP": {"version": {}, "capabilities": ["oob"]}}\\r\\n')
+    held.append(client)
+"""
+
+
+def test_a_clone_still_starting_never_stalls_the_helper(tiny_vm):
+    """The restore is sent over QMP as QEMU answers, one line at a time, from the event loop:
+    a clone whose QEMU has not reached its main loop yet must not hold up other requests or
+    other clones (8 clones starting at once on 2 cores used to queue behind each other's QEMU
+    start-up, 500 ms at a time)."""
+    s = WarmStack(tiny_vm)
+    slow = os.path.join(s.workdir, "SLOW")
+    fake = os.path.join(s.workdir, "not-yet-started-qemu.py")
+    wrapper = os.path.join(s.workdir, "qemu")
+    with open(fake, "w") as f:
+        f.write(NOT_YET_STARTED_QEMU)
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\ncase " $* " in *" defer "*) [ -e {slow} ] && '
+                f'exec {sys.executable} {fake} "$@";; esac\nexec {env.QEMU} "$@"\n')
+    os.chmod(wrapper, 0o755)
+    try:
+        helper = s.start_helper(qemu_x86_64=wrapper)
+        wait_warm_ready(helper)
+        open(slow, "w").close()
+        session = start(helper)
+        assert session["boot"] == "restored"
+        procs.wait_until(lambda: os.path.exists(
+            os.path.join(helper.session_dir(session["id"]), "qmp.sock")), 10,
+            what="the clone's QMP socket")
+        slowest = 0
+        for _ in range(20):
+            started = time.monotonic()
+            helper.call("list")
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.05)
+        assert slowest < 0.25, f"the helper took {slowest:.3f} s to answer a list"
+        assert helper.call("status", id=session["id"])["state"] == "starting"
+        os.unlink(slow)
+        helper.call("stop", id=session["id"])
+        procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 15, what="the fake to go")
+        # The same image, with a QEMU that answers: restored as before.
+        stop_and_check(helper, answer_time(helper)[0])
+    finally:
+        try:
+            s.stop_helper()
+        finally:
+            left = procs.kill_leftovers(s.workdir)
+            shutil.rmtree(s.workdir, ignore_errors=True)
+    assert not left, f"processes left behind: {left}"

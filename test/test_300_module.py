@@ -171,9 +171,13 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert session["expires"] - session["created"] == pytest.approx(600, abs=5)
     assert re.match(rf"ws://127\.0\.0\.1:{httpd.port}/qwd/ws\?ticket=[0-9a-f]{{32}}\.\d+\.",
                     session["websocket_url"])
-    assert session["viewer_url"] == httpd.url("/qwd/s/" + session["id"])
+    # the link is a capability of its own (an HMAC of the id under the server's key): the
+    # session's id, which the API, the pages and the logs show, opens nothing
+    assert re.fullmatch(httpd.url("/qwd/s/") + "[0-9a-f]{32}", session["viewer_url"])
+    assert session["id"] not in session["viewer_url"]
 
     wait_running(httpd, session["id"])
+    assert http_status(httpd.url("/qwd/s/" + session["id"])) == 404
     assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
     # the link serves the viewer page, which loads noVNC's core from under the Location
     with urllib.request.urlopen(session["viewer_url"], timeout=10) as resp:
@@ -302,6 +306,12 @@ def test_the_link_serves_the_viewer_and_a_ticket_per_connect(httpd, helper):
     assert status == 200
     status, answer, _ = post_ticket(link)
     assert status == 410 and answer["error"] == "ended" and "stopped" in answer["message"]
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
 
 
 def follow_link(link):
@@ -350,6 +360,16 @@ def test_direct_websockify_port_still_works(workdir, helper):
         assert query["port"] == [str(helper.websockify_port)]
         wait_running(httpd, session["id"])
         assert rfb.websocket_rfb_banner(session["websocket_url"]) == b"RFB 003.008\n"
+        # the token is not stored: listings learn it from the helper
+        status, listed, _ = api(httpd, "GET", "sessions")
+        assert [s["token"] for s in listed["sessions"]] == [session["token"]]
+        status, again, _ = api(httpd, "GET", "sessions/" + session["id"])
+        assert again["token"] == session["token"]
+        assert again["viewer_url"] == session["viewer_url"]
+        import sqlite3
+        with sqlite3.connect(f"file:{httpd.db_path}?mode=ro", uri=True, timeout=10) as db:
+            rows = db.execute("SELECT * FROM qwd_sessions").fetchall()
+        assert len(rows) == 1 and session["token"] not in str(rows)
     finally:
         httpd.stop()
     httpd.assert_log_clean()
@@ -367,7 +387,7 @@ def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
     assert status == 200, page
     link = html.unescape(re.search(r'<a id="viewer" href="([^"]+)"', page).group(1))
     session_id = re.search(r'<dd id="session">([0-9a-f]{32})</dd>', page).group(1)
-    assert link == httpd.url("/qwd/s/" + session_id)
+    assert re.fullmatch(httpd.url("/qwd/s/") + "[0-9a-f]{32}", link) and session_id not in link
     assert f'<code id="link">{link}</code>' in page
     assert 'id="token"' not in page  # websockify's token stays on the server
     assert re.search(r'<dd id="expires" data-unix="\d+">\d{4}-\d\d-\d\d ', page)

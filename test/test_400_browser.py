@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import random
+import re
 import socket
 import subprocess
 import time
@@ -226,7 +227,7 @@ def test_form_to_desktop_in_a_real_browser(httpd, helper, browser, workdir):
     link = browser.call("eval", page="app", expression="document.getElementById('viewer').href")
     session_id = browser.call("eval", page="app",
                               expression="document.getElementById('session').textContent")
-    assert link == httpd.url("/qwd/s/" + session_id)
+    assert re.fullmatch(httpd.url("/qwd/s/") + "[0-9a-f]{32}", link) and session_id not in link
     assert browser.call("eval", page="app", expression="!!document.querySelector('#qr svg')")
     browser.screenshots("app", "result")
 
@@ -423,7 +424,7 @@ def ws_status(httpd, query):
 
 def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper):
     secret_file = os.path.join(workdir, "secret")
-    with open(secret_file, "wb") as f:
+    with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
         f.write(SECRET)
     httpd = Httpd(workdir, helper, extra_conf=f"QwdSecretFile {secret_file}").start()
     try:
@@ -454,7 +455,7 @@ def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper)
         assert status == 200
         assert ws_status(httpd, "ticket=" + unused) == 403
         try:
-            urllib.request.urlopen(httpd.url("/qwd/s/" + session["id"]), timeout=10)
+            urllib.request.urlopen(session["viewer_url"], timeout=10)
             raise AssertionError("the link of a stopped session still works")
         except urllib.error.HTTPError as err:
             assert err.code == 410
@@ -486,7 +487,9 @@ def test_tls_end_to_end(workdir, helper, playwright_installed):
         assert all(cookie.secure for cookie in cookies.values()), cookies
 
         session = api_create(httpd, user="tina")
-        assert session["viewer_url"] == f"https://127.0.0.1:{httpd.port}/qwd/s/{session['id']}"
+        assert re.fullmatch(rf"https://127\.0\.0\.1:{httpd.port}/qwd/s/[0-9a-f]{{32}}",
+                            session["viewer_url"]), session["viewer_url"]
+        assert session["id"] not in session["viewer_url"]  # the link is no session id
         assert session["websocket_url"].startswith(
             f"wss://127.0.0.1:{httpd.port}/qwd/ws?ticket={session['id']}.")
         wait_running(httpd, session["id"], user="tina")
@@ -503,7 +506,9 @@ def test_tls_end_to_end(workdir, helper, playwright_installed):
                 return None
         with pytest.raises(urllib.error.HTTPError) as moved:
             urllib.request.build_opener(NoRedirect).open(
-                f"http://127.0.0.1:{httpd.redirect_port}/qwd/s/{session['id']}", timeout=10)
+                session["viewer_url"].replace(f"https://127.0.0.1:{httpd.port}",
+                                              f"http://127.0.0.1:{httpd.redirect_port}"),
+                timeout=10)
         assert moved.value.code == 301
         assert moved.value.headers["Location"] == session["viewer_url"]
 

@@ -115,6 +115,7 @@ def test_dbm_and_dbd_providers_in_one_chain(make_httpd, workdir, helper):
     with sqlite3.connect(server.db_path) as db:
         db.execute("CREATE TABLE users (name TEXT PRIMARY KEY, password TEXT NOT NULL)")
         db.execute("INSERT INTO users VALUES (?, ?)", ("dan", hashed))
+    os.chmod(server.db_path, 0o600)  # mod_qwd refuses a database other users may read
     subprocess.run(["chown", "-R", "www-data:www-data", server.db_dir], check=True)
     httpd = make_httpd(
         "QwdAuth form\nQwdAuthProvider dbm dbd\n"

@@ -84,6 +84,7 @@ class Helper:
         self.workdir = workdir
         self.socket = os.path.join(workdir, "helper.sock")
         self.state_dir = os.path.join(workdir, "state")
+        self.state_dir_mode = 0o700
         self.config_path = os.path.join(workdir, "helper.conf")
         self.log_path = os.path.join(workdir, "helper.log")
         self.websockify_port = env.free_port()
@@ -125,7 +126,7 @@ class Helper:
                 f.write(f"{key} = {value}\n")
 
     def start(self, timeout=15):
-        os.makedirs(self.state_dir, exist_ok=True)
+        make_private_dir(self.state_dir, self.state_dir_mode)
         self.write_config()
         self.process = procs.spawn([env.HELPER, "--config", self.config_path, "--foreground"],
                                    self.log_path)
@@ -228,10 +229,16 @@ def _group_exists(name):
         return False
 
 
+def make_private_dir(path, mode=0o700):
+    """A directory of the helper's state: 0700, or the helper refuses to start."""
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, mode)
+
+
 def run_as(helper, user):
     """Makes helper drop root for user: its state dir and its socket's dir become user's."""
     helper.config["user"] = user
-    os.makedirs(helper.state_dir, exist_ok=True)
+    make_private_dir(helper.state_dir)
     for path in (helper.state_dir, os.path.dirname(helper.socket)):
         shutil.chown(path, user)
     return helper

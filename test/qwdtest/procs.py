@@ -7,13 +7,14 @@ import subprocess
 import time
 
 
-def spawn(argv, log_path, env=None):
-    """Starts argv with stdout/stderr appended to log_path, in its own session so a signal to
-    the test runner's terminal never reaches it."""
-    log = open(log_path, "ab")
+def spawn(argv, log_path, env=None, preexec_fn=None):
+    """Starts argv with stdout/stderr appended to log_path (created 0600: logs are read by
+    their owner only), in its own session so a signal to the test runner's terminal never
+    reaches it."""
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, preexec_fn=preexec_fn)
     finally:
         log.close()
 
@@ -27,6 +28,22 @@ def stop(proc, sig=signal.SIGTERM, timeout=10):
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(5)
+
+
+def stop_group(proc, sig=signal.SIGTERM, timeout=10):
+    """Like stop(), but escalates to SIGKILL for proc's whole process group: for a server
+    whose parent leads a session of its own (spawn), i.e. that server's processes only."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         proc.wait(5)
 
 
@@ -50,6 +67,26 @@ def cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def live_processes():
+    """(pid, fields of /proc/PID/stat after the command name: state ppid pgrp session ...)
+    of every live (not zombie) process."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
+def children(pid):
+    """PIDs of the live processes whose parent is pid."""
+    return [child for child, fields in live_processes() if int(fields[1]) == pid]
 
 
 def processes_mentioning(marker):

@@ -8,6 +8,19 @@ import time
 
 import websocket  # python3-websocket
 
+BANNER_LEN = 12  # "RFB 003.008\n"
+
+
+def read_banner(ws):
+    """The first BANNER_LEN bytes a websocket gives (fewer if it closes first)."""
+    data = b""
+    while len(data) < BANNER_LEN:
+        frame = ws.recv()
+        if not frame:
+            break
+        data += frame if isinstance(frame, bytes) else frame.encode()
+    return data[:BANNER_LEN]
+
 
 def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary",),
                          ca_cert=None):
@@ -17,13 +30,7 @@ def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary"
                                      header=header or [],
                                      sslopt={"ca_certs": ca_cert} if ca_cert else None)
     try:
-        data = b""
-        while len(data) < 12:
-            frame = ws.recv()
-            if not frame:
-                break
-            data += frame if isinstance(frame, bytes) else frame.encode()
-        return data[:12]
+        return read_banner(ws)
     finally:
         ws.close()
 
@@ -33,8 +40,8 @@ def unix_rfb_banner(path, timeout=5):
         s.settimeout(timeout)
         s.connect(path)
         data = b""
-        while len(data) < 12:
-            chunk = s.recv(12 - len(data))
+        while len(data) < BANNER_LEN:
+            chunk = s.recv(BANNER_LEN - len(data))
             if not chunk:
                 break
             data += chunk
@@ -56,20 +63,16 @@ def open_at_once(ws_url, timeout=30, interval=0.01, subprotocols=("binary",)):
             outcomes.append(err.status_code)
             time.sleep(interval)
             continue
+        data = b""
         try:
-            data = b""
-            while len(data) < 12:
-                frame = ws.recv()
-                if not frame:
-                    break
-                data += frame if isinstance(frame, bytes) else frame.encode()
+            data = read_banner(ws)
         except (websocket.WebSocketException, OSError):
             pass
         finally:
             ws.close()
         if data[:4] == b"RFB ":
             outcomes.append(101)
-            return data[:12], outcomes
+            return data, outcomes
         outcomes.append("closed")
         time.sleep(interval)
     return b"", outcomes
@@ -134,3 +137,36 @@ def websocket_rfb_screen(ws_url, timeout=30, subprotocols=("binary",)):
             raise AssertionError(f"unexpected RFB message type {kind}")
     finally:
         ws.close()
+
+
+def link_ticket(link, timeout=30, ca_cert=None):
+    """What our viewer page (htdocs/qwd-viewer.js) does before each connect: POST LINK/ticket.
+    Returns (websocket URL, subprotocol "qwd-ticket.TICKET"); retries while the display
+    starts (503)."""
+    import json
+    import ssl
+    import time
+    import urllib.error
+    import urllib.request
+    context = ssl.create_default_context(cafile=ca_cert) if ca_cert else None
+    deadline = time.monotonic() + timeout
+    while True:
+        request = urllib.request.Request(link + "/ticket", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+                answer = json.loads(resp.read())
+            return answer["url"], answer["subprotocol"]
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def open_link_websocket(link, timeout=10):
+    """Opens a session link's display as our viewer does (a fresh ticket as the websocket
+    subprotocol beside "binary"); returns the open websocket, its RFB banner read."""
+    url, subprotocol = link_ticket(link)
+    ws = websocket.create_connection(url, timeout=timeout, subprotocols=["binary", subprotocol])
+    banner = ws.recv()
+    assert banner.startswith(b"RFB "), banner
+    return ws

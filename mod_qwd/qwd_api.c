@@ -209,6 +209,16 @@ int qwd_api_handle(qwd_req_t *q)
         if ((e = qwd_session_machines(q, &machines))) {
             return qwd_fail(q, e);
         }
+        /* a machine the helper refuses is "unavailable"; its problem names files of the
+         * machines directory, which are for the administrator (qwdctl machines), not users */
+        size_t i;
+        json_t *machine;
+        json_array_foreach (machines, i, machine) {
+            if (json_object_get(machine, "problem")) {
+                json_object_del(machine, "problem");
+                json_object_set_new(machine, "unavailable", json_true());
+            }
+        }
         return send_json(q, HTTP_OK, json_pack("{s:O}", "machines", machines));
     }
     if (!strcmp(route, "/sessions") || !strcmp(route, "/sessions/")) {

@@ -237,10 +237,14 @@ def test_the_form_shows_each_machines_arch_and_greys_out_refused_ones(httpd):
             in form), form
     assert ('<option value="outside.qcow2" disabled data-arch="x86_64">outside.qcow2 (x86_64)'
             ' (unavailable)</option>' in form)
-    # the API lists the problem for its clients; a create is refused without file names
+    # the API marks it unavailable without its problem (file names of the machines directory
+    # and beyond are for the administrator); a create is refused without file names too
     status, machines, _ = api(httpd, "GET", "machines")
     assert status == 200
-    assert {m["name"]: m.get("arch") for m in machines["machines"]}["tiny.qcow2"] == "x86_64"
+    listed = {m["name"]: m for m in machines["machines"]}
+    assert listed["tiny.qcow2"]["arch"] == "x86_64" and "unavailable" not in listed["tiny.qcow2"]
+    assert listed["outside.qcow2"]["unavailable"] is True
+    assert "problem" not in json.dumps(machines) and "/tmp" not in json.dumps(machines), machines
     status, answer, _ = api(httpd, "POST", "sessions",
                             {"machine": "outside.qcow2", "memory_mib": 256})
     assert status == 400 and answer["field"] == "machine", answer

@@ -379,7 +379,8 @@ def test_form_create_shows_link_token_qr_and_expiry(httpd, helper, workdir):
     browser = Browser(httpd)
     status, form = browser.get("")
     assert status == 200
-    assert f'<option value="{MACHINE}" data-arch="x86_64">{MACHINE} (x86_64)</option>' in form
+    assert re.search(f'<option value="{MACHINE}"( data-warm="1")? data-arch="x86_64">{MACHINE} '
+                     r'\(x86_64\) - Tiny busybox test VM \(disk\)', form), form
     assert 'name="cpu"' in form and 'name="memory"' in form and 'name="lifetime"' in form
     assert 'name="oneshot"' in form and 'name="terms"' not in form
 

@@ -91,6 +91,7 @@ static const struct {
                        " WHERE id = %s AND state <> 'ended'"},
     {"qwd_set_state", "UPDATE qwd_sessions SET state = %s WHERE id = %s AND state <> 'ended'"
                       " AND state <> 'pending'"},
+    {"qwd_set_expires", "UPDATE qwd_sessions SET expires = %s WHERE id = %s AND state <> 'ended'"},
     {"qwd_delete", "DELETE FROM qwd_sessions WHERE id = %s"},
     {"qwd_get", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE id = %s"},
     {"qwd_get_by_link", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE link_key = %s"},
@@ -531,6 +532,13 @@ qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char 
     int nrows = 0;
     int rc = exec_stmt(store, "qwd_set_state", &nrows, state, id, NULL);
     return rc ? db_error(store, QWDLOGNO(00215), rc, "updating a session's state") : NULL;
+}
+
+qwd_error_t *qwd_store_set_expires(qwd_store_t *store, const char *id, apr_int64_t expires)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_set_expires", &nrows, num(store, expires), id, NULL);
+    return rc ? db_error(store, QWDLOGNO(03600), rc, "updating a session's expiry") : NULL;
 }
 
 qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id)

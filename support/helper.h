@@ -22,6 +22,7 @@ typedef struct helper_clients helper_clients;         /* helper_clients.c */
 typedef struct helper_sessions helper_sessions;       /* helper_session.c */
 typedef struct helper_warm_images helper_warm_images; /* helper_warm.c */
 typedef struct helper_websockify helper_websockify;   /* helper_websockify.c */
+typedef struct helper_slurm helper_slurm;             /* helper_backend_slurm.c */
 
 typedef struct helper {
     apr_pool_t *pool;
@@ -29,12 +30,15 @@ typedef struct helper {
     qwd_vm_host host;          /* QEMU binary, accelerator, CPU model, NIC: every VM's */
     const char *sessions_dir;  /* STATE/sessions */
     const char *token_tmp_dir; /* TOKENDIR.tmp */
+    const char *empty_dir;     /* STATE/empty: what a share's device points to when the VM
+                                  must not see a folder (templates, unchosen optional shares) */
     helper_events *events;
     helper_clients *clients;
     helper_sessions *sessions;
     helper_warm_images *warm;
     helper_websockify *websockify;
-    int stopping; /* SIGTERM/SIGINT: the loop ends after this turn */
+    helper_slurm *slurm; /* NULL without the Slurm backend */
+    int stopping;        /* SIGTERM/SIGINT: the loop ends after this turn */
 } helper;
 
 #define HELPER_VERSION_STRING "qwd-helper 0.1.0"

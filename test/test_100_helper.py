@@ -87,9 +87,10 @@ def test_start_answers_rfb_through_websockify_and_stop_leaves_nothing(helper):
     helper.wait_state(session["id"], "running", timeout=10)
     assert websocket_rfb_banner(ws_url(helper, session["token"]), timeout=10) == RFB_BANNER
     assert _banner_or_none(ws_url(helper, "A" * 22)) is None  # unknown token: closed
-    # what the module's listings reconcile with: three fields a session
+    # what the module's listings reconcile with: four fields a session
     assert helper.call("list", brief=True)["sessions"] == [
-        {"id": session["id"], "state": "running", "boot": "cold"}]
+        {"id": session["id"], "state": "running", "boot": "cold",
+         "expires": helper.call("status", id=session["id"])["expires"]}]
     with pytest.raises(HelperError) as refused:
         helper.call("list", brief="yes")
     assert refused.value.code == "bad_argument" and refused.value.data["field"] == "brief"

@@ -55,53 +55,15 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     return object;
 }
 
-static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
-{
-    qwd_error_t *e =
-        qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(01001), "bad_field", "%s must be %s.", field, type);
-    e->field = field;
-    return e;
-}
-
-static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
-{
-    json_t *member = json_object_get(body, field);
-    if (!member || json_is_null(member)) {
-        *value = QWD_UNSET;
-        return NULL;
-    }
-    if (!json_is_integer(member) || json_integer_value(member) < 0
-        || json_integer_value(member) > QWD_FIELD_INT_MAX) {
-        return type_error(q, field, "a whole number");
-    }
-    *value = (int)json_integer_value(member);
-    return NULL;
-}
-
 static int create(qwd_req_t *q)
 {
     qwd_create_args_t args;
     qwd_store_t *store;
     qwd_row_t *row;
-    json_t *body, *machine, *oneshot;
+    json_t *body;
     qwd_error_t *e;
 
-    if ((e = qwd_body_json(q, &body))) {
-        return qwd_fail(q, e);
-    }
-    machine = json_object_get(body, "machine");
-    oneshot = json_object_get(body, "oneshot");
-    if (machine && !json_is_string(machine)) {
-        return qwd_fail(q, type_error(q, "machine", "a string"));
-    }
-    if (oneshot && !json_is_boolean(oneshot) && !json_is_null(oneshot)) {
-        return qwd_fail(q, type_error(q, "oneshot", "true or false"));
-    }
-    args.machine = json_string_value(machine);
-    args.oneshot = json_is_true(oneshot);
-    if ((e = int_member(q, body, "cpu", &args.cpu))
-        || (e = int_member(q, body, "memory_mib", &args.memory_mib))
-        || (e = int_member(q, body, "lifetime_s", &args.lifetime_s))
+    if ((e = qwd_body_json(q, &body)) || (e = qwd_create_args_from_json(q, body, &args))
         || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }

@@ -19,8 +19,6 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define MIN_LIFETIME_S 60
-
 int qwd_session_max_cpu(qwd_req_t *q)
 {
     return qwd_cfg_max_cpu_per_user(q->cfg);
@@ -52,64 +50,14 @@ qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
     return NULL;
 }
 
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...) __attribute__((format(printf, 4, 5)));
-
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...)
-{
-    qwd_error_t *e;
-    va_list ap;
-    va_start(ap, fmt);
-    e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", "%s", apr_pvsprintf(q->r->pool, fmt, ap));
-    va_end(ap);
-    e->field = field;
-    return e;
-}
-
-/* Fills defaults and checks every field against the helper's machines and the limits. */
 static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 {
-    qwd_dir_config_t *cfg = q->cfg;
-    int max_lifetime = qwd_cfg_max_lifetime(cfg);
     json_t *machines, *machine;
     qwd_error_t *e;
     size_t i;
     int known = 0;
 
-    if (args->cpu == QWD_UNSET) {
-        args->cpu = qwd_cfg_default_cpu(cfg);
-    }
-    if (args->memory_mib == QWD_UNSET) {
-        args->memory_mib = qwd_cfg_default_memory(cfg);
-    }
-    if (args->lifetime_s == QWD_UNSET) {
-        args->lifetime_s = qwd_cfg_default_lifetime(cfg);
-        if (args->lifetime_s > max_lifetime) {
-            args->lifetime_s = max_lifetime;
-        }
-    }
-    if (args->oneshot == QWD_UNSET) {
-        args->oneshot = 0;
-    }
-    if (args->cpu < 1 || args->cpu > qwd_session_max_cpu(q)) {
-        return bad_field(q, QWDLOGNO(00502), "cpu", "cpu must be between %d and %d.", 1,
-                         qwd_session_max_cpu(q));
-    }
-    if (args->memory_mib < QWD_PROTO_MIN_MEMORY_MIB
-        || args->memory_mib > qwd_session_max_memory(q)) {
-        return bad_field(q, QWDLOGNO(00503), q->api ? "memory_mib" : "memory",
-                         "memory must be between %d and %d MiB.", QWD_PROTO_MIN_MEMORY_MIB,
-                         qwd_session_max_memory(q));
-    }
-    if (args->lifetime_s < MIN_LIFETIME_S || args->lifetime_s > max_lifetime) {
-        return bad_field(q, QWDLOGNO(00504), q->api ? "lifetime_s" : "lifetime",
-                         "lifetime must be between %d and %d seconds.", MIN_LIFETIME_S,
-                         max_lifetime);
-    }
-    if (!args->machine || !*args->machine) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00505), "bad_field", "Please choose a machine.");
-        e->field = "machine";
+    if ((e = qwd_create_args_check(q, args))) {
         return e;
     }
     if ((e = qwd_session_machines(q, &machines))) {

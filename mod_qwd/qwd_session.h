@@ -5,13 +5,9 @@
 #ifndef QWD_SESSION_H
 #define QWD_SESSION_H
 
+#include "qwd_create_args.h"
 #include "qwd_request.h"
 #include "qwd_store.h"
-
-typedef struct qwd_create_args {
-    const char *machine;
-    int cpu, memory_mib, lifetime_s, oneshot; /* QWD_UNSET → the configured default */
-} qwd_create_args_t;
 
 /* The helper's machines: a JSON array of {name, format, virtual_size, description}. */
 qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines);

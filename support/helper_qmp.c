@@ -202,7 +202,7 @@ helper_qmp *helper_qmp_start(helper_events *events, const char *path,
         qmp_free(qmp);
         return NULL;
     }
-    helper_watch_deadline(qmp->watch, apr_time_now() + apr_time_from_msec(timeout_ms));
+    helper_watch_deadline(qmp->watch, helper_clock_now() + apr_time_from_msec(timeout_ms));
     return qmp;
 }
 

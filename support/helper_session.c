@@ -5,6 +5,7 @@
  * and, when a restore fails, the cold boot that replaces it. */
 #include "helper_session.h"
 #include "helper_config.h"
+#include "helper_events.h"
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_plan.h"
@@ -41,9 +42,11 @@ struct helper_session {
     int oneshot;
     session_state state;
     const char *boot;
-    apr_time_t created;
+    apr_time_t created; /* wall clock: shown and recorded */
     apr_time_t expires;
-    apr_time_t ended_at;
+    apr_time_t started_at; /* helper_clock_now(): what the lifetime and the uptime count from */
+    apr_time_t expires_at; /* helper_clock_now() when the lifetime is over */
+    apr_time_t ended_at;   /* helper_clock_now() */
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
     const char *dir;
@@ -99,6 +102,7 @@ static helper_session *session_new(helper *h, const char *id)
     s->state = SESSION_STARTING;
     s->boot = QWD_BOOT_COLD;
     s->created = apr_time_now();
+    s->started_at = helper_clock_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
     apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
@@ -206,7 +210,7 @@ static const char *session_clock(const helper_session *s)
 
 json_t *helper_session_json(helper_session *s)
 {
-    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
+    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : helper_clock_now();
     json_t *record =
         json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
                   "s:s, s:s}",
@@ -215,7 +219,7 @@ json_t *helper_session_json(helper_session *s)
                   "video", s->profile.video, "oneshot", s->oneshot, "state", state_name(s), "pid",
                   (json_int_t)session_pid(s), "created", (json_int_t)apr_time_sec(s->created),
                   "expires", (json_int_t)apr_time_sec(s->expires), "uptime",
-                  (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+                  (json_int_t)apr_time_sec(until - s->started_at), "ended_reason",
                   s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
                   "vnc_socket", s->vnc_socket);
     const char *clock = session_clock(s);
@@ -299,7 +303,7 @@ static void end(helper_session *s, int crashed, const char *how)
                       : crashed      ? QWD_END_CRASHED
                                      : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
-    s->ended_at = apr_time_now();
+    s->ended_at = helper_clock_now();
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
@@ -423,7 +427,7 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
          * than hand the user a crashed session. */
         if (!s->stop_reason && report->crashed && s->launch == 1
             && !strcmp(s->boot, QWD_BOOT_RESTORED)
-            && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)
+            && helper_clock_now() - s->started_at < apr_time_from_sec(RESTORE_GRACE_S)
             && boot_cold_again(s) == 0) {
             break;
         }
@@ -449,6 +453,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->oneshot = request->oneshot;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    s->expires_at = s->started_at + apr_time_from_sec(request->lifetime_s);
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -475,7 +480,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
 int helper_sessions_tick(helper *h)
 {
     helper_sessions *sessions = h->sessions;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     int check_expiry = now >= sessions->next_expiry_check;
     int starting = 0;
     if (check_expiry) {
@@ -491,7 +496,7 @@ int helper_sessions_tick(helper *h)
             continue;
         }
         starting |= sessions->backend->tick(s->vm, now) && s->state == SESSION_STARTING;
-        if (!s->stop_reason && check_expiry && now >= s->expires) {
+        if (!s->stop_reason && check_expiry && now >= s->expires_at) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
     }
@@ -524,6 +529,11 @@ static int load_record(helper_session *s, json_t *record)
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);
+    /* The record keeps wall times (the monotonic clock of a host that rebooted means nothing,
+     * but neither does a VM of it): what is left of the lifetime counts from now on. */
+    apr_time_t wall = apr_time_now();
+    s->started_at = helper_clock_now() - (wall - s->created);
+    s->expires_at = helper_clock_now() + (s->expires - wall);
     return 0;
 }
 

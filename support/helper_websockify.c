@@ -272,7 +272,7 @@ static void spawn(helper *h)
         exited(h, 0, W_EXITCODE(SPAWN_EXEC_FAILED, 0));
     }
     else {
-        w->started = apr_time_now();
+        w->started = helper_clock_now();
         w->restart_at = 0;
         helper_fs_write_atomic(scratch, pid_file(scratch, h), NULL,
                                apr_psprintf(scratch, "%d\n", (int)w->pid), 0600);
@@ -327,7 +327,7 @@ static void exited(void *data, pid_t pid, int status)
 {
     helper *h = data;
     helper_websockify *w = h->websockify;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     if (w->pid && now - w->started > apr_time_from_sec(STABLE_RUN_S)) {
         w->backoff_s = 1;
     }
@@ -347,7 +347,7 @@ static void exited(void *data, pid_t pid, int status)
 void helper_websockify_tick(helper *h)
 {
     helper_websockify *w = h->websockify;
-    if (!w->pid && w->restart_at && apr_time_now() >= w->restart_at) {
+    if (!w->pid && w->restart_at && helper_clock_now() >= w->restart_at) {
         spawn(h);
     }
 }

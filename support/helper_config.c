@@ -63,6 +63,7 @@ static const config_key config_keys[] = {
     KEY(warm_recipe, KEY_STRING, "shared"),
     KEY(warm_clone_hugepages, KEY_BOOL, "no"),
     KEY(warm_budget_mib, KEY_INT, "4096"),
+    KEY(min_free_mib, KEY_INT, "512"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"

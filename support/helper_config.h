@@ -46,6 +46,7 @@ typedef struct helper_config {
     const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
     int warm_clone_hugepages; /* restored clones may use transparent huge pages */
     int warm_budget_mib;      /* disk for ready warm images; 0: no limit */
+    int min_free_mib;         /* free space the state dir keeps: starts and builds refused */
 } helper_config;
 
 /* A configuration holding every default. */

@@ -115,6 +115,15 @@ static warm_image *find(helper *h, apr_pool_t *pool, const qwd_vm_profile *profi
     return apr_hash_get(h->warm->images, profile_key(pool, profile), APR_HASH_KEY_STRING);
 }
 
+/* meta goes with the image's pool, also when the helper frees everything at exit. */
+static apr_status_t free_meta(void *data)
+{
+    warm_image *w = data;
+    json_decref(w->meta);
+    w->meta = NULL;
+    return APR_SUCCESS;
+}
+
 static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_mib,
                             const char *video)
 {
@@ -131,6 +140,7 @@ static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_
     w->dir = apr_pstrcat(pool, h->warm->dir, "/", w->key, NULL);
     w->qmp_socket = qwd_session_file(pool, w->dir, QWD_SESSION_QMP_SOCKET);
     w->agent_fd = -1;
+    apr_pool_cleanup_register(pool, w, free_meta, apr_pool_cleanup_null);
     apr_hash_set(h->warm->images, w->key, APR_HASH_KEY_STRING, w);
     return w;
 }
@@ -170,8 +180,7 @@ static void warm_forget(warm_image *w)
 {
     stop_template(w);
     apr_hash_set(w->h->warm->images, w->key, APR_HASH_KEY_STRING, NULL);
-    json_decref(w->meta);
-    apr_pool_destroy(w->pool);
+    apr_pool_destroy(w->pool); /* and meta */
 }
 
 /* The first line of `qemu -version` (a ~20 ms run, at startup: the loop never waits for it). */

@@ -9,6 +9,7 @@
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_plan.h"
+#include "helper_proc.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_protocol.h"
@@ -19,6 +20,7 @@
 #include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -561,6 +563,14 @@ static void adopt_one(helper *h, const char *id)
     if (s->vm) {
         h->sessions->backend->release(s->vm);
         s->vm = NULL;
+    }
+    /* Still running but not adoptable (no pidfd to watch it by, its QMP silent): its record
+     * goes, so it goes too, or it would run on unseen and unstoppable. */
+    if (usable && s->pid > 1
+        && helper_process_matches(s->pid, apr_pstrcat(s->pool, "qwd-", id, NULL))) {
+        helper_log_warn(QWDLOGNO(05903) "session %s: cannot re-adopt its QEMU pid %d, stopping it",
+                        id, (int)s->pid);
+        kill(s->pid, SIGKILL);
     }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
     discard(s);

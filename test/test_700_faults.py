@@ -284,6 +284,36 @@ def test_wall_clock_jumps_neither_end_nor_extend_sessions(workdir, machines_dir)
         stop_and_check_helper(helper)
 
 
+# ---------------------------------------------------------------- a VM that cannot be re-adopted
+
+def fault_shim(workdir, name):
+    """test/fault/NAME.c built for this test, to LD_PRELOAD."""
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fault", name + ".c")
+    shim = os.path.join(workdir, name + ".so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", shim, source, "-ldl"], check=True)
+    return shim
+
+
+def test_a_vm_that_cannot_be_readopted_is_stopped_not_left_running(workdir, helper):
+    """The helper restarted where pidfd_open fails (valgrind, a seccomp filter) cannot watch the
+    VM of its predecessor: it removes the session's record, so it stops that VM too instead of
+    leaving it running with no row, no token and nobody to stop it."""
+    session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
+    helper.wait_state(session["id"], "running", timeout=20)
+    helper.kill()
+    assert procs.pid_alive(session["pid"])
+    helper.extra_env["LD_PRELOAD"] = " ".join(filter(None, [os.environ.get("LD_PRELOAD"),
+                                                            fault_shim(workdir, "no_pidfd")]))
+    helper.start()
+    procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 10,
+                     what="the VM that could not be re-adopted to stop")
+    assert helper.call("list")["sessions"] == []
+    assert not os.path.exists(helper.session_dir(session["id"]))
+    assert "QWD05903" in helper.log_text()
+    again = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
+    helper.wait_state(again["id"], "running", timeout=20)
+
+
 # ---------------------------------------------------------------- the state directory full
 
 LOG_NO_SPACE = 3900

@@ -62,106 +62,17 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     return object;
 }
 
-static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
-{
-    qwd_error_t *e =
-        qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(01001), "bad_field", "%s must be %s.", field, type);
-    e->field = field;
-    return e;
-}
-
-static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
-{
-    json_t *member = json_object_get(body, field);
-    if (!member || json_is_null(member)) {
-        *value = QWD_UNSET;
-        return NULL;
-    }
-    if (!json_is_integer(member) || json_integer_value(member) < 0
-        || json_integer_value(member) > QWD_FIELD_INT_MAX) {
-        return type_error(q, field, "a whole number");
-    }
-    *value = (int)json_integer_value(member);
-    return NULL;
-}
-
-/* An optional string member (absent or null: NULL). */
-static qwd_error_t *string_member(qwd_req_t *q, json_t *body, const char *field, const char **value)
-{
-    json_t *member = json_object_get(body, field);
-    *value = NULL;
-    if (!member || json_is_null(member)) {
-        return NULL;
-    }
-    if (!json_is_string(member)) {
-        return type_error(q, field, "a string");
-    }
-    *value = json_string_value(member);
-    return NULL;
-}
-
-/* video, gpu, shares, scratch_gib and the script's source (docs/data-sessions.md). */
-static qwd_error_t *choice_members(qwd_req_t *q, json_t *body, qwd_create_args_t *args)
-{
-    json_t *gpu = json_object_get(body, "gpu"), *shares = json_object_get(body, "shares"), *name;
-    qwd_error_t *e;
-    size_t i;
-    if ((e = string_member(q, body, "video", &args->video))
-        || (e = string_member(q, body, "script", &args->script.name))
-        || (e = string_member(q, body, "script_text", &args->script.text))
-        || (e = string_member(q, body, "script_url", &args->script.url))
-        || (e = int_member(q, body, "scratch_gib", &args->scratch_gib))) {
-        return e;
-    }
-    if (gpu && !json_is_null(gpu)) {
-        if (!json_is_boolean(gpu)) {
-            return type_error(q, "gpu", "true or false");
-        }
-        args->gpu = json_is_true(gpu);
-    }
-    if (shares && !json_is_null(shares)) {
-        if (!json_is_array(shares) || json_array_size(shares) > QWD_PROTO_SHARES_MAX) {
-            return type_error(q, "shares", "a list of folder names");
-        }
-        args->shares =
-            apr_array_make(q->r->pool, (int)json_array_size(shares) + 1, sizeof(const char *));
-        json_array_foreach (shares, i, name) {
-            if (!json_is_string(name)) {
-                return type_error(q, "shares", "a list of folder names");
-            }
-            APR_ARRAY_PUSH(args->shares, const char *) = json_string_value(name);
-        }
-    }
-    return NULL;
-}
-
 static int create(qwd_req_t *q)
 {
     qwd_create_args_t args;
     qwd_store_t *store;
     qwd_row_t *row;
-    json_t *body, *machine, *oneshot;
+    json_t *body;
     qwd_error_t *e;
 
     qwd_create_args_init(&args);
-    if ((e = qwd_body_json(q, &body))) {
-        return qwd_fail(q, e);
-    }
-    machine = json_object_get(body, "machine");
-    oneshot = json_object_get(body, "oneshot");
-    if (machine && !json_is_string(machine)) {
-        return qwd_fail(q, type_error(q, "machine", "a string"));
-    }
-    if (oneshot && !json_is_boolean(oneshot) && !json_is_null(oneshot)) {
-        return qwd_fail(q, type_error(q, "oneshot", "true or false"));
-    }
-    args.machine = json_string_value(machine);
-    args.oneshot = json_is_true(oneshot);
-    if ((e = int_member(q, body, "cpu", &args.cpu))
-        || (e = int_member(q, body, "memory_mib", &args.memory_mib))
-        || (e = int_member(q, body, "lifetime_s", &args.lifetime_s))
-        || (e = choice_members(q, body, &args)) || (e = qwd_store_open(q, &store))
-        || (e = qwd_session_create(q, store, &args, &row))) {
+    if ((e = qwd_body_json(q, &body)) || (e = qwd_create_args_from_json(q, body, &args))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }
     apr_table_setn(q->r->headers_out, "Location",

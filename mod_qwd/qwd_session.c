@@ -19,8 +19,6 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define MIN_LIFETIME_S 60
-
 int qwd_session_max_cpu(qwd_req_t *q)
 {
     return qwd_cfg_max_cpu_per_user(q->cfg);
@@ -34,13 +32,6 @@ int qwd_session_max_memory(qwd_req_t *q)
 int qwd_session_is_live(const qwd_row_t *row)
 {
     return strcmp(row->state, QWD_STATE_ENDED) != 0;
-}
-
-void qwd_create_args_init(qwd_create_args_t *args)
-{
-    memset(args, 0, sizeof(*args));
-    args->cpu = args->memory_mib = args->lifetime_s = args->oneshot = QWD_UNSET;
-    args->gpu = args->scratch_gib = QWD_UNSET;
 }
 
 qwd_error_t *qwd_session_catalog(qwd_req_t *q, json_t **catalog)
@@ -80,21 +71,6 @@ qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
     return NULL;
 }
 
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...) __attribute__((format(printf, 4, 5)));
-
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...)
-{
-    qwd_error_t *e;
-    va_list ap;
-    va_start(ap, fmt);
-    e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", "%s", apr_pvsprintf(q->r->pool, fmt, ap));
-    va_end(ap);
-    e->field = field;
-    return e;
-}
-
 static int has_string(json_t *array, const char *text)
 {
     json_t *item;
@@ -116,11 +92,12 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
     size_t k;
     if (args->video && *args->video
         && !has_string(json_object_get(machine, "videos"), args->video)) {
-        return bad_field(q, QWDLOGNO(03410), "video",
-                         "This machine does not offer the video card %s.", args->video);
+        return qwd_create_bad_field(q, QWDLOGNO(03410), "video",
+                                    "This machine does not offer the video card %s.", args->video);
     }
     if (args->gpu == 1 && !json_is_true(json_object_get(machine, "gpu"))) {
-        return bad_field(q, QWDLOGNO(03411), "gpu", "This machine is not offered with a GPU.");
+        return qwd_create_bad_field(q, QWDLOGNO(03411), "gpu",
+                                    "This machine is not offered with a GPU.");
     }
     for (i = 0; args->shares && i < args->shares->nelts; i++) {
         const char *name = APR_ARRAY_IDX(args->shares, i, const char *);
@@ -131,18 +108,19 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
                        && json_is_true(json_object_get(share, "optional"));
         }
         if (!offered) {
-            return bad_field(q, QWDLOGNO(03412), "shares",
-                             "This machine offers no folder \"%s\" to choose.", name);
+            return qwd_create_bad_field(q, QWDLOGNO(03412), "shares",
+                                        "This machine offers no folder \"%s\" to choose.", name);
         }
     }
     if (args->scratch_gib != QWD_UNSET
         && (!format || strcmp(format, "iso") || args->scratch_gib < QWD_PROTO_MIN_SCRATCH_GIB
             || args->scratch_gib > max_scratch)) {
-        return bad_field(q, QWDLOGNO(03413), "scratch_gib", "%s",
-                         format && !strcmp(format, "iso")
-                             ? apr_psprintf(q->r->pool, "The scratch disk must be %d to %d GiB.",
-                                            QWD_PROTO_MIN_SCRATCH_GIB, max_scratch)
-                             : "Only machines that start from an ISO image have a scratch disk.");
+        return qwd_create_bad_field(
+            q, QWDLOGNO(03413), "scratch_gib", "%s",
+            format && !strcmp(format, "iso")
+                ? apr_psprintf(q->r->pool, "The scratch disk must be %d to %d GiB.",
+                               QWD_PROTO_MIN_SCRATCH_GIB, max_scratch)
+                : "Only machines that start from an ISO image have a scratch disk.");
     }
     return NULL;
 }
@@ -150,45 +128,11 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
 /* Fills defaults and checks every field against the helper's machines and the limits. */
 static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 {
-    qwd_dir_config_t *cfg = q->cfg;
-    int max_lifetime = qwd_cfg_max_lifetime(cfg);
     json_t *catalog, *machines, *machine, *chosen = NULL;
     qwd_error_t *e;
     size_t i;
 
-    if (args->cpu == QWD_UNSET) {
-        args->cpu = qwd_cfg_default_cpu(cfg);
-    }
-    if (args->memory_mib == QWD_UNSET) {
-        args->memory_mib = qwd_cfg_default_memory(cfg);
-    }
-    if (args->lifetime_s == QWD_UNSET) {
-        args->lifetime_s = qwd_cfg_default_lifetime(cfg);
-        if (args->lifetime_s > max_lifetime) {
-            args->lifetime_s = max_lifetime;
-        }
-    }
-    if (args->oneshot == QWD_UNSET) {
-        args->oneshot = 0;
-    }
-    if (args->cpu < 1 || args->cpu > qwd_session_max_cpu(q)) {
-        return bad_field(q, QWDLOGNO(00502), "cpu", "cpu must be between %d and %d.", 1,
-                         qwd_session_max_cpu(q));
-    }
-    if (args->memory_mib < QWD_PROTO_MIN_MEMORY_MIB
-        || args->memory_mib > qwd_session_max_memory(q)) {
-        return bad_field(q, QWDLOGNO(00503), q->api ? "memory_mib" : "memory",
-                         "memory must be between %d and %d MiB.", QWD_PROTO_MIN_MEMORY_MIB,
-                         qwd_session_max_memory(q));
-    }
-    if (args->lifetime_s < MIN_LIFETIME_S || args->lifetime_s > max_lifetime) {
-        return bad_field(q, QWDLOGNO(00504), q->api ? "lifetime_s" : "lifetime",
-                         "lifetime must be between %d and %d seconds.", MIN_LIFETIME_S,
-                         max_lifetime);
-    }
-    if (!args->machine || !*args->machine) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00505), "bad_field", "Please choose a machine.");
-        e->field = "machine";
+    if ((e = qwd_create_args_check(q, args))) {
         return e;
     }
     if ((e = qwd_session_catalog(q, &catalog))) {

@@ -5,24 +5,10 @@
 #ifndef QWD_SESSION_H
 #define QWD_SESSION_H
 
+#include "qwd_create_args.h"
 #include "qwd_request.h"
 #include "qwd_script_source.h"
 #include "qwd_store.h"
-
-typedef struct qwd_create_args {
-    const char *machine;
-    int cpu, memory_mib, lifetime_s, oneshot; /* QWD_UNSET → the configured default */
-    /* Sessions for data analysis (docs/data-sessions.md), each checked against what the
-     * machine offers: NULL / QWD_UNSET / empty when not asked for. */
-    const char *video;
-    int gpu;
-    apr_array_header_t *shares; /* optional shares chosen (const char *) */
-    int scratch_gib;            /* an ISO machine's scratch disk, ≤ QwdMaxScratchDisk */
-    qwd_script_request_t script;
-} qwd_create_args_t;
-
-/* Arguments that ask for nothing (every field unset). */
-void qwd_create_args_init(qwd_create_args_t *args);
 
 /* The helper's machines: a JSON array of {name, format, virtual_size, description, warm,
  * videos, gpu, shares}. */

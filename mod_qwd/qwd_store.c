@@ -195,10 +195,20 @@ void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
     apr_dbd_close(driver, handle);
 }
 
+/* SQLite's result codes for a database another connection holds (sqlite3.h: SQLITE_BUSY,
+ * SQLITE_LOCKED), which apr_dbd's sqlite3 driver passes on after its own 1.5 s of retries. */
+#define SQLITE_RC_BUSY 5
+#define SQLITE_RC_LOCKED 6
+
+/* A failed statement. A database still held by another writer once every retry is spent is
+ * a 503 (try again: nothing was written), anything else a 500. */
 static qwd_error_t *db_error(qwd_store_t *store, const char *logno, int rc, const char *what)
 {
-    qwd_error_t *e = qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
-                             "The session database failed; please try again.");
+    int busy = rc == SQLITE_RC_BUSY || rc == SQLITE_RC_LOCKED;
+    qwd_error_t *e = busy ? qwd_err(store->q, HTTP_SERVICE_UNAVAILABLE, logno, "database_busy",
+                                    "The session database is busy; please try again in a moment.")
+                          : qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
+                                    "The session database failed; please try again.");
     e->detail = apr_psprintf(store->q->r->pool, "%s: %s", what,
                              apr_dbd_error(store->dbd->driver, store->dbd->handle, rc));
     return e;

@@ -7,8 +7,8 @@
  *   helper_main → helper_loop → helper_clients → helper_ops → helper_session → helper_plan →
  *   helper_warm, and helper_session → helper_backend.h, whose local implementation
  *   (helper_backend_local.c) runs QEMU through helper_qemu; below them all: helper_qmp,
- *   helper_agent, helper_websockify, helper_machines, helper_proc, helper_events, helper_fs,
- *   helper_config, helper_log. test/test_002_style.py fails on an include cycle. */
+ *   helper_agent, helper_reply, helper_websockify, helper_machines, helper_proc, helper_events,
+ *   helper_fs, helper_config, helper_log. test/test_002_style.py fails on an include cycle. */
 #ifndef QWD_HELPER_H
 #define QWD_HELPER_H
 

@@ -196,7 +196,7 @@ static void on_qemu(void *data, const helper_qemu_report *qemu_report)
     if (qemu_report->event == QEMU_STARTED) {
         vm->pid = helper_qemu_pid(vm->qemu);
         vm->launched = 1;
-        vm->exec_at = apr_time_now();
+        vm->exec_at = helper_clock_now();
         if (vm->plan->restore == QWD_RESTORE_DEFER) {
             vm->restore_state = vm->plan->state_path;
             vm->restore_deadline = vm->exec_at + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
@@ -281,7 +281,7 @@ static void local_stop(helper_vm *vm)
         return;
     }
     vm->stopping = 1;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     vm->sigterm_at = now + apr_time_from_sec(SESSION_SIGTERM_AFTER_S);
     vm->sigkill_at = now + apr_time_from_sec(SESSION_SIGKILL_AFTER_S);
     close_probe(vm);
@@ -443,7 +443,7 @@ static void start_clock_sync(helper_vm *vm)
                         vm->plan->session_id);
         return;
     }
-    helper_watch_deadline(vm->agent_watch, apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
+    helper_watch_deadline(vm->agent_watch, helper_clock_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
     vm->clock = "syncing";
 }
 
@@ -497,7 +497,7 @@ static void on_restore(void *data, helper_qmp_result result, json_t *answer)
         vm->restore_state = NULL;
         helper_log_info(QWDLOGNO(05043) "session %s: restoring the warm image (%.2f s after exec)",
                         vm->plan->session_id,
-                        (double)(apr_time_now() - vm->exec_at) / APR_USEC_PER_SEC);
+                        (double)(helper_clock_now() - vm->exec_at) / APR_USEC_PER_SEC);
     }
 }
 
@@ -595,7 +595,7 @@ static helper_vm *local_adopt(helper *h, apr_pool_t *pool, const helper_plan *pl
     }
     vm->pid = pid;
     vm->launched = 1;
-    vm->exec_at = apr_time_now();
+    vm->exec_at = helper_clock_now();
     /* A shared-recipe clone whose previous helper went away between its exec and its QMP
      * restore still waits (-incoming defer): drive the restore as its launch would have. The
      * state is its profile's warm image; without it the clone is killed, as a launch does when

@@ -89,11 +89,12 @@ static const config_key config_keys[] = {
     KEY(node_listen, KEY_STRING, "0.0.0.0"),
     KEY(node_ports, KEY_STRING, "47000-47999"),
     KEY(catalogue, KEY_STRING, "/etc/qwd/catalogue.conf"),
+    KEY(min_free_mib, KEY_INT, "512"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
-/* Longest line of the configuration file. */
-#define CONFIG_LINE_MAX 4096
+/* No configuration is this long: a longer file is refused rather than read in part. */
+#define CONFIG_FILE_MAX (1024 * 1024)
 /* Bounds of integer keys: any integer key, and the keys below. */
 #define KEY_INT_MAX 1000000000
 #define MAX_CPU_BOUND 1024
@@ -112,7 +113,14 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     char *end;
     errno = 0;
     switch (key->type) {
-    case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
+    case KEY_STRING:
+        /* an empty value unsets an optional key; a key with a default always has a value */
+        if (!*value && key->default_value) {
+            return apr_psprintf(pool, "%s must not be empty (its default is %s)", key->name,
+                                key->default_value);
+        }
+        *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL;
+        return NULL;
     case KEY_LIST: {
         apr_array_header_t **list = field;
         if (!*list) {
@@ -202,28 +210,49 @@ const char *helper_config_set(apr_pool_t *pool, helper_config *config, const cha
     return apply(pool, config, qwd_trim(copy), qwd_trim(equals + 1));
 }
 
+const char *helper_config_parse(apr_pool_t *pool, helper_config *config, const char *text,
+                                apr_size_t length, const char *name)
+{
+    char *copy = apr_pstrmemdup(pool, text, length), *line = copy;
+    int line_number = 0;
+    if (strlen(copy) != length) {
+        return apr_psprintf(pool, "%s: a NUL byte is no text", name);
+    }
+    while (line) {
+        char *next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        line_number++;
+        char *setting = qwd_trim(line);
+        if (*setting && *setting != '#') {
+            const char *problem = helper_config_set(pool, config, setting);
+            if (problem) {
+                return apr_psprintf(pool, "%s:%d: %s", name, line_number, problem);
+            }
+        }
+        line = next;
+    }
+    return NULL;
+}
+
 const char *helper_config_read(apr_pool_t *pool, helper_config *config, const char *path)
 {
     FILE *file = fopen(path, "r");
     if (!file) {
         return apr_psprintf(pool, "cannot read %s: %s", path, strerror(errno));
     }
-    char line[CONFIG_LINE_MAX];
-    int line_number = 0;
-    const char *problem = NULL;
-    while (!problem && fgets(line, sizeof line, file)) {
-        line_number++;
-        char *text = qwd_trim(line);
-        if (!*text || *text == '#') {
-            continue;
-        }
-        problem = helper_config_set(pool, config, text);
-        if (problem) {
-            problem = apr_psprintf(pool, "%s:%d: %s", path, line_number, problem);
-        }
-    }
+    char *text = apr_palloc(pool, CONFIG_FILE_MAX + 1);
+    size_t length = fread(text, 1, CONFIG_FILE_MAX + 1, file);
+    int failed = ferror(file);
     fclose(file);
-    return problem;
+    if (failed) {
+        return apr_psprintf(pool, "cannot read %s", path);
+    }
+    if (length > CONFIG_FILE_MAX) {
+        return apr_psprintf(pool, "%s is longer than %d bytes", path, CONFIG_FILE_MAX);
+    }
+    return helper_config_parse(pool, config, text, length, path);
 }
 
 static const char *must_be_absolute(apr_pool_t *pool, const char *name, const char *path)

@@ -4,6 +4,7 @@
  * its connection then writes, now or when the sessions it waits for are there. */
 #include "helper_ops.h"
 #include "helper_config.h"
+#include "helper_fs.h"
 #include "helper_gpu.h"
 #include "helper_load.h"
 #include "helper_log.h"
@@ -225,6 +226,29 @@ static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
 static apr_array_header_t *scan_machines(op_call *call)
 {
     return helper_machines_scan(call->ptemp, call->h->config->machines_dir, &call->h->host);
+}
+
+/* Refuses a start or a warm build that would leave the state directory less than
+ * min_free_mib free, need_mib more taken (a VM's overlay grows from almost nothing: 0; a warm
+ * image: its memory). Returns 0 when there is room. */
+static int check_space(op_call *call, const char *what, int need_mib)
+{
+    const helper_config *config = call->h->config;
+    long free_mib = helper_fs_free_mib(config->state_dir);
+    long needed_mib = (long)config->min_free_mib + need_mib;
+    if (free_mib < 0 || free_mib >= needed_mib) {
+        return 0;
+    }
+    helper_log_warn(QWDLOGNO(05900) "refusing a %s: %s has %ld MiB free, %ld needed (min_free_mib)",
+                    what, config->state_dir, free_mib, needed_mib);
+    fail(call, QWD_ERR_NO_SPACE,
+         apr_psprintf(call->ptemp,
+                      "the state directory has %ld MiB free, less than the %ld MiB needed "
+                      "(min_free_mib)",
+                      free_mib, needed_mib),
+         json_pack("{s:I, s:I}", "free_mib", (json_int_t)free_mib, "needed_mib",
+                   (json_int_t)needed_mib));
+    return -1;
 }
 
 /* The listed machine called name that can be started, or NULL after answering the error. */
@@ -550,7 +574,7 @@ static void op_start(op_call *call)
     }
     request.oneshot = json_is_true(oneshot);
     const helper_machine *machine = machine_named(call, machine_name);
-    if (!machine) {
+    if (!machine || check_space(call, "start", 0)) {
         return;
     }
     /* no video: the one of the machine's arch */
@@ -743,7 +767,8 @@ static void op_warm(op_call *call)
     int cpu, memory_mib;
     const char *video, *problem = NULL;
     const helper_machine *machine = machine_argument(call);
-    if (!machine || profile_arguments(call, machine->arch, &cpu, &memory_mib, &video)) {
+    if (!machine || profile_arguments(call, machine->arch, &cpu, &memory_mib, &video)
+        || check_space(call, "warm build", memory_mib)) {
         return;
     }
     qwd_vm_profile profile = helper_machine_profile(machine, cpu, memory_mib, video);

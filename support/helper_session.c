@@ -5,9 +5,11 @@
  * and, when a restore fails, the cold boot that replaces it. */
 #include "helper_session.h"
 #include "helper_config.h"
+#include "helper_events.h"
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_plan.h"
+#include "helper_proc.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_protocol.h"
@@ -18,6 +20,7 @@
 #include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,9 +44,11 @@ struct helper_session {
     int oneshot;
     session_state state;
     const char *boot;
-    apr_time_t created;
+    apr_time_t created; /* wall clock: shown and recorded */
     apr_time_t expires;
-    apr_time_t ended_at;
+    apr_time_t started_at; /* helper_clock_now(): what the lifetime and the uptime count from */
+    apr_time_t expires_at; /* helper_clock_now() when the lifetime is over */
+    apr_time_t ended_at;   /* helper_clock_now() */
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
     const char *dir;
@@ -128,6 +133,7 @@ static helper_session *session_new(helper *h, const char *id)
     s->state = SESSION_STARTING;
     s->boot = QWD_BOOT_COLD;
     s->created = apr_time_now();
+    s->started_at = helper_clock_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
     s->backend = h->sessions->backends[0];
@@ -321,7 +327,7 @@ json_t *helper_session_json(helper_session *s)
 {
     helper_vm_place place = where(s);
     follow_place(s, &place);
-    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
+    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : helper_clock_now();
     json_t *record =
         json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
                   "s:s, s:s}",
@@ -330,7 +336,7 @@ json_t *helper_session_json(helper_session *s)
                   "video", s->profile.video, "oneshot", s->oneshot, "state", state_name(s), "pid",
                   (json_int_t)session_pid(s), "created", (json_int_t)apr_time_sec(s->created),
                   "expires", (json_int_t)apr_time_sec(s->expires), "uptime",
-                  (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+                  (json_int_t)apr_time_sec(until - s->started_at), "ended_reason",
                   s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
                   "vnc_socket", s->vnc_socket);
     const char *clock = session_clock(s);
@@ -447,7 +453,7 @@ static void end(helper_session *s, int crashed, const char *how, const char *rea
                       : crashed      ? QWD_END_CRASHED
                                      : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
-    s->ended_at = apr_time_now();
+    s->ended_at = helper_clock_now();
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
@@ -580,7 +586,7 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
          * than hand the user a crashed session. */
         if (!s->stop_reason && report->crashed && s->launch == 1
             && !strcmp(s->boot, QWD_BOOT_RESTORED)
-            && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)
+            && helper_clock_now() - s->started_at < apr_time_from_sec(RESTORE_GRACE_S)
             && boot_cold_again(s) == 0) {
             break;
         }
@@ -629,6 +635,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
         }
         extras.gpu = (const char *const *)s->gpu->elts;
     }
+    s->expires_at = s->started_at + apr_time_from_sec(request->lifetime_s);
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -665,7 +672,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
 int helper_sessions_tick(helper *h)
 {
     helper_sessions *sessions = h->sessions;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     int check_expiry = now >= sessions->next_expiry_check;
     int starting = 0;
     if (check_expiry) {
@@ -688,7 +695,7 @@ int helper_sessions_tick(helper *h)
             write_record(s); /* a restart shows where the setup stood */
         }
         /* a remote VM's lifetime is its place's clock (the job's time limit) */
-        if (!s->stop_reason && check_expiry && !s->backend->remote && now >= s->expires) {
+        if (!s->stop_reason && check_expiry && !s->backend->remote && now >= s->expires_at) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
     }
@@ -732,6 +739,11 @@ static int load_record(helper_session *s, json_t *record)
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);
+    /* The record keeps wall times (the monotonic clock of a host that rebooted means nothing,
+     * but neither does a VM of it): what is left of the lifetime counts from now on. */
+    apr_time_t wall = apr_time_now();
+    s->started_at = helper_clock_now() - (wall - s->created);
+    s->expires_at = helper_clock_now() + (s->expires - wall);
     return 0;
 }
 
@@ -769,6 +781,14 @@ static void adopt_one(helper *h, const char *id)
     if (s->vm) {
         s->backend->release(s->vm);
         s->vm = NULL;
+    }
+    /* Still running but not adoptable (no pidfd to watch it by, its QMP silent): its record
+     * goes, so it goes too, or it would run on unseen and unstoppable. */
+    if (usable && s->pid > 1
+        && helper_process_matches(s->pid, apr_pstrcat(s->pool, "qwd-", id, NULL))) {
+        helper_log_warn(QWDLOGNO(05903) "session %s: cannot re-adopt its QEMU pid %d, stopping it",
+                        id, (int)s->pid);
+        kill(s->pid, SIGKILL);
     }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
     discard(s);

@@ -116,6 +116,15 @@ static warm_image *find(helper *h, apr_pool_t *pool, const qwd_vm_profile *profi
     return apr_hash_get(h->warm->images, profile_key(pool, profile), APR_HASH_KEY_STRING);
 }
 
+/* meta goes with the image's pool, also when the helper frees everything at exit. */
+static apr_status_t free_meta(void *data)
+{
+    warm_image *w = data;
+    json_decref(w->meta);
+    w->meta = NULL;
+    return APR_SUCCESS;
+}
+
 static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_mib,
                             const char *video)
 {
@@ -132,6 +141,7 @@ static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_
     w->dir = apr_pstrcat(pool, h->warm->dir, "/", w->key, NULL);
     w->qmp_socket = qwd_session_file(pool, w->dir, QWD_SESSION_QMP_SOCKET);
     w->agent_fd = -1;
+    apr_pool_cleanup_register(pool, w, free_meta, apr_pool_cleanup_null);
     apr_hash_set(h->warm->images, w->key, APR_HASH_KEY_STRING, w);
     return w;
 }
@@ -171,8 +181,7 @@ static void warm_forget(warm_image *w)
 {
     stop_template(w);
     apr_hash_set(w->h->warm->images, w->key, APR_HASH_KEY_STRING, NULL);
-    json_decref(w->meta);
-    apr_pool_destroy(w->pool);
+    apr_pool_destroy(w->pool); /* and meta */
 }
 
 /* The first line of `QEMU -version` (a ~20 ms run, at startup: the loop never waits for it). */
@@ -299,7 +308,7 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     if (!w->ready_serial && w->ready_delay_s < 0 && !w->ready_screen_still_s && !w->ready_agent) {
         w->ready_delay_s = WARM_DEFAULT_DELAY_S;
     }
-    w->started = apr_time_now();
+    w->started = helper_clock_now();
     w->deadline = w->started + apr_time_from_sec(WARM_BUILD_TIMEOUT_S);
     w->state = WARM_PREPARING;
 
@@ -380,7 +389,7 @@ static void on_screendump(void *data, helper_qmp_result result, json_t *answer)
         }
         w->screen_pool = pool;
         w->screen = screen;
-        w->screen_changed = apr_time_now();
+        w->screen_changed = helper_clock_now();
         return;
     }
     apr_pool_destroy(pool);
@@ -492,7 +501,7 @@ static void start_save(warm_image *w)
         warm_fail(w, "QMP migrate to the state file failed");
         return;
     }
-    w->save_started = apr_time_now();
+    w->save_started = helper_clock_now();
     helper_log_info(QWDLOGNO(05054) "warm %s: ready after %.1f s, saving", w->key,
                     (double)(w->save_started - w->started) / APR_USEC_PER_SEC);
 }
@@ -522,7 +531,7 @@ static void on_migration(void *data, helper_qmp_result result, json_t *answer)
     }
     w->state = WARM_QUITTING;
     helper_log_info(QWDLOGNO(05057) "warm %s: saved in %.2f s, stopping the template", w->key,
-                    (double)(apr_time_now() - w->save_started) / APR_USEC_PER_SEC);
+                    (double)(helper_clock_now() - w->save_started) / APR_USEC_PER_SEC);
     helper_qmp_command quit = {QMP_QUIT, -1};
     w->qmp = helper_qmp_start(w->h->events, w->qmp_socket, &quit, 1, WARM_QMP_TIMEOUT_MS,
                               on_quit_sent, w);
@@ -617,7 +626,7 @@ static void finish(warm_image *w)
     }
     json_object_set_new(w->meta, "created", json_integer(apr_time_sec(apr_time_now())));
     json_object_set_new(w->meta, "build_ms",
-                        json_integer(apr_time_as_msec(apr_time_now() - w->started)));
+                        json_integer(apr_time_as_msec(helper_clock_now() - w->started)));
     char *text = json_dumps(w->meta, JSON_INDENT(1));
     int error =
         text ? helper_fs_write_atomic(w->pool, warm_file(w->pool, w, WARM_META), NULL, text, 0600)
@@ -671,7 +680,7 @@ static int under_way(const warm_image *w)
 
 int helper_warm_tick(helper *h)
 {
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     int busy = 0;
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm->images); i; i = apr_hash_next(i)) {
         warm_image *w = apr_hash_this_val(i);
@@ -888,6 +897,14 @@ void helper_warm_auto(helper *h, const qwd_vm_profile *profile, int vcpus, int m
                 && (helper_load_read(&load), load.load1 > config->max_load)))) {
         helper_log_info(QWDLOGNO(05062) "warm %s: not built automatically now, the host is full",
                         profile->machine);
+        skip = 1;
+    }
+    long free_mib = skip ? -1 : helper_fs_free_mib(config->state_dir);
+    if (free_mib >= 0 && free_mib < (long)config->min_free_mib + profile->memory_mib) {
+        helper_log_warn(QWDLOGNO(05901) "warm %s: not built automatically, %s has %ld MiB free "
+                                        "(min_free_mib %d + %d MiB of memory)",
+                        profile->machine, config->state_dir, free_mib, config->min_free_mib,
+                        profile->memory_mib);
         skip = 1;
     }
     const char *problem;

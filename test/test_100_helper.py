@@ -642,3 +642,10 @@ def test_helper_help_and_bad_configuration(workdir):
     unknown = subprocess.run([env.HELPER, "--set", "no_such_key=1"], capture_output=True,
                              text=True, timeout=10)
     assert unknown.returncode != 0 and "no_such_key" in unknown.stderr
+    # found by fuzzing (test/fuzz/corpus/helper_config/empty-*): an empty value of a key with
+    # a default left it NULL and the helper crashed on its own check instead of saying why
+    for key in ("iso_scratch_size", "accel", "nic_model", "warm_recipe", "state_dir"):
+        empty = subprocess.run([env.HELPER, "--set", f"{key}=", "--set",
+                                f"socket={workdir}/h.sock"], capture_output=True, text=True,
+                               timeout=10)
+        assert empty.returncode == 1 and f"{key} must not be empty" in empty.stderr, empty

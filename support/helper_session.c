@@ -6,7 +6,9 @@
 #include "helper_session.h"
 #include "helper_config.h"
 #include "helper_fs.h"
+#include "helper_journal.h"
 #include "helper_log.h"
+#include "helper_metrics.h"
 #include "helper_plan.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
@@ -46,6 +48,12 @@ struct helper_session {
     apr_time_t ended_at;
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
+    const char *stop_by;     /* who asked for the stop (NULL: nobody named), for the journal */
+    int stop_audited;        /* that client records the stop itself */
+    const char *start_by;    /* who asked for the start, for the journal */
+    int start_audited;
+    apr_time_t requested_at; /* when the client was asked to start it: the latency's origin */
+    int answered;            /* its display has answered once (the start latency is counted) */
     const char *dir;
     const char *vnc_socket;
     const helper_plan *plan;
@@ -225,13 +233,16 @@ json_t *helper_session_json(helper_session *s)
     if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
     }
+    if (s->state != SESSION_ENDED) {
+        json_object_set_new(record, "viewers", helper_metrics_viewers(s->h, s->id));
+    }
     return record;
 }
 
 json_t *helper_session_brief_json(helper_session *s)
 {
-    json_t *item =
-        json_pack("{s:s, s:s, s:s}", "id", s->id, "state", state_name(s), "boot", s->boot);
+    json_t *item = json_pack("{s:s, s:s, s:s, s:I}", "id", s->id, "state", state_name(s), "boot",
+                             s->boot, "expires", (json_int_t)apr_time_sec(s->expires));
     if (s->ref) {
         json_object_set_new(item, "ref", json_string(s->ref));
     }
@@ -288,18 +299,42 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
 
 void helper_session_stop(helper_session *s, const char *reason)
 {
+    helper_session_stop_by(s, reason, NULL, 0);
+}
+
+void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited)
+{
     if (s->state == SESSION_ENDED || s->stop_reason) {
         return;
     }
     s->stop_reason = reason;
+    s->stop_by = by ? apr_pstrdup(s->pool, by) : NULL;
+    s->stop_audited = audited;
     s->h->sessions->backend->stop(s->vm);
     helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
 }
 
 /* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
+/* A journal entry about s: {"event", "session", "owner", "machine", "ref"?, "by"?,
+ * "audited"} (a new reference). */
+static json_t *journal_entry(const helper_session *s, const char *event, const char *by,
+                             int audited)
+{
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", event, "session", s->id,
+                              "owner", s->owner, "machine", s->profile.machine, "audited", audited);
+    if (s->ref) {
+        json_object_set_new(entry, "ref", json_string(s->ref));
+    }
+    if (by) {
+        json_object_set_new(entry, "by", json_string(by));
+    }
+    return entry;
+}
+
 static void end(helper_session *s, int crashed, const char *how)
 {
     const helper_backend *backend = s->h->sessions->backend;
+    int had_run = s->launch == 1;
     s->ended_reason = s->stop_reason ? s->stop_reason
                       : crashed      ? QWD_END_CRASHED
                                      : QWD_END_POWEROFF;
@@ -315,6 +350,13 @@ static void end(helper_session *s, int crashed, const char *how)
         s->launch = -1;
         s->launch_problem =
             apr_psprintf(s->pool, "the session ended (%s) before its VM started", s->ended_reason);
+        helper_metrics_start(s->h, s->boot, 0);
+    }
+    helper_metrics_ended(s->h, s->id, s->ended_reason);
+    if (had_run) {
+        json_t *entry = journal_entry(s, QWD_EVENT_ENDED, s->stop_by, s->stop_audited);
+        json_object_set_new(entry, "reason", json_string(s->ended_reason));
+        helper_journal_add(s->h, entry);
     }
     helper_log_info(QWDLOGNO(05037) "session %s: ended (%s%s%s)", s->id, s->ended_reason,
                     how ? ", " : "", how ? how : "");
@@ -380,6 +422,8 @@ static void launched(helper_session *s)
         return;
     }
     s->launch = 1;
+    helper_metrics_start(h, s->boot, 1);
+    helper_journal_add(h, journal_entry(s, QWD_EVENT_STARTED, s->start_by, s->start_audited));
     helper_log_info(
         QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
         s->id, (int)s->pid, s->owner, s->profile.machine, s->profile.cpu, s->profile.memory_mib,
@@ -394,6 +438,7 @@ static void launched(helper_session *s)
 /* A start that failed before its VM ran leaves nothing behind. */
 static void launch_failed(helper_session *s, const char *problem)
 {
+    helper_metrics_start(s->h, s->boot, 0);
     s->launch = -1;
     s->launch_problem = problem;
     helper_log_error(QWDLOGNO(05014) "session %s: start failed: %s", s->id, problem);
@@ -410,6 +455,11 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
     case VM_LAUNCHED: launched(s); break;
     case VM_RUNNING:
         s->state = SESSION_RUNNING;
+        if (!s->answered) {
+            s->answered = 1;
+            helper_metrics_running(s->h, s->boot,
+                                   (double)(apr_time_now() - s->requested_at) / APR_USEC_PER_SEC);
+        }
         write_record(s);
         break;
     case VM_FAILED:
@@ -454,6 +504,9 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->oneshot = request->oneshot;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    s->start_by = request->by ? apr_pstrdup(s->pool, request->by) : NULL;
+    s->start_audited = request->audited;
+    s->requested_at = request->requested_at ? request->requested_at : s->created;
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -548,8 +601,10 @@ static void adopt_one(helper *h, const char *id)
         s->vm = h->sessions->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
     }
     if (s->vm && helper_token_write(h, s->token, s->vnc_socket) == 0) {
-        /* Its VM proves its display again before it is called running. */
+        /* Its VM proves its display again before it is called running (its start was
+         * counted by the helper that started it). */
         s->launch = 1;
+        s->answered = 1;
         helper_log_info(QWDLOGNO(05048) "session %s: re-adopted QEMU pid %d", id, (int)s->pid);
         return;
     }
@@ -590,4 +645,38 @@ void helper_sessions_adopt(helper *h)
     }
     helper_tokens_prune(h, token_is_live, h);
     apr_pool_destroy(scratch);
+}
+
+int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
+                          int audited, int *max_seconds)
+{
+    apr_time_t latest = s->created + apr_time_from_sec(max_lifetime);
+    *max_seconds = s->expires < latest ? (int)apr_time_sec(latest - s->expires) : 0;
+    if (s->state == SESSION_ENDED || s->stop_reason || seconds > *max_seconds) {
+        return -1;
+    }
+    s->expires += apr_time_from_sec(seconds);
+    write_record(s);
+    json_t *entry = journal_entry(s, QWD_EVENT_EXTENDED, by, audited);
+    json_object_set_new(entry, "seconds", json_integer(seconds));
+    json_object_set_new(entry, "expires", json_integer((json_int_t)apr_time_sec(s->expires)));
+    helper_journal_add(s->h, entry);
+    helper_log_info(QWDLOGNO(05800) "session %s: extended by %d s to %" APR_TIME_T_FMT " (by %s)",
+                    s->id, seconds, apr_time_sec(s->expires), by ? by : "-");
+    return 0;
+}
+
+const char *helper_session_id(const helper_session *s)
+{
+    return s->id;
+}
+
+pid_t helper_session_local_pid(const helper_session *s)
+{
+    return s->state == SESSION_ENDED ? 0 : session_pid(s);
+}
+
+const char *helper_session_disk(const helper_session *s)
+{
+    return qwd_session_file(s->pool, s->dir, QWD_SESSION_DISK);
 }

@@ -7,6 +7,7 @@
 
 #include <apr_tables.h>
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "helper.h"
 #include "helper_backend.h"
@@ -23,7 +24,10 @@ typedef struct helper_start_request {
     const char *owner;
     int lifetime_s;
     int oneshot;
-    const char *ref; /* the client's name for it ("" or NULL: none) */
+    const char *ref;         /* the client's name for it ("" or NULL: none) */
+    const char *by;          /* who asked, for the journal (NULL: nobody named) */
+    int audited;             /* the client records the start itself (the journal says so) */
+    apr_time_t requested_at; /* when the client was asked (its POST), 0: now */
 } helper_start_request;
 
 /* Sets up the session table, its VMs run by backend. */
@@ -56,6 +60,21 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
 /* Begins ending s for reason (stopped, expired, purged). It ends when its VM is gone. No-op if
  * already stopping or ended. */
 void helper_session_stop(helper_session *s, const char *reason);
+
+/* Like helper_session_stop, saying in the journal who asked (by, NULL: nobody named) and
+ * whether that client records the stop itself (audited). */
+void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited);
+
+/* Moves the end of a live s seconds later, as long as its whole lifetime stays within
+ * max_lifetime seconds. Returns 0, or -1 with *max_seconds the most it could be extended by. */
+int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
+                          int audited, int *max_seconds);
+
+/* The session's id and its VM's pid on this host (0: none, or it runs elsewhere). */
+const char *helper_session_id(const helper_session *s);
+pid_t helper_session_local_pid(const helper_session *s);
+/* Its overlay's path (on this host). */
+const char *helper_session_disk(const helper_session *s);
 
 /* The session object of docs/protocol.md (a new reference); brief: only id, state, boot (and
  * ref), what the module's listings reconcile their rows with. */

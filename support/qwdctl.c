@@ -4,6 +4,7 @@
 #include "qwd_proto_client.h"
 #include "qwd_protocol.h"
 #include "qwd_warm.h"
+#include "qwdctl_ops.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -36,30 +37,33 @@ typedef struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: qwdctl [--socket PATH] COMMAND [ARGS] [--json]\n"
-                 "commands:\n"
-                 "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
-                 "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
-                 "                 start a VM; prints its session id, token and viewer URL\n"
-                 "  status [ID]    one session, or every live session without ID\n"
-                 "  list           every live session\n"
-                 "  stop ID|all    stop one session, or every session (purge)\n"
-                 "  machines       the machines the helper can start\n"
-                 "  load           host load and the helper's usage and limits\n"
-                 "  warm MACHINE [--cpu N] [--memory MIB] [--video V] [--no-wait]\n"
-                 "                 build the warm image of a profile (waits until it is ready)\n"
-                 "  warm --list    the warm images and their state\n"
-                 "  warm --drop MACHINE|all\n"
-                 "                 drop the warm images of a machine, or all of them\n"
-                 "options:\n"
-                 "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
-                 ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
-                 "  --viewer-base URL   noVNC page for the viewer URL (default $" VIEWER_BASE_ENV
-                 ", else " DEFAULT_VIEWER_BASE ");\n"
-                 "                      the URL printed is URL?path=websockify?token=TOKEN\n"
-                 "  --json              print the helper's JSON reply\n"
-                 "  --help              this text\n"
-                 "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n");
+    fprintf(out,
+            "usage: qwdctl [--socket PATH] COMMAND [ARGS] [--json]\n"
+            "commands:\n"
+            "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
+            "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
+            "                 start a VM; prints its session id, token and viewer URL\n"
+            "  status [ID]    one session, or every live session without ID\n"
+            "  list           every live session\n"
+            "  stop ID|all    stop one session, or every session (purge)\n"
+            "  machines       the machines the helper can start\n"
+            "  load           host load and the helper's usage and limits\n"
+            "  warm MACHINE [--cpu N] [--memory MIB] [--video V] [--no-wait]\n"
+            "                 build the warm image of a profile (waits until it is ready)\n"
+            "  warm --list    the warm images and their state\n"
+            "  warm --drop MACHINE|all\n"
+            "                 drop the warm images of a machine, or all of them\n"
+            "%s"
+            "options:\n"
+            "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
+            ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
+            "  --viewer-base URL   noVNC page for the viewer URL (default $" VIEWER_BASE_ENV
+            ", else " DEFAULT_VIEWER_BASE ");\n"
+            "                      the URL printed is URL?path=websockify?token=TOKEN\n"
+            "  --json              print the helper's JSON reply\n"
+            "  --help              this text\n"
+            "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n",
+            qwdctl_ops_usage);
 }
 
 static int positive(const char *text)
@@ -384,9 +388,13 @@ static int report_error(json_t *error)
 int main(int argc, char **argv)
 {
     options opt = {0};
-    parse(argc, argv, &opt);
     apr_initialize();
     atexit(apr_terminate);
+    int status = qwdctl_ops_main(argc, argv); /* the operator commands (qwdctl_ops.c) */
+    if (status >= 0) {
+        return status;
+    }
+    parse(argc, argv, &opt);
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);
 

@@ -171,7 +171,13 @@ typedef struct qwd_provider {
     DIRECTIVE(STRING, mfa_mail_domain, NULL, OVERRIDE, "QwdMFAMailDomain", TAKE1, set_mfa_domain,  \
               ANY, "qwdmfamaildomain", "QwdMFA email mails the code to USER@this domain")          \
     DIRECTIVE(INT, code_lifetime, 600, OVERRIDE, "QwdLoginCodeLifetime", TAKE1, set_positive, ANY, \
-              "qwdlogincodelifetime", "seconds a mailed login code or link stays valid")
+              "qwdlogincodelifetime", "seconds a mailed login code or link stays valid")           \
+    DIRECTIVE(INT, audit_retention, 365, OVERRIDE, "QwdAuditRetention", TAKE1, set_limit, ANY,     \
+              "qwdauditretention", "days the audit trail keeps an entry (0 = forever)")            \
+    DIRECTIVE(FLAG, owner_extend, 0, OVERRIDE, "QwdOwnerExtend", FLAG, ap_set_flag_slot, ANY,      \
+              "qwdownerextend",                                                                    \
+              "owners may extend their own sessions' lifetime (admins always may), up to "         \
+              "QwdMaxLifetime")
 
 /* The per-server record, in the same form. */
 #define QWD_SERVER_CONFIG(DIRECTIVE, FIELD)                                                 \

@@ -265,7 +265,9 @@ int main(int argc, char **argv)
     unlink(h->config->socket);
     helper_websockify_stop(h);
     helper_warm_shutdown(h);
-    helper_log_info(QWDLOGNO(05031) "stopped; %u session(s) left running for the next helper",
-                    helper_sessions_count(h));
+    int live, vcpus, memory_mib;
+    helper_sessions_usage(h, &live, &vcpus, &memory_mib); /* ended ones it remembers: not */
+    helper_log_info(QWDLOGNO(05031) "stopped; %d session(s) left running for the next helper",
+                    live);
     return 0;
 }

@@ -278,11 +278,6 @@ apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool)
     return live;
 }
 
-unsigned helper_sessions_count(helper *h)
-{
-    return apr_hash_count(h->sessions->table);
-}
-
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib)
 {
     *sessions = *vcpus = *memory_mib = 0;

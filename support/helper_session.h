@@ -51,9 +51,6 @@ helper_session *helper_session_find(helper *h, const char *id);
 /* The sessions that are not ended (in pool). */
 apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool);
 
-/* How many sessions the table holds (ended ones included). */
-unsigned helper_sessions_count(helper *h);
-
 /* Live sessions and the resources they hold. */
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib);
 

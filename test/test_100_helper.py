@@ -176,6 +176,22 @@ def test_machines_lists_formats_sizes_and_descriptions(helper):
 
 # --- the helper's own life ----------------------------------------------------------------
 
+def test_a_stopping_helper_counts_only_the_vms_it_leaves_running(helper):
+    """SIGTERM leaves VMs running for the next helper and says how many: an ended session it
+    still remembers (ended_keep) is not one of them."""
+    ended = start_tiny(helper)
+    helper.call("stop", id=ended["id"])
+    kept = start_tiny(helper)
+    helper.wait_state(kept["id"], "running", timeout=10)
+    helper.stop()
+    assert "stopped; 1 session(s) left running for the next helper" in helper.log_text()
+    helper.start()
+    helper.call("purge")
+    helper.stop()
+    assert "stopped; 0 session(s) left running for the next helper" in helper.log_text()
+    helper.start()
+
+
 def test_helper_killed_then_restarted_readopts_running_vm(helper):
     session = start_tiny(helper)
     helper.wait_state(session["id"], "running", timeout=10)

@@ -3,6 +3,7 @@
 built mod_qwd on a free 127.0.0.1 port, from a config generated in the test's workdir."""
 import os
 import re
+import resource
 import base64
 import hashlib
 import shutil
@@ -23,9 +24,15 @@ BASE_MODULES = [
 
 DEFAULT_QWD_CONF = "QwdAuth none\nQwdAdmin admin"
 
+# How long Httpd.stop() lets the children finish gracefully (s): what follows a response takes
+# milliseconds, a lingering close of a client that keeps its socket open at most 2 s; an open
+# websocket would hold a graceful stop for good, and must not hold a test or the demo long.
+GRACEFUL_STOP_TIMEOUT = 2
+
 # Log numbers a test may see without declaring them: records, not findings (the audit
 # trail's line per event, QWD03800, at notice, which Apache logs whatever LogLevel says).
 RECORD_LOGNOS = frozenset({3800})
+
 QWDLOGNO_PATTERN = re.compile(r"QWD(\d+):")
 
 
@@ -119,12 +126,23 @@ Alias /novnc/ {env.NOVNC_DIR}/
     Require all granted
 </Directory>
 {self.tls_text()}
+{self.core_dump_text()}
 {self.extra_conf}
 <Location {self.location}>
     SetHandler qwd
     {helper_lines}    {qwd_conf}
 </Location>
 {self.one_port_text()}"""
+
+    def core_dump_text(self):
+        """With QWD_CORE_DIR set, a crashing Apache process leaves its core there (Linux
+        makes a process that changed its user undumpable unless CoreDumpDirectory is set)."""
+        core_dir = os.environ.get("QWD_CORE_DIR")
+        if not core_dir:
+            return ""
+        os.makedirs(core_dir, exist_ok=True)
+        os.chmod(core_dir, 0o1777)  # the workers run as www-data
+        return f"CoreDumpDirectory {core_dir}"
 
     def tls_text(self):
         """mod_ssl for the main server; the plain port answers only with a redirect."""
@@ -198,7 +216,7 @@ Listen 127.0.0.1:{self.redirect_port} http
         self.write_config()
         self.process = procs.spawn(self.apache_argv("-DFOREGROUND"),
                                    os.path.join(self.server_root, "stderr.log"),
-                                   env=self.clean_env())
+                                   env=self.clean_env(), preexec_fn=allow_core_dumps)
         self.wait_ready(timeout)
         return self
 
@@ -235,9 +253,23 @@ Listen 127.0.0.1:{self.redirect_port} http
         self.wait_ready()
 
     def stop(self, timeout=15):
-        """SIGTERM to the parent. A worker thread busy in an open websocket ignores it, and
-        Apache itself SIGKILLs such a child only after 10 s: past timeout, its whole process
-        group (Apache's parent leads a session of its own) gets SIGKILL."""
+        """apachectl graceful-stop, as Debian's apache2.service stops Apache: every child
+        finishes its requests and connections, then exits. SIGTERM alone (apachectl stop)
+        makes httpd's event MPM close the sockets of busy workers from its main thread while
+        a worker may be freeing that very connection, which kills the child with SIGSEGV now
+        and then (test_010 reproduces it). Once the children are gone, SIGTERM spares the
+        parent the rest of its one-second wait; a child still busy after
+        GRACEFUL_STOP_TIMEOUT (an open websocket: a graceful stop waits for it) is stopped
+        at once by that SIGTERM; Apache itself SIGKILLs a child that ignores it only after
+        10 s, so past timeout its whole process group gets SIGKILL."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGWINCH)
+        try:
+            procs.wait_until(lambda: not procs.children(self.process.pid),
+                             GRACEFUL_STOP_TIMEOUT, what="apache2's children to finish")
+        except AssertionError:
+            pass  # the SIGTERM below stops them
         procs.stop_group(self.process, signal.SIGTERM, timeout=timeout)
 
     def error_log_text(self):
@@ -269,15 +301,23 @@ Listen 127.0.0.1:{self.redirect_port} http
 
     def unexpected_log_lines(self):
         """Error-log lines carrying a QWD log number the test did not declare, and any
-        segfault or AH00052 (child exited with a signal)."""
+        child that exited with a signal (AH00051, AH00052: a segfault, an abort...)."""
         bad = []
         for line in self.error_log_text().splitlines():
             match = QWDLOGNO_PATTERN.search(line)
             if match and int(match.group(1)) not in self.expected_lognos:
                 bad.append(line)
-            elif "Segmentation fault" in line or "AH00052" in line:
+            elif "exit signal" in line or "Segmentation fault" in line:
                 bad.append(line)
         return bad
+
+
+def allow_core_dumps():
+    """Runs in the child before exec: lifts the soft core size limit when QWD_CORE_DIR asks
+    for cores (the hard limit is unlimited here; a lower one is kept)."""
+    if os.environ.get("QWD_CORE_DIR"):
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
 
 
 class Tls:

@@ -7,14 +7,14 @@ import subprocess
 import time
 
 
-def spawn(argv, log_path, env=None):
+def spawn(argv, log_path, env=None, preexec_fn=None):
     """Starts argv with stdout/stderr appended to log_path (created 0600: logs are read by
     their owner only), in its own session so a signal to the test runner's terminal never
     reaches it."""
     log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, preexec_fn=preexec_fn)
     finally:
         log.close()
 
@@ -67,6 +67,22 @@ def cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
+
+
+def children(pid):
+    """PIDs of the live (not zombie) processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid) and fields[0] != "Z":
+            found.append(int(entry))
+    return found
 
 
 def processes_mentioning(marker):

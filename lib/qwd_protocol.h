@@ -64,6 +64,7 @@
 #define QWD_EVENT_STARTED "started"   /* a session's VM was launched */
 #define QWD_EVENT_ENDED "ended"       /* a session ended; "reason" is its ended_reason */
 #define QWD_EVENT_EXTENDED "extended" /* a session's lifetime was extended */
+#define QWD_EVENT_VIEWED "viewed"     /* a viewer left its display: "kind", "share", "seconds" */
 
 /* "by" of stop, purge, extend and start: who asked, ≤ this many characters. */
 #define QWD_PROTO_BY_MAX 64

@@ -119,6 +119,17 @@ static void meaning(json_t *entry, audit_entry *e, apr_pool_t *pool)
         e->detail = apr_psprintf(pool, "%s, started by a client of the helper",
                                  json_string_value(json_object_get(entry, "machine")));
     }
+    else if (kind && !strcmp(kind, QWD_EVENT_VIEWED)) {
+        /* a viewer the relay saw leave: by its kind, at the time it joined */
+        double seconds = json_number_value(json_object_get(entry, "seconds"));
+        const char *share = json_string_value(json_object_get(entry, "share"));
+        e->event = QWD_AUDIT_VIEWED;
+        e->by = json_string_value(json_object_get(entry, "kind"));
+        e->user = NULL;
+        e->at -= (apr_int64_t)seconds;
+        e->detail = apr_psprintf(pool, "for %.0f s%s%s", seconds, share ? ", share " : "",
+                                 share ? share : "");
+    }
     else if (kind && !strcmp(kind, QWD_EVENT_EXTENDED)) {
         e->event = QWD_AUDIT_EXTENDED;
         e->detail = apr_psprintf(pool, "+%" JSON_INTEGER_FORMAT " s, until %" JSON_INTEGER_FORMAT,

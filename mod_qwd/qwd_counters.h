@@ -46,8 +46,8 @@
            "Logins of the pages (the identity cookie given); the API's Basic requests are "    \
            "not counted.")                                                                     \
     FAMILY("qwd_viewer_connections_total",                                                     \
-           "Websocket connections the gate let through to a session's display, by kind of "    \
-           "link.")                                                                            \
+           "Viewers that connected to a session's display, by kind: link (websockets the "     \
+           "module's gate let through), control and view (the viewers' relay).")               \
     FAMILY("qwd_audit_events_total", "Events written to the audit trail.")
 
 #define QWD_COUNTER_ENUM_(ID, ...) QWD_COUNTER_##ID,

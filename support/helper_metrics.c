@@ -35,7 +35,8 @@ struct helper_metrics {
     qwd_histogram latency[NBOOTS];
     unsigned long long ends[NREASONS + 1]; /* [NREASONS]: any other reason */
     unsigned long long refusals[NLIMITS + 1];
-    apr_hash_t *viewers; /* session id → session_viewers (in pool) */
+    apr_hash_t *viewers;                 /* session id → session_viewers (in pool) */
+    unsigned long long connects[NKINDS]; /* viewers that joined, by kind */
     apr_pool_t *pool;
 };
 
@@ -111,6 +112,9 @@ int helper_metrics_viewer(helper *h, const char *session_id, const char *kind, i
                      APR_HASH_KEY_STRING, v);
     }
     v->count[k] += delta;
+    if (delta > 0) {
+        h->metrics->connects[k]++;
+    }
     return 0;
 }
 
@@ -168,6 +172,14 @@ json_t *helper_metrics_families(helper *h)
             total += ((session_viewers *)apr_hash_this_val(i))->count[k];
         }
         qwd_metrics_add(f, total, "kind", kinds[k], NULL);
+    }
+    json_array_append_new(families, f);
+    f = qwd_metrics_family("qwd_viewer_connections_total", QWD_METRIC_COUNTER,
+                           "Viewers that connected to a session's display, by kind: the module's "
+                           "gate counts its links, the viewers' relay (viewer op) control and "
+                           "view.");
+    for (size_t k = 0; k < NKINDS; k++) {
+        qwd_metrics_add(f, (double)m->connects[k], "kind", kinds[k], NULL);
     }
     json_array_append_new(families, f);
     f = qwd_metrics_family("qwd_helper_start_time_seconds", QWD_METRIC_GAUGE,

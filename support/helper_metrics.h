@@ -32,6 +32,7 @@ int helper_metrics_viewer_kind_is_valid(const char *kind);
 
 /* The families of these counters (a new reference): qwd_session_starts_total,
  * qwd_session_start_seconds, qwd_session_ends_total, qwd_limit_refusals_total, qwd_viewers,
+ * qwd_viewer_connections_total,
  * qwd_helper_start_time_seconds. */
 json_t *helper_metrics_families(helper *h);
 

@@ -669,13 +669,21 @@ static void op_extend(op_call *call)
     reply(call, helper_session_json(s));
 }
 
-/* A viewer joined or left a session's display (what a viewers' relay reports). */
+/* A viewer joined or left a session's display (what a viewers' relay reports); a leave may say
+ * the share it came through and how long it watched, for the journal. */
 static void op_viewer(op_call *call)
 {
     helper_session *s = session_argument(call);
-    const char *event, *kind;
+    const char *event, *kind, *share;
+    json_t *seconds = json_object_get(call->arguments, "seconds");
     if (!s || string_argument(call, "event", NULL, &event)
-        || string_argument(call, "kind", NULL, &kind)) {
+        || string_argument(call, "kind", NULL, &kind)
+        || string_argument(call, "share", "", &share)) {
+        return;
+    }
+    if (seconds && !json_is_null(seconds)
+        && (!json_is_number(seconds) || json_number_value(seconds) < 0)) {
+        bad_argument(call, "seconds", "seconds must be a number, 0 or more", 1, 0);
         return;
     }
     int joined = !strcmp(event, QWD_VIEWER_JOINED);
@@ -688,7 +696,8 @@ static void op_viewer(op_call *call)
         return;
     }
     if (helper_session_ended(s)
-        || helper_metrics_viewer(call->h, helper_session_id(s), kind, joined ? 1 : -1)) {
+        || helper_session_viewer(s, kind, *share ? share : NULL, joined,
+                                 json_number_value(seconds))) {
         bad_argument(
             call, "event",
             helper_session_ended(s) ? "the session has ended" : "no such viewer has joined", 1, 0);

@@ -661,6 +661,27 @@ int helper_session_extend(helper_session *s, int seconds, int max_lifetime, cons
     return 0;
 }
 
+int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,
+                          double seconds)
+{
+    /* a viewer that leaves as its session ends is still journaled: the end forgot the counts */
+    if (!helper_metrics_viewer_kind_is_valid(kind)
+        || (helper_metrics_viewer(s->h, s->id, kind, joined ? 1 : -1)
+            && (joined || s->state != SESSION_ENDED))) {
+        return -1;
+    }
+    if (!joined) {
+        json_t *entry = journal_entry(s, QWD_EVENT_VIEWED, NULL, 0);
+        json_object_set_new(entry, "kind", json_string(kind));
+        json_object_set_new(entry, "seconds", json_real(seconds < 0 ? 0 : seconds));
+        if (share) {
+            json_object_set_new(entry, "share", json_string(share));
+        }
+        helper_journal_add(s->h, entry);
+    }
+    return 0;
+}
+
 const char *helper_session_id(const helper_session *s)
 {
     return s->id;

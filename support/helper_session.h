@@ -67,6 +67,14 @@ void helper_session_stop_by(helper_session *s, const char *reason, const char *b
 int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
                           int audited, int *max_seconds);
 
+/* A viewer of kind (QWD_VIEWER_*) joined or left the display of a live s, as a viewers' relay
+ * reports it (the viewer op, or the relay in this process): counted for qwd_viewers and
+ * qwd_viewer_connections_total; when it leaves, journaled ("viewed": its kind, the share it came
+ * through or NULL, seconds it watched) for the audit trail, also when s has just ended (its
+ * counts are forgotten then). Returns 0, or -1 for an unknown kind or a leave without a join. */
+int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,
+                          double seconds);
+
 /* The session's id and its VM's pid on this host (0: none, or it runs elsewhere). */
 const char *helper_session_id(const helper_session *s);
 pid_t helper_session_local_pid(const helper_session *s);

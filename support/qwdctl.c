@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
@@ -195,10 +196,15 @@ static void print_warm_line(json_t *w)
 {
     json_t *problem = json_object_get(w, "problem");
     json_t *size = json_object_get(w, "size_bytes");
-    char size_text[32] = "";
+    json_t *created = json_object_get(w, "created");
+    char size_text[64] = "";
     if (json_is_integer(size)) {
-        snprintf(size_text, sizeof size_text, " size=%lldMB",
-                 (long long)(json_integer_value(size) / 1000000));
+        /* how old a ready image is: seconds since it was built */
+        long long age = json_is_integer(created)
+                            ? (long long)time(NULL) - (long long)json_integer_value(created)
+                            : 0;
+        snprintf(size_text, sizeof size_text, " size=%lldMB age=%llds",
+                 (long long)(json_integer_value(size) / 1000000), age < 0 ? 0 : age);
     }
     printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s%s\n",
            json_string_value(json_object_get(w, "key")),

@@ -269,12 +269,18 @@ static int events(apr_pool_t *pool, const ops_options *opt)
         strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime(&when));
         const char *reason = json_string_value(json_object_get(event, "reason"));
         const char *by = json_string_value(json_object_get(event, "by"));
-        printf("%lld  %s  %-8s %s owner=%s%s%s%s%s\n",
+        const char *kind = json_string_value(json_object_get(event, "kind"));
+        json_t *seconds = json_object_get(event, "seconds");
+        printf("%lld  %s  %-8s %s owner=%s%s%s%s%s%s%s%s\n",
                json_integer_value(json_object_get(event, "seq")), stamp,
                json_string_value(json_object_get(event, "event")),
                json_string_value(json_object_get(event, "session")),
                json_string_value(json_object_get(event, "owner")), reason ? " reason=" : "",
-               reason ? reason : "", by ? " by=" : "", by ? by : "");
+               reason ? reason : "", by ? " by=" : "", by ? by : "", kind ? " kind=" : "",
+               kind ? kind : "",
+               json_is_number(seconds)
+                   ? apr_psprintf(pool, " seconds=%.0f", json_number_value(seconds))
+                   : "");
     }
     return 0;
 }

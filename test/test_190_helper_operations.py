@@ -2,6 +2,7 @@
 """qwd-helper's operations ops against real QEMU: metrics (parsed by Prometheus' own text
 parser, exact counter changes after known starts, stops and refusals), the events journal,
 what each VM uses, extending a lifetime, and viewers reported by a relay."""
+import json
 import os
 import subprocess
 import time
@@ -173,3 +174,78 @@ def test_viewers_reported_by_a_relay_are_counted_per_kind(helper):
         helper.call("viewer", id=session["id"], event="left", kind="view")  # none left
     helper.call("stop", id=session["id"])
     assert value(helper.call("metrics")["families"], "qwd_viewers", kind="control") == 0
+
+
+def test_a_failed_start_is_counted_failed_and_not_ok(make_helper_ops):
+    helper = make_helper_ops(qemu_img="/bin/false")
+    with pytest.raises(HelperError) as refused:
+        start_tiny(helper)
+    assert refused.value.code == "start_failed"
+    families = helper.call("metrics")["families"]
+    assert value(families, "qwd_session_starts_total", boot="cold", result="failed") == 1
+    assert value(families, "qwd_session_starts_total", boot="cold", result="ok") == 0
+    # a start that never ran has no latency and no journal entry
+    latency = [f for f in families if f["name"] == "qwd_session_start_seconds"][0]
+    assert all(s["count"] == 0 for s in latency["samples"])
+    assert helper.call("events")["events"] == []
+
+
+def test_viewers_that_leave_are_journaled_with_kind_share_and_time(helper):
+    session = start_tiny(helper)
+    before = helper.call("metrics")["families"]
+    helper.call("viewer", id=session["id"], event="joined", kind="view", share="s1")
+    helper.call("viewer", id=session["id"], event="left", kind="view", share="s1", seconds=2.4)
+    helper.call("viewer", id=session["id"], event="joined", kind="control")
+    helper.call("viewer", id=session["id"], event="left", kind="control")
+    with pytest.raises(HelperError) as refused:
+        helper.call("viewer", id=session["id"], event="joined", kind="view", seconds=-1)
+    assert refused.value.data["field"] == "seconds"
+    viewed = [(e["kind"], e.get("share"), e["seconds"], e["session"], e["owner"])
+              for e in helper.call("events")["events"] if e["event"] == "viewed"]
+    assert viewed == [("view", "s1", 2.4, session["id"], "alice"),
+                      ("control", None, 0, session["id"], "alice")]
+    after = helper.call("metrics")["families"]
+    for kind in ("view", "control"):
+        assert value(after, "qwd_viewer_connections_total", kind=kind) - \
+            value(before, "qwd_viewer_connections_total", kind=kind) == 1
+        assert value(after, "qwd_viewers", kind=kind) == 0
+    helper.call("stop", id=session["id"])
+
+
+def test_qwdctl_answers_as_a_table_or_json(helper, qwdctl):
+    session = start_tiny(helper, lifetime_s=600)
+    helper.wait_state(session["id"], "running")
+    time.sleep(1)
+    table = qwdctl("sessions").stdout.splitlines()
+    assert table[0].split() == ["ID", "OWNER", "MACHINE", "STATE", "BOOT", "WHERE", "LEFT",
+                                "CPU%", "MEM_MiB", "DISK_MiB"]
+    row = [line.split() for line in table[1:] if line.startswith(session["id"])][0]
+    assert row[1:5] == ["alice", "tiny.qcow2", "running", "cold"]
+    assert row[5] == "local/" + os.uname().nodename
+    hours, minutes, seconds = map(int, row[6].split(":"))
+    assert 500 <= hours * 3600 + minutes * 60 + seconds <= 600
+    assert float(row[7]) > 0 and int(row[8]) > 1 and int(row[9]) >= 0
+    listed = json.loads(qwdctl("sessions", "--json").stdout)["sessions"]
+    mine = [s for s in listed if s["id"] == session["id"]][0]
+    assert mine["where"] == row[5] and mine["usage"]["pss_bytes"] > 1024 * 1024
+    assert mine["usage"]["disk_bytes"] > 0 and mine["usage"]["cpu_seconds"] > 0
+    # extend: a line, or the session object
+    extended = qwdctl("extend", session["id"], "60").stdout
+    assert extended.startswith(f"session {session['id']} expires {session['expires'] + 60} (in ")
+    again = json.loads(qwdctl("extend", session["id"], "30", "--json").stdout)
+    assert again["expires"] == session["expires"] + 90
+    bad = qwdctl("extend", session["id"], "soon", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("qwdctl: bad_argument: ")
+    # events: one line per entry, or the events reply
+    lines = qwdctl("events").stdout.splitlines()
+    assert any(f"started  {session['id']} owner=alice" in line for line in lines)
+    assert sum(f"extended {session['id']}" in line and "by=" in line for line in lines) == 2
+    journal = json.loads(qwdctl("events", "--json").stdout)
+    assert [e["event"] for e in journal["events"]] == ["started", "extended", "extended"]
+    assert all(e["by"].endswith("(qwdctl)") for e in journal["events"][1:])
+    later = json.loads(qwdctl("events", "--after", str(journal["last"]), "--json").stdout)
+    assert later["events"] == []
+    # metrics: the text format, or the families
+    families = json.loads(qwdctl("metrics", "--json").stdout)["families"]
+    assert value(families, "qwd_sessions", state="running") == 1
+    helper.call("stop", id=session["id"])

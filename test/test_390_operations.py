@@ -255,6 +255,48 @@ def test_audit_takes_what_the_helper_decided_from_its_journal(ops_httpd, helper)
     assert len(audit_lines(httpd)) == len(entries)
 
 
+def test_owner_stop_is_audited_as_the_owners(ops_httpd, helper):
+    httpd = ops_httpd()
+    session = api_create(httpd, user="alice")
+    wait_running(httpd, session["id"])
+    status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"], user="alice")
+    assert status == 200
+    stops = [(e["session"], e["owner"], e["user"], e["by"], e["address"])
+             for e in audit(httpd, event="stopped")]
+    assert stops == [(session["id"], "alice", "alice", "owner", "127.0.0.1")]
+
+
+def test_viewers_the_helper_reports_are_audited_by_kind(ops_httpd, helper):
+    """What a viewers' relay reports to the helper (the viewer op) reaches the trail through
+    the journal: a "viewed" entry per viewer that left, by its kind, at the time it joined,
+    under the module's session id; the counters follow."""
+    httpd = ops_httpd()
+    session = api_create(httpd, user="alice")
+    wait_running(httpd, session["id"])
+    before = scrape(httpd)
+    helper_id = helper.call("list")["sessions"][0]["id"]
+    helper.call("viewer", id=helper_id, event="joined", kind="view", share="sh1")
+    assert get(scrape(httpd), "qwd_viewers", kind="view") == 1
+    left_at = int(time.time())
+    helper.call("viewer", id=helper_id, event="left", kind="view", share="sh1", seconds=5)
+    helper.call("viewer", id=helper_id, event="joined", kind="control")
+    helper.call("viewer", id=helper_id, event="left", kind="control", seconds=1)
+    viewed = sorted(((e["by"], e["session"], e["owner"], e["user"], e["detail"])
+                     for e in audit(httpd, event="viewed")))
+    assert viewed == [("control", session["id"], "alice", None, "for 1 s"),
+                      ("view", session["id"], "alice", None, "for 5 s, share sh1")]
+    view = [e for e in audit(httpd, event="viewed") if e["by"] == "view"][0]
+    assert left_at - 6 <= view["time"] <= left_at  # when it joined
+    after = scrape(httpd)
+    assert get(after, "qwd_viewers", kind="view") == 0
+    for kind in ("view", "control"):
+        assert get(after, "qwd_viewer_connections_total", kind=kind) - \
+            get(before, "qwd_viewer_connections_total", kind=kind) == 1
+    assert any("audit viewed session " + session["id"] in line and "by view" in line
+               for line in audit_lines(httpd))
+    api(httpd, "DELETE", "sessions/" + session["id"])
+
+
 def test_refused_logins_and_logins_are_audited(make_httpd, helper, workdir):
     users_file = os.path.join(workdir, "users.htpasswd")
     subprocess.run(["htpasswd", "-cbB", users_file, "kim", "s3cret"], check=True,

@@ -133,8 +133,10 @@ static const char *time_left(apr_pool_t *pool, long long until)
     if (left <= 0) {
         return "-";
     }
-    return apr_psprintf(pool, "%lld:%02lld:%02lld", left / SECONDS_PER_HOUR,
-                        left / SECONDS_PER_MINUTE % SECONDS_PER_MINUTE, left % SECONDS_PER_MINUTE);
+    /* APR's formatter knows no %lld: its own 64-bit format, and ints for the rest */
+    return apr_psprintf(
+        pool, "%" APR_INT64_T_FMT ":%02d:%02d", (apr_int64_t)(left / SECONDS_PER_HOUR),
+        (int)(left / SECONDS_PER_MINUTE % SECONDS_PER_MINUTE), (int)(left % SECONDS_PER_MINUTE));
 }
 
 static const char *mib(apr_pool_t *pool, json_t *bytes)

@@ -95,6 +95,15 @@ def test_metrics_text_parses_with_the_prometheus_parser(helper, qwdctl):
     assert families["qwd_session_starts"].type == "counter"
     assert families["qwd_session_start_seconds"].type == "histogram"
     assert families["qwd_host_memory_bytes"].samples[0].value > 0
+    # the host as /proc says it: load averages, CPUs, memory
+    assert abs(families["qwd_host_load1"].samples[0].value - os.getloadavg()[0]) < 1.5
+    assert families["qwd_host_cpus"].samples[0].value == os.cpu_count()
+    with open("/proc/meminfo") as f:
+        total_kib = int(next(line.split()[1] for line in f if line.startswith("MemTotal:")))
+    # the helper reads them in whole MiB
+    assert total_kib * 1024 - (1 << 20) < families["qwd_host_memory_bytes"].samples[0].value \
+        <= total_kib * 1024
+    assert 0 < families["qwd_host_memory_available_bytes"].samples[0].value <= total_kib * 1024
     names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")]
     assert len(names) == len(set(names)), "one TYPE per family"
     helper.call("stop", id=session["id"])

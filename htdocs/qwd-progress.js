@@ -36,6 +36,12 @@
            (session.ended_reason || "unknown reason") + ".");
       return true;
     }
+    if (session.state === "queued") {
+      /* a cluster's batch job waiting for room: not an error, just a wait */
+      show("queued", "Waiting for a free node on the cluster (" +
+           (session.queued_reason || "queued") + "); the link appears once the machine runs.");
+      return false;
+    }
     show(session.state, "The machine is booting; the link appears when its display answers.");
     return false;
   }

@@ -11,6 +11,10 @@
 
 static const char *const videos[] = {"std", "virtio", "qxl", "cirrus", NULL};
 static const char *const nics[] = {"virtio-net-pci", "e1000", NULL};
+static const char *const security_models[] = {"passthrough", "mapped-xattr", "mapped-file", "none",
+                                              NULL};
+#define SHARE_TAG_MAX 31
+#define PCI_ADDRESS_LENGTH 12 /* 0000:00:00.0 */
 
 static int is_one_of(const char *value, const char *const *allowed)
 {
@@ -30,6 +34,35 @@ int qwd_argv_video_is_valid(const char *video)
 int qwd_argv_nic_is_valid(const char *nic_model)
 {
     return is_one_of(nic_model, nics);
+}
+
+int qwd_argv_share_tag_is_valid(const char *tag)
+{
+    size_t length = tag ? strlen(tag) : 0;
+    return length >= 1 && length <= SHARE_TAG_MAX
+           && strspn(tag, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+                  == length;
+}
+
+int qwd_argv_security_model_is_valid(const char *model)
+{
+    return is_one_of(model, security_models);
+}
+
+int qwd_argv_pci_address_is_valid(const char *address)
+{
+    static const char shape[] = "hhhh:hh:hh.h";
+    if (!address || strlen(address) != PCI_ADDRESS_LENGTH) {
+        return 0;
+    }
+    for (int i = 0; shape[i]; i++) {
+        int hex =
+            (address[i] >= '0' && address[i] <= '9') || (address[i] >= 'a' && address[i] <= 'f');
+        if (shape[i] == 'h' ? !hex : address[i] != shape[i]) {
+            return 0;
+        }
+    }
+    return address[PCI_ADDRESS_LENGTH - 1] <= '7'; /* a function is 0..7 */
 }
 
 const char *qwd_argv_cpu_model(const char *accel, const char *cpu_model)
@@ -90,6 +123,16 @@ qwd_vm_profile qwd_vm_profile_copy(apr_pool_t *pool, const qwd_vm_profile *profi
     copy.image_path = copy_or_null(pool, profile->image_path);
     copy.image_format = copy_or_null(pool, profile->image_format);
     copy.video = copy_or_null(pool, profile->video);
+    if (profile->share_count) {
+        qwd_vm_share *shares = apr_pcalloc(pool, sizeof *shares * (apr_size_t)profile->share_count);
+        for (int i = 0; i < profile->share_count; i++) {
+            shares[i].tag = copy_or_null(pool, profile->shares[i].tag);
+            shares[i].security_model = copy_or_null(pool, profile->shares[i].security_model);
+            shares[i].readonly = profile->shares[i].readonly;
+            shares[i].path = copy_or_null(pool, profile->shares[i].path);
+        }
+        copy.shares = shares;
+    }
     return copy;
 }
 
@@ -110,6 +153,8 @@ qwd_vm_spec qwd_vm_spec_make(const qwd_vm_host *host, const qwd_vm_profile *prof
         .disk_path = disk_path,
         .cdrom_path = iso ? profile->image_path : NULL,
         .guest_agent = profile->guest_agent,
+        .shares = profile->shares,
+        .share_count = profile->share_count,
     };
     return spec;
 }
@@ -154,6 +199,19 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     }
     if (spec->cpu_model && *spec->cpu_model && !qwd_argv_cpu_model_is_valid(spec->cpu_model)) {
         return "bad CPU model name";
+    }
+    for (int i = 0; i < spec->share_count; i++) {
+        const qwd_vm_share *share = &spec->shares[i];
+        if (!qwd_argv_share_tag_is_valid(share->tag)
+            || !qwd_argv_security_model_is_valid(share->security_model) || !share->path
+            || share->path[0] != '/') {
+            return "bad host folder (mount tag, security model or path)";
+        }
+    }
+    for (int i = 0; i < spec->vfio_count; i++) {
+        if (!qwd_argv_pci_address_is_valid(spec->vfio_hosts[i])) {
+            return "bad PCI address of a passed-through device";
+        }
     }
     const char *vnc_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_VNC_SOCKET);
     const char *qmp_socket = qwd_session_file(pool, spec->session_dir, QWD_SESSION_QMP_SOCKET);
@@ -201,6 +259,21 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
                          ",format=raw,media=cdrom,readonly=on", NULL));
         push(args, "-boot", "order=d");
     }
+    if (spec->seed_path) {
+        /* The NoCloud seed: a read-only disk the guest finds by its label (cidata). */
+        push(args, "-drive",
+             apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->seed_path),
+                         ",format=raw,if=virtio,readonly=on", NULL));
+    }
+    for (int i = 0; i < spec->share_count; i++) {
+        const qwd_vm_share *share = &spec->shares[i];
+        push(args, "-fsdev",
+             apr_psprintf(pool, "local,id=qwdfs%d,path=%s,security_model=%s%s", i,
+                          qemu_opt_escape(pool, share->path), share->security_model,
+                          share->readonly ? ",readonly=on" : ""));
+        push(args, "-device",
+             apr_psprintf(pool, "virtio-9p-pci,fsdev=qwdfs%d,mount_tag=%s", i, share->tag));
+    }
     push(args, "-vnc", apr_pstrcat(pool, "unix:", qemu_opt_escape(pool, vnc_socket), NULL));
     push(
         args, "-qmp",
@@ -225,6 +298,9 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
         push(args, "-device",
              "virtserialport,bus=qwd-vserial.0,chardev=qga0,name=" QWD_GUEST_AGENT_PORT);
     }
+    for (int i = 0; i < spec->vfio_count; i++) {
+        push(args, "-device", apr_pstrcat(pool, "vfio-pci,host=", spec->vfio_hosts[i], NULL));
+    }
     /* QEMU 7.2 spells the first filter "obsolete". */
     push(args, "-sandbox",
          "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
@@ -248,6 +324,13 @@ const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec)
     if (canonical.ram_path) {
         canonical.ram_path = "/WARM/ram";
     }
+    /* Each session shares its own folders: only the devices count. */
+    qwd_vm_share *shares = apr_pcalloc(pool, sizeof *shares * (apr_size_t)(spec->share_count + 1));
+    for (int i = 0; i < spec->share_count; i++) {
+        shares[i] = spec->shares[i];
+        shares[i].path = "/SHARE";
+    }
+    canonical.shares = shares;
     canonical.ram_shared = 0;
     canonical.restore = QWD_RESTORE_NONE;
     const char **argv;

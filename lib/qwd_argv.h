@@ -44,6 +44,16 @@ typedef struct qwd_vm_host {
     const char *nic_model;
 } qwd_vm_host;
 
+/* A host folder shared with the guest over virtio-9p (docs/data-sessions.md). The device (tag,
+ * security model, read-only) is part of the machine profile, so of its warm image; the path is
+ * each session's own and never part of the argv hash. */
+typedef struct qwd_vm_share {
+    const char *tag;            /* the mount tag the guest mounts (qwd_argv_share_tag_is_valid) */
+    const char *security_model; /* passthrough, mapped-xattr, mapped-file or none */
+    int readonly;
+    const char *path; /* the host folder (absolute); a placeholder in templates and hashes */
+} qwd_vm_share;
+
 /* A machine profile: the master image and the VM's size and devices. Every VM of a profile
  * has the same argv apart from id, directory and disk, which is what a warm image is for. */
 typedef struct qwd_vm_profile {
@@ -54,6 +64,8 @@ typedef struct qwd_vm_profile {
     int cpu;
     int memory_mib;
     const char *video;
+    const qwd_vm_share *shares; /* virtio-9p devices, in the machine's order */
+    int share_count;
 } qwd_vm_profile;
 
 typedef struct qwd_vm_spec {
@@ -73,11 +85,16 @@ typedef struct qwd_vm_spec {
      * copy-on-write mapping). */
     const char *ram_path;
     int ram_shared;
-    int guest_agent;     /* a virtio-serial channel for the QEMU guest agent (qga.sock) */
+    int guest_agent;            /* a virtio-serial channel for the QEMU guest agent (qga.sock) */
+    const qwd_vm_share *shares; /* host folders (virtio-9p), from the profile */
+    int share_count;
+    const char *seed_path; /* a NoCloud seed (raw image), read-only; NULL: none (cold boots) */
+    const char *const *vfio_hosts; /* PCI devices passed through (vfio-pci host=), or NULL */
+    int vfio_count;
     qwd_restore restore; /* appended last: -incoming fd:N or -incoming defer */
 } qwd_vm_spec;
 
-/* A copy of profile whose strings are in pool. */
+/* A copy of profile whose strings (and shares) are in pool. */
 qwd_vm_profile qwd_vm_profile_copy(apr_pool_t *pool, const qwd_vm_profile *profile);
 
 /* The spec of one VM of profile on host: session_id names it, session_dir holds its sockets
@@ -101,7 +118,8 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
  * the argv built with the per-session parts (id, directory, disk path) replaced by fixed
  * placeholders. A warm image only loads into a VM whose profile hash is the same. The RAM file's
  * path and share= are placeholders too, but whether RAM is in a file is part of the hash; how
- * the state comes in (restore) is not. */
+ * the state comes in (restore) is not. So are the paths of host folders: their devices count,
+ * not whose folder they share. */
 const char *qwd_argv_profile_hash(apr_pool_t *pool, const qwd_vm_spec *spec);
 
 /* session_dir "/" name, in pool. */
@@ -113,6 +131,12 @@ const char *qwd_argv_cpu_model(const char *accel, const char *cpu_model);
 /* Whether text can be a -cpu model name (letters, digits, '-', '_', '.'; 1..64 chars): no
  * ',' options and nothing QEMU would read as another argument. */
 int qwd_argv_cpu_model_is_valid(const char *cpu_model);
+
+/* Whether text can be a 9p mount tag (1..31 of letters, digits, '_', '-'), a 9p security
+ * model, a PCI address (DOMAIN:BUS:SLOT.FUNCTION, lower-case hex). */
+int qwd_argv_share_tag_is_valid(const char *tag);
+int qwd_argv_security_model_is_valid(const char *model);
+int qwd_argv_pci_address_is_valid(const char *address);
 
 /* Whether video / nic_model is one qwd_argv_build accepts. */
 int qwd_argv_video_is_valid(const char *video);

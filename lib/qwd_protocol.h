@@ -35,16 +35,18 @@
 #define QWD_OP_VIEWER "viewer"   /* {id, event, kind} → {"viewers": {KIND: N}} */
 
 /* A session's "state". */
+#define QWD_STATE_QUEUED "queued"     /* its batch job waits for room (see "queued_reason") */
 #define QWD_STATE_STARTING "starting" /* QEMU runs, its VNC socket does not answer yet */
 #define QWD_STATE_RUNNING "running"   /* VNC answers */
 #define QWD_STATE_ENDED "ended"       /* QEMU is gone; see "ended_reason" */
 
 /* A session's "ended_reason". */
-#define QWD_END_STOPPED "stopped"   /* stop */
-#define QWD_END_EXPIRED "expired"   /* its lifetime ran out */
-#define QWD_END_PURGED "purged"     /* purge */
-#define QWD_END_POWEROFF "poweroff" /* QEMU exited by itself with status 0 */
-#define QWD_END_CRASHED "crashed"   /* any other exit */
+#define QWD_END_STOPPED "stopped"     /* stop */
+#define QWD_END_EXPIRED "expired"     /* its lifetime ran out */
+#define QWD_END_PURGED "purged"       /* purge */
+#define QWD_END_POWEROFF "poweroff"   /* QEMU exited by itself with status 0 */
+#define QWD_END_CRASHED "crashed"     /* any other exit */
+#define QWD_END_NODE_LOST "node_lost" /* the cluster node it ran on was lost (Slurm NODE_FAIL) */
 /* Ends the viewers' relay decides: */
 #define QWD_END_IDLE "idle"               /* no viewer for the configured time */
 #define QWD_END_VIEWER_LEFT "viewer_left" /* the one viewer of a one-shot session left */
@@ -52,6 +54,10 @@
 /* A session's "boot". */
 #define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
 #define QWD_BOOT_RESTORED "restored" /* restored from a warm image */
+
+/* A session's "backend": where its VM runs (start's optional "backend" argument). */
+#define QWD_BACKEND_LOCAL "local" /* on the helper's host */
+#define QWD_BACKEND_SLURM "slurm" /* on a cluster node, one Slurm batch job per session */
 
 /* Kinds of viewers (the viewer op's "kind", the session object's "viewers"), and the viewer
  * op's "event". */
@@ -74,6 +80,20 @@
 #define QWD_PROTO_OWNER_MAX 64      /* characters of owner */
 #define QWD_PROTO_REF_MAX 64        /* characters of ref, of QWD_PROTO_REF_CHARS */
 #define QWD_PROTO_REF_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-"
+/* Sessions for data analysis (docs/data-sessions.md): start's shares, script, script_text,
+ * scratch_gib and gpu. */
+#define QWD_PROTO_SHARES_MAX 16         /* names in shares (the optional shares chosen) */
+#define QWD_PROTO_SCRIPT_NAME_MAX 64    /* characters of script (an admin script's name) */
+#define QWD_PROTO_SCRIPT_TEXT_MAX 16384 /* bytes of script_text, after which: bad_argument */
+#define QWD_PROTO_MIN_SCRATCH_GIB 1     /* scratch_gib of an ISO session: 1..max_scratch_gib */
+/* A session's "setup": how its host folders and start-up script reach the guest. */
+#define QWD_SETUP_SEEDED "seeded"   /* cold boot: in the NoCloud seed its guest reads at boot */
+#define QWD_SETUP_WAITING "waiting" /* restored: waits for the guest agent */
+#define QWD_SETUP_RUNNING "running" /* restored: guest-exec started it, it has not ended */
+#define QWD_SETUP_DONE "done"       /* restored: it ended with status 0 */
+#define QWD_SETUP_FAILED "failed"   /* restored: another status, or the agent refused it */
+/* The "limit" of limit_reached when no passthrough device is free. */
+#define QWD_LIMIT_GPU "gpu"
 
 /* Stable error codes (the "code" of an error reply). */
 #define QWD_ERR_BAD_JSON "bad_json"

@@ -30,6 +30,20 @@ static int is_yes_no(const char *value)
     return !strcmp(value, "yes") || !strcmp(value, "no");
 }
 
+/* Whether text is one or more video cards, separated by blanks or commas. */
+static int videos_are_valid(apr_pool_t *pool, const char *text)
+{
+    char *copy = apr_pstrdup(pool, text), *state;
+    int count = 0;
+    for (char *video = apr_strtok(copy, " \t,", &state); video;
+         video = apr_strtok(NULL, " \t,", &state), count++) {
+        if (!qwd_argv_video_is_valid(video)) {
+            return 0;
+        }
+    }
+    return count > 0;
+}
+
 const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_sidecar *sidecar)
 {
     const char *problem = NULL;
@@ -73,6 +87,12 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
         }
         else if (!strcmp(key, "video") && qwd_argv_video_is_valid(value)) {
             sidecar->video = apr_pstrdup(pool, value);
+        }
+        else if (!strcmp(key, "videos") && videos_are_valid(pool, value)) {
+            sidecar->videos = apr_pstrdup(pool, value);
+        }
+        else if (!strcmp(key, "gpu") && is_yes_no(value)) {
+            sidecar->gpu = !strcmp(value, "yes");
         }
         else if (!problem) {
             problem = apr_psprintf(pool, "%s: unknown key or bad value \"%s\"", key, value);

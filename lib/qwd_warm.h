@@ -22,6 +22,9 @@ typedef struct qwd_warm_sidecar {
     int cpu;                  /* the profile built at start */
     int memory_mib;
     const char *video;
+    /* What sessions of the machine may choose (docs/data-sessions.md): */
+    const char *videos; /* the video cards its guest handles, space-separated; NULL: all */
+    int gpu;            /* a session may ask for a passed-through GPU */
 } qwd_warm_sidecar;
 
 /* Parses a sidecar's text (key = value lines, # comments) into *sidecar, which holds the

@@ -6,6 +6,7 @@
 #include "qwd_auth.h"
 #include "qwd_body.h"
 #include "qwd_links.h"
+#include "qwd_protocol.h"
 #include "qwd_route.h"
 #include "qwd_session.h"
 
@@ -49,6 +50,12 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     if (row->boot) {
         json_object_set_new(object, "boot", json_string(row->boot));
     }
+    if (live && row->queued_reason) {
+        json_object_set_new(object, "queued_reason", json_string(row->queued_reason));
+    }
+    if (live && row->node) {
+        json_object_set_new(object, "node", json_string(row->node));
+    }
     if (!live) {
         json_object_set_new(object, "ended", json_integer(row->ended));
         json_object_set_new(object, "ended_reason",
@@ -80,6 +87,56 @@ static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, in
     return NULL;
 }
 
+/* An optional string member (absent or null: NULL). */
+static qwd_error_t *string_member(qwd_req_t *q, json_t *body, const char *field, const char **value)
+{
+    json_t *member = json_object_get(body, field);
+    *value = NULL;
+    if (!member || json_is_null(member)) {
+        return NULL;
+    }
+    if (!json_is_string(member)) {
+        return type_error(q, field, "a string");
+    }
+    *value = json_string_value(member);
+    return NULL;
+}
+
+/* video, gpu, shares, scratch_gib and the script's source (docs/data-sessions.md). */
+static qwd_error_t *choice_members(qwd_req_t *q, json_t *body, qwd_create_args_t *args)
+{
+    json_t *gpu = json_object_get(body, "gpu"), *shares = json_object_get(body, "shares"), *name;
+    qwd_error_t *e;
+    size_t i;
+    if ((e = string_member(q, body, "video", &args->video))
+        || (e = string_member(q, body, "script", &args->script.name))
+        || (e = string_member(q, body, "script_text", &args->script.text))
+        || (e = string_member(q, body, "script_url", &args->script.url))
+        || (e = int_member(q, body, "scratch_gib", &args->scratch_gib))) {
+        return e;
+    }
+    if (gpu && !json_is_null(gpu)) {
+        if (!json_is_boolean(gpu)) {
+            return type_error(q, "gpu", "true or false");
+        }
+        args->gpu = json_is_true(gpu);
+    }
+    if (shares && !json_is_null(shares)) {
+        if (!json_is_array(shares) || json_array_size(shares) > QWD_PROTO_SHARES_MAX) {
+            return type_error(q, "shares", "a list of folder names");
+        }
+        args->shares =
+            apr_array_make(q->r->pool, (int)json_array_size(shares) + 1, sizeof(const char *));
+        json_array_foreach (shares, i, name) {
+            if (!json_is_string(name)) {
+                return type_error(q, "shares", "a list of folder names");
+            }
+            APR_ARRAY_PUSH(args->shares, const char *) = json_string_value(name);
+        }
+    }
+    return NULL;
+}
+
 static int create(qwd_req_t *q)
 {
     qwd_create_args_t args;
@@ -88,6 +145,7 @@ static int create(qwd_req_t *q)
     json_t *body, *machine, *oneshot;
     qwd_error_t *e;
 
+    qwd_create_args_init(&args);
     if ((e = qwd_body_json(q, &body))) {
         return qwd_fail(q, e);
     }
@@ -104,7 +162,8 @@ static int create(qwd_req_t *q)
     if ((e = int_member(q, body, "cpu", &args.cpu))
         || (e = int_member(q, body, "memory_mib", &args.memory_mib))
         || (e = int_member(q, body, "lifetime_s", &args.lifetime_s))
-        || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
+        || (e = choice_members(q, body, &args)) || (e = qwd_store_open(q, &store))
+        || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }
     apr_table_setn(q->r->headers_out, "Location",
@@ -134,8 +193,8 @@ static int list(qwd_req_t *q)
                      json_pack("{s:o, s:b}", "sessions", sessions, "helper_down", helper_down));
 }
 
-/* What the reconcile of rows learnt of session id from the helper and is not stored: its boot
- * and its websockify token. */
+/* What the reconcile of rows learnt of row's session from the helper and is not stored: its
+ * boot, its websockify token, why it waits in a cluster's queue, its node. */
 static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
 {
     int i;
@@ -144,6 +203,8 @@ static void reconciled(apr_array_header_t *rows, qwd_row_t *row)
         if (!strcmp(known->id, row->id)) {
             row->boot = known->boot;
             row->token = known->token;
+            row->queued_reason = known->queued_reason;
+            row->node = known->node;
         }
     }
 }
@@ -290,14 +351,19 @@ int qwd_api_handle(qwd_req_t *q)
         return qwd_fail(q, e);
     }
     if (!strcmp(route, "/machines")) {
-        json_t *machines;
+        json_t *catalog, *answer, *machines;
         if (method != M_GET) {
             return method_not_allowed(q, "GET");
         }
-        if ((e = qwd_session_machines(q, &machines))) {
+        if ((e = qwd_session_catalog(q, &catalog))) {
             return qwd_fail(q, e);
         }
-        return send_json(q, HTTP_OK, json_pack("{s:O}", "machines", machines));
+        /* the machines, and what else a create may choose here */
+        answer = qwd_session_choices(q, catalog);
+        machines = json_object_get(catalog, "machines");
+        json_object_set_new(answer, "machines",
+                            json_is_array(machines) ? json_incref(machines) : json_array());
+        return send_json(q, HTTP_OK, answer);
     }
     if (!strcmp(route, "/sessions") || !strcmp(route, "/sessions/")) {
         if (method == M_POST) {

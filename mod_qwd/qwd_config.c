@@ -3,6 +3,7 @@
  * directive's name), and create, merge and the command table, generated from qwd_config.h. */
 #include "qwd_config.h"
 #include "qwd_argv.h"
+#include "qwd_protocol.h"
 
 #include <errno.h>
 
@@ -329,6 +330,40 @@ static const char *set_mfa_domain(cmd_parms *cmd, void *cfg, const char *arg)
         return "QwdMFAMailDomain: expects a domain name";
     }
     return ap_set_string_slot(cmd, cfg, arg);
+}
+
+static const char *set_script_max(cmd_parms *cmd, void *cfg_v, const char *arg)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    char *end;
+    apr_int64_t value = apr_strtoi64(arg, &end, 10);
+    if (!*arg || *end || value < 1 || value > QWD_PROTO_SCRIPT_TEXT_MAX) {
+        return apr_psprintf(cmd->pool, "QwdScriptMaxSize: expects a size in bytes from 1 to %d",
+                            QWD_PROTO_SCRIPT_TEXT_MAX);
+    }
+    cfg->script_max = (int)value;
+    return NULL;
+}
+
+/* A prefix ends in '/': "https://host" would also let "https://host.evil.example/" through. */
+static const char *add_script_url_prefix(cmd_parms *cmd, void *cfg_v, const char *prefix)
+{
+    qwd_dir_config_t *cfg = cfg_v;
+    const char *host = strncasecmp(prefix, "https://", 8)
+                           ? (strncasecmp(prefix, "http://", 7) ? NULL : prefix + 7)
+                           : prefix + 8;
+    if (!host || !*host || *host == '/' || prefix[strlen(prefix) - 1] != '/' || !strchr(host, '/')
+        || strpbrk(prefix, " \t\"<>\\@%?#") || strstr(prefix, "/.")) {
+        return apr_psprintf(cmd->pool,
+                            "QwdScriptURLPrefix: '%s' is not http(s)://HOST/PATH/ (ending in /, "
+                            "no user, query or dot segment)",
+                            prefix);
+    }
+    if (!cfg->script_url_prefixes) {
+        cfg->script_url_prefixes = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(cfg->script_url_prefixes, const char *) = apr_pstrdup(cmd->pool, prefix);
+    return NULL;
 }
 
 /* The command table, from the tables' DIRECTIVE rows: cmd->info is the field's offset. */

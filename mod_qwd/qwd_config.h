@@ -177,7 +177,18 @@ typedef struct qwd_provider {
     DIRECTIVE(FLAG, owner_extend, 0, OVERRIDE, "QwdOwnerExtend", FLAG, ap_set_flag_slot, ANY,      \
               "qwdownerextend",                                                                    \
               "owners may extend their own sessions' lifetime (admins always may), up to "         \
-              "QwdMaxLifetime")
+              "QwdMaxLifetime")                                                                    \
+    DIRECTIVE(FLAG, script_text, 0, OVERRIDE, "QwdScriptText", FLAG, ap_set_flag_slot, ANY,        \
+              "data-sessions",                                                                     \
+              "users may type a start-up script of their own (else only the admin's)")             \
+    DIRECTIVE(INT, script_max, 4096, OVERRIDE, "QwdScriptMaxSize", TAKE1, set_script_max, ANY,     \
+              "data-sessions", "largest start-up script (bytes) a user may type or name by URL")   \
+    DIRECTIVE(LIST, script_url_prefixes, NULL, REPLACE, "QwdScriptURLPrefix", ITERATE,             \
+              add_script_url_prefix, ANY, "data-sessions",                                         \
+              "http:// or https:// prefixes, ending in /, below which users may name a "           \
+              "start-up script by URL")                                                            \
+    DIRECTIVE(INT, max_scratch_gib, 20, OVERRIDE, "QwdMaxScratchDisk", TAKE1, set_positive, ANY,   \
+              "data-sessions", "largest scratch disk (GiB) a user may choose for an ISO machine")
 
 /* The per-server record, in the same form. */
 #define QWD_SERVER_CONFIG(DIRECTIVE, FIELD)                                                 \

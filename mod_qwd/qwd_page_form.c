@@ -18,6 +18,11 @@
 
 static const int memory_choices[] = {256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 0};
 static const int lifetime_choices[] = {900, 3600, 4 * 3600, 8 * 3600, 86400, 7 * 86400, 0};
+static const int scratch_choices[] = {5, 10, 20, 50, 100, 200, 500, 1000, 0};
+
+/* Fields of a machine's own choices are named FIELD:MACHINE (and share:MACHINE:NAME): each
+ * machine's fieldset stands on the page, the chosen machine's fields count. */
+#define MACHINE_FIELD_SEPARATOR ":"
 
 static const char *duration(qwd_req_t *q, int seconds)
 {
@@ -57,6 +62,118 @@ static void choices(qwd_req_t *q, const int *fixed, int max, int chosen, int sec
     }
 }
 
+static const char *machine_field(qwd_req_t *q, const char *field, const char *machine)
+{
+    return apr_pstrcat(q->r->pool, field, MACHINE_FIELD_SEPARATOR, machine, NULL);
+}
+
+/* A machine's choices (docs/data-sessions.md): only what it offers. Shown by qwd-form.js for
+ * the selected machine only; without it every machine's fieldset is there, each named. */
+static void machine_options(qwd_req_t *q, json_t *machine, int max_scratch)
+{
+    request_rec *r = q->r;
+    const char *name = json_string_value(json_object_get(machine, "name"));
+    const char *format = json_string_value(json_object_get(machine, "format"));
+    json_t *videos = json_object_get(machine, "videos"),
+           *shares = json_object_get(machine, "shares");
+    json_t *item;
+    size_t i;
+    int iso = format && !strcmp(format, "iso"), gpu = json_is_true(json_object_get(machine, "gpu"));
+    if (json_array_size(videos) < 2 && !iso && !gpu && !json_array_size(shares)) {
+        return;
+    }
+    ap_rprintf(r, "<fieldset class=\"qwd-machine\" data-machine=\"%s\"><legend>%s</legend>",
+               qwd_h(q, name), qwd_h(q, name));
+    if (json_array_size(videos) > 1) {
+        ap_rprintf(r, "<label>Video card <select name=\"%s\">",
+                   qwd_h(q, machine_field(q, "video", name)));
+        json_array_foreach (videos, i, item) {
+            ap_rprintf(r, "<option value=\"%s\">%s</option>", qwd_h(q, json_string_value(item)),
+                       qwd_h(q, json_string_value(item)));
+        }
+        ap_rputs("</select></label>", r);
+    }
+    if (iso) {
+        ap_rprintf(r,
+                   "<label>Scratch disk (GiB) <select name=\"%s\"><option value=\"\" "
+                   "selected>default</option>",
+                   qwd_h(q, machine_field(q, "scratch", name)));
+        for (i = 0; scratch_choices[i] && scratch_choices[i] <= max_scratch; i++) {
+            option(q, scratch_choices[i], 0, apr_itoa(r->pool, scratch_choices[i]));
+        }
+        ap_rputs("</select></label>", r);
+    }
+    if (gpu) {
+        ap_rprintf(r,
+                   "<label class=\"qwd-check\"><input type=\"checkbox\" name=\"%s\" "
+                   "value=\"1\"> A GPU of its own (passed through)</label>",
+                   qwd_h(q, machine_field(q, "gpu", name)));
+    }
+    json_array_foreach (shares, i, item) {
+        const char *share = json_string_value(json_object_get(item, "name"));
+        const char *what = apr_psprintf(
+            r->pool, "%s (%s, in %s)", share,
+            json_is_true(json_object_get(item, "readonly")) ? "read-only" : "read-write",
+            json_string_value(json_object_get(item, "mount")));
+        if (json_is_true(json_object_get(item, "optional"))) {
+            ap_rprintf(r,
+                       "<label class=\"qwd-check\"><input type=\"checkbox\" name=\"%s\" "
+                       "value=\"1\"> Folder %s</label>",
+                       qwd_h(q, apr_pstrcat(r->pool, "share" MACHINE_FIELD_SEPARATOR, name,
+                                            MACHINE_FIELD_SEPARATOR, share, NULL)),
+                       qwd_h(q, what));
+        }
+        else {
+            ap_rprintf(r, "<p class=\"qwd-hint\">Folder %s</p>", qwd_h(q, what));
+        }
+    }
+    ap_rputs("</fieldset>", r);
+}
+
+/* The start-up script: a listed one, the user's own text (QwdScriptText) or a URL
+ * (QwdScriptURLPrefix). */
+static void script_options(qwd_req_t *q, json_t *choices)
+{
+    request_rec *r = q->r;
+    json_t *scripts = json_object_get(choices, "scripts"), *item;
+    json_t *prefixes = json_object_get(choices, "script_url_prefixes");
+    int text = json_is_true(json_object_get(choices, "script_text"));
+    size_t i;
+    if (!json_array_size(scripts) && !text && !json_array_size(prefixes)) {
+        return;
+    }
+    ap_rputs("<fieldset class=\"qwd-script\"><legend>Start-up script</legend>", r);
+    if (json_array_size(scripts)) {
+        ap_rputs("<label>Script <select name=\"script\"><option value=\"\" selected>none</option>",
+                 r);
+        json_array_foreach (scripts, i, item) {
+            const char *name = json_string_value(json_object_get(item, "name"));
+            const char *description = json_string_value(json_object_get(item, "description"));
+            ap_rprintf(r, "<option value=\"%s\">%s%s%s</option>", qwd_h(q, name), qwd_h(q, name),
+                       description && *description ? " - " : "", qwd_h(q, description));
+        }
+        ap_rputs("</select></label>", r);
+    }
+    if (text) {
+        ap_rprintf(
+            r,
+            "<label>Your own script (at most %" JSON_INTEGER_FORMAT
+            " bytes) <textarea name=\"script_text\" rows=\"4\" maxlength=\"%" JSON_INTEGER_FORMAT
+            "\"></textarea></label>",
+            json_integer_value(json_object_get(choices, "script_max")),
+            json_integer_value(json_object_get(choices, "script_max")));
+    }
+    if (json_array_size(prefixes)) {
+        ap_rprintf(r,
+                   "<label>Script from a URL (starting with %s) <input name=\"script_url\" "
+                   "type=\"url\"></label>",
+                   qwd_h(q, json_string_value(json_array_get(prefixes, 0))));
+    }
+    ap_rputs("<p class=\"qwd-hint\">It runs once as the machine starts; @USER@ stands for your "
+             "user name.</p></fieldset>",
+             r);
+}
+
 static int is_url(const char *text)
 {
     return !strncmp(text, "http://", 7) || !strncmp(text, "https://", 8) || text[0] == '/';
@@ -70,7 +187,7 @@ int qwd_page_form(qwd_req_t *q)
     int max_lifetime = qwd_cfg_max_lifetime(cfg);
     int default_lifetime = qwd_cfg_default_lifetime(cfg);
     int default_cpu = qwd_cfg_default_cpu(cfg);
-    json_t *machines, *machine;
+    json_t *catalog, *machines, *machine, *offered;
     qwd_error_t *e;
     size_t i;
     int cpu;
@@ -78,9 +195,12 @@ int qwd_page_form(qwd_req_t *q)
     if (!qwd_auth_page_identity(q) && mode == QWD_AUTH_APACHE) {
         return qwd_fail(q, qwd_auth_login(q, NULL, NULL)); /* no Apache auth here: say so */
     }
-    if ((e = qwd_session_machines(q, &machines))) {
+    if ((e = qwd_session_catalog(q, &catalog))) {
         return qwd_fail(q, e);
     }
+    machines = json_object_get(catalog, "machines");
+    offered = qwd_json_pool_bind(r->pool, qwd_session_choices(q, catalog));
+    qwd_html_use_script(q, "qwd-form.js");
     qwd_html_begin(q, "Start a virtual machine");
     ap_rprintf(r, "<form method=\"post\" action=\"%s/\" class=\"qwd-form\">",
                qwd_h(q, qwd_route_url(q, "")));
@@ -106,14 +226,25 @@ int qwd_page_form(qwd_req_t *q)
         if (!name) {
             continue;
         }
-        /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md) */
-        ap_rprintf(r, "<option value=\"%s\"%s>%s%s%s%s</option>", qwd_h(q, name),
+        const char *backend = json_string_value(json_object_get(machine, "backend"));
+        int cluster = backend && !strcmp(backend, QWD_BACKEND_SLURM);
+        /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md);
+         * a cluster machine runs as a batch job, which may wait in the queue */
+        ap_rprintf(r, "<option value=\"%s\"%s%s>%s%s%s%s%s</option>", qwd_h(q, name),
                    json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
-                   qwd_h(q, name), description && *description ? " - " : "", qwd_h(q, description),
+                   cluster ? " data-backend=\"slurm\"" : "", qwd_h(q, name),
+                   description && *description ? " - " : "", qwd_h(q, description),
                    json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
-                                                                  : "");
+                                                                  : "",
+                   cluster ? " (on the cluster: may wait for a free node)" : "");
     }
     ap_rputs("</select></label>", r);
+    json_array_foreach (machines, i, machine) {
+        if (json_string_value(json_object_get(machine, "name"))) {
+            machine_options(q, machine, qwd_cfg_max_scratch_gib(cfg));
+        }
+    }
+    script_options(q, offered);
     ap_rputs("<label>CPUs <select name=\"cpu\">", r);
     for (cpu = 1; cpu <= qwd_session_max_cpu(q) && cpu <= 64; cpu++) {
         option(q, cpu, cpu == default_cpu, apr_itoa(r->pool, cpu));
@@ -174,7 +305,12 @@ static void result_page(qwd_req_t *q, const qwd_row_t *row)
                qwd_h(q, qwd_route_url(q, apr_pstrcat(r->pool, "/api/sessions/", row->id, NULL))),
                qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->owner),
                qwd_h(q, state),
-               strcmp(state, QWD_STATE_RUNNING)
+               !strcmp(state, QWD_STATE_QUEUED)
+                   ? apr_psprintf(r->pool,
+                                  "Waiting for a free node on the cluster (%s); the link below "
+                                  "works once the machine runs. Its lifetime counts from then.",
+                                  qwd_h(q, row->queued_reason ? row->queued_reason : "queued"))
+               : strcmp(state, QWD_STATE_RUNNING)
                    ? "The machine is booting; the link below works as soon as its display "
                      "answers."
                : restored ? "Ready: started instantly from a saved, booted image."
@@ -238,14 +374,50 @@ int qwd_page_redirect(qwd_req_t *q, const char *route)
     return OK;
 }
 
+typedef struct {
+    qwd_req_t *q;
+    const char *prefix; /* share:MACHINE: */
+    apr_array_header_t *shares;
+} share_fields_t;
+
+static int collect_share(void *data, const char *key, const char *value)
+{
+    share_fields_t *fields = data;
+    size_t length = strlen(fields->prefix);
+    if (!strncmp(key, fields->prefix, length) && key[length] && value && *value) {
+        APR_ARRAY_PUSH(fields->shares, const char *) = key + length;
+    }
+    return 1;
+}
+
+/* The chosen machine's own fields (FIELD:MACHINE) and the script's. */
+static qwd_error_t *read_choices(qwd_req_t *q, qwd_create_args_t *args)
+{
+    const char *machine = args->machine ? args->machine : "";
+    share_fields_t shares = {q,
+                             apr_pstrcat(q->r->pool, "share", MACHINE_FIELD_SEPARATOR, machine,
+                                         MACHINE_FIELD_SEPARATOR, NULL),
+                             apr_array_make(q->r->pool, 2, sizeof(const char *))};
+    args->video = qwd_field(q, machine_field(q, "video", machine));
+    args->gpu = qwd_field(q, machine_field(q, "gpu", machine)) ? 1 : QWD_UNSET;
+    apr_table_do(collect_share, &shares, q->fields, NULL);
+    args->shares = shares.shares;
+    args->script.name = qwd_field(q, "script");
+    args->script.text = qwd_field(q, "script_text");
+    args->script.url = qwd_field(q, "script_url");
+    return qwd_field_int(q, qwd_field(q, machine_field(q, "scratch", machine)), "scratch_gib",
+                         QWD_UNSET, &args->scratch_gib);
+}
+
 int qwd_page_create(qwd_req_t *q)
 {
-    qwd_create_args_t args = {NULL, QWD_UNSET, QWD_UNSET, QWD_UNSET, QWD_UNSET};
+    qwd_create_args_t args;
     qwd_store_t *store;
     qwd_row_t *row;
     qwd_error_t *e;
     const char *oneshot;
 
+    qwd_create_args_init(&args);
     if ((e = qwd_page_read_form(q))
         || (e = qwd_auth_login(q, qwd_field(q, "user"), qwd_field(q, "password")))) {
         return qwd_fail(q, e);
@@ -262,7 +434,8 @@ int qwd_page_create(qwd_req_t *q)
     if ((e = qwd_field_int(q, qwd_field(q, "cpu"), "cpu", QWD_UNSET, &args.cpu))
         || (e = qwd_field_int(q, qwd_field(q, "memory"), "memory", QWD_UNSET, &args.memory_mib))
         || (e = qwd_field_int(q, qwd_field(q, "lifetime"), "lifetime", QWD_UNSET, &args.lifetime_s))
-        || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
+        || (e = read_choices(q, &args)) || (e = qwd_store_open(q, &store))
+        || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }
     /* the browser that created a session may see and stop it later (QwdAuth none/form) */

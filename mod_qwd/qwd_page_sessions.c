@@ -37,11 +37,14 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
             ap_rprintf(r, "<td class=\"qwd-owner\">%s</td>", qwd_h(q, row->owner));
         }
         ap_rprintf(r,
-                   "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s</td>"
+                   "<td>%s</td><td>%d</td><td>%d MiB</td><td class=\"qwd-state\">%s%s%s%s%s%s</td>"
                    "<td>%s</td><td>%s</td><td>",
                    qwd_h(q, row->machine), row->cpu, row->memory_mib, qwd_h(q, row->state),
-                   row->ended_reason ? " (" : "", qwd_h(q, row->ended_reason),
-                   row->ended_reason ? ")" : "", qwd_h(q, qwd_html_time(q, row->created)),
+                   row->ended_reason || row->queued_reason ? " (" : "",
+                   qwd_h(q, row->ended_reason ? row->ended_reason : row->queued_reason),
+                   row->ended_reason || row->queued_reason ? ")" : "",
+                   live && row->node ? " on " : "", live ? qwd_h(q, row->node) : "",
+                   qwd_h(q, qwd_html_time(q, row->created)),
                    qwd_h(q, qwd_html_time(q, row->expires)));
         if (viewer) {
             ap_rprintf(r, "<a class=\"qwd-open\" href=\"%s\" target=\"_blank\">Open</a> ",

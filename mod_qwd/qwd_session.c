@@ -38,10 +38,38 @@ int qwd_session_is_live(const qwd_row_t *row)
     return strcmp(row->state, QWD_STATE_ENDED) != 0;
 }
 
+void qwd_create_args_init(qwd_create_args_t *args)
+{
+    memset(args, 0, sizeof(*args));
+    args->cpu = args->memory_mib = args->lifetime_s = args->oneshot = QWD_UNSET;
+    args->gpu = args->scratch_gib = QWD_UNSET;
+}
+
+qwd_error_t *qwd_session_catalog(qwd_req_t *q, json_t **catalog)
+{
+    return qwd_helper_call(q, QWD_OP_MACHINES, NULL, catalog);
+}
+
+json_t *qwd_session_choices(qwd_req_t *q, json_t *catalog)
+{
+    json_t *scripts = json_object_get(catalog, "scripts");
+    json_t *prefixes = json_array();
+    const apr_array_header_t *list = q->cfg->script_url_prefixes;
+    int i;
+    for (i = 0; list && i < list->nelts; i++) {
+        json_array_append_new(prefixes, json_string(APR_ARRAY_IDX(list, i, const char *)));
+    }
+    return json_pack("{s:o, s:b, s:i, s:o, s:i}", "scripts",
+                     json_is_array(scripts) ? json_incref(scripts) : json_array(), "script_text",
+                     qwd_cfg_script_text(q->cfg), "script_max", qwd_cfg_script_max(q->cfg),
+                     "script_url_prefixes", prefixes, "max_scratch_gib",
+                     qwd_cfg_max_scratch_gib(q->cfg));
+}
+
 qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
 {
     json_t *result;
-    qwd_error_t *e = qwd_helper_call(q, QWD_OP_MACHINES, NULL, &result);
+    qwd_error_t *e = qwd_session_catalog(q, &result);
     if (e) {
         return e;
     }
@@ -69,15 +97,66 @@ static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field
     return e;
 }
 
+static int has_string(json_t *array, const char *text)
+{
+    json_t *item;
+    size_t i;
+    json_array_foreach (array, i, item) {
+        if (json_is_string(item) && !strcmp(json_string_value(item), text)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The choices of a create that depend on its machine: only what the machine offers. */
+static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_args_t *args)
+{
+    json_t *shares = json_object_get(machine, "shares"), *share;
+    const char *format = json_string_value(json_object_get(machine, "format"));
+    int max_scratch = qwd_cfg_max_scratch_gib(q->cfg), i;
+    size_t k;
+    if (args->video && *args->video
+        && !has_string(json_object_get(machine, "videos"), args->video)) {
+        return bad_field(q, QWDLOGNO(03410), "video",
+                         "This machine does not offer the video card %s.", args->video);
+    }
+    if (args->gpu == 1 && !json_is_true(json_object_get(machine, "gpu"))) {
+        return bad_field(q, QWDLOGNO(03411), "gpu", "This machine is not offered with a GPU.");
+    }
+    for (i = 0; args->shares && i < args->shares->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(args->shares, i, const char *);
+        int offered = 0;
+        json_array_foreach (shares, k, share) {
+            const char *share_name = json_string_value(json_object_get(share, "name"));
+            offered |= share_name && !strcmp(share_name, name)
+                       && json_is_true(json_object_get(share, "optional"));
+        }
+        if (!offered) {
+            return bad_field(q, QWDLOGNO(03412), "shares",
+                             "This machine offers no folder \"%s\" to choose.", name);
+        }
+    }
+    if (args->scratch_gib != QWD_UNSET
+        && (!format || strcmp(format, "iso") || args->scratch_gib < QWD_PROTO_MIN_SCRATCH_GIB
+            || args->scratch_gib > max_scratch)) {
+        return bad_field(q, QWDLOGNO(03413), "scratch_gib", "%s",
+                         format && !strcmp(format, "iso")
+                             ? apr_psprintf(q->r->pool, "The scratch disk must be %d to %d GiB.",
+                                            QWD_PROTO_MIN_SCRATCH_GIB, max_scratch)
+                             : "Only machines that start from an ISO image have a scratch disk.");
+    }
+    return NULL;
+}
+
 /* Fills defaults and checks every field against the helper's machines and the limits. */
 static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 {
     qwd_dir_config_t *cfg = q->cfg;
     int max_lifetime = qwd_cfg_max_lifetime(cfg);
-    json_t *machines, *machine;
+    json_t *catalog, *machines, *machine, *chosen = NULL;
     qwd_error_t *e;
     size_t i;
-    int known = 0;
 
     if (args->cpu == QWD_UNSET) {
         args->cpu = qwd_cfg_default_cpu(cfg);
@@ -114,21 +193,54 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
         e->field = "machine";
         return e;
     }
-    if ((e = qwd_session_machines(q, &machines))) {
+    if ((e = qwd_session_catalog(q, &catalog))) {
         return e;
     }
+    machines = json_object_get(catalog, "machines");
     json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         if (name && !strcmp(name, args->machine)) {
-            known = 1;
+            chosen = machine;
         }
     }
-    if (!known) {
+    if (!chosen) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00506), "bad_field", "There is no such machine.");
         e->field = "machine";
         return e;
     }
-    return NULL;
+    if ((e = validate_choices(q, chosen, args))) {
+        return e;
+    }
+    return qwd_script_check(q, json_object_get(catalog, "scripts"), &args->script);
+}
+
+/* The helper's start arguments for what a create chose beyond the profile. */
+static void add_choices(json_t *start_args, const qwd_create_args_t *args)
+{
+    int i;
+    if (args->video && *args->video) {
+        json_object_set_new(start_args, "video", json_string(args->video));
+    }
+    if (args->gpu == 1) {
+        json_object_set_new(start_args, "gpu", json_true());
+    }
+    if (args->shares && args->shares->nelts) {
+        json_t *shares = json_array();
+        for (i = 0; i < args->shares->nelts; i++) {
+            json_array_append_new(shares,
+                                  json_string(APR_ARRAY_IDX(args->shares, i, const char *)));
+        }
+        json_object_set_new(start_args, "shares", shares);
+    }
+    if (args->scratch_gib != QWD_UNSET) {
+        json_object_set_new(start_args, "scratch_gib", json_integer(args->scratch_gib));
+    }
+    if (args->script.name && *args->script.name) {
+        json_object_set_new(start_args, "script", json_string(args->script.name));
+    }
+    else if (args->script.text && *args->script.text) {
+        json_object_set_new(start_args, "script_text", json_string(args->script.text));
+    }
 }
 
 static qwd_error_t *check_load(qwd_req_t *q)
@@ -274,6 +386,7 @@ static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *
     start_args = json_pack("{s:s, s:i, s:i, s:i, s:s, s:b, s:s}", "machine", row->machine, "cpu",
                            row->cpu, "memory_mib", row->memory_mib, "lifetime_s", args->lifetime_s,
                            "owner", row->owner, "oneshot", row->oneshot, "ref", row->id);
+    add_choices(start_args, args);
     /* for the helper's journal (this module records the start itself) and its start latency,
      * counted from this request's arrival */
     json_object_set_new(start_args, "by", json_string(q->user));
@@ -294,6 +407,8 @@ static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *
     row->token = json_string_value(json_object_get(started, "token"));
     row->state = json_string_value(json_object_get(started, "state"));
     row->boot = json_string_value(json_object_get(started, "boot"));
+    row->queued_reason = json_string_value(json_object_get(started, "queued_reason"));
+    row->node = json_string_value(json_object_get(started, "node"));
     wait_restored(q, row);
     if (json_is_integer(json_object_get(started, "expires"))) {
         row->expires = json_integer_value(json_object_get(started, "expires"));
@@ -484,22 +599,27 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         if (session) {
             const char *boot = json_string_value(json_object_get(session, "boot"));
             const char *state = json_string_value(json_object_get(session, "state"));
+            const char *queued = json_string_value(json_object_get(session, "queued_reason"));
+            const char *node = json_string_value(json_object_get(session, "node"));
+            json_t *expires = json_object_get(session, "expires");
             if (state && strcmp(state, row->state) && strcmp(state, QWD_STATE_ENDED)) {
                 if ((e = qwd_store_set_state(store, row->id, state))) {
                     return e;
                 }
                 row->state = apr_pstrdup(q->r->pool, state);
             }
-            row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
-            /* extended since (qwdctl extend, another child's extend): the row follows */
-            json_t *expires = json_object_get(session, "expires");
+            /* a batch job's lifetime counts from its start, which the queue may delay; an
+             * extension since (qwdctl extend, another child's extend) moves it too */
             if (json_is_integer(expires) && json_integer_value(expires) != row->expires
-                && (!state || strcmp(state, QWD_STATE_ENDED))) {
-                if ((e = qwd_store_set_expires_at(store, row->id, json_integer_value(expires)))) {
+                && json_integer_value(expires) > 0) {
+                if ((e = qwd_store_set_expires(store, row->id, json_integer_value(expires)))) {
                     return e;
                 }
                 row->expires = json_integer_value(expires);
             }
+            row->boot = boot ? apr_pstrdup(q->r->pool, boot) : NULL;
+            row->queued_reason = queued ? apr_pstrdup(q->r->pool, queued) : NULL;
+            row->node = node ? apr_pstrdup(q->r->pool, node) : NULL;
             if (!brief) {
                 const char *token = json_string_value(json_object_get(session, "token"));
                 row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;
@@ -593,7 +713,7 @@ qwd_error_t *qwd_session_extend(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row
     }
     expires = json_object_get(extended, "expires");
     row->expires = json_is_integer(expires) ? json_integer_value(expires) : row->expires + seconds;
-    if ((e = qwd_store_set_expires_at(store, row->id, row->expires))) {
+    if ((e = qwd_store_set_expires(store, row->id, row->expires))) {
         return e;
     }
     qwd_audit_record(

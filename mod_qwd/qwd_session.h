@@ -6,15 +6,35 @@
 #define QWD_SESSION_H
 
 #include "qwd_request.h"
+#include "qwd_script_source.h"
 #include "qwd_store.h"
 
 typedef struct qwd_create_args {
     const char *machine;
     int cpu, memory_mib, lifetime_s, oneshot; /* QWD_UNSET → the configured default */
+    /* Sessions for data analysis (docs/data-sessions.md), each checked against what the
+     * machine offers: NULL / QWD_UNSET / empty when not asked for. */
+    const char *video;
+    int gpu;
+    apr_array_header_t *shares; /* optional shares chosen (const char *) */
+    int scratch_gib;            /* an ISO machine's scratch disk, ≤ QwdMaxScratchDisk */
+    qwd_script_request_t script;
 } qwd_create_args_t;
 
-/* The helper's machines: a JSON array of {name, format, virtual_size, description}. */
+/* Arguments that ask for nothing (every field unset). */
+void qwd_create_args_init(qwd_create_args_t *args);
+
+/* The helper's machines: a JSON array of {name, format, virtual_size, description, warm,
+ * videos, gpu, shares}. */
 qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines);
+
+/* The helper's whole machines reply: {machines, scripts, max_scratch_gib}. */
+qwd_error_t *qwd_session_catalog(qwd_req_t *q, json_t **catalog);
+
+/* What this Location lets users choose beyond the helper's machines, for the form and
+ * GET /api/machines: the helper's scripts, QwdScriptText, QwdScriptMaxSize, the URL prefixes and
+ * QwdMaxScratchDisk (a new JSON object). */
+json_t *qwd_session_choices(qwd_req_t *q, json_t *catalog);
 
 /* The effective per-user CPU and memory limits (for the form's choices). */
 int qwd_session_max_cpu(qwd_req_t *q);

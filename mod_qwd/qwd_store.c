@@ -101,6 +101,7 @@ static const struct {
                        " WHERE id = %s AND state <> 'ended'"},
     {"qwd_set_state", "UPDATE qwd_sessions SET state = %s WHERE id = %s AND state <> 'ended'"
                       " AND state <> 'pending'"},
+    {"qwd_set_expires", "UPDATE qwd_sessions SET expires = %s WHERE id = %s AND state <> 'ended'"},
     {"qwd_delete", "DELETE FROM qwd_sessions WHERE id = %s"},
     {"qwd_get", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE id = %s"},
     {"qwd_get_by_link", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE link_key = %s"},
@@ -142,7 +143,6 @@ static const struct {
     {"qwd_audit_cursor_set", "INSERT INTO qwd_audit_cursor (journal, seq)"
                              " VALUES (%s, CAST(%s AS INTEGER)) ON CONFLICT (journal) DO UPDATE"
                              " SET seq = MAX(seq, excluded.seq)"},
-    {"qwd_set_expires", "UPDATE qwd_sessions SET expires = %s WHERE id = %s AND state <> 'ended'"},
     {NULL, NULL}};
 
 int qwd_store_post_config(server_rec *s)
@@ -559,6 +559,13 @@ qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char 
     return rc ? db_error(store, QWDLOGNO(00215), rc, "updating a session's state") : NULL;
 }
 
+qwd_error_t *qwd_store_set_expires(qwd_store_t *store, const char *id, apr_int64_t expires)
+{
+    int nrows = 0;
+    int rc = exec_stmt(store, "qwd_set_expires", &nrows, num(store, expires), id, NULL);
+    return rc ? db_error(store, QWDLOGNO(03600), rc, "updating a session's expiry") : NULL;
+}
+
 qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id)
 {
     int nrows = 0;
@@ -661,13 +668,6 @@ qwd_error_t *qwd_store_rows(qwd_store_t *store, const char *label, int n, const 
         APR_ARRAY_PUSH(*rows, const char **) = values;
     }
     return NULL;
-}
-
-qwd_error_t *qwd_store_set_expires_at(qwd_store_t *store, const char *id, apr_int64_t expires)
-{
-    int nrows = 0;
-    int rc = exec_stmt(store, "qwd_set_expires", &nrows, num(store, expires), id, NULL);
-    return rc ? db_error(store, QWDLOGNO(03811), rc, "updating a session's end") : NULL;
 }
 
 qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,

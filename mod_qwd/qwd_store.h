@@ -23,6 +23,9 @@ typedef struct qwd_row {
     apr_int64_t created, expires, ended;
     const char *ended_reason;
     const char *boot; /* the helper's "cold" or "restored"; NULL when not known (not stored) */
+    /* a session on a cluster (not stored, as the helper said when reconciled): why its job
+     * waits ("Resources"), and the node it runs on */
+    const char *queued_reason, *node;
 } qwd_row_t;
 
 typedef struct qwd_limits {
@@ -53,6 +56,9 @@ qwd_error_t *qwd_store_reserve(qwd_store_t *store, const qwd_row_t *row,
 qwd_error_t *qwd_store_mark_started(qwd_store_t *store, const qwd_row_t *row);
 qwd_error_t *qwd_store_mark_ended(qwd_store_t *store, const char *id, const char *reason);
 qwd_error_t *qwd_store_set_state(qwd_store_t *store, const char *id, const char *state);
+
+/* A live row's expiry, as its place decided it (a batch job's lifetime runs from its start). */
+qwd_error_t *qwd_store_set_expires(qwd_store_t *store, const char *id, apr_int64_t expires);
 qwd_error_t *qwd_store_delete(qwd_store_t *store, const char *id);
 /* *row = NULL when there is no such id. */
 qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row);
@@ -72,8 +78,6 @@ qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, c
  * each, NULL for SQL NULL). */
 qwd_error_t *qwd_store_rows(qwd_store_t *store, const char *label, int n, const char **params,
                             int ncols, apr_array_header_t **rows);
-/* A live row's end (an extend; the helper's expires, which a reconcile finds changed). */
-qwd_error_t *qwd_store_set_expires_at(qwd_store_t *store, const char *id, apr_int64_t expires);
 /* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
 qwd_error_t *qwd_store_sweep(qwd_store_t *store);
 

@@ -24,6 +24,7 @@ typedef struct helper_warm_images helper_warm_images; /* helper_warm.c */
 typedef struct helper_websockify helper_websockify;   /* helper_websockify.c */
 typedef struct helper_metrics helper_metrics;         /* helper_metrics.c */
 typedef struct helper_journal helper_journal;         /* helper_journal.c */
+typedef struct helper_slurm helper_slurm;             /* helper_backend_slurm.c */
 
 typedef struct helper {
     apr_pool_t *pool;
@@ -31,6 +32,8 @@ typedef struct helper {
     qwd_vm_host host;          /* QEMU binary, accelerator, CPU model, NIC: every VM's */
     const char *sessions_dir;  /* STATE/sessions */
     const char *token_tmp_dir; /* TOKENDIR.tmp */
+    const char *empty_dir;     /* STATE/empty: what a share's device points to when the VM
+                                  must not see a folder (templates, unchosen optional shares) */
     helper_events *events;
     helper_clients *clients;
     helper_sessions *sessions;
@@ -38,6 +41,7 @@ typedef struct helper {
     helper_websockify *websockify;
     helper_metrics *metrics; /* counters of what the helper did, for the metrics op */
     helper_journal *journal; /* what happened to sessions, for the events op */
+    helper_slurm *slurm;     /* NULL without the Slurm backend */
     int stopping;            /* SIGTERM/SIGINT: the loop ends after this turn */
 } helper;
 

@@ -44,3 +44,29 @@ int helper_agent_answer(int fd)
     *newline = '\0'; /* one request per connection: the caller closes it after this */
     return strstr(line, "\"return\"") ? 1 : -1;
 }
+
+int helper_agent_read(int fd, json_t **answer)
+{
+    char line[AGENT_LINE_MAX];
+    ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
+    *answer = NULL;
+    if (n < 0) {
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    }
+    if (n == 0) {
+        return -1;
+    }
+    line[n] = '\0';
+    char *newline = strchr(line, '\n');
+    if (!newline) {
+        return n == (ssize_t)sizeof line - 1 ? -1 : 0;
+    }
+    *newline = '\0';
+    *answer = json_loads(line, 0, NULL);
+    if (!json_is_object(*answer)) {
+        json_decref(*answer);
+        *answer = NULL;
+        return -1;
+    }
+    return 1;
+}

@@ -28,14 +28,31 @@ typedef struct helper_vm_report {
     int crashed;         /* VM_ENDED: it did not end cleanly (an end that cannot be known, e.g.
                             of an adopted VM, counts as clean) */
     const char *how;     /* VM_ENDED: how it ended ("QEMU exit status 1"), or NULL */
+    const char *reason;  /* VM_ENDED: the end reason (QWD_END_*) when the place knows it better
+                            than the exit does (a batch job's time limit: expired; a lost node:
+                            node_lost), or NULL */
 } helper_vm_report;
+
+/* Where a VM is and what its place decided, for the session object (all may be unset). */
+typedef struct helper_vm_place {
+    const char *queued; /* it waits for room (a pending batch job): why, in the scheduler's
+                            words ("Resources", "Priority"); NULL when it does not wait */
+    const char *node;   /* the cluster node it runs on */
+    const char *job;    /* its batch job */
+    const char *boot;   /* QWD_BOOT_*, when the place decides it (the node's warm images) */
+    apr_time_t expires; /* when the place ends it (a running job's end time); 0: unknown */
+} helper_vm_place;
 
 /* A backend reports through this, only from the loop's events and ticks (never from within one
  * of its own entry points). The session may release vm from within. */
 typedef void helper_vm_hook(void *session, helper_vm *vm, const helper_vm_report *report);
 
 typedef struct helper_backend {
-    const char *name;
+    const char *name; /* QWD_BACKEND_* */
+    /* Its VMs run elsewhere: they count against no limit of this host (vCPUs, memory, load),
+     * this host's warm images are not theirs, and their lifetime is the place's own clock (a
+     * batch job's time limit) rather than the session's expiry check. */
+    int remote;
     /* Starts carrying out plan (which lives as long as pool). Returns the VM, or NULL with
      * *problem (in pool) when it cannot even begin; everything after is reported through hook. */
     helper_vm *(*launch)(helper *h, apr_pool_t *pool, const helper_plan *plan, helper_vm_hook *hook,
@@ -53,8 +70,14 @@ typedef struct helper_backend {
      * "synced", "not synced", or NULL when not applicable). */
     pid_t (*pid)(const helper_vm *vm);
     const char *(*clock)(const helper_vm *vm);
+    /* Optional (NULL: the backend never runs a plan's agent_script, so its plans must not have
+     * one): where the guest script of a restored VM stands, QWD_SETUP_WAITING, _RUNNING, _DONE
+     * or _FAILED (docs/protocol.md), or NULL when it has none. */
+    const char *(*setup)(const helper_vm *vm);
     /* Forgets the VM (ended or failed, or abandoned to a next helper); frees it. */
     void (*release)(helper_vm *vm);
+    /* Where it is (NULL: on this host, nothing to say). */
+    void (*place)(const helper_vm *vm, helper_vm_place *place);
 } helper_backend;
 
 #endif

@@ -27,6 +27,13 @@
 /* How long the guest agent may take to answer guest-set-time. */
 #define AGENT_TIMEOUT_S 10
 #define AGENT_REQUEST_MAX 128
+/* A restored guest's script runs through guest-exec; guest-exec-status is asked after this
+ * long, doubling up to the maximum, until it exited. */
+#define SETUP_POLL_FIRST_MS 20
+#define SETUP_POLL_MAX_MS 2000
+#define SETUP_SHELL "/bin/sh"
+/* The last line of qemu.log that a start failure quotes. */
+#define QEMU_LOG_TAIL 512
 
 struct helper_vm {
     apr_pool_t *pool;
@@ -59,6 +66,18 @@ struct helper_vm {
     int agent_fd;
     helper_watch *agent_watch;
     const char *clock;
+    /* A start answered only once the display answers (plan->confirm_launch): QEMU runs, the
+     * session does not know yet. */
+    int launch_unconfirmed;
+    /* A restored guest's script (plan->agent_script) through the agent, after the clock:
+     * NULL (none), or QWD_SETUP_*; the guest-exec pid; a conversation or the pause before the
+     * next guest-exec-status. */
+    const char *setup;
+    json_int_t setup_pid;
+    int setup_fd;
+    helper_watch *setup_watch;
+    int setup_poll_ms;
+    apr_time_t setup_started;
 };
 
 static void close_probe(helper_vm *vm)
@@ -69,6 +88,11 @@ static void close_probe(helper_vm *vm)
 static void close_agent(helper_vm *vm)
 {
     helper_watch_close(&vm->agent_watch, &vm->agent_fd);
+}
+
+static void close_setup(helper_vm *vm)
+{
+    helper_watch_close(&vm->setup_watch, &vm->setup_fd);
 }
 
 static void cancel_qmp(helper_vm *vm)
@@ -82,6 +106,7 @@ static apr_status_t vm_cleanup(void *data)
     helper_vm *vm = data;
     close_probe(vm);
     close_agent(vm);
+    close_setup(vm);
     cancel_qmp(vm);
     return APR_SUCCESS;
 }
@@ -102,6 +127,7 @@ static helper_vm *vm_new(helper *h, apr_pool_t *parent, const helper_plan *plan,
     vm->qmp_socket = qwd_session_file(pool, plan->dir, QWD_SESSION_QMP_SOCKET);
     vm->probe_fd = -1;
     vm->agent_fd = -1;
+    vm->setup_fd = -1;
     apr_pool_cleanup_register(pool, vm, vm_cleanup, apr_pool_cleanup_null);
     return vm;
 }
@@ -114,7 +140,7 @@ static void local_release(helper_vm *vm)
 static void report(helper_vm *vm, helper_vm_event event, const char *problem, int crashed,
                    const char *how)
 {
-    helper_vm_report report = {event, problem, crashed, how};
+    helper_vm_report report = {event, problem, crashed, how, NULL};
     vm->hook(vm->session, vm, &report);
 }
 
@@ -141,6 +167,29 @@ static void send_quit(helper_vm *vm)
     }
 }
 
+/* The last non-empty line of QEMU's log, or "no output". */
+static const char *qemu_log_last_line(helper_vm *vm)
+{
+    char tail[QEMU_LOG_TAIL];
+    int fd = open(vm->plan->log_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return "no output";
+    }
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof tail - 1 ? size - (off_t)sizeof tail + 1 : 0;
+    ssize_t length = pread(fd, tail, sizeof tail - 1, from);
+    close(fd);
+    while (length > 0 && (tail[length - 1] == '\n' || tail[length - 1] == '\r')) {
+        length--;
+    }
+    if (length <= 0) {
+        return "no output";
+    }
+    tail[length] = '\0';
+    const char *line = strrchr(tail, '\n');
+    return apr_pstrdup(vm->parent, line ? line + 1 : tail);
+}
+
 static void on_qemu(void *data, const helper_qemu_report *qemu_report)
 {
     helper_vm *vm = data;
@@ -155,6 +204,10 @@ static void on_qemu(void *data, const helper_qemu_report *qemu_report)
         if (vm->stopping) {
             send_quit(vm); /* stopped while qemu-img ran, which finished first */
         }
+        if (vm->plan->confirm_launch && !vm->stopping) {
+            vm->launch_unconfirmed = 1; /* VM_LAUNCHED once the display answers */
+            return;
+        }
         report(vm, VM_LAUNCHED, NULL, 0, NULL);
         return;
     }
@@ -162,7 +215,21 @@ static void on_qemu(void *data, const helper_qemu_report *qemu_report)
     vm->qemu = NULL;
     close_probe(vm);
     close_agent(vm);
+    close_setup(vm);
     cancel_qmp(vm);
+    if (vm->launch_unconfirmed && qemu_report->event == QEMU_EXITED && !vm->stopping) {
+        /* It never showed its display: a device it could not open, most likely. Its own
+         * words make the start's error. */
+        vm->launch_unconfirmed = 0;
+        report(vm, VM_FAILED,
+               apr_psprintf(vm->parent, "QEMU ended before its display answered (%s): %s",
+                            qemu_report->status_known
+                                ? helper_describe_status(vm->pool, qemu_report->status)
+                                : "unknown status",
+                            qemu_log_last_line(vm)),
+               0, NULL);
+        return;
+    }
     if (qemu_report->event == QEMU_FAILED) {
         /* A VM stopped before it ran (its qemu-img was killed) simply ended. */
         if (vm->stopping) {
@@ -195,6 +262,9 @@ static helper_vm *local_launch(helper *h, apr_pool_t *pool, const helper_plan *p
         .argv = plan->argv,
         .state_path = plan->restore == QWD_RESTORE_FD ? plan->state_path : NULL,
         .flags = SPAWN_NEW_SESSION | (plan->no_hugepages ? SPAWN_NO_HUGEPAGES : 0),
+        .seed_path = plan->seed_path,
+        .seed = plan->seed,
+        .seed_size = plan->seed_size,
     };
     vm->qemu = helper_qemu_start(h->events, vm->pool, &launch, on_qemu, vm, problem);
     if (!vm->qemu) {
@@ -224,6 +294,111 @@ static void local_stop(helper_vm *vm)
     send_quit(vm);
 }
 
+static void on_setup(void *data, short revents);
+
+static void setup_over(helper_vm *vm, const char *state, const char *why)
+{
+    close_setup(vm);
+    vm->setup = state;
+    double seconds = (double)(apr_time_now() - vm->setup_started) / APR_USEC_PER_SEC;
+    if (!strcmp(state, QWD_SETUP_DONE)) {
+        helper_log_info(QWDLOGNO(05401) "session %s: guest script done in %.2f s",
+                        vm->plan->session_id, seconds);
+    }
+    else {
+        helper_log_warn(QWDLOGNO(05402) "session %s: guest script failed after %.2f s: %s",
+                        vm->plan->session_id, seconds, why);
+    }
+}
+
+/* Sends one request about the guest script; its answer comes to on_setup. */
+static void setup_request(helper_vm *vm, json_t *request)
+{
+    char *text = json_dumps(request, JSON_COMPACT);
+    json_decref(request);
+    const char *line = text ? apr_pstrcat(vm->pool, text, "\n", NULL) : NULL;
+    free(text);
+    vm->setup_fd = line ? helper_agent_send(
+                       qwd_session_file(vm->pool, vm->plan->dir, QWD_SESSION_AGENT_SOCKET), line)
+                        : -1;
+    vm->setup_watch = vm->setup_fd >= 0
+                          ? helper_watch_fd(vm->h->events, vm->setup_fd, POLLIN, on_setup, vm)
+                          : NULL;
+    if (!vm->setup_watch) {
+        setup_over(vm, QWD_SETUP_FAILED, "cannot reach the guest agent");
+        return;
+    }
+    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
+}
+
+static void ask_status(void *data, short revents)
+{
+    helper_vm *vm = data;
+    close_setup(vm); /* the pause's timer */
+    setup_request(vm, json_pack("{s:s, s:{s:I}}", "execute", "guest-exec-status", "arguments",
+                                "pid", vm->setup_pid));
+}
+
+/* guest-exec's answer (its pid), then guest-exec-status's (exited or not) until it ended. */
+static void on_setup(void *data, short revents)
+{
+    helper_vm *vm = data;
+    json_t *answer = NULL;
+    int got = revents ? helper_agent_read(vm->setup_fd, &answer) : -2;
+    if (got == 0) {
+        return;
+    }
+    close_setup(vm);
+    json_t *result = json_object_get(answer, "return");
+    if (got < 0 || !json_is_object(result)) {
+        const char *error =
+            json_string_value(json_object_get(json_object_get(answer, "error"), "desc"));
+        setup_over(vm, QWD_SETUP_FAILED,
+                   got == -2 ? "the guest agent did not answer in time"
+                   : error   ? apr_pstrcat(vm->pool, "the guest agent refused: ", error, NULL)
+                             : "the guest agent's answer was unreadable");
+        json_decref(answer);
+        return;
+    }
+    if (!vm->setup_pid) {
+        vm->setup_pid = json_integer_value(json_object_get(result, "pid"));
+        if (vm->setup_pid <= 0) {
+            setup_over(vm, QWD_SETUP_FAILED, "guest-exec gave no pid");
+            json_decref(answer);
+            return;
+        }
+        vm->setup = QWD_SETUP_RUNNING;
+    }
+    else if (json_is_true(json_object_get(result, "exited"))) {
+        json_int_t status = json_integer_value(json_object_get(result, "exitcode"));
+        setup_over(vm, status == 0 ? QWD_SETUP_DONE : QWD_SETUP_FAILED,
+                   apr_psprintf(vm->pool, "exit status %" JSON_INTEGER_FORMAT, status));
+        json_decref(answer);
+        return;
+    }
+    json_decref(answer);
+    /* Ask again after a pause (a timer watch), longer each time. */
+    vm->setup_watch = helper_watch_fd(vm->h->events, -1, 0, ask_status, vm);
+    if (!vm->setup_watch) {
+        setup_over(vm, QWD_SETUP_FAILED, "no memory");
+        return;
+    }
+    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_msec(vm->setup_poll_ms));
+    vm->setup_poll_ms =
+        vm->setup_poll_ms * 2 > SETUP_POLL_MAX_MS ? SETUP_POLL_MAX_MS : vm->setup_poll_ms * 2;
+}
+
+/* The guest script of a restored VM: its host folders' mounts and start-up script, run by the
+ * agent with the guest's shell (it was in no seed: the guest does not boot again). */
+static void start_setup(helper_vm *vm)
+{
+    vm->setup_started = apr_time_now();
+    vm->setup_poll_ms = SETUP_POLL_FIRST_MS;
+    setup_request(vm, json_pack("{s:s, s:{s:s, s:[s, s], s:b}}", "execute", "guest-exec",
+                                "arguments", "path", SETUP_SHELL, "arg", "-c",
+                                vm->plan->agent_script, "capture-output", 0));
+}
+
 /* A restored clone's clock stands where the template's stood when it was saved: set it from
  * the host's (the agent then also writes the guest's RTC). */
 static void on_agent(void *data, short revents)
@@ -246,6 +421,9 @@ static void on_agent(void *data, short revents)
         helper_log_warn(
             QWDLOGNO(05042) "session %s: the guest agent did not answer guest-set-time in %d s", id,
             AGENT_TIMEOUT_S);
+    }
+    if (vm->plan->agent_script) {
+        start_setup(vm); /* one conversation with the agent at a time */
     }
 }
 
@@ -283,8 +461,15 @@ static void on_probe(void *data, short revents)
     }
     vm->running = 1;
     helper_log_info(QWDLOGNO(05039) "session %s: running (VNC answers)", vm->plan->session_id);
+    if (vm->launch_unconfirmed) {
+        vm->launch_unconfirmed = 0;
+        report(vm, VM_LAUNCHED, NULL, 0, NULL);
+    }
     report(vm, VM_RUNNING, NULL, 0, NULL);
     if (vm->plan->profile.guest_agent && !strcmp(vm->plan->boot, QWD_BOOT_RESTORED) && !vm->clock) {
+        if (vm->plan->agent_script) {
+            vm->setup = QWD_SETUP_WAITING;
+        }
         start_clock_sync(vm);
     }
 }
@@ -435,6 +620,11 @@ static const char *local_clock(const helper_vm *vm)
     return vm->clock;
 }
 
+static const char *local_setup(const helper_vm *vm)
+{
+    return vm->setup ? vm->setup : (vm->plan->agent_script ? QWD_SETUP_WAITING : NULL);
+}
+
 const helper_backend helper_backend_local = {
     .name = "local",
     .launch = local_launch,
@@ -443,5 +633,6 @@ const helper_backend helper_backend_local = {
     .tick = local_tick,
     .pid = local_pid,
     .clock = local_clock,
+    .setup = local_setup,
     .release = local_release,
 };

@@ -2,6 +2,7 @@
 /* Every configuration key is spelled once, in the table below, with its type and default;
  * docs/helper.md documents the same keys in the same order. */
 #include "helper_config.h"
+#include "helper_shares.h"
 #include "qwd_argv.h"
 #include "qwd_text.h"
 #include "qwd_protocol.h"
@@ -9,12 +10,14 @@
 #include <apr_strings.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE, KEY_BOOL } key_type;
+/* KEY_LIST: a key that may repeat; each line adds one string. */
+typedef enum { KEY_STRING, KEY_INT, KEY_MODE, KEY_DOUBLE, KEY_BOOL, KEY_LIST } key_type;
 
 typedef struct {
     const char *name;
@@ -54,6 +57,7 @@ static const config_key config_keys[] = {
     KEY(default_lifetime, KEY_INT, "3600"),
     KEY(max_lifetime, KEY_INT, "86400"),
     KEY(iso_scratch_size, KEY_STRING, "10G"),
+    KEY(max_scratch_gib, KEY_INT, "100"),
     KEY(allowed_group, KEY_STRING, NULL),
     KEY(log_file, KEY_STRING, NULL),
     KEY(expiry_interval, KEY_INT, "2"),
@@ -63,6 +67,26 @@ static const config_key config_keys[] = {
     KEY(warm_recipe, KEY_STRING, "shared"),
     KEY(warm_clone_hugepages, KEY_BOOL, "no"),
     KEY(warm_budget_mib, KEY_INT, "4096"),
+    KEY(share_root, KEY_STRING, NULL),
+    KEY(share, KEY_LIST, NULL),
+    KEY(scripts_dir, KEY_STRING, NULL),
+    KEY(gpu_devices, KEY_STRING, NULL),
+    KEY(sysfs_root, KEY_STRING, "/sys"),
+    KEY(backend, KEY_STRING, QWD_BACKEND_LOCAL),
+    KEY(slurm_machines, KEY_STRING, NULL),
+    KEY(slurm_bin_dir, KEY_STRING, "/usr/bin"),
+    KEY(slurm_partition, KEY_STRING, NULL),
+    KEY(slurm_account, KEY_STRING, NULL),
+    KEY(slurm_qos, KEY_STRING, NULL),
+    KEY(slurm_signal_s, KEY_INT, "30"),
+    KEY(slurm_memory_overhead_mib, KEY_INT, "256"),
+    KEY(slurm_poll_interval, KEY_INT, "2"),
+    KEY(slurm_node_command, KEY_STRING, "/usr/sbin/qwd-node"),
+    KEY(slurm_node_config, KEY_STRING, NULL),
+    KEY(slurm_output, KEY_STRING, "/dev/null"),
+    KEY(slurm_warm, KEY_BOOL, "yes"),
+    KEY(node_listen, KEY_STRING, "0.0.0.0"),
+    KEY(node_ports, KEY_STRING, "47000-47999"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
@@ -74,6 +98,8 @@ static const config_key config_keys[] = {
 #define MEMORY_MIB_BOUND (1 << 24) /* 16 TiB */
 #define LIFETIME_BOUND_S (1 << 30)
 #define INTERVAL_BOUND_S 3600
+#define SCRATCH_GIB_BOUND (1 << 20) /* 1 PiB */
+#define MAX_PORT 65535
 #define DEFAULT_QEMU_X86_64 "/usr/bin/qemu-system-x86_64"
 
 static const char *set_key(apr_pool_t *pool, helper_config *config, const config_key *key,
@@ -84,6 +110,14 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     errno = 0;
     switch (key->type) {
     case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
+    case KEY_LIST: {
+        apr_array_header_t **list = field;
+        if (!*list) {
+            *list = apr_array_make(pool, 4, sizeof(const char *));
+        }
+        APR_ARRAY_PUSH(*list, const char *) = apr_pstrdup(pool, value);
+        return NULL;
+    }
     case KEY_INT: {
         long number = strtol(value, &end, 10);
         if (errno || end == value || *end || number < 0 || number > KEY_INT_MAX) {
@@ -204,6 +238,69 @@ static const char *in_range(apr_pool_t *pool, const char *name, int value, int m
     return NULL;
 }
 
+void helper_config_node_ports(const helper_config *config, int *min, int *max)
+{
+    *min = *max = 0;
+    if (sscanf(config->node_ports, "%d-%d", min, max) != 2) {
+        *min = *max = 0;
+    }
+}
+
+int helper_config_machine_on_slurm(const helper_config *config, const char *machine)
+{
+    if (!config->slurm_machines) {
+        return !strcmp(config->backend, QWD_BACKEND_SLURM);
+    }
+    char *patterns = strdup(config->slurm_machines), *state = NULL;
+    int match = 0;
+    for (char *pattern = strtok_r(patterns, " \t,", &state); pattern && !match;
+         pattern = strtok_r(NULL, " \t,", &state)) {
+        match = fnmatch(pattern, machine, 0) == 0;
+    }
+    free(patterns);
+    return match;
+}
+
+/* The Slurm keys: a backend this helper knows, absolute paths, a port range. */
+static const char *check_slurm(apr_pool_t *pool, const helper_config *config)
+{
+    const char *problem;
+    int min, max;
+    if (strcmp(config->backend, QWD_BACKEND_LOCAL) && strcmp(config->backend, QWD_BACKEND_SLURM)) {
+        return "backend must be local or slurm";
+    }
+    if ((problem = must_be_absolute(pool, "slurm_bin_dir", config->slurm_bin_dir))
+        || (problem = must_be_absolute(pool, "slurm_node_command", config->slurm_node_command))
+        || (config->slurm_node_config
+            && (problem = must_be_absolute(pool, "slurm_node_config", config->slurm_node_config)))
+        || (problem = must_be_absolute(pool, "slurm_output", config->slurm_output))) {
+        return problem;
+    }
+    helper_config_node_ports(config, &min, &max);
+    if (min < 1 || max > MAX_PORT || min > max) {
+        return "node_ports must be a port range MIN-MAX (1 to 65535)";
+    }
+    if ((problem = in_range(pool, "slurm_poll_interval", config->slurm_poll_interval, 1,
+                            INTERVAL_BOUND_S))
+        || (problem =
+                in_range(pool, "slurm_signal_s", config->slurm_signal_s, 1, INTERVAL_BOUND_S))) {
+        return problem;
+    }
+    /* what goes into sbatch's options and the job's command: no spaces, no quotes */
+    const char *words[] = {config->slurm_partition,   config->slurm_account,
+                           config->slurm_qos,         config->slurm_node_command,
+                           config->slurm_node_config, config->slurm_output};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (words[i] && strcspn(words[i], " \t'\"\\;&|$`<>") != strlen(words[i])) {
+            return apr_psprintf(pool,
+                                "\"%s\": Slurm names and paths may not contain spaces, "
+                                "quotes or shell characters",
+                                words[i]);
+        }
+    }
+    return NULL;
+}
+
 const char *helper_config_check(apr_pool_t *pool, helper_config *config)
 {
     const char *problem;
@@ -237,9 +334,30 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
     if (!helper_config_qemu(config, "x86_64")) {
         return "qemu_x86_64 must name the QEMU binary";
     }
+    if ((problem = must_be_absolute(pool, "sysfs_root", config->sysfs_root))
+        || (config->scripts_dir
+            && (problem = must_be_absolute(pool, "scripts_dir", config->scripts_dir)))) {
+        return problem;
+    }
+    if ((problem = helper_shares_parse(pool, config->share, config->share_root, &config->shares))) {
+        return apr_pstrcat(pool, "share: ", problem, NULL);
+    }
+    if (config->gpu_devices && strcmp(config->gpu_devices, "vfio")) {
+        char *copy = apr_pstrdup(pool, config->gpu_devices), *state;
+        for (char *address = apr_strtok(copy, " ,", &state); address;
+             address = apr_strtok(NULL, " ,", &state)) {
+            if (!qwd_argv_pci_address_is_valid(address)) {
+                return apr_psprintf(
+                    pool, "gpu_devices: \"%s\" is not a PCI address like 0000:65:00.0", address);
+            }
+        }
+    }
     if (strspn(config->iso_scratch_size, "0123456789") == 0
         || strspn(config->iso_scratch_size, "0123456789KMGT") != strlen(config->iso_scratch_size)) {
         return "iso_scratch_size must be a size like 10G";
+    }
+    if ((problem = check_slurm(pool, config))) {
+        return problem;
     }
     if ((problem = in_range(pool, "max_cpu", config->max_cpu, 1, MAX_CPU_BOUND))
         || (problem = in_range(pool, "default_cpu", config->default_cpu, 1, config->max_cpu))
@@ -252,8 +370,9 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
                                config->max_lifetime))
         || (problem =
                 in_range(pool, "expiry_interval", config->expiry_interval, 1, INTERVAL_BOUND_S))
-        || (problem =
-                in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))) {
+        || (problem = in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))
+        || (problem = in_range(pool, "max_scratch_gib", config->max_scratch_gib,
+                               QWD_PROTO_MIN_SCRATCH_GIB, SCRATCH_GIB_BOUND))) {
         return problem;
     }
     return NULL;

@@ -57,7 +57,8 @@ static const char *resolve_inside(apr_pool_t *pool, const char *real_dir, const 
 /* First line of the sidecar NAME.txt (or STEM.txt), for the form's machine list. */
 static const char *read_description(apr_pool_t *pool, const char *real_dir, const char *name)
 {
-    const char *stem = apr_pstrndup(pool, name, (apr_size_t)(strrchr(name, '.') - name));
+    const char *dot = strrchr(name, '.');
+    const char *stem = dot ? apr_pstrndup(pool, name, (apr_size_t)(dot - name)) : name;
     const char *candidates[] = {apr_pstrcat(pool, name, ".txt", NULL),
                                 apr_pstrcat(pool, stem, ".txt", NULL)};
     for (int i = 0; i < 2; i++) {
@@ -138,6 +139,8 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
         if (helper_machine_read_sidecar(pool, machines_dir, machine.name, &sidecar, &ignored)
             == 0) {
             machine.guest_agent = sidecar.guest_agent;
+            machine.videos = sidecar.videos;
+            machine.gpu = sidecar.gpu;
         }
         APR_ARRAY_PUSH(machines, helper_machine) = machine;
     }
@@ -168,4 +171,38 @@ const helper_machine *helper_machines_find(apr_array_header_t *machines, const c
         }
     }
     return NULL;
+}
+
+const char *helper_machines_file_inside(apr_pool_t *pool, const char *real_dir, const char *name)
+{
+    return resolve_inside(pool, real_dir, name);
+}
+
+const char *helper_machines_description(apr_pool_t *pool, const char *real_dir, const char *name)
+{
+    return read_description(pool, real_dir, name);
+}
+
+int helper_machine_allows_video(apr_pool_t *pool, const helper_machine *machine, const char *video)
+{
+    if (!qwd_argv_video_is_valid(video)) {
+        return 0;
+    }
+    if (!machine->videos) {
+        return 1;
+    }
+    char *copy = apr_pstrdup(pool, machine->videos), *state;
+    for (char *allowed = apr_strtok(copy, " \t,", &state); allowed;
+         allowed = apr_strtok(NULL, " \t,", &state)) {
+        if (!strcmp(allowed, video)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *helper_machine_first_video(apr_pool_t *pool, const helper_machine *machine)
+{
+    char *copy = apr_pstrdup(pool, machine->videos ? machine->videos : "std"), *state;
+    return apr_strtok(copy, " \t,", &state);
 }

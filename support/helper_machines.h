@@ -17,6 +17,8 @@ typedef struct helper_machine {
     apr_uint64_t virtual_size;
     const char *description; /* first line of NAME.txt, or "" */
     int guest_agent;         /* its sidecar NAME.warm says guest_agent (or ready_agent) */
+    const char *videos;      /* the video cards its sidecar allows (videos =); NULL: all */
+    int gpu;                 /* its sidecar says gpu = yes */
 } helper_machine;
 
 /* Scans machines_dir; returns an array of helper_machine, sorted by name. */
@@ -31,6 +33,18 @@ int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, cons
 /* The profile of a VM of machine with this size and video (borrows machine's strings). */
 qwd_vm_profile helper_machine_profile(const helper_machine *machine, int cpu, int memory_mib,
                                       const char *video);
+
+/* For other lists read like the machines (the admin's scripts): the real path of
+ * real_dir/name when it is a regular file inside real_dir (symlinks resolved), else NULL; and
+ * the first line of NAME.txt or STEM.txt beside it, or "". */
+const char *helper_machines_file_inside(apr_pool_t *pool, const char *real_dir, const char *name);
+const char *helper_machines_description(apr_pool_t *pool, const char *real_dir, const char *name);
+
+/* The first video card machine's sessions may have (std when it allows every card). */
+const char *helper_machine_first_video(apr_pool_t *pool, const helper_machine *machine);
+
+/* Whether machine's sessions may have video card video. */
+int helper_machine_allows_video(apr_pool_t *pool, const helper_machine *machine, const char *video);
 
 /* The listed machine called name, or NULL. */
 const helper_machine *helper_machines_find(apr_array_header_t *machines, const char *name);

@@ -4,6 +4,7 @@
 #include "helper.h"
 #include "helper_accel.h"
 #include "helper_backend_local.h"
+#include "helper_backend_slurm.h"
 #include "helper_clients.h"
 #include "helper_config.h"
 #include "helper_events.h"
@@ -124,7 +125,7 @@ static void drop_privileges(const helper_config *config)
 static void make_dirs(helper *h)
 {
     const char *dirs[] = {h->config->state_dir, h->sessions_dir, h->config->token_dir,
-                          h->token_tmp_dir};
+                          h->token_tmp_dir, h->empty_dir};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         int error = helper_fs_mkdirs(h->pool, dirs[i], 0700);
         if (error) {
@@ -238,6 +239,7 @@ int main(int argc, char **argv)
     h->host.nic_model = h->config->nic_model;
     h->sessions_dir = apr_pstrcat(h->pool, h->config->state_dir, "/sessions", NULL);
     h->token_tmp_dir = apr_pstrcat(h->pool, h->config->token_dir, ".tmp", NULL);
+    h->empty_dir = apr_pstrcat(h->pool, h->config->state_dir, "/empty", NULL);
     gid_t allowed_gid = 0;
     int allowed_gid_set = resolve_allowed_group(h, &allowed_gid);
     make_dirs(h);
@@ -250,6 +252,10 @@ int main(int argc, char **argv)
     helper_metrics_init(h);
     helper_journal_init(h);
     helper_sessions_init(h, &helper_backend_local);
+    if (!strcmp(h->config->backend, QWD_BACKEND_SLURM) || h->config->slurm_machines) {
+        helper_slurm_init(h);
+        helper_sessions_add_backend(h, &helper_backend_slurm);
+    }
     helper_sessions_adopt(h);
     helper_warm_init(h);
     helper_websockify_start(h);

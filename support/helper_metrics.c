@@ -12,9 +12,9 @@
 
 static const char *const boots[] = {QWD_BOOT_COLD, QWD_BOOT_RESTORED};
 #define NBOOTS (sizeof boots / sizeof boots[0])
-static const char *const reasons[] = {QWD_END_STOPPED,    QWD_END_EXPIRED, QWD_END_PURGED,
-                                      QWD_END_POWEROFF,   QWD_END_CRASHED, QWD_END_IDLE,
-                                      QWD_END_VIEWER_LEFT};
+static const char *const reasons[] = {QWD_END_STOPPED,     QWD_END_EXPIRED,  QWD_END_PURGED,
+                                      QWD_END_POWEROFF,    QWD_END_CRASHED,  QWD_END_IDLE,
+                                      QWD_END_VIEWER_LEFT, QWD_END_NODE_LOST};
 #define NREASONS (sizeof reasons / sizeof reasons[0])
 static const char *const limits[] = {"max_sessions", "max_vcpus", "max_memory_mib", "max_load"};
 #define NLIMITS (sizeof limits / sizeof limits[0])

@@ -4,18 +4,23 @@
  * its connection then writes, now or when the sessions it waits for are there. */
 #include "helper_ops.h"
 #include "helper_config.h"
+#include "helper_gpu.h"
 #include "helper_journal.h"
 #include "helper_load.h"
 #include "helper_log.h"
 #include "helper_machines.h"
 #include "helper_metrics.h"
+#include "helper_scripts.h"
 #include "helper_session.h"
+#include "helper_shares.h"
 #include "helper_usage.h"
 #include "helper_warm.h"
 #include "qwd_argv.h"
+#include "qwd_guest_script.h"
 #include "qwd_machine_name.h"
 #include "qwd_metrics.h"
 #include "qwd_protocol.h"
+#include "qwd_token.h"
 
 #include <apr_strings.h>
 #include <string.h>
@@ -184,8 +189,10 @@ static void op_hello(op_call *call)
           json_pack("{s:i, s:s}", "version", QWD_PROTO_VERSION, "server", HELPER_VERSION_STRING));
 }
 
-/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. */
-static int check_limits(op_call *call, int cpu, int memory_mib)
+/* Refuses a start that would exceed a helper-wide limit. Returns 0 when it fits. A remote
+ * session (a cluster node's) counts only against max_sessions: the scheduler decides what fits
+ * on its nodes. */
+static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
 {
     helper_config *config = call->h->config;
     int sessions, vcpus, memory;
@@ -196,6 +203,9 @@ static int check_limits(op_call *call, int cpu, int memory_mib)
     if (sessions + 1 > config->max_sessions) {
         limit = "max_sessions";
         message = apr_psprintf(call->ptemp, "%d sessions run already (max_sessions)", sessions);
+    }
+    else if (remote) {
+        /* the cluster's business */
     }
     else if (vcpus + cpu > config->max_vcpus) {
         limit = "max_vcpus";
@@ -286,6 +296,228 @@ static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const cha
     return video_is_valid(call, *video) ? 0 : -1;
 }
 
+/* A bad_argument naming a share (field "shares", "share": its name). */
+static void bad_share(op_call *call, const char *name, const char *message)
+{
+    json_t *extra = json_pack("{s:s, s:s}", "field", "shares", "share", name);
+    fail(call, QWD_ERR_BAD_ARGUMENT, message, extra);
+}
+
+/* The optional shares a start names ("shares"), as a set of names; -1 after answering. */
+static int chosen_shares(op_call *call, const apr_array_header_t *of_machine, apr_hash_t **chosen)
+{
+    json_t *names = json_object_get(call->arguments, "shares");
+    *chosen = apr_hash_make(call->ptemp);
+    if (!names || json_is_null(names)) {
+        return 0;
+    }
+    if (!json_is_array(names) || json_array_size(names) > QWD_PROTO_SHARES_MAX) {
+        bad_argument(call, "shares",
+                     apr_psprintf(call->ptemp, "shares must be a list of up to %d share names",
+                                  QWD_PROTO_SHARES_MAX),
+                     1, 0);
+        return -1;
+    }
+    size_t i;
+    json_t *name;
+    json_array_foreach (names, i, name) {
+        const char *text = json_string_value(name);
+        int offered = 0;
+        for (int k = 0; text && k < of_machine->nelts; k++) {
+            const helper_share *share = APR_ARRAY_IDX(of_machine, k, const helper_share *);
+            offered |= share->optional && !strcmp(share->name, text);
+        }
+        if (!offered) {
+            bad_share(call, text ? text : "",
+                      apr_psprintf(call->ptemp,
+                                   "share \"%s\" is not an optional share of this "
+                                   "machine",
+                                   text ? text : "(not a string)"));
+            return -1;
+        }
+        apr_hash_set(*chosen, text, APR_HASH_KEY_STRING, text);
+    }
+    return 0;
+}
+
+/* The host folders of a start: every share of the machine that is not optional, and the
+ * optional ones it chose, get their folder for owner (or a bad_argument naming the share, and
+ * -1); the others keep the empty directory. Fills the request's profile, its share names and
+ * the guest's mounts. */
+static int resolve_shares(op_call *call, helper_start_request *request, qwd_guest_mount **mounts,
+                          int *mount_count)
+{
+    helper *h = call->h;
+    apr_array_header_t *of_machine =
+        helper_shares_of(call->ptemp, h->config->shares, request->profile.machine);
+    apr_hash_t *chosen;
+    if (chosen_shares(call, of_machine, &chosen)) {
+        return -1;
+    }
+    qwd_vm_share *devices =
+        (qwd_vm_share *)helper_shares_devices(call->ptemp, of_machine, h->empty_dir);
+    request->profile.shares = devices;
+    request->profile.share_count = of_machine->nelts;
+    request->shares = apr_array_make(call->ptemp, of_machine->nelts, sizeof(const char *));
+    *mounts = apr_pcalloc(call->ptemp, sizeof **mounts * (apr_size_t)(of_machine->nelts + 1));
+    *mount_count = 0;
+    for (int i = 0; i < of_machine->nelts; i++) {
+        const helper_share *share = APR_ARRAY_IDX(of_machine, i, const helper_share *);
+        if (share->optional && !apr_hash_get(chosen, share->name, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        const char *problem, *detail;
+        const char *folder = helper_share_folder(call->ptemp, share, h->config->share_root,
+                                                 request->owner, request->id, &problem, &detail);
+        if (!folder) {
+            helper_log_info(QWDLOGNO(05403) "start for %s refused: share %s: %s", request->owner,
+                            share->name, detail ? detail : problem);
+            bad_share(call, share->name, problem);
+            return -1;
+        }
+        devices[i].path = folder;
+        APR_ARRAY_PUSH(request->shares, const char *) = share->name;
+        (*mounts)[(*mount_count)++] =
+            (qwd_guest_mount){share->tag, share->mount_point, share->readonly};
+    }
+    return 0;
+}
+
+/* The start-up script a start names ("script": an admin script; "script_text": its own, when
+ * the client allows its users that), or NULL in *text. -1 after answering. */
+static int start_script(op_call *call, const char **text, const char **label)
+{
+    json_t *name = json_object_get(call->arguments, "script");
+    json_t *own = json_object_get(call->arguments, "script_text");
+    *text = *label = NULL;
+    if (name && !json_is_null(name) && own && !json_is_null(own)) {
+        bad_argument(call, "script_text", "give script or script_text, not both", 1, 0);
+        return -1;
+    }
+    if (name && !json_is_null(name)) {
+        const char *problem;
+        if (!json_is_string(name) || strlen(json_string_value(name)) > QWD_PROTO_SCRIPT_NAME_MAX
+            || !(*text = helper_script_text(call->ptemp, call->h->config->scripts_dir,
+                                            json_string_value(name), &problem))) {
+            bad_argument(call, "script",
+                         json_is_string(name)
+                                 && strlen(json_string_value(name)) <= QWD_PROTO_SCRIPT_NAME_MAX
+                             ? problem
+                             : "script must name one of the machines list's scripts",
+                         1, 0);
+            return -1;
+        }
+        *label = json_string_value(name);
+        return 0;
+    }
+    if (own && !json_is_null(own)) {
+        if (!json_is_string(own) || json_string_length(own) > QWD_PROTO_SCRIPT_TEXT_MAX
+            || strlen(json_string_value(own)) != json_string_length(own)) {
+            bad_argument(call, "script_text",
+                         apr_psprintf(call->ptemp, "script_text must be text of at most %d bytes",
+                                      QWD_PROTO_SCRIPT_TEXT_MAX),
+                         0, QWD_PROTO_SCRIPT_TEXT_MAX);
+            return -1;
+        }
+        *text = json_string_value(own);
+        *label = "(text)";
+    }
+    return 0;
+}
+
+/* An ISO session's scratch disk ("scratch_gib"), and "gpu": the device to pass through. */
+static int start_devices(op_call *call, const helper_machine *machine,
+                         helper_start_request *request)
+{
+    helper_config *config = call->h->config;
+    json_t *scratch = json_object_get(call->arguments, "scratch_gib");
+    if (scratch && !json_is_null(scratch)) {
+        int gib;
+        if (strcmp(machine->format, "iso")) {
+            bad_argument(call, "scratch_gib", "only ISO machines have a scratch disk", 1, 0);
+            return -1;
+        }
+        if (int_argument(call, "scratch_gib", 0, QWD_PROTO_MIN_SCRATCH_GIB, config->max_scratch_gib,
+                         &gib)) {
+            return -1;
+        }
+        request->extras.scratch_size = apr_psprintf(call->ptemp, "%dG", gib);
+    }
+    json_t *gpu = json_object_get(call->arguments, "gpu");
+    if (gpu && !json_is_boolean(gpu) && !json_is_null(gpu)) {
+        bad_argument(call, "gpu", "gpu must be true or false", 1, 0);
+        return -1;
+    }
+    if (!json_is_true(gpu)) {
+        return 0;
+    }
+    if (!machine->gpu || !helper_gpu_configured(config->gpu_devices)) {
+        bad_argument(call, "gpu",
+                     machine->gpu ? "this helper passes no GPU through (gpu_devices)"
+                                  : "this machine is not offered with a GPU",
+                     1, 0);
+        return -1;
+    }
+    apr_array_header_t *devices;
+    if (helper_gpu_pick(call->ptemp, config->gpu_devices, config->sysfs_root,
+                        helper_sessions_gpus_in_use(call->h, call->ptemp), &devices)) {
+        fail(call, QWD_ERR_LIMIT_REACHED, "no GPU is free",
+             json_pack("{s:s}", "limit", QWD_LIMIT_GPU));
+        return -1;
+    }
+    request->extras.gpu = (const char *const *)devices->elts;
+    request->extras.gpu_count = devices->nelts;
+    return 0;
+}
+
+/* A session on a cluster node gets none of the web host's data-analysis extras: the node has
+ * no host folder of the web host (no shared file system is assumed), no GPU of its list, and
+ * its qwd-node builds the VM without a seed or a scratch disk. -1 after answering. */
+static int remote_refuses_extras(op_call *call, const helper_backend *backend,
+                                 const helper_start_request *request, int mount_count,
+                                 const char *script)
+{
+    const char *field = !backend->remote               ? NULL
+                        : mount_count                  ? "shares"
+                        : request->extras.gpu_count    ? "gpu"
+                        : script                       ? "script"
+                        : request->extras.scratch_size ? "scratch_gib"
+                                                       : NULL;
+    if (!field) {
+        return 0;
+    }
+    bad_argument(call, field,
+                 apr_psprintf(call->ptemp,
+                              "%s: not available to sessions on the cluster (backend %s)", field,
+                              backend->name),
+                 1, 0);
+    return -1;
+}
+
+/* The backend of a start of machine: its "backend" argument, else the configuration's choice
+ * for the machine (backend, slurm_machines). NULL after answering the error. */
+static const helper_backend *start_backend(op_call *call, const char *machine)
+{
+    const char *name;
+    if (string_argument(call, "backend", "", &name)) {
+        return NULL;
+    }
+    if (!*name) {
+        name = helper_config_machine_on_slurm(call->h->config, machine) ? QWD_BACKEND_SLURM
+                                                                        : QWD_BACKEND_LOCAL;
+    }
+    const helper_backend *backend = helper_sessions_backend(call->h, name);
+    if (!backend) {
+        bad_argument(
+            call, "backend",
+            apr_psprintf(call->ptemp, "backend \"%s\" is not available on this helper (local%s)",
+                         name,
+                         helper_sessions_backend(call->h, QWD_BACKEND_SLURM) ? ", slurm" : ""),
+            1, 0);
+    }
+    return backend;
+}
+
 /* The reply waits until the VM is launched (qemu-img done, QEMU spawned): the session object
  * then says its pid. A client's own name for the session ("ref", mod_qwd: its row id) lets a
  * client that lost the answer find the VM again. */
@@ -350,11 +582,45 @@ static void op_start(op_call *call)
         request.requested_at = asked;
     }
     const helper_machine *machine = machine_named(call, machine_name);
-    if (!machine || check_limits(call, cpu, memory_mib)) {
+    if (!machine) {
         return;
     }
+    if (!json_object_get(call->arguments, "video") && machine->videos
+        && !helper_machine_allows_video(call->ptemp, machine, video)) {
+        video = helper_machine_first_video(call->ptemp, machine); /* its default, then */
+    }
+    if (!helper_machine_allows_video(call->ptemp, machine, video)) {
+        bad_argument(
+            call, "video",
+            apr_psprintf(call->ptemp, "this machine offers the video cards %s", machine->videos), 1,
+            0);
+        return;
+    }
+    const char *script, *problem;
+    char *id;
+    const helper_backend *backend = start_backend(call, machine_name);
+    if (!backend || start_script(call, &script, &request.script)
+        || check_limits(call, cpu, memory_mib, backend->remote)) {
+        return;
+    }
+    request.backend = backend->name;
+    if (qwd_session_id_new(call->ptemp, &id) != APR_SUCCESS) {
+        fail(call, QWD_ERR_INTERNAL, "no random bytes for the session id", NULL);
+        return;
+    }
+    request.id = id;
     request.profile = helper_machine_profile(machine, cpu, memory_mib, video);
-    const char *problem;
+    qwd_guest_mount *mounts;
+    int mount_count;
+    if (resolve_shares(call, &request, &mounts, &mount_count)
+        || start_devices(call, machine, &request)
+        || remote_refuses_extras(call, backend, &request, mount_count, script)) {
+        return;
+    }
+    qwd_script_values values = {request.owner, id, machine->name};
+    request.extras.guest_script = qwd_guest_script(
+        call->ptemp, mounts, mount_count,
+        script ? qwd_script_substitute(call->ptemp, script, &values) : NULL, &values);
     helper_session *s = helper_session_start(call->h, call->ptemp, &request, &problem);
     if (!s) {
         fail(call, QWD_ERR_START_FAILED, problem, json_pack("{s:s}", "reason", problem));
@@ -434,19 +700,58 @@ static void op_purge(op_call *call)
     wait_for(call, WAIT_PURGE, sessions);
 }
 
+/* What a start of machine may choose: its video cards, a GPU, its shares. */
+static void machine_choices(op_call *call, const helper_machine *machine, json_t *item)
+{
+    helper_config *config = call->h->config;
+    json_t *videos = json_array();
+    const char *const all[] = {"std", "virtio", "qxl", "cirrus"};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (helper_machine_allows_video(call->ptemp, machine, all[i])) {
+            json_array_append_new(videos, json_string(all[i]));
+        }
+    }
+    json_object_set_new(item, "videos", videos);
+    json_object_set_new(item, "gpu",
+                        json_boolean(machine->gpu && helper_gpu_configured(config->gpu_devices)));
+    json_t *shares = json_array();
+    apr_array_header_t *of_machine = helper_shares_of(call->ptemp, config->shares, machine->name);
+    for (int i = 0; i < of_machine->nelts; i++) {
+        const helper_share *share = APR_ARRAY_IDX(of_machine, i, const helper_share *);
+        json_array_append_new(shares,
+                              json_pack("{s:s, s:s, s:b, s:b, s:s}", "name", share->name, "tag",
+                                        share->tag, "readonly", share->readonly, "optional",
+                                        share->optional, "mount", share->mount_point));
+    }
+    json_object_set_new(item, "shares", shares);
+}
+
 static void op_machines(op_call *call)
 {
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
+    helper_config *config = call->h->config;
+    apr_array_header_t *machines = helper_machines_scan(call->ptemp, config->machines_dir);
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", machine->name,
-                                              "format", machine->format, "virtual_size",
-                                              (json_int_t)machine->virtual_size, "description",
-                                              machine->description, "warm",
-                                              helper_warm_machine_is_warm(call->h, machine->name)));
+        int on_slurm = helper_config_machine_on_slurm(call->h->config, machine->name)
+                       && helper_sessions_backend(call->h, QWD_BACKEND_SLURM);
+        json_t *item = json_pack("{s:s, s:s, s:I, s:s, s:b, s:s}", "name", machine->name, "format",
+                                 machine->format, "virtual_size", (json_int_t)machine->virtual_size,
+                                 "description", machine->description, "warm",
+                                 helper_warm_machine_is_warm(call->h, machine->name), "backend",
+                                 on_slurm ? QWD_BACKEND_SLURM : QWD_BACKEND_LOCAL);
+        machine_choices(call, machine, item);
+        json_array_append_new(list, item);
     }
-    reply(call, json_pack("{s:o}", "machines", list));
+    apr_array_header_t *scripts = helper_scripts_scan(call->ptemp, config->scripts_dir);
+    json_t *script_list = json_array();
+    for (int i = 0; i < scripts->nelts; i++) {
+        const helper_script *script = &APR_ARRAY_IDX(scripts, i, helper_script);
+        json_array_append_new(script_list, json_pack("{s:s, s:s}", "name", script->name,
+                                                     "description", script->description));
+    }
+    reply(call, json_pack("{s:o, s:o, s:i}", "machines", list, "scripts", script_list,
+                          "max_scratch_gib", config->max_scratch_gib));
 }
 
 /* The machine named by the "machine" argument, or NULL after answering the error. */
@@ -466,6 +771,7 @@ static void op_warm(op_call *call)
         return;
     }
     qwd_vm_profile profile = helper_machine_profile(machine, cpu, memory_mib, video);
+    helper_shares_profile(call->ptemp, call->h->config->shares, call->h->empty_dir, &profile);
     int rebuild = json_is_true(json_object_get(call->arguments, "rebuild"));
     json_t *image = helper_warm_request(call->h, call->ptemp, &profile, rebuild, &problem);
     if (!image) {

@@ -8,8 +8,20 @@
 #include "helper.h"
 #include "qwd_argv.h"
 
+/* What a session adds to its profile's VM (docs/data-sessions.md); none of it is ever part of
+ * a warm image. */
+typedef struct helper_plan_extras {
+    const char *guest_script; /* host folders' mounts and start-up script (lib/qwd_guest_script),
+                                 or NULL: a cold boot gets it in a NoCloud seed, a restore
+                                 through the guest agent */
+    const char *const *gpu;   /* PCI addresses passed through, or NULL: never restored */
+    int gpu_count;
+    const char *scratch_size; /* an ISO session's scratch disk ("20G"); NULL: iso_scratch_size */
+} helper_plan_extras;
+
 typedef struct helper_plan {
     qwd_vm_profile profile;
+    helper_plan_extras extras;
     const char *session_id;
     const char *dir;        /* the session directory: sockets, logs, disk */
     const char *log_path;   /* qemu-img's and QEMU's output */
@@ -21,12 +33,30 @@ typedef struct helper_plan {
     const char **argv;      /* QEMU */
     int no_hugepages;       /* a restored clone without transparent huge pages */
     int build_warm;         /* cold: after the launch, build the profile's warm image */
+    /* cold with a guest script: the NoCloud seed to write at seed_path before QEMU runs */
+    const char *seed_path;
+    const unsigned char *seed;
+    apr_size_t seed_size;
+    /* restored with a guest script: run it through the guest agent once the clock is set */
+    const char *agent_script;
+    /* the start is answered once the display answers, not at exec: a passed-through device
+       QEMU cannot open makes it exit first, and the start fails with its words */
+    int confirm_launch;
+    int lifetime_s; /* a batch job's time limit (the session sets it) */
 } helper_plan;
 
-/* Decides how the VM of session id (directory dir) of profile starts, asking helper_warm once
- * whether the profile has a usable image. Returns 0, or -1 with *problem (in pool). */
-int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
-                     const char *dir, helper_plan *plan, const char **problem);
+/* Decides how the VM of session id (directory dir) of profile, with extras (NULL: none),
+ * starts, asking helper_warm once whether the profile has a usable image: never for a GPU, nor
+ * for a guest script when the machine has no guest agent. Returns 0, or -1 with *problem (in
+ * pool). */
+int helper_plan_make(helper *h, apr_pool_t *pool, const qwd_vm_profile *profile,
+                     const helper_plan_extras *extras, const char *id, const char *dir,
+                     helper_plan *plan, const char **problem);
+
+/* The plan of a VM that runs elsewhere (a cluster node, which keeps its own warm images and
+ * builds its own command line): its place and profile, booted as the node decides. */
+void helper_plan_remote(apr_pool_t *pool, const qwd_vm_profile *profile, const char *id,
+                        const char *dir, helper_plan *plan);
 
 /* restored did not load its state: its image is dropped (a rebuild starts) and *cold is the plan
  * of the same session booting cold. Returns 0, or -1 with *problem. */

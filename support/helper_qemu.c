@@ -104,6 +104,29 @@ static const char *cannot_run(apr_pool_t *pool, const char *program, int error)
     return apr_psprintf(pool, "cannot run %s: %s", program, strerror(error));
 }
 
+/* Writes size bytes of data to a new file at path (0600). Returns 0, or -1 with errno. */
+static int write_file(const char *path, const unsigned char *data, apr_size_t size)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    for (apr_size_t done = 0; done < size;) {
+        ssize_t n = write(fd, data + done, size - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            int error = n < 0 ? errno : EIO;
+            close(fd);
+            errno = error;
+            return -1;
+        }
+        done += (apr_size_t)n;
+    }
+    return close(fd);
+}
+
 static void on_qemu_exit(void *data, pid_t pid, int status)
 {
     helper_qemu *qemu = data;
@@ -150,6 +173,10 @@ helper_qemu *helper_qemu_start(helper_events *events, apr_pool_t *pool,
     qemu->launch = *launch;
     if (mkdir(launch->dir, 0700) != 0 && errno != EEXIST) {
         *problem = apr_psprintf(pool, "cannot create %s: %s", launch->dir, strerror(errno));
+        goto failed;
+    }
+    if (launch->seed_path && write_file(launch->seed_path, launch->seed, launch->seed_size) != 0) {
+        *problem = apr_psprintf(pool, "cannot write %s: %s", launch->seed_path, strerror(errno));
         goto failed;
     }
     qemu->log_fd = open(launch->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -36,9 +36,12 @@ typedef struct helper_qemu_launch {
     const char *const *argv; /* QEMU */
     const char *state_path;  /* opened now, open in QEMU as QWD_RESTORE_STATE_FD; or NULL */
     int flags;               /* SPAWN_* of helper_proc.h */
+    const char *seed_path;   /* written (0600) with seed_size bytes of seed first; or NULL */
+    const unsigned char *seed;
+    apr_size_t seed_size;
 } helper_qemu_launch;
 
-/* Creates dir, opens the log (and the state), starts qemu-img. Returns NULL with *problem (in
+/* Creates dir, writes the seed, opens the log (and the state), starts qemu-img. Returns NULL with *problem (in
  * pool) when that fails; else each step is reported through fn, never from within this call.
  * The qemu lives in a subpool of pool (launch's strings must live as long as pool); destroying
  * pool frees it as helper_qemu_free does. */

@@ -56,6 +56,7 @@ struct helper_session {
     int answered;            /* its display has answered once (the start latency is counted) */
     const char *dir;
     const char *vnc_socket;
+    const helper_backend *backend; /* where its VM runs */
     const helper_plan *plan;
     helper_vm *vm; /* NULL once ended */
     pid_t pid;     /* its VM's, as last reported */
@@ -65,11 +66,21 @@ struct helper_session {
     int relaunching; /* booting cold after a failed restore */
     int holds;       /* replies waiting for it */
     int forgotten;   /* out of the table, freed on the last release */
+    /* Sessions for data analysis (docs/data-sessions.md): */
+    apr_array_header_t *gpu;    /* PCI addresses it holds (const char *), or NULL */
+    apr_array_header_t *shares; /* names of the shares whose folders it has, or NULL */
+    const char *script;         /* its start-up script's name, "(text)", or NULL */
+    const char *setup;          /* the setup state as last recorded (adopted, ended) */
+    const char *recorded_setup; /* the setup state in its record on disk */
 };
+
+/* Backends a helper may run sessions with: the local one, and Slurm when configured. */
+#define BACKENDS_MAX 4
 
 struct helper_sessions {
     apr_hash_t *table; /* id → helper_session, ended ones kept ended_keep seconds */
-    const helper_backend *backend;
+    const helper_backend *backends[BACKENDS_MAX]; /* [0]: the default */
+    int backend_count;
     helper_sessions_hook *hook;
     void *hook_data;
     apr_time_t next_expiry_check;
@@ -79,7 +90,25 @@ void helper_sessions_init(helper *h, const helper_backend *backend)
 {
     h->sessions = apr_pcalloc(h->pool, sizeof *h->sessions);
     h->sessions->table = apr_hash_make(h->pool);
-    h->sessions->backend = backend;
+    h->sessions->backends[0] = backend;
+    h->sessions->backend_count = 1;
+}
+
+void helper_sessions_add_backend(helper *h, const helper_backend *backend)
+{
+    if (h->sessions->backend_count < BACKENDS_MAX) {
+        h->sessions->backends[h->sessions->backend_count++] = backend;
+    }
+}
+
+const helper_backend *helper_sessions_backend(helper *h, const char *name)
+{
+    for (int i = 0; i < h->sessions->backend_count; i++) {
+        if (!name || !strcmp(h->sessions->backends[i]->name, name)) {
+            return h->sessions->backends[i];
+        }
+    }
+    return NULL;
 }
 
 void helper_sessions_on_change(helper *h, helper_sessions_hook *hook, void *data)
@@ -109,6 +138,7 @@ static helper_session *session_new(helper *h, const char *id)
     s->created = apr_time_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
+    s->backend = h->sessions->backends[0];
     apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
     return s;
 }
@@ -184,11 +214,53 @@ void helper_session_release(helper_session *s)
     }
 }
 
+/* Where the VM of s is, as its backend says (all unset for a VM on this host). */
+static helper_vm_place where(const helper_session *s)
+{
+    helper_vm_place place = {0};
+    if (s->vm && s->backend->place) {
+        s->backend->place(s->vm, &place);
+    }
+    return place;
+}
+
 static const char *state_name(const helper_session *s)
 {
+    if (s->state == SESSION_STARTING && where(s).queued) {
+        return QWD_STATE_QUEUED;
+    }
     return s->state == SESSION_STARTING  ? QWD_STATE_STARTING
            : s->state == SESSION_RUNNING ? QWD_STATE_RUNNING
                                          : QWD_STATE_ENDED;
+}
+
+/* The place's own end time (a batch job's) is the session's expiry once it is known. */
+static void follow_place(helper_session *s, const helper_vm_place *place)
+{
+    if (place->queued && s->plan && s->plan->lifetime_s) {
+        /* its lifetime has not begun: it starts with the job */
+        s->expires = apr_time_now() + apr_time_from_sec(s->plan->lifetime_s);
+    }
+    else if (place->expires) {
+        s->expires = place->expires;
+    }
+    if (place->boot) {
+        s->boot = place->boot;
+    }
+}
+
+/* What a client sees of the place: where, which job, why it waits. */
+static void add_place(json_t *object, const helper_vm_place *place)
+{
+    if (place->queued) {
+        json_object_set_new(object, "queued_reason", json_string(place->queued));
+    }
+    if (place->node) {
+        json_object_set_new(object, "node", json_string(place->node));
+    }
+    if (place->job) {
+        json_object_set_new(object, "job", json_string(place->job));
+    }
 }
 
 int helper_session_ended(const helper_session *s)
@@ -204,16 +276,59 @@ int helper_session_launched(const helper_session *s, const char **problem)
 
 static pid_t session_pid(const helper_session *s)
 {
-    return s->vm ? s->h->sessions->backend->pid(s->vm) : s->pid;
+    return s->vm ? s->backend->pid(s->vm) : s->pid;
 }
 
 static const char *session_clock(const helper_session *s)
 {
-    return s->vm ? s->h->sessions->backend->clock(s->vm) : s->clock;
+    return s->vm ? s->backend->clock(s->vm) : s->clock;
+}
+
+/* How its host folders and start-up script reach the guest: in the seed of a cold boot, else
+ * through the backend's agent (a backend without one never restores such a session). */
+static const char *session_setup(const helper_session *s)
+{
+    const helper_backend *backend = s->backend;
+    if (s->plan && s->plan->seed_path) {
+        return QWD_SETUP_SEEDED;
+    }
+    if (s->vm && backend->setup && s->plan && s->plan->agent_script) {
+        return backend->setup(s->vm);
+    }
+    return s->setup;
+}
+
+static json_t *string_array(const apr_array_header_t *strings)
+{
+    json_t *array = json_array();
+    for (int i = 0; strings && i < strings->nelts; i++) {
+        json_array_append_new(array, json_string(APR_ARRAY_IDX(strings, i, const char *)));
+    }
+    return array;
+}
+
+/* A JSON array of strings into an array in pool, or NULL when it is not one. */
+static apr_array_header_t *strings_of(apr_pool_t *pool, json_t *array)
+{
+    if (!json_is_array(array)) {
+        return NULL;
+    }
+    apr_array_header_t *strings =
+        apr_array_make(pool, (int)json_array_size(array) + 1, sizeof(const char *));
+    size_t i;
+    json_t *item;
+    json_array_foreach (array, i, item) {
+        if (json_is_string(item)) {
+            APR_ARRAY_PUSH(strings, const char *) = apr_pstrdup(pool, json_string_value(item));
+        }
+    }
+    return strings;
 }
 
 json_t *helper_session_json(helper_session *s)
 {
+    helper_vm_place place = where(s);
+    follow_place(s, &place);
     apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
     json_t *record =
         json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
@@ -236,16 +351,31 @@ json_t *helper_session_json(helper_session *s)
     if (s->state != SESSION_ENDED) {
         json_object_set_new(record, "viewers", helper_metrics_viewers(s->h, s->id));
     }
+    json_object_set_new(record, "shares", string_array(s->shares));
+    json_object_set_new(record, "script", s->script ? json_string(s->script) : json_null());
+    const char *setup = session_setup(s);
+    if (setup) {
+        json_object_set_new(record, "setup", json_string(setup));
+    }
+    if (s->gpu && s->gpu->nelts) {
+        json_object_set_new(record, "gpu", string_array(s->gpu));
+    }
+    json_object_set_new(record, "backend", json_string(s->backend->name));
+    add_place(record, &place);
     return record;
 }
 
 json_t *helper_session_brief_json(helper_session *s)
 {
+    helper_vm_place place = where(s);
+    follow_place(s, &place);
     json_t *item = json_pack("{s:s, s:s, s:s, s:I}", "id", s->id, "state", state_name(s), "boot",
                              s->boot, "expires", (json_int_t)apr_time_sec(s->expires));
     if (s->ref) {
         json_object_set_new(item, "ref", json_string(s->ref));
     }
+    place.job = NULL; /* for admins: status has it */
+    add_place(item, &place);
     return item;
 }
 
@@ -255,6 +385,7 @@ static int write_record(helper_session *s)
     apr_pool_t *scratch;
     apr_pool_create(&scratch, s->pool);
     json_t *record = helper_session_json(s);
+    s->recorded_setup = session_setup(s);
     char *text = json_dumps(record, JSON_INDENT(1));
     json_decref(record);
     int error = text ? helper_fs_write_atomic(scratch,
@@ -278,6 +409,19 @@ apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool)
     return live;
 }
 
+apr_hash_t *helper_sessions_gpus_in_use(helper *h, apr_pool_t *pool)
+{
+    apr_hash_t *in_use = apr_hash_make(pool);
+    for (apr_hash_index_t *i = apr_hash_first(pool, h->sessions->table); i; i = apr_hash_next(i)) {
+        helper_session *s = apr_hash_this_val(i);
+        for (int k = 0; s->state != SESSION_ENDED && s->gpu && k < s->gpu->nelts; k++) {
+            const char *address = APR_ARRAY_IDX(s->gpu, k, const char *);
+            apr_hash_set(in_use, apr_pstrdup(pool, address), APR_HASH_KEY_STRING, "");
+        }
+    }
+    return in_use;
+}
+
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib)
 {
     *sessions = *vcpus = *memory_mib = 0;
@@ -287,6 +431,9 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
             continue;
         }
         (*sessions)++;
+        if (s->backend->remote) {
+            continue; /* on a cluster node: the scheduler decides what fits there */
+        }
         *vcpus += s->profile.cpu;
         *memory_mib += s->profile.memory_mib;
     }
@@ -305,11 +452,10 @@ void helper_session_stop_by(helper_session *s, const char *reason, const char *b
     s->stop_reason = reason;
     s->stop_by = by ? apr_pstrdup(s->pool, by) : NULL;
     s->stop_audited = audited;
-    s->h->sessions->backend->stop(s->vm);
+    s->backend->stop(s->vm);
     helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
 }
 
-/* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
 /* A journal entry about s: {"event", "session", "owner", "machine", "ref"?, "by"?,
  * "audited"} (a new reference). */
 static json_t *journal_entry(const helper_session *s, const char *event, const char *by,
@@ -326,11 +472,13 @@ static json_t *journal_entry(const helper_session *s, const char *event, const c
     return entry;
 }
 
-static void end(helper_session *s, int crashed, const char *how)
+/* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
+static void end(helper_session *s, int crashed, const char *how, const char *reason)
 {
-    const helper_backend *backend = s->h->sessions->backend;
+    const helper_backend *backend = s->backend;
     int had_run = s->launch == 1;
     s->ended_reason = s->stop_reason ? s->stop_reason
+                      : reason       ? reason
                       : crashed      ? QWD_END_CRASHED
                                      : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
@@ -338,6 +486,7 @@ static void end(helper_session *s, int crashed, const char *how)
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
+        s->setup = session_setup(s);
         backend->release(s->vm);
         s->vm = NULL;
     }
@@ -374,7 +523,7 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report);
  * place, same id and token. Returns 0 when the cold launch is under way. */
 static int boot_cold_again(helper_session *s)
 {
-    const helper_backend *backend = s->h->sessions->backend;
+    const helper_backend *backend = s->backend;
     helper_log_warn(QWDLOGNO(05008) "session %s: restoring the warm image failed, booting cold",
                     s->id);
     log_qemu_output(s);
@@ -396,7 +545,7 @@ static int boot_cold_again(helper_session *s)
 static void launched(helper_session *s)
 {
     helper *h = s->h;
-    s->pid = h->sessions->backend->pid(s->vm);
+    s->pid = s->backend->pid(s->vm);
     if (s->relaunching) {
         s->relaunching = 0;
         s->boot = QWD_BOOT_COLD;
@@ -419,6 +568,14 @@ static void launched(helper_session *s)
     s->launch = 1;
     helper_metrics_start(h, s->boot, 1);
     helper_journal_add(h, journal_entry(s, QWD_EVENT_STARTED, s->start_by, s->start_audited));
+    if (s->backend->remote) {
+        helper_vm_place place = where(s);
+        helper_log_info(QWDLOGNO(05600) "session %s: %s job %s for %s (%s, %d cpu, %d MiB)%s%s",
+                        s->id, s->backend->name, place.job ? place.job : "?", s->owner,
+                        s->profile.machine, s->profile.cpu, s->profile.memory_mib,
+                        place.queued ? ", queued: " : "", place.queued ? place.queued : "");
+        return;
+    }
     helper_log_info(
         QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
         s->id, (int)s->pid, s->owner, s->profile.machine, s->profile.cpu, s->profile.memory_mib,
@@ -460,11 +617,11 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
     case VM_FAILED:
         if (s->relaunching) {
             cold_boot_failed(s, report->problem);
-            end(s, 1, NULL);
+            end(s, 1, NULL, NULL);
             return;
         }
         s->pid = 0;
-        sessions->backend->release(s->vm);
+        s->backend->release(s->vm);
         s->vm = NULL;
         launch_failed(s, report->problem);
         break;
@@ -477,7 +634,7 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
             && boot_cold_again(s) == 0) {
             break;
         }
-        end(s, report->crashed, report->how);
+        end(s, report->crashed, report->how, report->reason);
         return;
     }
     changed(sessions);
@@ -486,8 +643,8 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
 helper_session *helper_session_start(helper *h, apr_pool_t *pool,
                                      const helper_start_request *request, const char **problem)
 {
-    char *id, *token;
-    if (qwd_session_id_new(pool, &id) != APR_SUCCESS
+    char *id = (char *)request->id, *token;
+    if ((!id && qwd_session_id_new(pool, &id) != APR_SUCCESS)
         || qwd_token_new(pool, &token) != APR_SUCCESS) {
         *problem = "no random bytes for the session id or token";
         return NULL;
@@ -502,6 +659,29 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->start_by = request->by ? apr_pstrdup(s->pool, request->by) : NULL;
     s->start_audited = request->audited;
     s->requested_at = request->requested_at ? request->requested_at : s->created;
+    s->backend = helper_sessions_backend(h, request->backend);
+    if (!s->backend) {
+        *problem = apr_psprintf(pool, "this helper has no backend \"%s\"", request->backend);
+        forget(s);
+        return NULL;
+    }
+    s->shares = request->shares ? apr_array_copy(s->pool, request->shares) : NULL;
+    for (int i = 0; s->shares && i < s->shares->nelts; i++) {
+        APR_ARRAY_IDX(s->shares, i, const char *) =
+            apr_pstrdup(s->pool, APR_ARRAY_IDX(s->shares, i, const char *));
+    }
+    s->script = request->script ? apr_pstrdup(s->pool, request->script) : NULL;
+    helper_plan_extras extras = request->extras;
+    extras.guest_script = extras.guest_script ? apr_pstrdup(s->pool, extras.guest_script) : NULL;
+    extras.scratch_size = extras.scratch_size ? apr_pstrdup(s->pool, extras.scratch_size) : NULL;
+    if (extras.gpu_count) {
+        /* Held from now on: a device is free when no live session lists it. */
+        s->gpu = apr_array_make(s->pool, extras.gpu_count, sizeof(const char *));
+        for (int i = 0; i < extras.gpu_count; i++) {
+            APR_ARRAY_PUSH(s->gpu, const char *) = apr_pstrdup(s->pool, extras.gpu[i]);
+        }
+        extras.gpu = (const char *const *)s->gpu->elts;
+    }
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -512,10 +692,20 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
         return NULL;
     }
     helper_plan *plan = apr_pcalloc(s->pool, sizeof *plan);
-    if (helper_plan_make(h, s->pool, &s->profile, s->id, s->dir, plan, problem) == 0) {
+    int planned = 0;
+    if (s->backend->remote) {
+        helper_plan_remote(s->pool, &s->profile, s->id, s->dir, plan);
+        planned = 1;
+    }
+    else {
+        planned =
+            helper_plan_make(h, s->pool, &s->profile, &extras, s->id, s->dir, plan, problem) == 0;
+    }
+    if (planned) {
+        plan->lifetime_s = request->lifetime_s;
         s->plan = plan;
         s->boot = plan->boot;
-        s->vm = h->sessions->backend->launch(h, s->pool, plan, on_vm, s, problem);
+        s->vm = s->backend->launch(h, s->pool, plan, on_vm, s, problem);
     }
     if (!s->vm) {
         *problem = apr_pstrdup(pool, *problem);
@@ -543,8 +733,15 @@ int helper_sessions_tick(helper *h)
             }
             continue;
         }
-        starting |= sessions->backend->tick(s->vm, now) && s->state == SESSION_STARTING;
-        if (!s->stop_reason && check_expiry && now >= s->expires) {
+        starting |= s->backend->tick(s->vm, now) && s->state == SESSION_STARTING;
+        if (!s->vm) {
+            continue; /* the tick ended it */
+        }
+        if (s->launch == 1 && session_setup(s) != s->recorded_setup) {
+            write_record(s); /* a restart shows where the setup stood */
+        }
+        /* a remote VM's lifetime is its place's clock (the job's time limit) */
+        if (!s->stop_reason && check_expiry && !s->backend->remote && now >= s->expires) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
     }
@@ -555,16 +752,22 @@ int helper_sessions_tick(helper *h)
 static int load_record(helper_session *s, json_t *record)
 {
     const char *token = NULL, *machine = NULL, *owner = NULL, *video = NULL, *boot = NULL,
-               *ref = NULL;
+               *ref = NULL, *backend = NULL;
     json_int_t pid = 0, created = 0, expires = 0;
     int oneshot = 0;
-    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s}", "token",
-                    &token, "machine", &machine, "owner", &owner, "video", &video, "cpu",
+    if (json_unpack(record, "{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:I, s:I, s:I, s?s, s?s, s?s}",
+                    "token", &token, "machine", &machine, "owner", &owner, "video", &video, "cpu",
                     &s->profile.cpu, "memory_mib", &s->profile.memory_mib, "oneshot", &oneshot,
                     "pid", &pid, "created", &created, "expires", &expires, "boot", &boot, "ref",
-                    &ref)
+                    &ref, "backend", &backend)
             != 0
-        || !qwd_token_is_valid(token) || pid <= 1) {
+        || !qwd_token_is_valid(token)) {
+        return -1;
+    }
+    /* a record of an older helper names no backend: its VM is local */
+    s->backend = helper_sessions_backend(s->h, backend ? backend : QWD_BACKEND_LOCAL);
+    /* a local VM has a pid; a remote one is found by its name at its place */
+    if (!s->backend || (!s->backend->remote && pid <= 1)) {
         return -1;
     }
     s->token = apr_pstrdup(s->pool, token);
@@ -574,6 +777,11 @@ static int load_record(helper_session *s, json_t *record)
     s->boot = apr_pstrdup(s->pool, boot ? boot : QWD_BOOT_COLD);
     s->ref = ref ? apr_pstrdup(s->pool, ref) : NULL;
     s->oneshot = oneshot;
+    s->gpu = strings_of(s->pool, json_object_get(record, "gpu"));
+    s->shares = strings_of(s->pool, json_object_get(record, "shares"));
+    json_t *script = json_object_get(record, "script"), *setup = json_object_get(record, "setup");
+    s->script = json_is_string(script) ? apr_pstrdup(s->pool, json_string_value(script)) : NULL;
+    s->setup = json_is_string(setup) ? apr_pstrdup(s->pool, json_string_value(setup)) : NULL;
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);
@@ -591,20 +799,30 @@ static void adopt_one(helper *h, const char *id)
     json_decref(record);
     if (usable) {
         helper_plan *plan = apr_pcalloc(s->pool, sizeof *plan);
-        helper_plan_adopted(h, s->pool, &s->profile, s->id, s->dir, s->boot, plan);
+        if (s->backend->remote) {
+            helper_plan_remote(s->pool, &s->profile, s->id, s->dir, plan);
+        }
+        else {
+            helper_plan_adopted(h, s->pool, &s->profile, s->id, s->dir, s->boot, plan);
+        }
         s->plan = plan;
-        s->vm = h->sessions->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
+        s->vm = s->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
     }
     if (s->vm && helper_token_write(h, s->token, s->vnc_socket) == 0) {
         /* Its VM proves its display again before it is called running (its start was
          * counted by the helper that started it). */
         s->launch = 1;
         s->answered = 1;
+        if (s->backend->remote) {
+            helper_log_info(QWDLOGNO(05601) "session %s: re-adopted its %s job %s", id,
+                            s->backend->name, where(s).job);
+            return;
+        }
         helper_log_info(QWDLOGNO(05048) "session %s: re-adopted QEMU pid %d", id, (int)s->pid);
         return;
     }
     if (s->vm) {
-        h->sessions->backend->release(s->vm);
+        s->backend->release(s->vm);
         s->vm = NULL;
     }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);

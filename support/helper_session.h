@@ -5,6 +5,7 @@
 #ifndef QWD_HELPER_SESSION_H
 #define QWD_HELPER_SESSION_H
 
+#include <apr_hash.h>
 #include <apr_tables.h>
 #include <jansson.h>
 #include <sys/types.h>
@@ -28,10 +29,23 @@ typedef struct helper_start_request {
     const char *by;          /* who asked, for the journal (NULL: nobody named) */
     int audited;             /* the client records the start itself (the journal says so) */
     apr_time_t requested_at; /* when the client was asked (its POST), 0: now */
+    const char *backend;     /* QWD_BACKEND_* of a backend given to helper_sessions_add_backend */
+    const char *id; /* its id when the caller chose it (qwd_session_id_new); NULL: a new one */
+    /* Sessions for data analysis: the guest script, passed-through devices, scratch size (the
+     * plan's extras), and what the session object shows of them. */
+    helper_plan_extras extras;
+    apr_array_header_t *shares; /* names of the shares whose folders it has (const char *) */
+    const char *script;         /* the admin script's name, "(text)" for script_text, or NULL */
 } helper_start_request;
 
 /* Sets up the session table, its VMs run by backend. */
 void helper_sessions_init(helper *h, const helper_backend *backend);
+
+/* Another backend sessions may run with (by the start request's backend name). */
+void helper_sessions_add_backend(helper *h, const helper_backend *backend);
+
+/* The backend called name (NULL: the default, the one given to helper_sessions_init), or NULL. */
+const helper_backend *helper_sessions_backend(helper *h, const char *name);
 
 /* The hook told of changes (one at a time: the loop's). */
 void helper_sessions_on_change(helper *h, helper_sessions_hook *hook, void *data);
@@ -50,6 +64,9 @@ helper_session *helper_session_find(helper *h, const char *id);
 
 /* The sessions that are not ended (in pool). */
 apr_array_header_t *helper_sessions_live(helper *h, apr_pool_t *pool);
+
+/* The PCI addresses live sessions hold (passed through), as a set in pool. */
+apr_hash_t *helper_sessions_gpus_in_use(helper *h, apr_pool_t *pool);
 
 /* Live sessions and the resources they hold. */
 void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib);

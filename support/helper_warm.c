@@ -13,6 +13,7 @@
 #include "helper_proc.h"
 #include "helper_qemu.h"
 #include "helper_qmp.h"
+#include "helper_shares.h"
 #include "qwd_screen.h"
 #include "qwd_warm.h"
 
@@ -267,8 +268,13 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
         helper_warm_drop(h, w->machine, w->cpu, w->memory_mib, w->video);
     }
     w = warm_new(h, profile->machine, profile->cpu, profile->memory_mib, profile->video);
-    /* The template's argv is spawned after qemu-img: everything it points to lives in w. */
+    /* The template's argv is spawned after qemu-img: everything it points to lives in w. Its
+     * host folders' devices point to an empty directory: it never mounts them (a mounted 9p
+     * device cannot be saved), and it is nobody's session. */
     qwd_vm_profile own = qwd_vm_profile_copy(w->pool, profile);
+    for (int i = 0; i < own.share_count; i++) {
+        ((qwd_vm_share *)own.shares)[i].path = h->empty_dir;
+    }
     profile = &own;
     w->shared = recipe_shared(h);
     qwd_warm_sidecar sidecar;
@@ -949,6 +955,7 @@ void helper_warm_init(helper *h)
         }
         qwd_vm_profile profile =
             helper_machine_profile(machine, sidecar.cpu, sidecar.memory_mib, sidecar.video);
+        helper_shares_profile(scratch, h->config->shares, h->empty_dir, &profile);
         helper_warm_files files;
         const char *problem;
         if (!helper_warm_usable(h, scratch, &profile, &files)

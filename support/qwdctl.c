@@ -8,6 +8,7 @@
 
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,11 @@ typedef struct options {
     const char *owner;
     const char *video;
     int cpu, memory_mib, lifetime_s; /* 0: the helper's default */
+    /* start's data-analysis options (docs/data-sessions.md) */
+    const char *shares[QWD_PROTO_SHARES_MAX];
+    int share_count;
+    const char *script, *script_file;
+    int scratch_gib, gpu;
     int json;
     int warm_list, no_wait;
     const char *warm_drop; /* MACHINE or "all" */
@@ -43,6 +49,8 @@ static void usage(FILE *out)
             "commands:\n"
             "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
             "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
+            "                [--share NAME]... [--script NAME | --script-file FILE]\n"
+            "                [--scratch GIB] [--gpu]\n"
             "                 start a VM; prints its session id, token and viewer URL\n"
             "  status [ID]    one session, or every live session without ID\n"
             "  list           every live session\n"
@@ -100,6 +108,10 @@ static void parse(int argc, char **argv, options *opt)
             opt->no_wait = 1;
             takes_value = 0;
         }
+        else if (!strcmp(arg, "--gpu")) {
+            opt->gpu = 1;
+            takes_value = 0;
+        }
         else if (arg[0] == '-' && arg[1] == '-' && !value) {
             fprintf(stderr, "qwdctl: bad_argument: %s needs a value\n", arg);
             exit(2);
@@ -127,6 +139,22 @@ static void parse(int argc, char **argv, options *opt)
         }
         else if (!strcmp(arg, "--lifetime")) {
             opt->lifetime_s = positive(value);
+        }
+        else if (!strcmp(arg, "--share")) {
+            if (opt->share_count == QWD_PROTO_SHARES_MAX) {
+                fprintf(stderr, "qwdctl: bad_argument: at most %d --share\n", QWD_PROTO_SHARES_MAX);
+                exit(2);
+            }
+            opt->shares[opt->share_count++] = value;
+        }
+        else if (!strcmp(arg, "--script")) {
+            opt->script = value;
+        }
+        else if (!strcmp(arg, "--script-file")) {
+            opt->script_file = value;
+        }
+        else if (!strcmp(arg, "--scratch")) {
+            opt->scratch_gib = positive(value);
         }
         else if (arg[0] == '-') {
             fprintf(stderr, "qwdctl: bad_argument: unknown option %s\n", arg);
@@ -266,6 +294,46 @@ static void add_profile(json_t *args, const options *opt)
     }
 }
 
+/* start's shares, script (a name, or a file's text), scratch disk and GPU. */
+static void add_data_options(json_t *args, const options *opt)
+{
+    if (opt->share_count) {
+        json_t *shares = json_array();
+        for (int i = 0; i < opt->share_count; i++) {
+            json_array_append_new(shares, json_string(opt->shares[i]));
+        }
+        json_object_set_new(args, "shares", shares);
+    }
+    if (opt->script) {
+        json_object_set_new(args, "script", json_string(opt->script));
+    }
+    if (opt->script_file) {
+        json_t *text = NULL;
+        FILE *file = fopen(opt->script_file, "r");
+        char buffer[QWD_PROTO_SCRIPT_TEXT_MAX + 2];
+        size_t length = file ? fread(buffer, 1, sizeof buffer - 1, file) : 0;
+        if (file) {
+            fclose(file);
+            buffer[length] = '\0';
+            text = json_stringn(buffer, length);
+        }
+        if (!text || length > QWD_PROTO_SCRIPT_TEXT_MAX) {
+            fprintf(stderr, "qwdctl: bad_argument: %s: %s\n", opt->script_file,
+                    !file  ? strerror(errno)
+                    : text ? "larger than the protocol's script_text limit"
+                           : "not UTF-8 text");
+            exit(2);
+        }
+        json_object_set_new(args, "script_text", text);
+    }
+    if (opt->scratch_gib) {
+        json_object_set_new(args, "scratch_gib", json_integer(opt->scratch_gib));
+    }
+    if (opt->gpu) {
+        json_object_set_new(args, "gpu", json_true());
+    }
+}
+
 static json_t *request_for(const options *opt, const char **op)
 {
     const char *command = opt->command;
@@ -281,6 +349,7 @@ static json_t *request_for(const options *opt, const char **op)
         if (opt->lifetime_s) {
             json_object_set_new(args, "lifetime_s", json_integer(opt->lifetime_s));
         }
+        add_data_options(args, opt);
         return args;
     }
     if (!strcmp(command, "warm")) {

@@ -264,11 +264,12 @@ def protocol_defines(prefix):
 
 
 def test_the_protocols_words_are_documented_and_spelled_once():
-    """Every op, error code, state, boot kind and end reason of lib/qwd_protocol.h is in
-    docs/protocol.md, and the C sources use the names, never the words themselves."""
+    """Every op, error code, state, boot kind, end reason, setup state and limit of
+    lib/qwd_protocol.h is in docs/protocol.md, and the C sources use the names, never the words
+    themselves."""
     docs = read("docs", "protocol.md")
     words = {}
-    for prefix in ("ERR", "STATE", "BOOT", "END"):
+    for prefix in ("ERR", "STATE", "BOOT", "END", "SETUP", "LIMIT"):
         words.update(protocol_defines(prefix))
     client_side = {"QWD_ERR_UNREACHABLE", "QWD_ERR_PROTOCOL"}
     assert len(words) > 20

@@ -41,19 +41,24 @@ MODULE_FILES = (
     "etc/apache2/mods-available/qwd.conf",
     "usr/share/qwd/htdocs/qwd.css",
     "usr/share/qwd/htdocs/qwd-progress.js",
+    "usr/share/qwd/htdocs/qwd-form.js",
     "usr/share/doc/libapache2-mod-qwd/directives.md.gz",
     "usr/share/doc/libapache2-mod-qwd/copyright",
 )
 HELPER_FILES = (
     "usr/sbin/qwd-helper",
     "usr/sbin/qwdctl",
+    "usr/sbin/qwd-node",
     "etc/qwd/qwd-helper.conf",
     "lib/systemd/system/qwd-helper.service",
     "usr/lib/sysusers.d/qwd-helper.conf",
     "usr/lib/tmpfiles.d/qwd-helper.conf",
     "usr/share/man/man8/qwd-helper.8.gz",
     "usr/share/man/man8/qwdctl.8.gz",
+    "usr/share/man/man8/qwd-node.8.gz",
     "usr/share/doc/qwd-helper/helper.md.gz",
+    "usr/share/doc/qwd-helper/data-sessions.md.gz",
+    "usr/share/doc/qwd-helper/slurm.md.gz",
     "usr/share/doc/qwd-helper/copyright",
 )
 # Installed files that are the tree's own conf/ files, byte for byte.

@@ -9,6 +9,7 @@ BUILDDIR = os.environ.get("QWD_BUILDDIR", SRCDIR)
 
 HELPER = os.path.join(BUILDDIR, "support", "qwd-helper")
 QWDCTL = os.path.join(BUILDDIR, "support", "qwdctl")
+NODE = os.path.join(BUILDDIR, "support", "qwd-node")
 MODULE = os.path.join(BUILDDIR, "mod_qwd", ".libs", "mod_qwd.so")
 
 APACHE = os.environ.get("QWD_HTTPD") or shutil.which("apache2", path="/usr/sbin:/usr/bin") \

@@ -80,8 +80,10 @@ class Helper:
     """A qwd-helper with a generated config in workdir. Every path it uses is under workdir,
     so the leak check can find anything it or its children left."""
 
-    def __init__(self, workdir, machines_dir, **overrides):
+    def __init__(self, workdir, machines_dir, extra_env=None, **overrides):
         self.workdir = workdir
+        # extra environment (a Slurm cluster's SLURM_CONF for the Slurm backend's commands)
+        self.extra_env = extra_env
         self.socket = os.path.join(workdir, "helper.sock")
         self.state_dir = os.path.join(workdir, "state")
         self.state_dir_mode = 0o700
@@ -129,7 +131,8 @@ class Helper:
         make_private_dir(self.state_dir, self.state_dir_mode)
         self.write_config()
         self.process = procs.spawn([env.HELPER, "--config", self.config_path, "--foreground"],
-                                   self.log_path)
+                                   self.log_path,
+                                   env=dict(os.environ, **self.extra_env) if self.extra_env else None)
 
         def ready():
             if self.process.poll() is not None:

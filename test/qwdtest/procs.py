@@ -69,9 +69,9 @@ def cmdline(pid):
         return ""
 
 
-def children(pid):
-    """PIDs of the live (not zombie) processes whose parent is pid."""
-    found = []
+def live_processes():
+    """(pid, fields of /proc/PID/stat after the command name: state ppid pgrp session ...)
+    of every live (not zombie) process."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -80,9 +80,13 @@ def children(pid):
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if fields[1] == str(pid) and fields[0] != "Z":
-            found.append(int(entry))
-    return found
+        if fields[0] != "Z":
+            yield int(entry), fields
+
+
+def children(pid):
+    """PIDs of the live processes whose parent is pid."""
+    return [child for child, fields in live_processes() if int(fields[1]) == pid]
 
 
 def processes_mentioning(marker):

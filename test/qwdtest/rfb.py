@@ -6,6 +6,19 @@ import time
 
 import websocket  # python3-websocket
 
+BANNER_LEN = 12  # "RFB 003.008\n"
+
+
+def read_banner(ws):
+    """The first BANNER_LEN bytes a websocket gives (fewer if it closes first)."""
+    data = b""
+    while len(data) < BANNER_LEN:
+        frame = ws.recv()
+        if not frame:
+            break
+        data += frame if isinstance(frame, bytes) else frame.encode()
+    return data[:BANNER_LEN]
+
 
 def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary",),
                          ca_cert=None):
@@ -15,13 +28,7 @@ def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary"
                                      header=header or [],
                                      sslopt={"ca_certs": ca_cert} if ca_cert else None)
     try:
-        data = b""
-        while len(data) < 12:
-            frame = ws.recv()
-            if not frame:
-                break
-            data += frame if isinstance(frame, bytes) else frame.encode()
-        return data[:12]
+        return read_banner(ws)
     finally:
         ws.close()
 
@@ -31,8 +38,8 @@ def unix_rfb_banner(path, timeout=5):
         s.settimeout(timeout)
         s.connect(path)
         data = b""
-        while len(data) < 12:
-            chunk = s.recv(12 - len(data))
+        while len(data) < BANNER_LEN:
+            chunk = s.recv(BANNER_LEN - len(data))
             if not chunk:
                 break
             data += chunk
@@ -54,20 +61,16 @@ def open_at_once(ws_url, timeout=30, interval=0.01, subprotocols=("binary",)):
             outcomes.append(err.status_code)
             time.sleep(interval)
             continue
+        data = b""
         try:
-            data = b""
-            while len(data) < 12:
-                frame = ws.recv()
-                if not frame:
-                    break
-                data += frame if isinstance(frame, bytes) else frame.encode()
+            data = read_banner(ws)
         except (websocket.WebSocketException, OSError):
             pass
         finally:
             ws.close()
         if data[:4] == b"RFB ":
             outcomes.append(101)
-            return data[:12], outcomes
+            return data, outcomes
         outcomes.append("closed")
         time.sleep(interval)
     return b"", outcomes

@@ -76,19 +76,7 @@ def _port_accepts(host, port, timeout=0.5):
 
 def _session_members(sid):
     """PIDs of the live processes in session sid (our servers are session leaders)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields: state ppid pgrp session ...
-        if fields[0] != "Z" and int(fields[3]) == sid:
-            found.append(int(entry))
-    return found
+    return [pid for pid, fields in procs.live_processes() if int(fields[3]) == sid]
 
 
 def _stop_session(proc, timeout=10):

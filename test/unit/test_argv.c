@@ -294,3 +294,60 @@ UNIT_TEST(profile_copy_owns_its_strings)
     CHECK(copy.cpu == 2 && copy.memory_mib == 512);
     apr_pool_destroy(pool);
 }
+
+UNIT_TEST(argv_host_folders_seed_and_passthrough)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    qwd_vm_share shares[] = {{"home", "mapped-xattr", 0, "/data/home/alice"},
+                             {"beam", "none", 1, "/data/beam,1"}};
+    const char *hosts[] = {"0000:65:00.0", "0000:65:00.1"};
+    spec.shares = shares;
+    spec.share_count = 2;
+    spec.seed_path = "/s/seed.iso";
+    spec.vfio_hosts = hosts;
+    spec.vfio_count = 2;
+    const char **argv;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    const char *line = joined(pool, argv);
+    CHECK(strstr(line, ",format=qcow2,if=virtio -drive file=/s/seed.iso,format=raw,if=virtio,"
+                       "readonly=on -fsdev local,id=qwdfs0,path=/data/home/alice,"
+                       "security_model=mapped-xattr -device virtio-9p-pci,fsdev=qwdfs0,"
+                       "mount_tag=home -fsdev local,id=qwdfs1,path=/data/beam,,1,"
+                       "security_model=none,readonly=on -device virtio-9p-pci,fsdev=qwdfs1,"
+                       "mount_tag=beam -vnc ")
+          != NULL);
+    CHECK(strstr(line, " -device vfio-pci,host=0000:65:00.0 -device vfio-pci,host=0000:65:00.1"
+                       " -sandbox ")
+          != NULL);
+    shares[0].tag = "bad tag";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    shares[0].tag = "home";
+    hosts[1] = "65:00.1";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_hash_counts_host_folder_devices_not_their_paths)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = disk_spec();
+    qwd_vm_share alice[] = {{"home", "mapped-xattr", 0, "/data/home/alice"}};
+    qwd_vm_share bob[] = {{"home", "mapped-xattr", 0, "/data/home/bob"}};
+    qwd_vm_share readonly[] = {{"home", "mapped-xattr", 1, "/data/home/bob"}};
+    spec.share_count = 1;
+    spec.shares = alice;
+    const char *hash_alice = qwd_argv_profile_hash(pool, &spec);
+    spec.shares = bob;
+    CHECK_STR(qwd_argv_profile_hash(pool, &spec), hash_alice);
+    spec.shares = readonly;
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &spec), hash_alice) != 0);
+    spec.share_count = 0;
+    CHECK(strcmp(qwd_argv_profile_hash(pool, &spec), hash_alice) != 0);
+    CHECK(qwd_argv_pci_address_is_valid("0000:00:02.7"));
+    CHECK(!qwd_argv_pci_address_is_valid("0000:00:02.8"));
+    CHECK(!qwd_argv_pci_address_is_valid("0000:0G:02.0"));
+    apr_pool_destroy(pool);
+}

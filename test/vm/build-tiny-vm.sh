@@ -113,15 +113,19 @@ cp -- "$BUSYBOX" "$r/bin/busybox"
     [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"
 done
 # Kernel modules, loaded by /etc/rcS with insmod in the order of /etc/modules, then
-# /etc/modules.virtio-serial if the VM has a virtio-serial PCI device (dependencies
+# /etc/modules.virtio if the VM has any virtio PCI device, then the list of each kind
+# of device it has: /etc/modules.virtio-serial, .9p, .virtio-blk (dependencies
 # first, taken from each module's modinfo "depends=").
 kmod_dir=$(ls -d "$tmp"/kx/lib/modules/*/ | head -n1)
 kmod_dir=${kmod_dir%/}
 : > "$r/etc/modules"
 : > "$r/etc/modules.virtio-serial"
+: > "$r/etc/modules.virtio"
+: > "$r/etc/modules.9p"
+: > "$r/etc/modules.virtio-blk"
 add_module() { # NAME LIST [optional]
     local name=$1 list=$2 f d
-    grep -qx -- "$name" "$r/etc/modules" "$r/etc/modules.virtio-serial" && return 0
+    grep -qx -- "$name" "$r"/etc/modules* && return 0
     f=$(find "$kmod_dir/kernel" -name "$name.ko" -o -name "${name//_/-}.ko" | head -n1 || true)
     if [ -z "$f" ]; then
         grep -qE "/(${name}|${name//_/-})\.ko\$" "$kmod_dir/modules.builtin" 2>/dev/null && return 0
@@ -138,8 +142,15 @@ add_module() { # NAME LIST [optional]
 add_module evdev modules optional
 add_module button modules optional
 # virtio-serial for the QEMU guest agent: the PCI transport, then the console driver.
-add_module virtio_pci modules.virtio-serial
+add_module virtio_pci modules.virtio
 add_module virtio_console modules.virtio-serial
+# Host folders (virtio-9p), mounted only when the host asks (a seed's script or the
+# agent's guest-exec): a 9p device must stay unmounted for the VM to be saved.
+add_module 9pnet_virtio modules.9p
+add_module 9p modules.9p
+# virtio disks, and ISO 9660 for a NoCloud seed (a read-only disk labelled cidata).
+add_module virtio_blk modules.virtio-blk
+add_module isofs modules.virtio-blk
 
 # QEMU guest agent: /usr/sbin/qemu-ga from the .deb plus the host's copies of the
 # shared libraries it needs (ldd), at the same paths, and the dynamic loader.
@@ -196,14 +207,20 @@ EOF
 
 cat > "$r/etc/rcS" <<'EOF'
 #!/bin/sh
-# A virtio-serial PCI device (1af4:1003 transitional, 1af4:1043 modern)?  Only then
-# load the virtio modules and look for the guest agent's port.
-vserial=
+# Which virtio PCI devices (transitional and modern ids): virtio-serial (only then
+# look for the guest agent's port), 9p (host folders), block (disks, a seed).
+vserial= v9p= vblk= nblk=0
 for d in /sys/bus/pci/devices/*; do
     read -r v < "$d/vendor" && read -r i < "$d/device" || continue
-    case $v:$i in 0x1af4:0x1003|0x1af4:0x1043) vserial=1 ;; esac
+    case $v:$i in
+    0x1af4:0x1003|0x1af4:0x1043) vserial=1 ;;
+    0x1af4:0x1009|0x1af4:0x1049) v9p=1 ;;
+    0x1af4:0x1001|0x1af4:0x1042) vblk=1 nblk=$((nblk + 1)) ;;
+    esac
 done
-for list in /etc/modules ${vserial:+/etc/modules.virtio-serial}; do
+virtio=$vserial$v9p$vblk
+for list in /etc/modules ${virtio:+/etc/modules.virtio} ${vserial:+/etc/modules.virtio-serial} \
+            ${v9p:+/etc/modules.9p} ${vblk:+/etc/modules.virtio-blk}; do
     while read -r m; do
         insmod "/lib/modules/$m.ko" 2>/dev/null
     done < "$list"
@@ -246,6 +263,32 @@ if [ -n "$vserial" ]; then
             i=$((i + 1))
             usleep 20000
         done
+    fi
+fi
+
+# A NoCloud seed (a volume labelled cidata, as mod_qwd gives cold sessions): run its
+# user-data once, as cloud-init's user scripts run, its output on the console.
+if [ -n "$vblk" ]; then
+    # Disks appear as their driver probes them: wait for all of them (at most 2 s).
+    i=0
+    while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt "$nblk" ] && [ $i -lt 100 ]; do
+        i=$((i + 1))
+        usleep 20000
+    done
+    # The ISO 9660 volume label is the 32 bytes at 32808 (busybox's findfs misses
+    # small volumes).
+    seed=
+    for dev in /dev/vd?; do
+        label=$(dd if="$dev" bs=1 skip=32808 count=6 2>/dev/null)
+        [ "$label" = cidata ] && seed=$dev
+    done
+    if [ -n "$seed" ] && mkdir -p /run/cidata && mount -t iso9660 -o ro "$seed" /run/cidata; then
+        cp /run/cidata/user-data /run/user-data 2>/dev/null
+        umount /run/cidata
+        if [ "$(head -c 2 /run/user-data 2>/dev/null)" = '#!' ]; then
+            chmod 700 /run/user-data
+            ( /run/user-data </dev/null >/dev/console 2>&1 & )
+        fi
     fi
 fi
 exit 0

@@ -27,6 +27,12 @@
 #define QWD_OP_WARM "warm"           /* {machine, cpu?, memory_mib?, video?} → warm image */
 #define QWD_OP_WARM_LIST "warm_list" /* {} → {"warm": [warm image, ...]} */
 #define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
+/* What an operator asks (docs/protocol.md, "Operations"). */
+#define QWD_OP_METRICS "metrics" /* {} → {"families": [...]} (lib/qwd_metrics.h) */
+#define QWD_OP_EVENTS "events"   /* {after?, limit?} → {"journal", "last", "events": [...]} */
+#define QWD_OP_USAGE "usage"     /* {} → {"sessions": [{id, pid, cpu_seconds, ...}]} */
+#define QWD_OP_EXTEND "extend"   /* {id, seconds, by?, audited?} → the session object */
+#define QWD_OP_VIEWER "viewer"   /* {id, event, kind} → {"viewers": {KIND: N}} */
 
 /* A session's "state". */
 #define QWD_STATE_QUEUED "queued"     /* its batch job waits for room (see "queued_reason") */
@@ -41,6 +47,9 @@
 #define QWD_END_POWEROFF "poweroff"   /* QEMU exited by itself with status 0 */
 #define QWD_END_CRASHED "crashed"     /* any other exit */
 #define QWD_END_NODE_LOST "node_lost" /* the cluster node it ran on was lost (Slurm NODE_FAIL) */
+/* Ends the viewers' relay decides: */
+#define QWD_END_IDLE "idle"               /* no viewer for the configured time */
+#define QWD_END_VIEWER_LEFT "viewer_left" /* the one viewer of a one-shot session left */
 
 /* A session's "boot". */
 #define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
@@ -49,6 +58,22 @@
 /* A session's "backend": where its VM runs (start's optional "backend" argument). */
 #define QWD_BACKEND_LOCAL "local" /* on the helper's host */
 #define QWD_BACKEND_SLURM "slurm" /* on a cluster node, one Slurm batch job per session */
+
+/* Kinds of viewers (the viewer op's "kind", the session object's "viewers"), and the viewer
+ * op's "event". */
+#define QWD_VIEWER_CONTROL "control" /* keyboard and mouse */
+#define QWD_VIEWER_VIEW "view"       /* read-only */
+#define QWD_VIEWER_JOINED "joined"
+#define QWD_VIEWER_LEFT "left"
+
+/* The "event" of a journal entry (the events op). */
+#define QWD_EVENT_STARTED "started"   /* a session's VM was launched */
+#define QWD_EVENT_ENDED "ended"       /* a session ended; "reason" is its ended_reason */
+#define QWD_EVENT_EXTENDED "extended" /* a session's lifetime was extended */
+#define QWD_EVENT_VIEWED "viewed"     /* a viewer left its display: "kind", "share", "seconds" */
+
+/* "by" of stop, purge, extend and start: who asked, ≤ this many characters. */
+#define QWD_PROTO_BY_MAX 64
 
 /* Bounds of start's arguments. */
 #define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */

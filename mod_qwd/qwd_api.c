@@ -2,10 +2,12 @@
 /* The JSON API: GET /api/machines, GET|POST /api/sessions, GET|DELETE /api/sessions/ID.
  * Answers are JSON objects; failures go through qwd_fail as {"error": CODE, "message": ...}. */
 #include "qwd_api.h"
+#include "qwd_audit.h"
 #include "qwd_auth.h"
 #include "qwd_body.h"
 #include "qwd_links.h"
 #include "qwd_protocol.h"
+#include "qwd_route.h"
 #include "qwd_session.h"
 
 #include <apr_strings.h>
@@ -148,6 +150,92 @@ static int one_session(qwd_req_t *q, const char *id)
     return send_json(q, HTTP_OK, session_json(q, row));
 }
 
+/* POST /api/sessions/ID/extend {"seconds": N} */
+static int extend(qwd_req_t *q, const char *id)
+{
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    json_t *body;
+    int seconds;
+    if ((e = qwd_body_json(q, &body)) || (e = qwd_json_int_member(q, body, "seconds", &seconds))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return qwd_fail(q, e);
+    }
+    if (seconds == QWD_UNSET) {
+        return qwd_fail(q, qwd_json_type_error(q, "seconds", "a whole number of seconds"));
+    }
+    if ((e = qwd_session_extend(q, store, row, seconds))) {
+        return qwd_fail(q, e);
+    }
+    return send_json(q, HTTP_OK, session_json(q, row));
+}
+
+/* The value of ?name= (unescaped), or NULL. */
+static const char *query_arg(qwd_req_t *q, const char *name)
+{
+    char *args = apr_pstrdup(q->r->pool, q->r->args ? q->r->args : ""), *pair, *state;
+    apr_size_t len = strlen(name);
+    for (pair = apr_strtok(args, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
+        if (!strncmp(pair, name, len) && pair[len] == '=') {
+            char *value = pair + len + 1;
+            return ap_unescape_urlencoded(value) == OK ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A whole number of ?name= within [min, max] (absent: fallback). */
+static qwd_error_t *query_int(qwd_req_t *q, const char *name, apr_int64_t fallback, apr_int64_t min,
+                              apr_int64_t max, apr_int64_t *value)
+{
+    const char *text = query_arg(q, name);
+    char *end;
+    qwd_error_t *e;
+    *value = fallback;
+    if (!text) {
+        return NULL;
+    }
+    *value = apr_strtoi64(text, &end, 10);
+    if (!*text || *end || *value < min || *value > max) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03808), "bad_field",
+                    "%s must be a whole number from %" APR_INT64_T_FMT " to %" APR_INT64_T_FMT ".",
+                    name, min, max);
+        e->field = name;
+        return e;
+    }
+    return NULL;
+}
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX 1000
+#define TIME_MAX ((apr_int64_t)1 << 40)
+
+/* GET /api/audit?user=&event=&since=&until=&limit= (admins) */
+static int audit(qwd_req_t *q)
+{
+    apr_int64_t since, until, limit;
+    qwd_store_t *store;
+    json_t *entries;
+    qwd_error_t *e;
+    if (!q->is_admin) {
+        return qwd_fail(q, qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(03807), "forbidden",
+                                   "The audit trail is for administrators only."));
+    }
+    if ((e = query_int(q, "since", 0, 0, TIME_MAX, &since))
+        || (e = query_int(q, "until", TIME_MAX, 0, TIME_MAX, &until))
+        || (e = query_int(q, "limit", AUDIT_LIMIT_DEFAULT, 1, AUDIT_LIMIT_MAX, &limit))
+        || (e = qwd_store_open(q, &store))) {
+        return qwd_fail(q, e);
+    }
+    qwd_audit_pull(q, store, NULL); /* what the helper decided since the last look */
+    if ((e = qwd_audit_list(q, store, query_arg(q, "user"), query_arg(q, "event"), since, until,
+                            (int)limit, &entries))) {
+        return qwd_fail(q, e);
+    }
+    return send_json(q, HTTP_OK, json_pack("{s:O}", "events", entries));
+}
+
 static int method_not_allowed(qwd_req_t *q, const char *allowed)
 {
     apr_table_setn(q->r->err_headers_out, "Allow", allowed);
@@ -203,6 +291,18 @@ int qwd_api_handle(qwd_req_t *q)
             return create(q);
         }
         return method == M_GET ? list(q) : method_not_allowed(q, "GET, POST");
+    }
+    if (!strcmp(route, "/audit")) {
+        return method == M_GET ? audit(q) : method_not_allowed(q, "GET");
+    }
+    if (!strncmp(route, SESSION_ROUTE_PREFIX, strlen(SESSION_ROUTE_PREFIX))
+        && strchr(route + strlen(SESSION_ROUTE_PREFIX), '/')) {
+        /* /sessions/ID/extend (the only longer route qwd_route.c lets through) */
+        const char *id = route + strlen(SESSION_ROUTE_PREFIX);
+        if (method != M_POST) {
+            return method_not_allowed(q, "POST");
+        }
+        return extend(q, apr_pstrndup(q->r->pool, id, strcspn(id, "/")));
     }
     if (!strncmp(route, SESSION_ROUTE_PREFIX, strlen(SESSION_ROUTE_PREFIX))) {
         if (method != M_GET && method != M_DELETE) {

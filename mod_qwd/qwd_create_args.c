@@ -9,7 +9,7 @@
 #include <string.h>
 #include <http_protocol.h>
 
-static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
+qwd_error_t *qwd_json_type_error(qwd_req_t *q, const char *field, const char *type)
 {
     qwd_error_t *e =
         qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(01001), "bad_field", "%s must be %s.", field, type);
@@ -17,7 +17,7 @@ static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type
     return e;
 }
 
-static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
+qwd_error_t *qwd_json_int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
 {
     json_t *member = json_object_get(body, field);
     if (!member || json_is_null(member)) {
@@ -26,7 +26,7 @@ static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, in
     }
     if (!json_is_integer(member) || json_integer_value(member) < 0
         || json_integer_value(member) > QWD_FIELD_INT_MAX) {
-        return type_error(q, field, "a whole number");
+        return qwd_json_type_error(q, field, "a whole number");
     }
     *value = (int)json_integer_value(member);
     return NULL;
@@ -41,7 +41,7 @@ static qwd_error_t *string_member(qwd_req_t *q, json_t *body, const char *field,
         return NULL;
     }
     if (!json_is_string(member)) {
-        return type_error(q, field, "a string");
+        return qwd_json_type_error(q, field, "a string");
     }
     *value = json_string_value(member);
     return NULL;
@@ -57,24 +57,24 @@ static qwd_error_t *choice_members(qwd_req_t *q, json_t *body, qwd_create_args_t
         || (e = string_member(q, body, "script", &args->script.name))
         || (e = string_member(q, body, "script_text", &args->script.text))
         || (e = string_member(q, body, "script_url", &args->script.url))
-        || (e = int_member(q, body, "scratch_gib", &args->scratch_gib))) {
+        || (e = qwd_json_int_member(q, body, "scratch_gib", &args->scratch_gib))) {
         return e;
     }
     if (gpu && !json_is_null(gpu)) {
         if (!json_is_boolean(gpu)) {
-            return type_error(q, "gpu", "true or false");
+            return qwd_json_type_error(q, "gpu", "true or false");
         }
         args->gpu = json_is_true(gpu);
     }
     if (shares && !json_is_null(shares)) {
         if (!json_is_array(shares) || json_array_size(shares) > QWD_PROTO_SHARES_MAX) {
-            return type_error(q, "shares", "a list of folder names");
+            return qwd_json_type_error(q, "shares", "a list of folder names");
         }
         args->shares =
             apr_array_make(q->r->pool, (int)json_array_size(shares) + 1, sizeof(const char *));
         json_array_foreach (shares, i, name) {
             if (!json_is_string(name)) {
-                return type_error(q, "shares", "a list of folder names");
+                return qwd_json_type_error(q, "shares", "a list of folder names");
             }
             APR_ARRAY_PUSH(args->shares, const char *) = json_string_value(name);
         }
@@ -95,16 +95,16 @@ qwd_error_t *qwd_create_args_from_json(qwd_req_t *q, json_t *body, qwd_create_ar
     json_t *oneshot = json_object_get(body, "oneshot");
     qwd_error_t *e;
     if (machine && !json_is_string(machine)) {
-        return type_error(q, "machine", "a string");
+        return qwd_json_type_error(q, "machine", "a string");
     }
     if (oneshot && !json_is_boolean(oneshot) && !json_is_null(oneshot)) {
-        return type_error(q, "oneshot", "true or false");
+        return qwd_json_type_error(q, "oneshot", "true or false");
     }
     args->machine = json_string_value(machine);
     args->oneshot = json_is_true(oneshot);
-    if ((e = int_member(q, body, "cpu", &args->cpu))
-        || (e = int_member(q, body, "memory_mib", &args->memory_mib))
-        || (e = int_member(q, body, "lifetime_s", &args->lifetime_s))
+    if ((e = qwd_json_int_member(q, body, "cpu", &args->cpu))
+        || (e = qwd_json_int_member(q, body, "memory_mib", &args->memory_mib))
+        || (e = qwd_json_int_member(q, body, "lifetime_s", &args->lifetime_s))
         || (e = choice_members(q, body, args))) {
         return e;
     }

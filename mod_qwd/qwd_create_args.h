@@ -25,6 +25,12 @@ void qwd_create_args_init(qwd_create_args_t *args);
 /* The shortest lifetime a session may ask for (s). */
 #define QWD_MIN_LIFETIME_S 60
 
+/* Any JSON body of the API: a 400 bad_field saying what field must be (type: "a string"...),
+ * and an optional whole number member from 0 to QWD_FIELD_INT_MAX (absent or null:
+ * QWD_UNSET). */
+qwd_error_t *qwd_json_type_error(qwd_req_t *q, const char *field, const char *type);
+qwd_error_t *qwd_json_int_member(qwd_req_t *q, json_t *body, const char *field, int *value);
+
 /* Reads the members of the API's JSON object body (machine, cpu, memory_mib, lifetime_s,
  * oneshot; video, gpu, shares, scratch_gib, script, script_text, script_url) into *args: 400 bad_field naming the member of the wrong type. Bounds come after. */
 qwd_error_t *qwd_create_args_from_json(qwd_req_t *q, json_t *body, qwd_create_args_t *args);

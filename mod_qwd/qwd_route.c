@@ -18,9 +18,16 @@ static int is_prefix_and_id(const char *route, const char *prefix, int id_requir
 
 int qwd_route_known(const char *route)
 {
-    static const char *const exact[] = {
-        "",       "/", "/sessions", "/monitor", "/api/machines", "/api/sessions", "/api/sessions/",
-        "/login", NULL};
+    static const char *const exact[] = {"",
+                                        "/",
+                                        "/sessions",
+                                        "/monitor",
+                                        "/api/machines",
+                                        "/api/sessions",
+                                        "/api/sessions/",
+                                        "/login",
+                                        "/api/audit",
+                                        NULL};
     int i;
     for (i = 0; exact[i]; i++) {
         if (!strcmp(route, exact[i])) {
@@ -35,6 +42,14 @@ int qwd_route_known(const char *route)
         const char *id = route + strlen(QWD_ROUTE_SHARE_PREFIX);
         const char *slash = strchr(id, '/');
         return slash && slash > id && !strcmp(slash, QWD_ROUTE_TICKET_SUFFIX);
+    }
+    /* /api/sessions/ID/extend: a longer lifetime (qwd_api.c) */
+    if (!strncmp(route, SESSION_API_PREFIX, strlen(SESSION_API_PREFIX))) {
+        const char *id = route + strlen(SESSION_API_PREFIX);
+        const char *slash = strchr(id, '/');
+        if (slash && slash > id && !strcmp(slash, QWD_ROUTE_EXTEND_SUFFIX)) {
+            return 1;
+        }
     }
     /* /api/sessions/ID */
     return is_prefix_and_id(route, SESSION_API_PREFIX, 0);
@@ -56,8 +71,13 @@ static const char *known_from(const char *uri, const char *prefix)
 /* The route by its known endings, when the Location's path is unknown. */
 static const char *route_by_suffix(const char *uri)
 {
-    static const char *const endings[] = {"/api/machines", "/api/sessions/", "/api/sessions",
-                                          "/sessions",     "/monitor",       NULL};
+    static const char *const endings[] = {"/api/machines",
+                                          "/api/sessions/",
+                                          "/api/sessions",
+                                          "/sessions",
+                                          "/monitor",
+                                          "/api/audit",
+                                          NULL};
     apr_size_t len = strlen(uri);
     const char *route;
     int i;

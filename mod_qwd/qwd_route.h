@@ -11,6 +11,8 @@
 #define QWD_ROUTE_SHARE_PREFIX "/s/"
 /* POST SHARE_PREFIX + id + TICKET_SUFFIX: a fresh websocket ticket for the link's viewer. */
 #define QWD_ROUTE_TICKET_SUFFIX "/ticket"
+/* POST /api/sessions/ + id + EXTEND_SUFFIX: a session's longer lifetime. */
+#define QWD_ROUTE_EXTEND_SUFFIX "/extend"
 
 /* Whether route (the path below the Location: "", "/sessions", "/api/sessions/ID", ...) is one
  * the module answers. */

@@ -4,7 +4,9 @@
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
+#include "qwd_audit.h"
 #include "qwd_capability.h"
+#include "qwd_counters.h"
 #include "qwd_helper_client.h"
 #include "qwd_links.h"
 #include "qwd_logno.h"
@@ -248,8 +250,43 @@ static void wait_restored(qwd_req_t *q, qwd_row_t *row)
     }
 }
 
+/* A refusal by one of the module's limits is counted (qwd_limit_refusals_total); the helper
+ * counts its own. Returns e. */
+static qwd_error_t *counted(qwd_error_t *e)
+{
+    int counter = e && e->limit ? qwd_counter_of_limit(e->limit) : -1;
+    if (counter >= 0) {
+        qwd_counter_inc((qwd_counter_t)counter);
+    }
+    return e;
+}
+
+/* owner or admin: the role of q->user toward a session of owner. */
+static const char *role_of(qwd_req_t *q, const char *owner)
+{
+    return strcmp(q->user, owner) ? QWD_AUDIT_BY_ADMIN : QWD_AUDIT_BY_OWNER;
+}
+
+static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                           qwd_row_t **row_out);
+
 qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
                                 qwd_row_t **row_out)
+{
+    qwd_error_t *e = counted(create(q, store, args, row_out));
+    if (!e) {
+        const qwd_row_t *row = *row_out;
+        qwd_audit_record(
+            q, store, QWD_AUDIT_CREATED, row->id, row->owner, q->user, QWD_AUDIT_BY_OWNER,
+            apr_psprintf(q->r->pool, "%s, %d CPU, %d MiB, until %" APR_INT64_T_FMT ", %s",
+                         row->machine, row->cpu, row->memory_mib, row->expires,
+                         row->boot ? row->boot : "boot unknown"));
+    }
+    return e;
+}
+
+static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                           qwd_row_t **row_out)
 {
     request_rec *r = q->r;
     qwd_row_t *row = apr_pcalloc(r->pool, sizeof(*row));
@@ -303,6 +340,12 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
                            row->cpu, "memory_mib", row->memory_mib, "lifetime_s", args->lifetime_s,
                            "owner", row->owner, "oneshot", row->oneshot, "ref", row->id);
     add_choices(start_args, args);
+    /* for the helper's journal (this module records the start itself) and its start latency,
+     * counted from this request's arrival */
+    json_object_set_new(start_args, "by", json_string(q->user));
+    json_object_set_new(start_args, "audited", json_true());
+    json_object_set_new(start_args, "requested_at",
+                        json_real((double)r->request_time / APR_USEC_PER_SEC));
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
         qwd_error_t *undo = qwd_store_delete(store, row->id);
         if (undo) {
@@ -380,7 +423,10 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
         return NULL;
     }
     if (row->helper_id) {
-        e = qwd_helper_call(q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &result);
+        e = qwd_helper_call(
+            q, QWD_OP_STOP,
+            json_pack("{s:s, s:s, s:b}", "id", row->helper_id, "by", q->user, "audited", 1),
+            &result);
         /* not_found: the VM is gone already, which is what was asked */
         if (e && e->status != HTTP_NOT_FOUND) {
             return e;
@@ -391,6 +437,8 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, QWDLOGNO(00514) "session %s of %s stopped by %s",
                   row->id, row->owner, q->user);
+    qwd_audit_record(q, store, QWD_AUDIT_STOPPED, row->id, row->owner, q->user,
+                     role_of(q, row->owner), QWD_END_STOPPED);
     row->state = QWD_STATE_ENDED;
     row->ended_reason = QWD_END_STOPPED;
     row->ended = apr_time_sec(apr_time_now());
@@ -513,7 +561,8 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
                 }
                 row->state = apr_pstrdup(q->r->pool, state);
             }
-            /* a batch job's lifetime counts from its start, which the queue may delay */
+            /* a batch job's lifetime counts from its start, which the queue may delay; an
+             * extension since (qwdctl extend, another child's extend) moves it too */
             if (json_is_integer(expires) && json_integer_value(expires) != row->expires
                 && json_integer_value(expires) > 0) {
                 if ((e = qwd_store_set_expires(store, row->id, json_integer_value(expires)))) {
@@ -539,6 +588,8 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         row->state = QWD_STATE_ENDED;
         row->ended = now;
     }
+    /* what the helper decided meanwhile goes into the audit trail */
+    qwd_audit_pull(q, store, json_object_get(result, "events"));
     return NULL;
 }
 
@@ -567,9 +618,59 @@ qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owne
             || (!*helper_down && (e = qwd_store_sweep(store)))) {
             return e;
         }
+        qwd_audit_prune(q, store);
     }
     if ((e = qwd_store_list(store, owner, rows))) {
         return e;
     }
     return reconcile(q, store, *rows, helper_down);
+}
+
+int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row)
+{
+    return q->is_admin || (qwd_cfg_owner_extend(q->cfg) && !strcmp(q->user, row->owner));
+}
+
+int qwd_session_extend_room(qwd_req_t *q, const qwd_row_t *row)
+{
+    apr_int64_t room = row->created + qwd_cfg_max_lifetime(q->cfg) - row->expires;
+    return room > 0 ? (int)room : 0;
+}
+
+qwd_error_t *qwd_session_extend(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, int seconds)
+{
+    json_t *extended, *expires;
+    qwd_error_t *e;
+    int room = qwd_session_extend_room(q, row);
+    if (!qwd_session_may_extend(q, row)) {
+        return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(03804), "forbidden",
+                       "Only an administrator may extend this session.");
+    }
+    if (!qwd_session_is_live(row) || !row->helper_id) {
+        return qwd_err(q, HTTP_CONFLICT, QWDLOGNO(03805), "not_live",
+                       "This session is not running.");
+    }
+    if (seconds < 1 || seconds > room) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03806), "bad_field",
+                    "seconds must be between 1 and %d: a session lives at most %d s "
+                    "(QwdMaxLifetime).",
+                    room, qwd_cfg_max_lifetime(q->cfg));
+        e->field = "seconds";
+        return e;
+    }
+    if ((e = qwd_helper_call(q, QWD_OP_EXTEND,
+                             json_pack("{s:s, s:i, s:s, s:b}", "id", row->helper_id, "seconds",
+                                       seconds, "by", q->user, "audited", 1),
+                             &extended))) {
+        return e;
+    }
+    expires = json_object_get(extended, "expires");
+    row->expires = json_is_integer(expires) ? json_integer_value(expires) : row->expires + seconds;
+    if ((e = qwd_store_set_expires(store, row->id, row->expires))) {
+        return e;
+    }
+    qwd_audit_record(
+        q, store, QWD_AUDIT_EXTENDED, row->id, row->owner, q->user, role_of(q, row->owner),
+        apr_psprintf(q->r->pool, "+%d s, until %" APR_INT64_T_FMT, seconds, row->expires));
+    return NULL;
 }

@@ -42,6 +42,14 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row);
 qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
                               apr_array_header_t **rows, int *helper_down);
 
+/* Moves the end of a live session seconds later (an admin; its owner with QwdOwnerExtend
+ * On), within QwdMaxLifetime from its creation; the helper and the row follow, the audit
+ * trail records it. */
+qwd_error_t *qwd_session_extend(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, int seconds);
+/* Whether q->user may extend row, and by how many seconds at most. */
+int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row);
+int qwd_session_extend_room(qwd_req_t *q, const qwd_row_t *row);
+
 /* Whether a row's VM may still be running. */
 int qwd_session_is_live(const qwd_row_t *row);
 

@@ -9,8 +9,10 @@
 #include "helper_config.h"
 #include "helper_events.h"
 #include "helper_fs.h"
+#include "helper_journal.h"
 #include "helper_log.h"
 #include "helper_loop.h"
+#include "helper_metrics.h"
 #include "helper_session.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
@@ -249,6 +251,8 @@ int main(int argc, char **argv)
         die(QWDLOGNO(05029) "%s", "cannot set up signal handling");
     }
     int listen_fd = listen_socket(h);
+    helper_metrics_init(h);
+    helper_journal_init(h);
     helper_sessions_init(h, &helper_backend_local);
     if (!strcmp(h->config->backend, QWD_BACKEND_SLURM) || h->config->slurm_machines) {
         helper_slurm_init(h);

@@ -6,21 +6,30 @@
 #include "helper_config.h"
 #include "helper_fs.h"
 #include "helper_gpu.h"
+#include "helper_journal.h"
 #include "helper_load.h"
 #include "helper_log.h"
 #include "helper_machines.h"
+#include "helper_metrics.h"
 #include "helper_scripts.h"
 #include "helper_session.h"
 #include "helper_shares.h"
+#include "helper_usage.h"
 #include "helper_warm.h"
 #include "qwd_argv.h"
 #include "qwd_guest_script.h"
 #include "qwd_machine_name.h"
+#include "qwd_metrics.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
 
 #include <apr_strings.h>
 #include <string.h>
+
+#define BYTES_PER_MIB (1024.0 * 1024.0)
+/* A start's requested_at further back than this is not believed (the latency is then counted
+ * from the helper's own receipt). */
+#define REQUESTED_AT_WINDOW_S 3600
 
 typedef struct op_call {
     helper *h;
@@ -219,6 +228,7 @@ static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
     if (!limit) {
         return 0;
     }
+    helper_metrics_refused(call->h, limit);
     fail(call, QWD_ERR_LIMIT_REACHED, message, json_pack("{s:s}", "limit", limit));
     return -1;
 }
@@ -249,6 +259,32 @@ static int check_space(op_call *call, const char *what, int need_mib)
          json_pack("{s:I, s:I}", "free_mib", (json_int_t)free_mib, "needed_mib",
                    (json_int_t)needed_mib));
     return -1;
+}
+
+/* Who asks, for the journal: the "by" argument (≤ QWD_PROTO_BY_MAX characters), else the
+ * peer's uid ("uid:1000"); *audited is the "audited" argument. Returns NULL after answering
+ * bad_argument. */
+static const char *asked_by(op_call *call, int *audited)
+{
+    json_t *by = json_object_get(call->arguments, "by");
+    json_t *flag = json_object_get(call->arguments, "audited");
+    if ((by && !json_is_null(by)
+         && (!json_is_string(by) || !*json_string_value(by)
+             || strlen(json_string_value(by)) > QWD_PROTO_BY_MAX))
+        || (flag && !json_is_boolean(flag))) {
+        bad_argument(call,
+                     by && !json_is_string(by)        ? "by"
+                     : flag && !json_is_boolean(flag) ? "audited"
+                                                      : "by",
+                     apr_psprintf(call->ptemp,
+                                  "by must be 1 to %d characters and audited true or false",
+                                  QWD_PROTO_BY_MAX),
+                     1, 0);
+        return NULL;
+    }
+    *audited = json_is_true(flag);
+    return json_is_string(by) ? json_string_value(by)
+                              : apr_psprintf(call->ptemp, "uid:%d", (int)call->peer->uid);
 }
 
 /* The listed machine called name that can be started, or NULL after answering the error. */
@@ -573,6 +609,22 @@ static void op_start(op_call *call)
         return;
     }
     request.oneshot = json_is_true(oneshot);
+    if (!(request.by = asked_by(call, &request.audited))) {
+        return;
+    }
+    /* when the client was asked (its POST), for the start latency: ignored unless it is
+     * within the last hour (a client's clock is the helper's: same host) */
+    json_t *requested_at = json_object_get(call->arguments, "requested_at");
+    if (requested_at && !json_is_null(requested_at) && !json_is_number(requested_at)) {
+        bad_argument(call, "requested_at", "requested_at must be Unix seconds", 1, 0);
+        return;
+    }
+    apr_time_t asked =
+        apr_time_from_sec(0) + (apr_time_t)(json_number_value(requested_at) * APR_USEC_PER_SEC);
+    apr_time_t now = apr_time_now();
+    if (asked <= now && asked > now - apr_time_from_sec(REQUESTED_AT_WINDOW_S)) {
+        request.requested_at = asked;
+    }
     const helper_machine *machine = machine_named(call, machine_name);
     if (!machine || check_space(call, "start", 0)) {
         return;
@@ -643,10 +695,12 @@ static helper_session *session_argument(op_call *call)
 static void op_stop(op_call *call)
 {
     helper_session *s = session_argument(call);
-    if (!s) {
+    int audited;
+    const char *by = s ? asked_by(call, &audited) : NULL;
+    if (!by) {
         return;
     }
-    helper_session_stop(s, QWD_END_STOPPED);
+    helper_session_stop_by(s, QWD_END_STOPPED, by, audited);
     wait_for_one(call, WAIT_STOP, s);
 }
 
@@ -675,14 +729,22 @@ static void op_list(op_call *call)
         json_array_append_new(list, json_is_true(brief) ? helper_session_brief_json(s)
                                                         : helper_session_json(s));
     }
-    reply(call, json_pack("{s:o}", "sessions", list));
+    /* where the journal is: a reader of the events op knows whether to ask */
+    reply(call,
+          json_pack("{s:o, s:o}", "sessions", list, "events", helper_journal_position(call->h)));
 }
 
 static void op_purge(op_call *call)
 {
+    int audited;
+    const char *by = asked_by(call, &audited);
+    if (!by) {
+        return;
+    }
     apr_array_header_t *sessions = helper_sessions_live(call->h, call->ptemp);
     for (int i = 0; i < sessions->nelts; i++) {
-        helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED);
+        helper_session_stop_by(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED, by,
+                               audited);
     }
     wait_for(call, WAIT_PURGE, sessions);
 }
@@ -829,16 +891,219 @@ static void op_load(op_call *call)
                           config->warm_auto, "arch", call->h->host.arch));
 }
 
+/* Warm images by state, and the disk the ready ones take. */
+static void warm_gauges(helper *h, json_t *families)
+{
+    static const char *const states[] = {"building", "saving", "ready", "failed"};
+    double count[sizeof states / sizeof states[0]] = {0}, bytes = 0;
+    json_t *list = helper_warm_list_json(h), *image;
+    size_t i;
+    json_array_foreach (json_object_get(list, "warm"), i, image) {
+        const char *state = json_string_value(json_object_get(image, "state"));
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            count[k] += state && !strcmp(state, states[k]);
+        }
+        bytes += json_number_value(json_object_get(image, "size_bytes"));
+    }
+    json_decref(list);
+    json_t *f = qwd_metrics_family("qwd_warm_images", QWD_METRIC_GAUGE,
+                                   "Warm images of the helper, by state.");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        qwd_metrics_add(f, count[k], "state", states[k], NULL);
+    }
+    json_array_append_new(families, f);
+    f = qwd_metrics_family("qwd_warm_images_bytes", QWD_METRIC_GAUGE,
+                           "Disk the ready warm images take (their allocated blocks).");
+    qwd_metrics_add(f, bytes, NULL);
+    json_array_append_new(families, f);
+}
+
+/* The host as the helper sees it (/proc/loadavg, /proc/meminfo). */
+static void host_gauges(json_t *families)
+{
+    host_load load;
+    helper_load_read(&load);
+    struct {
+        const char *name, *help;
+        double value;
+    } gauges[] = {
+        {"qwd_host_load1", "The host's 1-minute load average.", load.load1},
+        {"qwd_host_load5", "The host's 5-minute load average.", load.load5},
+        {"qwd_host_load15", "The host's 15-minute load average.", load.load15},
+        {"qwd_host_cpus", "The host's online CPUs.", load.cpus},
+        {"qwd_host_memory_bytes", "The host's memory (MemTotal).",
+         (double)load.mem_total_mib * BYTES_PER_MIB},
+        {"qwd_host_memory_available_bytes", "The host's available memory (MemAvailable).",
+         (double)load.mem_available_mib * BYTES_PER_MIB},
+    };
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+        json_t *f = qwd_metrics_family(gauges[i].name, QWD_METRIC_GAUGE, gauges[i].help);
+        qwd_metrics_add(f, gauges[i].value, NULL);
+        json_array_append_new(families, f);
+    }
+}
+
+/* The helper's counters, and gauges of what runs now: sessions by state, vCPUs and memory
+ * given to them, warm images, the host's load and memory. */
+static void op_metrics(op_call *call)
+{
+    helper *h = call->h;
+    json_t *families = helper_metrics_families(h);
+    static const char *const states[] = {QWD_STATE_STARTING, QWD_STATE_RUNNING};
+    double by_state[sizeof states / sizeof states[0]] = {0};
+    apr_array_header_t *live = helper_sessions_live(h, call->ptemp);
+    for (int i = 0; i < live->nelts; i++) {
+        json_t *brief = helper_session_brief_json(APR_ARRAY_IDX(live, i, helper_session *));
+        const char *state = json_string_value(json_object_get(brief, "state"));
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            by_state[k] += state && !strcmp(state, states[k]);
+        }
+        json_decref(brief);
+    }
+    json_t *f = qwd_metrics_family("qwd_sessions", QWD_METRIC_GAUGE,
+                                   "Live sessions of the helper, by state.");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        qwd_metrics_add(f, by_state[k], "state", states[k], NULL);
+    }
+    json_array_append_new(families, f);
+    int sessions, vcpus, memory_mib;
+    helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);
+    f = qwd_metrics_family("qwd_sessions_vcpus", QWD_METRIC_GAUGE,
+                           "Virtual CPUs given to the live sessions together.");
+    qwd_metrics_add(f, vcpus, NULL);
+    json_array_append_new(families, f);
+    f = qwd_metrics_family("qwd_sessions_memory_bytes", QWD_METRIC_GAUGE,
+                           "Memory given to the live sessions together (their -m).");
+    qwd_metrics_add(f, (double)memory_mib * BYTES_PER_MIB, NULL);
+    json_array_append_new(families, f);
+    warm_gauges(h, families);
+    host_gauges(families);
+    reply(call, json_pack("{s:o}", "families", families));
+}
+
+/* The journal after the "after" argument (default 0: from its oldest entry kept). */
+static void op_events(op_call *call)
+{
+    json_t *after = json_object_get(call->arguments, "after");
+    int limit;
+    if ((after && !json_is_null(after)
+         && (!json_is_integer(after) || json_integer_value(after) < 0))
+        || int_argument(call, "limit", HELPER_JOURNAL_PAGE, 1, HELPER_JOURNAL_PAGE, &limit)) {
+        if (!call->answer->message) {
+            bad_argument(call, "after", "after must be a sequence number (>= 0)", 1, 0);
+        }
+        return;
+    }
+    reply(call, helper_journal_json(call->h, json_is_integer(after) ? json_integer_value(after) : 0,
+                                    limit));
+}
+
+/* What each live session's VM uses on this host (sessions that run elsewhere are left out). */
+static void op_usage(op_call *call)
+{
+    apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);
+    json_t *list = json_array();
+    for (int i = 0; i < live->nelts; i++) {
+        helper_session *s = APR_ARRAY_IDX(live, i, helper_session *);
+        pid_t pid = helper_session_local_pid(s);
+        if (pid <= 0) {
+            continue;
+        }
+        json_t *usage = json_pack("{s:s, s:i}", "id", helper_session_id(s), "pid", (int)pid);
+        helper_usage_read(pid, helper_session_disk(s), usage);
+        json_array_append_new(list, usage);
+    }
+    reply(call, json_pack("{s:o}", "sessions", list));
+}
+
+/* Moves a session's end later, within max_lifetime from its creation. */
+static void op_extend(op_call *call)
+{
+    helper_config *config = call->h->config;
+    helper_session *s = session_argument(call);
+    int seconds, audited, most;
+    const char *by;
+    if (!s || int_argument(call, "seconds", -1, 1, config->max_lifetime, &seconds)
+        || !(by = asked_by(call, &audited))) {
+        return;
+    }
+    if (seconds < 0) {
+        bad_argument(call, "seconds", "seconds is required", 1, config->max_lifetime);
+        return;
+    }
+    if (helper_session_extend(s, seconds, config->max_lifetime, by, audited, &most)) {
+        bad_argument(call, "seconds",
+                     apr_psprintf(call->ptemp,
+                                  "the session may be extended by %d s at most (max_lifetime %d "
+                                  "from its start)",
+                                  most, config->max_lifetime),
+                     0, most);
+        return;
+    }
+    reply(call, helper_session_json(s));
+}
+
+/* A viewer joined or left a session's display (what a viewers' relay reports); a leave may say
+ * the share it came through and how long it watched, for the journal. */
+static void op_viewer(op_call *call)
+{
+    helper_session *s = session_argument(call);
+    const char *event, *kind, *share;
+    json_t *seconds = json_object_get(call->arguments, "seconds");
+    if (!s || string_argument(call, "event", NULL, &event)
+        || string_argument(call, "kind", NULL, &kind)
+        || string_argument(call, "share", "", &share)) {
+        return;
+    }
+    if (seconds && !json_is_null(seconds)
+        && (!json_is_number(seconds) || json_number_value(seconds) < 0)) {
+        bad_argument(call, "seconds", "seconds must be a number, 0 or more", 1, 0);
+        return;
+    }
+    int joined = !strcmp(event, QWD_VIEWER_JOINED);
+    if (!joined && strcmp(event, QWD_VIEWER_LEFT)) {
+        bad_argument(call, "event", "event must be joined or left", 1, 0);
+        return;
+    }
+    if (!helper_metrics_viewer_kind_is_valid(kind)) {
+        bad_argument(call, "kind", "kind must be control or view", 1, 0);
+        return;
+    }
+    if (helper_session_ended(s)
+        || helper_session_viewer(s, kind, *share ? share : NULL, joined,
+                                 json_number_value(seconds))) {
+        bad_argument(
+            call, "event",
+            helper_session_ended(s) ? "the session has ended" : "no such viewer has joined", 1, 0);
+        return;
+    }
+    reply(call,
+          json_pack("{s:o}", "viewers", helper_metrics_viewers(call->h, helper_session_id(s))));
+}
+
 typedef struct {
     const char *name;
     void (*run)(op_call *call);
 } op_entry;
 
 static const op_entry ops[] = {
-    {QWD_OP_HELLO, op_hello},         {QWD_OP_START, op_start},         {QWD_OP_STOP, op_stop},
-    {QWD_OP_STATUS, op_status},       {QWD_OP_LIST, op_list},           {QWD_OP_PURGE, op_purge},
-    {QWD_OP_MACHINES, op_machines},   {QWD_OP_LOAD, op_load},           {QWD_OP_WARM, op_warm},
-    {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop},
+    {QWD_OP_HELLO, op_hello},
+    {QWD_OP_START, op_start},
+    {QWD_OP_STOP, op_stop},
+    {QWD_OP_STATUS, op_status},
+    {QWD_OP_LIST, op_list},
+    {QWD_OP_PURGE, op_purge},
+    {QWD_OP_MACHINES, op_machines},
+    {QWD_OP_LOAD, op_load},
+    {QWD_OP_WARM, op_warm},
+    {QWD_OP_WARM_LIST, op_warm_list},
+    {QWD_OP_WARM_DROP, op_warm_drop},
+    /* operations (docs/protocol.md, "Operations") */
+    {QWD_OP_METRICS, op_metrics},
+    {QWD_OP_EVENTS, op_events},
+    {QWD_OP_USAGE, op_usage},
+    {QWD_OP_EXTEND, op_extend},
+    {QWD_OP_VIEWER, op_viewer},
 };
 
 json_t *helper_ops_greeting(void)

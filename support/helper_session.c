@@ -7,7 +7,9 @@
 #include "helper_config.h"
 #include "helper_events.h"
 #include "helper_fs.h"
+#include "helper_journal.h"
 #include "helper_log.h"
+#include "helper_metrics.h"
 #include "helper_plan.h"
 #include "helper_proc.h"
 #include "helper_warm.h"
@@ -51,6 +53,12 @@ struct helper_session {
     apr_time_t ended_at;   /* helper_clock_now() */
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
+    const char *stop_by;     /* who asked for the stop (NULL: nobody named), for the journal */
+    int stop_audited;        /* that client records the stop itself */
+    const char *start_by;    /* who asked for the start, for the journal */
+    int start_audited;
+    apr_time_t requested_at; /* when the client was asked to start it: the latency's origin */
+    int answered;            /* its display has answered once (the start latency is counted) */
     const char *dir;
     const char *vnc_socket;
     const helper_backend *backend; /* where its VM runs */
@@ -346,6 +354,9 @@ json_t *helper_session_json(helper_session *s)
     if (s->ref) {
         json_object_set_new(record, "ref", json_string(s->ref));
     }
+    if (s->state != SESSION_ENDED) {
+        json_object_set_new(record, "viewers", helper_metrics_viewers(s->h, s->id));
+    }
     json_object_set_new(record, "shares", string_array(s->shares));
     json_object_set_new(record, "script", s->script ? json_string(s->script) : json_null());
     const char *setup = session_setup(s);
@@ -436,18 +447,42 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
 
 void helper_session_stop(helper_session *s, const char *reason)
 {
+    helper_session_stop_by(s, reason, NULL, 0);
+}
+
+void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited)
+{
     if (s->state == SESSION_ENDED || s->stop_reason) {
         return;
     }
     s->stop_reason = reason;
+    s->stop_by = by ? apr_pstrdup(s->pool, by) : NULL;
+    s->stop_audited = audited;
     s->backend->stop(s->vm);
     helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
+}
+
+/* A journal entry about s: {"event", "session", "owner", "machine", "ref"?, "by"?,
+ * "audited"} (a new reference). */
+static json_t *journal_entry(const helper_session *s, const char *event, const char *by,
+                             int audited)
+{
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", event, "session", s->id,
+                              "owner", s->owner, "machine", s->profile.machine, "audited", audited);
+    if (s->ref) {
+        json_object_set_new(entry, "ref", json_string(s->ref));
+    }
+    if (by) {
+        json_object_set_new(entry, "by", json_string(by));
+    }
+    return entry;
 }
 
 /* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
 static void end(helper_session *s, int crashed, const char *how, const char *reason)
 {
     const helper_backend *backend = s->backend;
+    int had_run = s->launch == 1;
     s->ended_reason = s->stop_reason ? s->stop_reason
                       : reason       ? reason
                       : crashed      ? QWD_END_CRASHED
@@ -465,6 +500,13 @@ static void end(helper_session *s, int crashed, const char *how, const char *rea
         s->launch = -1;
         s->launch_problem =
             apr_psprintf(s->pool, "the session ended (%s) before its VM started", s->ended_reason);
+        helper_metrics_start(s->h, s->boot, 0);
+    }
+    helper_metrics_ended(s->h, s->id, s->ended_reason);
+    if (had_run) {
+        json_t *entry = journal_entry(s, QWD_EVENT_ENDED, s->stop_by, s->stop_audited);
+        json_object_set_new(entry, "reason", json_string(s->ended_reason));
+        helper_journal_add(s->h, entry);
     }
     helper_log_info(QWDLOGNO(05037) "session %s: ended (%s%s%s)", s->id, s->ended_reason,
                     how ? ", " : "", how ? how : "");
@@ -530,6 +572,8 @@ static void launched(helper_session *s)
         return;
     }
     s->launch = 1;
+    helper_metrics_start(h, s->boot, 1);
+    helper_journal_add(h, journal_entry(s, QWD_EVENT_STARTED, s->start_by, s->start_audited));
     if (s->backend->remote) {
         helper_vm_place place = where(s);
         helper_log_info(QWDLOGNO(05600) "session %s: %s job %s for %s (%s, %d cpu, %d MiB)%s%s",
@@ -552,6 +596,7 @@ static void launched(helper_session *s)
 /* A start that failed before its VM ran leaves nothing behind. */
 static void launch_failed(helper_session *s, const char *problem)
 {
+    helper_metrics_start(s->h, s->boot, 0);
     s->launch = -1;
     s->launch_problem = problem;
     helper_log_error(QWDLOGNO(05014) "session %s: start failed: %s", s->id, problem);
@@ -568,6 +613,11 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
     case VM_LAUNCHED: launched(s); break;
     case VM_RUNNING:
         s->state = SESSION_RUNNING;
+        if (!s->answered) {
+            s->answered = 1;
+            helper_metrics_running(s->h, s->boot,
+                                   (double)(apr_time_now() - s->requested_at) / APR_USEC_PER_SEC);
+        }
         write_record(s);
         break;
     case VM_FAILED:
@@ -612,6 +662,9 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->ref = request->ref && *request->ref ? apr_pstrdup(s->pool, request->ref) : NULL;
     s->oneshot = request->oneshot;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    s->start_by = request->by ? apr_pstrdup(s->pool, request->by) : NULL;
+    s->start_audited = request->audited;
+    s->requested_at = request->requested_at ? request->requested_at : s->created;
     s->backend = helper_sessions_backend(h, request->backend);
     if (!s->backend) {
         *problem = apr_psprintf(pool, "this helper has no backend \"%s\"", request->backend);
@@ -768,8 +821,10 @@ static void adopt_one(helper *h, const char *id)
         s->vm = s->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
     }
     if (s->vm && helper_token_write(h, s->token, s->vnc_socket) == 0) {
-        /* Its VM proves its display again before it is called running. */
+        /* Its VM proves its display again before it is called running (its start was
+         * counted by the helper that started it). */
         s->launch = 1;
+        s->answered = 1;
         if (s->backend->remote) {
             helper_log_info(QWDLOGNO(05601) "session %s: re-adopted its %s job %s", id,
                             s->backend->name, where(s).job);
@@ -823,4 +878,59 @@ void helper_sessions_adopt(helper *h)
     }
     helper_tokens_prune(h, token_is_live, h);
     apr_pool_destroy(scratch);
+}
+
+int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
+                          int audited, int *max_seconds)
+{
+    apr_time_t latest = s->created + apr_time_from_sec(max_lifetime);
+    *max_seconds = s->expires < latest ? (int)apr_time_sec(latest - s->expires) : 0;
+    if (s->state == SESSION_ENDED || s->stop_reason || seconds > *max_seconds) {
+        return -1;
+    }
+    s->expires += apr_time_from_sec(seconds);
+    write_record(s);
+    json_t *entry = journal_entry(s, QWD_EVENT_EXTENDED, by, audited);
+    json_object_set_new(entry, "seconds", json_integer(seconds));
+    json_object_set_new(entry, "expires", json_integer((json_int_t)apr_time_sec(s->expires)));
+    helper_journal_add(s->h, entry);
+    helper_log_info(QWDLOGNO(05800) "session %s: extended by %d s to %" APR_TIME_T_FMT " (by %s)",
+                    s->id, seconds, apr_time_sec(s->expires), by ? by : "-");
+    return 0;
+}
+
+int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,
+                          double seconds)
+{
+    /* a viewer that leaves as its session ends is still journaled: the end forgot the counts */
+    if (!helper_metrics_viewer_kind_is_valid(kind)
+        || (helper_metrics_viewer(s->h, s->id, kind, joined ? 1 : -1)
+            && (joined || s->state != SESSION_ENDED))) {
+        return -1;
+    }
+    if (!joined) {
+        json_t *entry = journal_entry(s, QWD_EVENT_VIEWED, NULL, 0);
+        json_object_set_new(entry, "kind", json_string(kind));
+        json_object_set_new(entry, "seconds", json_real(seconds < 0 ? 0 : seconds));
+        if (share) {
+            json_object_set_new(entry, "share", json_string(share));
+        }
+        helper_journal_add(s->h, entry);
+    }
+    return 0;
+}
+
+const char *helper_session_id(const helper_session *s)
+{
+    return s->id;
+}
+
+pid_t helper_session_local_pid(const helper_session *s)
+{
+    return s->state == SESSION_ENDED ? 0 : session_pid(s);
+}
+
+const char *helper_session_disk(const helper_session *s)
+{
+    return qwd_session_file(s->pool, s->dir, QWD_SESSION_DISK);
 }

@@ -7,6 +7,7 @@
 #include "qwd_protocol.h"
 #include "qwd_warm.h"
 #include "qwdctl_machines.h"
+#include "qwdctl_ops.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
@@ -75,6 +77,7 @@ static void usage(FILE *out)
         "  warm --list    the warm images and their state\n"
         "  warm --drop MACHINE|all\n"
         "                 drop the warm images of a machine, or all of them\n"
+        "%s"
         "options:\n"
         "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
         ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
@@ -88,7 +91,8 @@ static void usage(FILE *out)
         "  --catalogue FILE    machines list/fetch: the catalogue to read\n"
         "  --machines-dir DIR  machines list/fetch: the machines directory\n"
         "  --help              this text\n"
-        "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n");
+        "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n",
+        qwdctl_ops_usage);
 }
 
 static int positive(const char *text)
@@ -253,10 +257,15 @@ static void print_warm_line(json_t *w)
 {
     json_t *problem = json_object_get(w, "problem");
     json_t *size = json_object_get(w, "size_bytes");
-    char size_text[32] = "";
+    json_t *created = json_object_get(w, "created");
+    char size_text[64] = "";
     if (json_is_integer(size)) {
-        snprintf(size_text, sizeof size_text, " size=%lldMB",
-                 (long long)(json_integer_value(size) / 1000000));
+        /* how old a ready image is: seconds since it was built */
+        long long age = json_is_integer(created)
+                            ? (long long)time(NULL) - (long long)json_integer_value(created)
+                            : 0;
+        snprintf(size_text, sizeof size_text, " size=%lldMB age=%llds",
+                 (long long)(json_integer_value(size) / 1000000), age < 0 ? 0 : age);
     }
     printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s%s\n",
            json_string_value(json_object_get(w, "key")),
@@ -510,9 +519,13 @@ static int run_catalogue(apr_pool_t *pool, options *opt)
 int main(int argc, char **argv)
 {
     options opt = {0};
-    parse(argc, argv, &opt);
     apr_initialize();
     atexit(apr_terminate);
+    int status = qwdctl_ops_main(argc, argv); /* the operator commands (qwdctl_ops.c) */
+    if (status >= 0) {
+        return status;
+    }
+    parse(argc, argv, &opt);
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);
     if (!strcmp(opt.command, "machines") && opt.argument) {

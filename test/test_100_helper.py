@@ -89,8 +89,7 @@ def test_start_answers_rfb_through_websockify_and_stop_leaves_nothing(helper):
     assert _banner_or_none(ws_url(helper, "A" * 22)) is None  # unknown token: closed
     # what the module's listings reconcile with: four fields a session
     assert helper.call("list", brief=True)["sessions"] == [
-        {"id": session["id"], "state": "running", "boot": "cold",
-         "expires": helper.call("status", id=session["id"])["expires"]}]
+        {"id": session["id"], "state": "running", "boot": "cold", "expires": session["expires"]}]
     with pytest.raises(HelperError) as refused:
         helper.call("list", brief="yes")
     assert refused.value.code == "bad_argument" and refused.value.data["field"] == "brief"
@@ -424,14 +423,14 @@ def test_malformed_json_gets_bad_json_and_the_connection_goes_on(helper):
     replies = raw_exchange(helper, b'{"execute": \n[1,2]\n{"arguments":{}}\n'
                                    b'{"execute":"list","id":9}\n')
     assert [r["error"]["code"] for r in replies[:3]] == ["bad_json"] * 3
-    assert replies[3] == {"return": {"sessions": []}, "id": 9}
+    assert replies[3]["id"] == 9 and replies[3]["return"]["sessions"] == []
 
 
 def test_oversized_message_gets_too_large_and_is_closed(helper):
     huge = b'{"execute":"list","arguments":{"x":"' + b"a" * 70000 + b'"}}\n'
     replies = raw_exchange(helper, huge + b'{"execute":"list","id":1}\n')
     assert [r["error"]["code"] for r in replies] == ["too_large"]
-    assert helper.call("list") == {"sessions": []}
+    assert helper.call("list")["sessions"] == []
 
 
 def test_unknown_op_and_requests_before_hello(helper):

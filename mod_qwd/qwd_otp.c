@@ -235,7 +235,7 @@ static int start_mfa(qwd_req_t *q, qwd_store_t *store, const char *request)
 /* Spends the pending login ref (of kind) with code and starts the machine it asked for. */
 static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *code)
 {
-    qwd_create_args_t args = {NULL, QWD_UNSET, QWD_UNSET, QWD_UNSET, QWD_UNSET};
+    qwd_create_args_t args;
     const char *id, *params[3], **pending;
     qwd_store_t *store;
     qwd_row_t *row;
@@ -243,6 +243,7 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
     qwd_error_t *e;
     int nrows = 0;
 
+    qwd_create_args_init(&args);
     if (!ref || !qwd_token_is_valid(ref)) {
         return qwd_fail(q, refused(q, "malformed reference"));
     }

@@ -300,7 +300,7 @@ static void setup_over(helper_vm *vm, const char *state, const char *why)
 {
     close_setup(vm);
     vm->setup = state;
-    double seconds = (double)(apr_time_now() - vm->setup_started) / APR_USEC_PER_SEC;
+    double seconds = (double)(helper_clock_now() - vm->setup_started) / APR_USEC_PER_SEC;
     if (!strcmp(state, QWD_SETUP_DONE)) {
         helper_log_info(QWDLOGNO(05401) "session %s: guest script done in %.2f s",
                         vm->plan->session_id, seconds);
@@ -328,7 +328,7 @@ static void setup_request(helper_vm *vm, json_t *request)
         setup_over(vm, QWD_SETUP_FAILED, "cannot reach the guest agent");
         return;
     }
-    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
+    helper_watch_deadline(vm->setup_watch, helper_clock_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
 }
 
 static void ask_status(void *data, short revents)
@@ -383,7 +383,7 @@ static void on_setup(void *data, short revents)
         setup_over(vm, QWD_SETUP_FAILED, "no memory");
         return;
     }
-    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_msec(vm->setup_poll_ms));
+    helper_watch_deadline(vm->setup_watch, helper_clock_now() + apr_time_from_msec(vm->setup_poll_ms));
     vm->setup_poll_ms =
         vm->setup_poll_ms * 2 > SETUP_POLL_MAX_MS ? SETUP_POLL_MAX_MS : vm->setup_poll_ms * 2;
 }
@@ -392,7 +392,7 @@ static void on_setup(void *data, short revents)
  * agent with the guest's shell (it was in no seed: the guest does not boot again). */
 static void start_setup(helper_vm *vm)
 {
-    vm->setup_started = apr_time_now();
+    vm->setup_started = helper_clock_now();
     vm->setup_poll_ms = SETUP_POLL_FIRST_MS;
     setup_request(vm, json_pack("{s:s, s:{s:s, s:[s, s], s:b}}", "execute", "guest-exec",
                                 "arguments", "path", SETUP_SHELL, "arg", "-c",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Builds the command lines of a VM: QEMU's argv with a fixed machine type and device order, VNC
- * and QMP only on Unix sockets in the session directory, no default devices, a seccomp
- * sandbox; and the qemu-img argv of its disk. */
+/* Builds the command lines of a VM: QEMU's argv with a fixed machine type and device order per
+ * guest architecture, VNC and QMP only on Unix sockets in the session directory, no default
+ * devices, a seccomp sandbox; and the qemu-img argv of its disk. */
 #include "qwd_argv.h"
 #include "qwd_image.h"
 
@@ -11,6 +11,8 @@
 
 static const char *const videos[] = {"std", "virtio", "qxl", "cirrus", NULL};
 static const char *const nics[] = {"virtio-net-pci", "e1000", NULL};
+static const char *const arches[] = {QWD_ARCH_X86_64, QWD_ARCH_AARCH64, NULL};
+static const char *const aarch64_videos[] = {"std", "virtio", NULL};
 static const char *const security_models[] = {"passthrough", "mapped-xattr", "mapped-file", "none",
                                               NULL};
 #define SHARE_TAG_MAX 31
@@ -34,6 +36,40 @@ int qwd_argv_video_is_valid(const char *video)
 int qwd_argv_nic_is_valid(const char *nic_model)
 {
     return is_one_of(nic_model, nics);
+}
+
+static int is_aarch64(const char *arch)
+{
+    return arch && !strcmp(arch, QWD_ARCH_AARCH64);
+}
+
+int qwd_argv_arch_is_valid(const char *arch)
+{
+    return !arch || is_one_of(arch, arches);
+}
+
+const char *qwd_argv_machine_type(const char *arch)
+{
+    return is_aarch64(arch) ? QWD_MACHINE_TYPE_AARCH64 : QWD_MACHINE_TYPE_X86_64;
+}
+
+int qwd_argv_video_is_valid_for(const char *arch, const char *video)
+{
+    return is_one_of(video, is_aarch64(arch) ? aarch64_videos : videos);
+}
+
+const char *qwd_argv_default_video(const char *arch)
+{
+    return is_aarch64(arch) ? "virtio" : "std";
+}
+
+const char *qwd_argv_profile_unsaveable(const qwd_vm_profile *profile)
+{
+    if (is_aarch64(profile->arch) && profile->video && !strcmp(profile->video, "std")) {
+        return "video std of an aarch64 guest is ramfb, which QEMU 7.2 does not save: a "
+               "restored VM's screen would stay blank (video virtio can be saved)";
+    }
+    return NULL;
 }
 
 int qwd_argv_share_tag_is_valid(const char *tag)
@@ -122,6 +158,7 @@ qwd_vm_profile qwd_vm_profile_copy(apr_pool_t *pool, const qwd_vm_profile *profi
     copy.machine = copy_or_null(pool, profile->machine);
     copy.image_path = copy_or_null(pool, profile->image_path);
     copy.image_format = copy_or_null(pool, profile->image_format);
+    copy.arch = copy_or_null(pool, profile->arch);
     copy.video = copy_or_null(pool, profile->video);
     if (profile->share_count) {
         qwd_vm_share *shares = apr_pcalloc(pool, sizeof *shares * (apr_size_t)profile->share_count);
@@ -140,12 +177,18 @@ qwd_vm_spec qwd_vm_spec_make(const qwd_vm_host *host, const qwd_vm_profile *prof
                              const char *session_id, const char *session_dir, const char *disk_path)
 {
     int iso = profile->image_format && !strcmp(profile->image_format, "iso");
+    const char *arch = profile->arch ? profile->arch : QWD_ARCH_X86_64;
+    /* KVM runs guests of the host's own arch only; the others are emulated (TCG), with the
+     * emulator's own default CPU model. */
+    int native = !strcmp(arch, host->arch ? host->arch : QWD_ARCH_X86_64);
     qwd_vm_spec spec = {
-        .qemu_binary = host->qemu_binary,
+        .qemu_binary = is_aarch64(arch) ? host->qemu_aarch64 : host->qemu_x86_64,
+        .arch = arch,
+        .firmware = is_aarch64(arch) ? host->firmware_aarch64 : NULL,
         .session_id = session_id,
         .session_dir = session_dir,
-        .accel = host->accel,
-        .cpu_model = host->cpu_model,
+        .accel = native ? host->accel : "tcg",
+        .cpu_model = native ? host->cpu_model : NULL,
         .cpu = profile->cpu,
         .memory_mib = profile->memory_mib,
         .video = profile->video,
@@ -185,14 +228,58 @@ const char **qwd_disk_argv(apr_pool_t *pool, const char *qemu_img, const qwd_vm_
     return (const char **)args->elts;
 }
 
+/* The display and input devices of an aarch64 guest: the virt machine has no VGA and no PS/2,
+ * so the display is ramfb or virtio-gpu and input goes through USB (a tablet: absolute
+ * pointer positions, as VNC sends them). */
+static void push_aarch64_devices(apr_array_header_t *args, const qwd_vm_spec *spec)
+{
+    push(args, "-bios", spec->firmware);
+    push(args, "-device", !strcmp(spec->video, "virtio") ? "virtio-gpu-pci" : "ramfb");
+    push(args, "-device", "qemu-xhci,id=qwd-usb");
+    push(args, "-device", "usb-kbd,bus=qwd-usb.0");
+    push(args, "-device", "usb-tablet,bus=qwd-usb.0");
+}
+
+/* The ISO of a session, read-only, attached so that it boots first: an IDE CD-ROM on x86_64
+ * (-boot order=d); a SCSI one on aarch64, whose virt machine has no IDE and whose UEFI follows
+ * bootindex. The format is spelled out, so the ISO is never probed. */
+static void push_cdrom(apr_pool_t *pool, apr_array_header_t *args, const qwd_vm_spec *spec)
+{
+    const char *file = qemu_opt_escape(pool, spec->cdrom_path);
+    if (is_aarch64(spec->arch)) {
+        push(args, "-drive",
+             apr_pstrcat(pool, "file=", file,
+                         ",format=raw,if=none,id=qwd-cd,media=cdrom,readonly=on", NULL));
+        push(args, "-device", "virtio-scsi-pci,id=qwd-scsi");
+        push(args, "-device", "scsi-cd,bus=qwd-scsi.0,drive=qwd-cd,bootindex=0");
+        return;
+    }
+    push(args, "-drive",
+         apr_pstrcat(pool, "file=", file, ",format=raw,media=cdrom,readonly=on", NULL));
+    push(args, "-boot", "order=d");
+}
+
 const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char ***argv)
 {
     int kvm = spec->accel && !strcmp(spec->accel, "kvm");
+    int aarch64 = is_aarch64(spec->arch);
     if (!kvm && !(spec->accel && !strcmp(spec->accel, "tcg"))) {
         return "the accelerator must be kvm or tcg";
     }
-    if (!qwd_argv_video_is_valid(spec->video)) {
-        return "unknown video device";
+    if (!qwd_argv_arch_is_valid(spec->arch)) {
+        return "unknown guest architecture";
+    }
+    if (!spec->qemu_binary || !*spec->qemu_binary) {
+        return apr_psprintf(pool, "no QEMU binary for %s guests",
+                            aarch64 ? QWD_ARCH_AARCH64 : QWD_ARCH_X86_64);
+    }
+    if (aarch64 && (!spec->firmware || !*spec->firmware)) {
+        return "no UEFI firmware for aarch64 guests";
+    }
+    if (!qwd_argv_video_is_valid_for(spec->arch, spec->video)) {
+        return qwd_argv_video_is_valid(spec->video) ? "this video device is not available for "
+                                                      "the guest's architecture"
+                                                    : "unknown video device";
     }
     if (!qwd_argv_nic_is_valid(spec->nic_model)) {
         return "unknown network card model";
@@ -225,15 +312,16 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     apr_array_header_t *args = apr_array_make(pool, 48, sizeof(const char *));
     push(args, spec->qemu_binary, NULL);
     push(args, "-name", apr_pstrcat(pool, "qwd-", spec->session_id, NULL));
+    const char *machine_type = qwd_argv_machine_type(spec->arch);
     if (spec->ram_path) {
         push(args, "-object",
              apr_psprintf(pool, "memory-backend-file,id=ram0,size=%dM,mem-path=%s,share=%s",
                           spec->memory_mib, qemu_opt_escape(pool, spec->ram_path),
                           spec->ram_shared ? "on" : "off"));
-        push(args, "-machine", QWD_MACHINE_TYPE ",memory-backend=ram0");
+        push(args, "-machine", apr_pstrcat(pool, machine_type, ",memory-backend=ram0", NULL));
     }
     else {
-        push(args, "-machine", QWD_MACHINE_TYPE);
+        push(args, "-machine", machine_type);
     }
     push(args, "-accel", kvm ? "kvm" : "tcg");
     push(args, "-cpu", qwd_argv_cpu_model(spec->accel, spec->cpu_model));
@@ -242,22 +330,25 @@ const char *qwd_argv_build(apr_pool_t *pool, const qwd_vm_spec *spec, const char
     push(args, "-nodefaults", NULL);
     push(args, "-no-user-config", NULL);
     push(args, "-display", "none");
-    push(args, "-vga", spec->video);
+    if (aarch64) {
+        push_aarch64_devices(args, spec);
+    }
+    else {
+        push(args, "-vga", spec->video);
+    }
     push(args, "-device", "virtio-balloon");
-    /* Every VM has a VM generation ID: a restored clone must have the same device set as its
-     * template, and "auto" gives each QEMU process a fresh GUID, which tells the guest (and
-     * its RNG) that it was cloned. */
-    push(args, "-device", "vmgenid,guid=auto");
+    /* Every x86_64 VM has a VM generation ID: a restored clone must have the same device set
+     * as its template, and "auto" gives each QEMU process a fresh GUID, which tells the guest
+     * (and its RNG) that it was cloned. qemu-system-aarch64 7.2 has no vmgenid device. */
+    if (!aarch64) {
+        push(args, "-device", "vmgenid,guid=auto");
+    }
     push(args, "-nic", apr_pstrcat(pool, "user,model=", spec->nic_model, NULL));
     push(args, "-drive",
          apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->disk_path),
                      ",format=qcow2,if=virtio", NULL));
     if (spec->cdrom_path) {
-        /* -cdrom with the format spelled out, so the ISO is never probed. */
-        push(args, "-drive",
-             apr_pstrcat(pool, "file=", qemu_opt_escape(pool, spec->cdrom_path),
-                         ",format=raw,media=cdrom,readonly=on", NULL));
-        push(args, "-boot", "order=d");
+        push_cdrom(pool, args, spec);
     }
     if (spec->seed_path) {
         /* The NoCloud seed: a read-only disk the guest finds by its label (cidata). */

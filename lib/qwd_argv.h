@@ -7,8 +7,14 @@
 
 #include <apr_pools.h>
 
-/* The machine type is pinned: a saved memory image only loads into the same machine. */
-#define QWD_MACHINE_TYPE "pc-i440fx-7.2"
+/* Guest architectures (a machine's sidecar says "arch = aarch64"; none is x86_64). */
+#define QWD_ARCH_X86_64 "x86_64"
+#define QWD_ARCH_AARCH64 "aarch64"
+
+/* The machine types are pinned: a saved memory image only loads into the same machine. */
+#define QWD_MACHINE_TYPE_X86_64 "pc-i440fx-7.2"
+/* The GIC the accelerator does best: v3 under TCG, the host's own under KVM. */
+#define QWD_MACHINE_TYPE_AARCH64 "virt-7.2,gic-version=max"
 
 /* Files in a session's directory (STATE/sessions/ID/). */
 #define QWD_SESSION_VNC_SOCKET "vnc.sock"
@@ -43,10 +49,13 @@ typedef enum {
 
 /* What every VM of a helper shares: from its configuration and the accelerator it chose. */
 typedef struct qwd_vm_host {
-    const char *qemu_binary;
-    const char *accel;     /* "kvm" or "tcg" */
-    const char *cpu_model; /* -cpu MODEL; NULL: the accelerator's default */
+    const char *arch;      /* the host's own: only its guests may use KVM (NULL: x86_64) */
+    const char *accel;     /* "kvm" or "tcg", for guests of the host's arch */
+    const char *cpu_model; /* -cpu MODEL for them; NULL: the accelerator's default */
     const char *nic_model;
+    const char *qemu_x86_64;      /* QEMU for x86_64 guests; NULL: none */
+    const char *qemu_aarch64;     /* QEMU for aarch64 guests; NULL: none */
+    const char *firmware_aarch64; /* UEFI of aarch64 guests (-bios) */
 } qwd_vm_host;
 
 /* A host folder shared with the guest over virtio-9p (docs/data-sessions.md). The device (tag,
@@ -65,6 +74,7 @@ typedef struct qwd_vm_profile {
     const char *machine;      /* its name in machines_dir */
     const char *image_path;   /* the master image (absolute) */
     const char *image_format; /* qwd_image_format(): "iso" is a read-only CD-ROM */
+    const char *arch;         /* the guest's architecture; NULL: x86_64 */
     int guest_agent;          /* the machine has the guest agent channel (its sidecar says so) */
     int cpu;
     int memory_mib;
@@ -75,13 +85,15 @@ typedef struct qwd_vm_profile {
 
 typedef struct qwd_vm_spec {
     const char *qemu_binary;
+    const char *arch;        /* QWD_ARCH_X86_64 (also when NULL) or QWD_ARCH_AARCH64 */
+    const char *firmware;    /* aarch64: the UEFI image QEMU loads (-bios) */
     const char *session_id;  /* 32 hex chars; QEMU is named "qwd-" session_id */
     const char *session_dir; /* absolute: vnc.sock, qmp.sock, serial.log live there */
     const char *accel;       /* "kvm" or "tcg" */
     const char *cpu_model;   /* -cpu MODEL; NULL: "host" under kvm, "max" under tcg */
     int cpu;
     int memory_mib;
-    const char *video;      /* "std", "virtio", "qxl" or "cirrus" */
+    const char *video;      /* "std", "virtio", "qxl" or "cirrus" (aarch64: std or virtio) */
     const char *nic_model;  /* "virtio-net-pci" or "e1000" */
     const char *disk_path;  /* the session's qcow2: overlay of the master, or ISO scratch disk */
     const char *cdrom_path; /* the ISO master, attached read-only; NULL for disk images */
@@ -143,8 +155,27 @@ int qwd_argv_share_tag_is_valid(const char *tag);
 int qwd_argv_security_model_is_valid(const char *model);
 int qwd_argv_pci_address_is_valid(const char *address);
 
-/* Whether video / nic_model is one qwd_argv_build accepts. */
+/* Whether video / nic_model is one qwd_argv_build accepts (for some arch). */
 int qwd_argv_video_is_valid(const char *video);
 int qwd_argv_nic_is_valid(const char *nic_model);
+
+/* Whether arch is a guest architecture qwd_argv_build knows (NULL is x86_64). */
+int qwd_argv_arch_is_valid(const char *arch);
+
+/* The -machine type of guests of arch (NULL: x86_64), pinned. */
+const char *qwd_argv_machine_type(const char *arch);
+
+/* Whether guests of arch have the display video: x86_64 has std, virtio, qxl and cirrus (-vga);
+ * aarch64 has std (ramfb, the framebuffer UEFI sets up) and virtio (virtio-gpu-pci). */
+int qwd_argv_video_is_valid_for(const char *arch, const char *video);
+
+/* The video of a VM of arch when a start names none: std on x86_64, virtio on aarch64 (its
+ * VMs can be saved and restored: see qwd_argv_profile_unsaveable). */
+const char *qwd_argv_default_video(const char *arch);
+
+/* NULL when a VM of profile can be saved and restored (a warm image), else why not: ramfb
+ * (video std on aarch64) keeps no migration state in QEMU 7.2, so a restored clone's screen
+ * stays blank. */
+const char *qwd_argv_profile_unsaveable(const qwd_vm_profile *profile);
 
 #endif

@@ -29,6 +29,11 @@
 #define QWD_OP_WARM_DROP "warm_drop" /* {machine?, cpu?, memory_mib?, video?} → {"dropped": N} */
 #define QWD_OP_SHARE "share"         /* {id, kind, expires?} → the share object */
 #define QWD_OP_UNSHARE "unshare"     /* {id, share} → {"share", "closed": N} */
+/* What an operator asks (docs/protocol.md, "Operations"). */
+#define QWD_OP_METRICS "metrics" /* {} → {"families": [...]} (lib/qwd_metrics.h) */
+#define QWD_OP_EVENTS "events"   /* {after?, limit?} → {"journal", "last", "events": [...]} */
+#define QWD_OP_USAGE "usage"     /* {} → {"sessions": [{id, pid, cpu_seconds, ...}]} */
+#define QWD_OP_EXTEND "extend"   /* {id, seconds, by?, audited?} → the session object */
 
 /* A session's "state". */
 #define QWD_STATE_QUEUED "queued"     /* its batch job waits for room (see "queued_reason") */
@@ -43,14 +48,16 @@
 #define QWD_END_POWEROFF "poweroff"   /* QEMU exited by itself with status 0 */
 #define QWD_END_CRASHED "crashed"     /* any other exit */
 #define QWD_END_NODE_LOST "node_lost" /* the cluster node it ran on was lost (Slurm NODE_FAIL) */
-#define QWD_END_VIEWER_LEFT "viewer_left" /* a one-shot session's viewer disconnected */
-#define QWD_END_IDLE "idle"               /* no viewer for its idle_stop_s */
+/* Ends the session's relay decides (helper_relay.c): */
+#define QWD_END_IDLE "idle"               /* no viewer for the configured time */
+#define QWD_END_VIEWER_LEFT "viewer_left" /* the one viewer of a one-shot session left */
 
 /* A session's "boot". */
 #define QWD_BOOT_COLD "cold"         /* booted from its disk or ISO */
 #define QWD_BOOT_RESTORED "restored" /* restored from a warm image */
 
-/* What a viewer of a session's display may do (a share's "kind", a viewer's "kind"). */
+/* What a viewer of a session's display may do (a share's "kind", a viewer's "kind" in the
+ * session object's "viewers", load's counts, the metrics and the journal's "viewed"). */
 #define QWD_VIEWER_OWNER "owner"     /* the session's own link: keyboard and mouse */
 #define QWD_VIEWER_CONTROL "control" /* a share whose viewers have keyboard and mouse too */
 #define QWD_VIEWER_VIEW "view"       /* a share whose viewers only watch */
@@ -59,6 +66,15 @@
 /* A session's "backend": where its VM runs (start's optional "backend" argument). */
 #define QWD_BACKEND_LOCAL "local" /* on the helper's host */
 #define QWD_BACKEND_SLURM "slurm" /* on a cluster node, one Slurm batch job per session */
+
+/* The "event" of a journal entry (the events op). */
+#define QWD_EVENT_STARTED "started"   /* a session's VM was launched */
+#define QWD_EVENT_ENDED "ended"       /* a session ended; "reason" is its ended_reason */
+#define QWD_EVENT_EXTENDED "extended" /* a session's lifetime was extended */
+#define QWD_EVENT_VIEWED "viewed"     /* a viewer left its display: "kind", "share", "seconds" */
+
+/* "by" of stop, purge, extend and start: who asked, ≤ this many characters. */
+#define QWD_PROTO_BY_MAX 64
 
 /* Bounds of start's arguments. */
 #define QWD_PROTO_MIN_MEMORY_MIB 64 /* memory_mib of any VM (and of max/default keys) */
@@ -90,9 +106,11 @@
 #define QWD_ERR_UNKNOWN_OP "unknown_op"
 #define QWD_ERR_BAD_ARGUMENT "bad_argument"
 #define QWD_ERR_UNKNOWN_MACHINE "unknown_machine"
+#define QWD_ERR_UNUSABLE_MACHINE "unusable_machine" /* listed, but with a problem */
 #define QWD_ERR_LIMIT_REACHED "limit_reached"
 #define QWD_ERR_NOT_FOUND "not_found"
 #define QWD_ERR_START_FAILED "start_failed"
+#define QWD_ERR_NO_SPACE "no_space" /* the state directory is (nearly) full */
 #define QWD_ERR_INTERNAL "internal"
 /* Client-side only (never sent by the helper): the helper could not be reached or spoke
  * something that is not this protocol. */

@@ -88,6 +88,9 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
         else if (!strcmp(key, "video") && qwd_argv_video_is_valid(value)) {
             sidecar->video = apr_pstrdup(pool, value);
         }
+        else if (!strcmp(key, "arch") && *value) {
+            sidecar->arch = apr_pstrdup(pool, value);
+        }
         else if (!strcmp(key, "videos") && videos_are_valid(pool, value)) {
             sidecar->videos = apr_pstrdup(pool, value);
         }

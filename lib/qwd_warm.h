@@ -22,6 +22,8 @@ typedef struct qwd_warm_sidecar {
     int cpu;                  /* the profile built at start */
     int memory_mib;
     const char *video;
+    const char *arch; /* the machine's guest architecture ("arch = aarch64"); NULL: x86_64.
+                         Any word is kept: the machine list says when it is not a known one */
     /* What sessions of the machine may choose (docs/data-sessions.md): */
     const char *videos; /* the video cards its guest handles, space-separated; NULL: all */
     int gpu;            /* a session may ask for a passed-through GPU */

@@ -12,6 +12,7 @@
 #include "qwd_pages.h"
 #include "qwd_route.h"
 #include "qwd_private.h"
+#include "qwd_scrape.h"
 #include "qwd_secret.h"
 #include "qwd_store.h"
 #include "qwd_viewer.h"
@@ -32,7 +33,8 @@ static int qwd_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         return OK;
     }
     if ((rc = qwd_store_post_config(s)) != OK || (rc = qwd_mail_post_config(pconf, s)) != OK
-        || (rc = qwd_private_post_config(ptemp, s)) != OK) {
+        || (rc = qwd_private_post_config(ptemp, s)) != OK
+        || (rc = qwd_metrics_post_config(pconf, s)) != OK) {
         return rc;
     }
     return qwd_secret_post_config(pconf, s);
@@ -121,6 +123,7 @@ static void qwd_register_hooks(apr_pool_t *pool)
     ap_hook_post_config(qwd_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(qwd_handler, NULL, NULL, APR_HOOK_MIDDLE);
     qwd_ws_gate_register_hooks(pool);
+    qwd_metrics_register_hooks(pool); /* SetHandler qwd-metrics, server-status */
     /* the authn providers "imap" and "smtp", for mod_qwd and every other module */
     qwd_authn_mail_register(pool);
     ap_hook_child_init(qwd_child_init, NULL, dbd_module_name, APR_HOOK_FIRST);

@@ -3,6 +3,7 @@
  * GET|POST /api/sessions/ID/shares, DELETE /api/sessions/ID/shares/SHARE.
  * Answers are JSON objects; failures go through qwd_fail as {"error": CODE, "message": ...}. */
 #include "qwd_api.h"
+#include "qwd_audit.h"
 #include "qwd_auth.h"
 #include "qwd_body.h"
 #include "qwd_links.h"
@@ -76,106 +77,17 @@ static json_t *session_json(qwd_req_t *q, const qwd_row_t *row)
     return object;
 }
 
-static qwd_error_t *type_error(qwd_req_t *q, const char *field, const char *type)
-{
-    qwd_error_t *e =
-        qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(01001), "bad_field", "%s must be %s.", field, type);
-    e->field = field;
-    return e;
-}
-
-static qwd_error_t *int_member(qwd_req_t *q, json_t *body, const char *field, int *value)
-{
-    json_t *member = json_object_get(body, field);
-    if (!member || json_is_null(member)) {
-        *value = QWD_UNSET;
-        return NULL;
-    }
-    if (!json_is_integer(member) || json_integer_value(member) < 0
-        || json_integer_value(member) > QWD_FIELD_INT_MAX) {
-        return type_error(q, field, "a whole number");
-    }
-    *value = (int)json_integer_value(member);
-    return NULL;
-}
-
-/* An optional string member (absent or null: NULL). */
-static qwd_error_t *string_member(qwd_req_t *q, json_t *body, const char *field, const char **value)
-{
-    json_t *member = json_object_get(body, field);
-    *value = NULL;
-    if (!member || json_is_null(member)) {
-        return NULL;
-    }
-    if (!json_is_string(member)) {
-        return type_error(q, field, "a string");
-    }
-    *value = json_string_value(member);
-    return NULL;
-}
-
-/* video, gpu, shares, scratch_gib and the script's source (docs/data-sessions.md). */
-static qwd_error_t *choice_members(qwd_req_t *q, json_t *body, qwd_create_args_t *args)
-{
-    json_t *gpu = json_object_get(body, "gpu"), *shares = json_object_get(body, "shares"), *name;
-    qwd_error_t *e;
-    size_t i;
-    if ((e = string_member(q, body, "video", &args->video))
-        || (e = string_member(q, body, "script", &args->script.name))
-        || (e = string_member(q, body, "script_text", &args->script.text))
-        || (e = string_member(q, body, "script_url", &args->script.url))
-        || (e = int_member(q, body, "scratch_gib", &args->scratch_gib))) {
-        return e;
-    }
-    if (gpu && !json_is_null(gpu)) {
-        if (!json_is_boolean(gpu)) {
-            return type_error(q, "gpu", "true or false");
-        }
-        args->gpu = json_is_true(gpu);
-    }
-    if (shares && !json_is_null(shares)) {
-        if (!json_is_array(shares) || json_array_size(shares) > QWD_PROTO_SHARES_MAX) {
-            return type_error(q, "shares", "a list of folder names");
-        }
-        args->shares =
-            apr_array_make(q->r->pool, (int)json_array_size(shares) + 1, sizeof(const char *));
-        json_array_foreach (shares, i, name) {
-            if (!json_is_string(name)) {
-                return type_error(q, "shares", "a list of folder names");
-            }
-            APR_ARRAY_PUSH(args->shares, const char *) = json_string_value(name);
-        }
-    }
-    return NULL;
-}
-
 static int create(qwd_req_t *q)
 {
     qwd_create_args_t args;
     qwd_store_t *store;
     qwd_row_t *row;
-    json_t *body, *machine, *oneshot;
+    json_t *body;
     qwd_error_t *e;
 
     qwd_create_args_init(&args);
-    if ((e = qwd_body_json(q, &body))) {
-        return qwd_fail(q, e);
-    }
-    machine = json_object_get(body, "machine");
-    oneshot = json_object_get(body, "oneshot");
-    if (machine && !json_is_string(machine)) {
-        return qwd_fail(q, type_error(q, "machine", "a string"));
-    }
-    if (oneshot && !json_is_boolean(oneshot) && !json_is_null(oneshot)) {
-        return qwd_fail(q, type_error(q, "oneshot", "true or false"));
-    }
-    args.machine = json_string_value(machine);
-    args.oneshot = json_is_true(oneshot);
-    if ((e = int_member(q, body, "cpu", &args.cpu))
-        || (e = int_member(q, body, "memory_mib", &args.memory_mib))
-        || (e = int_member(q, body, "lifetime_s", &args.lifetime_s))
-        || (e = choice_members(q, body, &args)) || (e = qwd_store_open(q, &store))
-        || (e = qwd_session_create(q, store, &args, &row))) {
+    if ((e = qwd_body_json(q, &body)) || (e = qwd_create_args_from_json(q, body, &args))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }
     apr_table_setn(q->r->headers_out, "Location",
@@ -262,13 +174,15 @@ static int shares(qwd_req_t *q, const char *id, const char *share_id)
         kind = json_object_get(body, "kind");
         expires_in = json_object_get(body, "expires_in_s");
         if (!json_is_string(kind)) {
-            return qwd_fail(
-                q, type_error(q, "kind", "\"" QWD_VIEWER_VIEW "\" or \"" QWD_VIEWER_CONTROL "\""));
+            return qwd_fail(q, qwd_json_type_error(q, "kind",
+                                                   "\"" QWD_VIEWER_VIEW
+                                                   "\" or \"" QWD_VIEWER_CONTROL "\""));
         }
         if (expires_in && !json_is_null(expires_in)
             && (!json_is_integer(expires_in) || json_integer_value(expires_in) < 1
                 || json_integer_value(expires_in) > QWD_FIELD_INT_MAX)) {
-            return qwd_fail(q, type_error(q, "expires_in_s", "a number of seconds, or null"));
+            return qwd_fail(q,
+                            qwd_json_type_error(q, "expires_in_s", "a number of seconds, or null"));
         }
         seconds = json_is_integer(expires_in) ? (int)json_integer_value(expires_in) : 0;
         if ((e = qwd_share_create(q, store, row, json_string_value(kind), seconds, &share))) {
@@ -321,6 +235,92 @@ static int one_session(qwd_req_t *q, const char *id)
     return send_json(q, HTTP_OK, session_json(q, row));
 }
 
+/* POST /api/sessions/ID/extend {"seconds": N} */
+static int extend(qwd_req_t *q, const char *id)
+{
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    json_t *body;
+    int seconds;
+    if ((e = qwd_body_json(q, &body)) || (e = qwd_json_int_member(q, body, "seconds", &seconds))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return qwd_fail(q, e);
+    }
+    if (seconds == QWD_UNSET) {
+        return qwd_fail(q, qwd_json_type_error(q, "seconds", "a whole number of seconds"));
+    }
+    if ((e = qwd_session_extend(q, store, row, seconds))) {
+        return qwd_fail(q, e);
+    }
+    return send_json(q, HTTP_OK, session_json(q, row));
+}
+
+/* The value of ?name= (unescaped), or NULL. */
+static const char *query_arg(qwd_req_t *q, const char *name)
+{
+    char *args = apr_pstrdup(q->r->pool, q->r->args ? q->r->args : ""), *pair, *state;
+    apr_size_t len = strlen(name);
+    for (pair = apr_strtok(args, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
+        if (!strncmp(pair, name, len) && pair[len] == '=') {
+            char *value = pair + len + 1;
+            return ap_unescape_urlencoded(value) == OK ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A whole number of ?name= within [min, max] (absent: fallback). */
+static qwd_error_t *query_int(qwd_req_t *q, const char *name, apr_int64_t fallback, apr_int64_t min,
+                              apr_int64_t max, apr_int64_t *value)
+{
+    const char *text = query_arg(q, name);
+    char *end;
+    qwd_error_t *e;
+    *value = fallback;
+    if (!text) {
+        return NULL;
+    }
+    *value = apr_strtoi64(text, &end, 10);
+    if (!*text || *end || *value < min || *value > max) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03808), "bad_field",
+                    "%s must be a whole number from %" APR_INT64_T_FMT " to %" APR_INT64_T_FMT ".",
+                    name, min, max);
+        e->field = name;
+        return e;
+    }
+    return NULL;
+}
+
+#define AUDIT_LIMIT_DEFAULT 100
+#define AUDIT_LIMIT_MAX 1000
+#define TIME_MAX ((apr_int64_t)1 << 40)
+
+/* GET /api/audit?user=&event=&since=&until=&limit= (admins) */
+static int audit(qwd_req_t *q)
+{
+    apr_int64_t since, until, limit;
+    qwd_store_t *store;
+    json_t *entries;
+    qwd_error_t *e;
+    if (!q->is_admin) {
+        return qwd_fail(q, qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(03807), "forbidden",
+                                   "The audit trail is for administrators only."));
+    }
+    if ((e = query_int(q, "since", 0, 0, TIME_MAX, &since))
+        || (e = query_int(q, "until", TIME_MAX, 0, TIME_MAX, &until))
+        || (e = query_int(q, "limit", AUDIT_LIMIT_DEFAULT, 1, AUDIT_LIMIT_MAX, &limit))
+        || (e = qwd_store_open(q, &store))) {
+        return qwd_fail(q, e);
+    }
+    qwd_audit_pull(q, store, NULL); /* what the helper decided since the last look */
+    if ((e = qwd_audit_list(q, store, query_arg(q, "user"), query_arg(q, "event"), since, until,
+                            (int)limit, &entries))) {
+        return qwd_fail(q, e);
+    }
+    return send_json(q, HTTP_OK, json_pack("{s:O}", "events", entries));
+}
+
 /* The result page polls GET sessions/ID with the browser's identity cookie and no Basic
  * credentials (qwd-progress.js): a GET changes nothing, so no CSRF token is needed. Sets
  * q->user when it is such a request. */
@@ -347,9 +347,19 @@ int qwd_api_handle(qwd_req_t *q)
         if ((e = qwd_session_catalog(q, &catalog))) {
             return qwd_fail(q, e);
         }
+        /* a machine the helper refuses is "unavailable"; its problem names files of the
+         * machines directory, which are for the administrator (qwdctl machines), not users */
+        size_t i;
+        json_t *machine;
+        machines = json_object_get(catalog, "machines");
+        json_array_foreach (machines, i, machine) {
+            if (json_object_get(machine, "problem")) {
+                json_object_del(machine, "problem");
+                json_object_set_new(machine, "unavailable", json_true());
+            }
+        }
         /* the machines, and what else a create may choose here */
         answer = qwd_session_choices(q, catalog);
-        machines = json_object_get(catalog, "machines");
         json_object_set_new(answer, "machines",
                             json_is_array(machines) ? json_incref(machines) : json_array());
         return send_json(q, HTTP_OK, answer);
@@ -360,9 +370,19 @@ int qwd_api_handle(qwd_req_t *q)
         }
         return method == M_GET ? list(q) : method_not_allowed(q, "GET, POST");
     }
+    if (!strcmp(route, "/audit")) {
+        return method == M_GET ? audit(q) : method_not_allowed(q, "GET");
+    }
     if (!strncmp(route, SESSION_ROUTE_PREFIX, strlen(SESSION_ROUTE_PREFIX))) {
         const char *id = route + strlen(SESSION_ROUTE_PREFIX);
-        const char *slash = strchr(id, '/'); /* ID/shares[/SHARE] (qwd_route.c) */
+        /* ID/extend or ID/shares[/SHARE]: the longer routes qwd_route.c lets through */
+        const char *slash = strchr(id, '/');
+        if (slash && !strcmp(slash, QWD_ROUTE_EXTEND_SUFFIX)) {
+            if (method != M_POST) {
+                return method_not_allowed(q, "POST");
+            }
+            return extend(q, apr_pstrmemdup(q->r->pool, id, slash - id));
+        }
         if (slash) {
             const char *share_id = slash + strlen(QWD_ROUTE_SHARES);
             return shares(q, apr_pstrmemdup(q->r->pool, id, slash - id),

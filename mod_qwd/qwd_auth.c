@@ -3,6 +3,8 @@
  * (default: file); the first answer other than "user not found" decides. A provider failure is
  * a server error (503), never reported as a wrong password. */
 #include "qwd_auth.h"
+#include "qwd_audit.h"
+#include "qwd_counters.h"
 #include "qwd_secret.h"
 #include "qwd_store.h"
 #include "qwd_throttle.h"
@@ -55,7 +57,13 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
     int i, count;
 
     /* brute force: a user or address with too many recent failures is not even checked */
-    if ((e = qwd_store_open(q, &store)) || (e = qwd_throttle_check(q, store, user))) {
+    if ((e = qwd_store_open(q, &store))) {
+        return e;
+    }
+    if ((e = qwd_throttle_check(q, store, user))) {
+        qwd_counter_inc(QWD_COUNTER_AUTH_THROTTLED);
+        qwd_audit_record(q, store, QWD_AUDIT_LOGIN_REFUSED, NULL, NULL, user, QWD_AUDIT_BY_USER,
+                         "throttled (QwdLoginThrottle)");
         return e;
     }
 
@@ -91,13 +99,24 @@ static qwd_error_t *check_password(qwd_req_t *q, const char *user, const char *p
         qwd_throttle_failed(q, store, user);
     }
     switch (result) {
-    case AUTH_GRANTED: return NULL;
+    case AUTH_GRANTED:
+        if (!q->api && !qwd_auth_needs_mail(q->cfg)) {
+            /* a page login; the API's Basic requests each authenticate and are no logins */
+            qwd_counter_inc(QWD_COUNTER_LOGINS);
+            qwd_audit_record(q, store, QWD_AUDIT_LOGIN, NULL, NULL, user, QWD_AUDIT_BY_USER,
+                             apr_psprintf(r->pool, "password (%s)", decided_by));
+        }
+        return NULL;
     case AUTH_GENERAL_ERROR:
+        qwd_counter_inc(QWD_COUNTER_AUTH_UNAVAILABLE);
         e = qwd_err(q, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(00304), "auth_unavailable",
                     "Authentication is unavailable right now; please try again later.");
         e->detail = apr_psprintf(r->pool, "authn provider %s failed for user %s", decided_by, user);
         return e;
     default:
+        qwd_counter_inc(QWD_COUNTER_AUTH_DENIED);
+        qwd_audit_record(q, store, QWD_AUDIT_LOGIN_REFUSED, NULL, NULL, user, QWD_AUDIT_BY_USER,
+                         "wrong user name or password");
         /* one message for unknown user and wrong password alike */
         e = qwd_err(q, q->api ? HTTP_UNAUTHORIZED : HTTP_FORBIDDEN, QWDLOGNO(00305), "unauthorized",
                     "Wrong user name or password.");
@@ -157,6 +176,14 @@ qwd_error_t *qwd_auth_login(qwd_req_t *q, const char *user, const char *password
     }
     if (mode == QWD_AUTH_FORM && (e = check_password(q, user, password))) {
         return e;
+    }
+    if (mode == QWD_AUTH_NONE && !q->api) {
+        qwd_store_t *store;
+        qwd_counter_inc(QWD_COUNTER_LOGINS);
+        if (!qwd_store_open(q, &store)) {
+            qwd_audit_record(q, store, QWD_AUDIT_LOGIN, NULL, NULL, user, QWD_AUDIT_BY_USER,
+                             "name only (QwdAuth none)");
+        }
     }
     set_user(q, user);
     return NULL;

@@ -4,6 +4,7 @@
 #include "qwd_body.h"
 #include "qwd_multipart.h"
 #include "qwd_protocol.h"
+#include "qwd_urlencoded.h"
 
 #include <errno.h>
 
@@ -67,22 +68,12 @@ static qwd_error_t *read_body(qwd_req_t *q, char **body, apr_size_t *length)
 
 static qwd_error_t *parse_urlencoded(qwd_req_t *q, char *body)
 {
-    char *state = NULL, *pair;
-    for (pair = apr_strtok(body, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
-        char *value = strchr(pair, '=');
-        if (value) {
-            *value++ = '\0';
-        }
-        else {
-            value = pair + strlen(pair); /* an empty value, writable for the unescape */
-        }
-        if (ap_unescape_urlencoded(pair) != OK || ap_unescape_urlencoded(value) != OK) {
-            return qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00405), "bad_request",
-                           "The form data is not correctly encoded.");
-        }
-        if (!apr_table_get(q->fields, pair)) {
-            apr_table_setn(q->fields, pair, value);
-        }
+    const char *reason = qwd_urlencoded_parse(body, q->fields);
+    if (reason) {
+        qwd_error_t *e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00405), "bad_request",
+                                 "The form data is not correctly encoded.");
+        e->detail = reason;
+        return e;
     }
     return NULL;
 }

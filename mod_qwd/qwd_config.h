@@ -179,6 +179,12 @@ typedef struct qwd_provider {
               ANY, "qwdmfamaildomain", "QwdMFA email mails the code to USER@this domain")          \
     DIRECTIVE(INT, code_lifetime, 600, OVERRIDE, "QwdLoginCodeLifetime", TAKE1, set_positive, ANY, \
               "qwdlogincodelifetime", "seconds a mailed login code or link stays valid")           \
+    DIRECTIVE(INT, audit_retention, 365, OVERRIDE, "QwdAuditRetention", TAKE1, set_limit, ANY,     \
+              "qwdauditretention", "days the audit trail keeps an entry (0 = forever)")            \
+    DIRECTIVE(FLAG, owner_extend, 0, OVERRIDE, "QwdOwnerExtend", FLAG, ap_set_flag_slot, ANY,      \
+              "qwdownerextend",                                                                    \
+              "owners may extend their own sessions' lifetime (admins always may), up to "         \
+              "QwdMaxLifetime")                                                                    \
     DIRECTIVE(FLAG, script_text, 0, OVERRIDE, "QwdScriptText", FLAG, ap_set_flag_slot, ANY,        \
               "data-sessions",                                                                     \
               "users may type a start-up script of their own (else only the admin's)")             \

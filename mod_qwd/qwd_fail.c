@@ -14,23 +14,6 @@ APLOG_USE_MODULE(qwd);
 /* When a client may try again after a 503 (the helper or a mail server away): seconds. */
 #define RETRY_AFTER_UNAVAILABLE_S "10"
 
-qwd_error_t *qwd_err(qwd_req_t *q, int status, const char *logno, const char *code, const char *fmt,
-                     ...)
-{
-    qwd_error_t *e = apr_pcalloc(q->r->pool, sizeof(*e));
-    va_list ap;
-    va_start(ap, fmt);
-    e->message = apr_pvsprintf(q->r->pool, fmt, ap);
-    va_end(ap);
-    e->status = status;
-    e->logno = logno;
-    e->code = code;
-    e->level = status >= 500                                               ? APLOG_ERR
-               : (status == HTTP_UNAUTHORIZED || status == HTTP_FORBIDDEN) ? APLOG_WARNING
-                                                                           : APLOG_INFO;
-    return e;
-}
-
 static const char *title_of(int status)
 {
     switch (status) {

@@ -123,12 +123,22 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00105), "bad_field", "There is no such machine.");
         e->field = "machine";
     }
+    else if (!strcmp(code, QWD_ERR_UNUSABLE_MACHINE)) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03501), "bad_field",
+                    "This machine cannot be started now.");
+        e->field = "machine";
+    }
     else if (!strcmp(code, QWD_ERR_NOT_FOUND)) {
         e = qwd_err(q, HTTP_NOT_FOUND, QWDLOGNO(00106), "not_found", "There is no such session.");
     }
     else if (!strcmp(code, QWD_ERR_START_FAILED)) {
         e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00107), "start_failed",
                     "The virtual machine could not be started.");
+    }
+    else if (!strcmp(code, QWD_ERR_NO_SPACE)) {
+        e = qwd_err(q, HTTP_INSUFFICIENT_STORAGE, QWDLOGNO(03900), "no_space",
+                    "The server has no disk space left for a new desktop; please try again "
+                    "later.");
     }
     else {
         e = qwd_err(q, HTTP_BAD_GATEWAY, QWDLOGNO(00108), "helper_error",

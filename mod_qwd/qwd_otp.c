@@ -4,7 +4,9 @@
  * create request, an expiry (QwdLoginCodeLifetime) and an attempt counter. Spending it is one
  * DELETE that must hit exactly one row, so a secret works once even across worker processes. */
 #include "qwd_otp.h"
+#include "qwd_audit.h"
 #include "qwd_auth.h"
+#include "qwd_counters.h"
 #include "qwd_body.h"
 #include "qwd_html.h"
 #include "qwd_mail.h"
@@ -53,6 +55,7 @@ static qwd_error_t *internal(qwd_req_t *q, const char *logno, const char *detail
 /* The one answer for a reference or code that is wrong, spent, expired or tried too often. */
 static qwd_error_t *refused(qwd_req_t *q, const char *detail)
 {
+    qwd_counter_inc(QWD_COUNTER_AUTH_BAD_CODE);
     qwd_error_t *e = qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(02403), "bad_code",
                              "This code or link is wrong, expired or already used. Please start "
                              "again from the form.");
@@ -232,7 +235,7 @@ static int start_mfa(qwd_req_t *q, qwd_store_t *store, const char *request)
 /* Spends the pending login ref (of kind) with code and starts the machine it asked for. */
 static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *code)
 {
-    qwd_create_args_t args = {NULL, QWD_UNSET, QWD_UNSET, QWD_UNSET, QWD_UNSET};
+    qwd_create_args_t args;
     const char *id, *params[3], **pending;
     qwd_store_t *store;
     qwd_row_t *row;
@@ -240,6 +243,7 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
     qwd_error_t *e;
     int nrows = 0;
 
+    qwd_create_args_init(&args);
     if (!ref || !qwd_token_is_valid(ref)) {
         return qwd_fail(q, refused(q, "malformed reference"));
     }
@@ -268,10 +272,15 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
     }
     if (nrows != 1) {
         qwd_throttle_failed(q, store, pending[1]); /* guessing codes is guessing passwords */
+        qwd_audit_record(q, store, QWD_AUDIT_LOGIN_REFUSED, NULL, NULL, pending[1],
+                         QWD_AUDIT_BY_USER, "wrong code");
         return qwd_fail(q, refused(q, apr_psprintf(q->r->pool, "user %s: wrong code", pending[1])));
     }
     qwd_auth_set_user(q, pending[1]);
     qwd_throttle_succeeded(q, store, q->user);
+    qwd_counter_inc(QWD_COUNTER_LOGINS);
+    qwd_audit_record(q, store, QWD_AUDIT_LOGIN, NULL, NULL, q->user, QWD_AUDIT_BY_USER,
+                     strcmp(kind, KIND_EMAIL) ? "mailed code" : "mailed link");
     request = json_loads(pending[3] ? pending[3] : "{}", 0, NULL);
     if (!request) {
         return qwd_fail(q, internal(q, QWDLOGNO(02407), "unreadable pending request"));

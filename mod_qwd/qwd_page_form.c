@@ -230,20 +230,25 @@ int qwd_page_form(qwd_req_t *q)
     json_array_foreach (machines, i, machine) {
         const char *name = json_string_value(json_object_get(machine, "name"));
         const char *description = json_string_value(json_object_get(machine, "description"));
+        const char *arch = json_string_value(json_object_get(machine, "arch"));
+        /* a machine the helper refuses (docs/machines.md) is shown, but cannot be chosen */
+        int unusable = json_is_string(json_object_get(machine, "problem"));
         if (!name) {
             continue;
         }
         const char *backend = json_string_value(json_object_get(machine, "backend"));
         int cluster = backend && !strcmp(backend, QWD_BACKEND_SLURM);
+        int warm = json_is_true(json_object_get(machine, "warm"));
         /* warm: the helper has a saved, booted image of this machine (docs/instant-on.md);
          * a cluster machine runs as a batch job, which may wait in the queue */
-        ap_rprintf(r, "<option value=\"%s\"%s%s>%s%s%s%s%s</option>", qwd_h(q, name),
-                   json_is_true(json_object_get(machine, "warm")) ? " data-warm=\"1\"" : "",
-                   cluster ? " data-backend=\"slurm\"" : "", qwd_h(q, name),
+        ap_rprintf(r, "<option value=\"%s\"%s%s data-arch=\"%s\"%s>%s (%s)%s%s%s%s%s</option>",
+                   qwd_h(q, name), warm ? " data-warm=\"1\"" : "", unusable ? " disabled" : "",
+                   qwd_h(q, arch ? arch : ""), cluster ? " data-backend=\"slurm\"" : "",
+                   qwd_h(q, name), qwd_h(q, arch ? arch : "?"),
                    description && *description ? " - " : "", qwd_h(q, description),
-                   json_is_true(json_object_get(machine, "warm")) ? " \xE2\x9A\xA1 starts instantly"
-                                                                  : "",
-                   cluster ? " (on the cluster: may wait for a free node)" : "");
+                   warm ? " \xE2\x9A\xA1 starts instantly" : "",
+                   cluster ? " (on the cluster: may wait for a free node)" : "",
+                   unusable ? " (unavailable)" : "");
     }
     ap_rputs("</select></label>", r);
     json_array_foreach (machines, i, machine) {

@@ -2,6 +2,7 @@
 /* GET/POST /monitor, for QwdAdmin users: the host's load and memory (helper "load"), every
  * session with its owner and who is watching it, stop one, stop all. */
 #include "qwd_pages.h"
+#include "qwd_audit.h"
 #include "qwd_auth.h"
 #include "qwd_body.h"
 #include "qwd_helper_client.h"
@@ -107,6 +108,161 @@ static void warm_images(qwd_req_t *q, json_t *list)
     ap_rputs("</tbody></table>", q->r);
 }
 
+/* The monitor's Extend button: this much more lifetime (less when QwdMaxLifetime leaves
+ * less). */
+#define EXTEND_STEP_S 3600
+/* Audit entries the monitor shows. */
+#define MONITOR_AUDIT_ROWS 50
+#define SECONDS_PER_HOUR 3600
+#define BYTES_PER_MIB (1024.0 * 1024.0)
+
+/* "1:02:03" until the session's end. */
+static const char *time_left(qwd_req_t *q, apr_int64_t expires)
+{
+    apr_int64_t left = expires - apr_time_sec(apr_time_now());
+    if (left <= 0) {
+        return "-";
+    }
+    return apr_psprintf(q->r->pool, "%" APR_INT64_T_FMT ":%02d:%02d", left / SECONDS_PER_HOUR,
+                        (int)(left / 60 % 60), (int)(left % 60));
+}
+
+static json_t *by_id(json_t *list, const char *id)
+{
+    json_t *item;
+    size_t i;
+    json_array_foreach (list, i, item) {
+        const char *its = json_string_value(json_object_get(item, "id"));
+        if (its && id && !strcmp(its, id)) {
+            return item;
+        }
+    }
+    return NULL;
+}
+
+static const char *mib_text(qwd_req_t *q, json_t *bytes)
+{
+    return json_is_number(bytes)
+               ? apr_psprintf(q->r->pool, "%.0f MiB", json_number_value(bytes) / BYTES_PER_MIB)
+               : "-";
+}
+
+/* The running sessions: where each runs, how long it has left, what it uses (helper list and
+ * usage), and an Extend button while QwdMaxLifetime leaves room. */
+static void resources(qwd_req_t *q, apr_array_header_t *rows)
+{
+    request_rec *r = q->r;
+    json_t *list = NULL, *usage = NULL;
+    char host[256] = "";
+    int shown = 0;
+    if (qwd_helper_call(q, QWD_OP_LIST, NULL, &list)
+        || qwd_helper_call(q, QWD_OP_USAGE, NULL, &usage)) {
+        return; /* the session table above says the helper is down */
+    }
+    apr_gethostname(host, sizeof host - 1, r->pool);
+    ap_rputs("<h2>Running sessions</h2><table class=\"qwd-table\" id=\"resources\"><thead><tr>"
+             "<th>Session</th><th>User</th><th>Machine</th><th>Where</th><th>Left</th>"
+             "<th>CPU</th><th>Memory (PSS)</th><th>Disk</th><th></th></tr></thead><tbody>",
+             r);
+    for (int i = 0; i < rows->nelts; i++) {
+        qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
+        json_t *session =
+            row->helper_id ? by_id(json_object_get(list, "sessions"), row->helper_id) : NULL;
+        json_t *used = session ? by_id(json_object_get(usage, "sessions"), row->helper_id) : NULL;
+        const char *backend = json_string_value(json_object_get(session, "backend"));
+        const char *node = json_string_value(json_object_get(session, "node"));
+        json_t *cpu = json_object_get(used, "cpu_percent");
+        int room = qwd_session_extend_room(q, row);
+        if (!session || !qwd_session_is_live(row)) {
+            continue;
+        }
+        shown++;
+        ap_rprintf(r,
+                   "<tr id=\"r-%s\"><td>%.8s</td><td>%s</td><td>%s</td><td>%s/%s</td>"
+                   "<td class=\"qwd-left\">%s</td><td>%s</td><td>%s</td><td>%s</td><td>",
+                   qwd_h(q, row->id), qwd_h(q, row->id), qwd_h(q, row->owner),
+                   qwd_h(q, row->machine), qwd_h(q, backend ? backend : "local"),
+                   qwd_h(q, node ? node : host), qwd_h(q, time_left(q, row->expires)),
+                   json_is_number(cpu) ? apr_psprintf(r->pool, "%.1f %%", json_number_value(cpu))
+                                       : "-",
+                   mib_text(q, json_object_get(used, "pss_bytes")),
+                   mib_text(q, json_object_get(used, "disk_bytes")));
+        if (room > 0) {
+            int step = room < EXTEND_STEP_S ? room : EXTEND_STEP_S;
+            ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
+                       qwd_h(q, qwd_route_url(q, "/monitor")));
+            qwd_html_csrf_field(q);
+            ap_rprintf(r,
+                       "<input type=\"hidden\" name=\"action\" value=\"extend\"><input "
+                       "type=\"hidden\" name=\"id\" value=\"%s\"><input type=\"hidden\" "
+                       "name=\"seconds\" value=\"%d\"><button type=\"submit\">Extend %d min"
+                       "</button></form>",
+                       qwd_h(q, row->id), step, (step + 59) / 60);
+        }
+        ap_rputs("</td></tr>", r);
+    }
+    ap_rputs("</tbody></table>", r);
+    if (!shown) {
+        ap_rputs("<p class=\"qwd-empty\">No running sessions.</p>", r);
+    }
+}
+
+/* The audit trail's newest entries, filtered by ?audit_user= and ?audit_hours=. */
+static void audit_trail(qwd_req_t *q, qwd_store_t *store)
+{
+    request_rec *r = q->r;
+    const char *user = NULL, *hours_text = NULL;
+    char *args = apr_pstrdup(r->pool, r->args ? r->args : ""), *pair, *state;
+    json_t *entries, *entry;
+    size_t i;
+    for (pair = apr_strtok(args, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
+        char *value = strchr(pair, '=');
+        if (!value || ap_unescape_urlencoded(++value) != OK || !*value) {
+            continue;
+        }
+        if (!strncmp(pair, "audit_user=", 11)) {
+            user = value;
+        }
+        else if (!strncmp(pair, "audit_hours=", 12)) {
+            hours_text = value;
+        }
+    }
+    apr_int64_t hours = hours_text ? apr_atoi64(hours_text) : 0;
+    apr_int64_t since = hours > 0 ? apr_time_sec(apr_time_now()) - hours * SECONDS_PER_HOUR : 0;
+    qwd_audit_pull(q, store, NULL);
+    ap_rprintf(r,
+               "<h2>Audit trail</h2><form method=\"get\" action=\"%s\" class=\"qwd-inline\" "
+               "id=\"audit-filter\"><label>User <input name=\"audit_user\" value=\"%s\"></label> "
+               "<label>Last hours <input name=\"audit_hours\" inputmode=\"numeric\" "
+               "value=\"%s\"></label> <button type=\"submit\">Show</button></form>",
+               qwd_h(q, qwd_route_url(q, "/monitor")), qwd_h(q, user), qwd_h(q, hours_text));
+    if (qwd_audit_list(q, store, user, NULL, since, (apr_int64_t)1 << 40, MONITOR_AUDIT_ROWS,
+                       &entries)) {
+        ap_rputs("<p class=\"qwd-error\">The audit trail could not be read.</p>", r);
+        return;
+    }
+    ap_rputs("<table class=\"qwd-table\" id=\"audit\"><thead><tr><th>Time</th><th>Event</th>"
+             "<th>Session</th><th>Owner</th><th>User</th><th>By</th><th>Address</th>"
+             "<th>Detail</th></tr></thead><tbody>",
+             r);
+    json_array_foreach (entries, i, entry) {
+        const char *session = json_string_value(json_object_get(entry, "session"));
+        ap_rprintf(r,
+                   "<tr class=\"qwd-audit-%s\"><td>%s</td><td>%s</td><td>%.8s</td><td>%s</td>"
+                   "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
+                   qwd_h(q, json_string_value(json_object_get(entry, "event"))),
+                   qwd_h(q, qwd_html_time(q, json_integer_value(json_object_get(entry, "time")))),
+                   qwd_h(q, json_string_value(json_object_get(entry, "event"))),
+                   qwd_h(q, session ? session : "-"),
+                   qwd_h(q, json_string_value(json_object_get(entry, "owner"))),
+                   qwd_h(q, json_string_value(json_object_get(entry, "user"))),
+                   qwd_h(q, json_string_value(json_object_get(entry, "by"))),
+                   qwd_h(q, json_string_value(json_object_get(entry, "address"))),
+                   qwd_h(q, json_string_value(json_object_get(entry, "detail"))));
+    }
+    ap_rputs("</tbody></table>", r);
+}
+
 int qwd_page_monitor(qwd_req_t *q)
 {
     request_rec *r = q->r;
@@ -134,9 +290,13 @@ int qwd_page_monitor(qwd_req_t *q)
         load_summary(q, load);
     }
     qwd_table_sessions(q, rows, 1, "/monitor", NULL);
+    if (!helper_down) {
+        resources(q, rows);
+    }
     if (warm) {
         warm_images(q, json_object_get(warm, "warm"));
     }
+    audit_trail(q, store);
     ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
                qwd_h(q, qwd_route_url(q, "/monitor")));
     qwd_html_csrf_field(q);
@@ -171,6 +331,20 @@ static qwd_error_t *stop_all(qwd_req_t *q)
     return NULL;
 }
 
+/* The Extend button: the session's end moves seconds later. */
+static qwd_error_t *extend(qwd_req_t *q, const char *id, const char *seconds_text)
+{
+    qwd_store_t *store;
+    qwd_row_t *row;
+    qwd_error_t *e;
+    int seconds;
+    if ((e = qwd_field_int(q, seconds_text, "seconds", QWD_UNSET, &seconds))
+        || (e = qwd_store_open(q, &store)) || (e = qwd_session_find(q, store, id, &row))) {
+        return e;
+    }
+    return qwd_session_extend(q, store, row, seconds);
+}
+
 int qwd_page_monitor_post(qwd_req_t *q)
 {
     const char *action;
@@ -184,6 +358,9 @@ int qwd_page_monitor_post(qwd_req_t *q)
     }
     else if (action && !strcmp(action, "stop_all")) {
         e = stop_all(q);
+    }
+    else if (action && !strcmp(action, "extend")) {
+        e = extend(q, qwd_field(q, "id"), qwd_field(q, "seconds"));
     }
     else {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00903), "bad_field", "Unknown action.");

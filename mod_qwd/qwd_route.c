@@ -19,9 +19,16 @@ static int is_prefix_and_id(const char *route, const char *prefix, int id_requir
 
 int qwd_route_known(const char *route)
 {
-    static const char *const exact[] = {
-        "",       "/", "/sessions", "/monitor", "/api/machines", "/api/sessions", "/api/sessions/",
-        "/login", NULL};
+    static const char *const exact[] = {"",
+                                        "/",
+                                        "/sessions",
+                                        "/monitor",
+                                        "/api/machines",
+                                        "/api/sessions",
+                                        "/api/sessions/",
+                                        "/login",
+                                        "/api/audit",
+                                        NULL};
     int i;
     for (i = 0; exact[i]; i++) {
         if (!strcmp(route, exact[i])) {
@@ -37,12 +44,16 @@ int qwd_route_known(const char *route)
         const char *slash = strchr(id, '/');
         return slash && slash > id && !strcmp(slash, QWD_ROUTE_TICKET_SUFFIX);
     }
-    /* /api/sessions/ID, /api/sessions/ID/shares, /api/sessions/ID/shares/SHARE */
+    /* /api/sessions/ID, /api/sessions/ID/extend (a longer lifetime), /api/sessions/ID/shares,
+     * /api/sessions/ID/shares/SHARE */
     if (!strncmp(route, SESSION_API_PREFIX, strlen(SESSION_API_PREFIX))) {
         const char *id = route + strlen(SESSION_API_PREFIX);
         const char *slash = strchr(id, '/');
         apr_size_t shares_len = strlen(QWD_ROUTE_SHARES);
         if (!slash) {
+            return 1;
+        }
+        if (slash > id && !strcmp(slash, QWD_ROUTE_EXTEND_SUFFIX)) {
             return 1;
         }
         return slash > id && !strncmp(slash, QWD_ROUTE_SHARES, shares_len)
@@ -68,8 +79,13 @@ static const char *known_from(const char *uri, const char *prefix)
 /* The route by its known endings, when the Location's path is unknown. */
 static const char *route_by_suffix(const char *uri)
 {
-    static const char *const endings[] = {"/api/machines", "/api/sessions/", "/api/sessions",
-                                          "/sessions",     "/monitor",       NULL};
+    static const char *const endings[] = {"/api/machines",
+                                          "/api/sessions/",
+                                          "/api/sessions",
+                                          "/sessions",
+                                          "/monitor",
+                                          "/api/audit",
+                                          NULL};
     apr_size_t len = strlen(uri);
     const char *route;
     int i;

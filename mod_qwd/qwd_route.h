@@ -13,6 +13,8 @@
 #define QWD_ROUTE_TICKET_SUFFIX "/ticket"
 /* /api/sessions/ID + SHARES: a session's shares; + "/" + SHARE: one of them. */
 #define QWD_ROUTE_SHARES "/shares"
+/* POST /api/sessions/ + id + EXTEND_SUFFIX: a session's longer lifetime. */
+#define QWD_ROUTE_EXTEND_SUFFIX "/extend"
 
 /* Whether route (the path below the Location: "", "/sessions", "/api/sessions/ID", ...) is one
  * the module answers. */

@@ -4,7 +4,9 @@
  * helper, undoes the row if the helper fails and stops the VM if the row cannot be completed,
  * so no VM exists without a row and no row claims a VM that never started. */
 #include "qwd_session.h"
+#include "qwd_audit.h"
 #include "qwd_capability.h"
+#include "qwd_counters.h"
 #include "qwd_helper_client.h"
 #include "qwd_links.h"
 #include "qwd_logno.h"
@@ -19,8 +21,6 @@
 
 APLOG_USE_MODULE(qwd);
 
-#define MIN_LIFETIME_S 60
-
 int qwd_session_max_cpu(qwd_req_t *q)
 {
     return qwd_cfg_max_cpu_per_user(q->cfg);
@@ -34,13 +34,6 @@ int qwd_session_max_memory(qwd_req_t *q)
 int qwd_session_is_live(const qwd_row_t *row)
 {
     return strcmp(row->state, QWD_STATE_ENDED) != 0;
-}
-
-void qwd_create_args_init(qwd_create_args_t *args)
-{
-    memset(args, 0, sizeof(*args));
-    args->cpu = args->memory_mib = args->lifetime_s = args->oneshot = QWD_UNSET;
-    args->gpu = args->scratch_gib = QWD_UNSET;
 }
 
 qwd_error_t *qwd_session_catalog(qwd_req_t *q, json_t **catalog)
@@ -80,21 +73,6 @@ qwd_error_t *qwd_session_machines(qwd_req_t *q, json_t **machines)
     return NULL;
 }
 
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...) __attribute__((format(printf, 4, 5)));
-
-static qwd_error_t *bad_field(qwd_req_t *q, const char *logno, const char *field, const char *fmt,
-                              ...)
-{
-    qwd_error_t *e;
-    va_list ap;
-    va_start(ap, fmt);
-    e = qwd_err(q, HTTP_BAD_REQUEST, logno, "bad_field", "%s", apr_pvsprintf(q->r->pool, fmt, ap));
-    va_end(ap);
-    e->field = field;
-    return e;
-}
-
 static int has_string(json_t *array, const char *text)
 {
     json_t *item;
@@ -116,11 +94,12 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
     size_t k;
     if (args->video && *args->video
         && !has_string(json_object_get(machine, "videos"), args->video)) {
-        return bad_field(q, QWDLOGNO(03410), "video",
-                         "This machine does not offer the video card %s.", args->video);
+        return qwd_create_bad_field(q, QWDLOGNO(03410), "video",
+                                    "This machine does not offer the video card %s.", args->video);
     }
     if (args->gpu == 1 && !json_is_true(json_object_get(machine, "gpu"))) {
-        return bad_field(q, QWDLOGNO(03411), "gpu", "This machine is not offered with a GPU.");
+        return qwd_create_bad_field(q, QWDLOGNO(03411), "gpu",
+                                    "This machine is not offered with a GPU.");
     }
     for (i = 0; args->shares && i < args->shares->nelts; i++) {
         const char *name = APR_ARRAY_IDX(args->shares, i, const char *);
@@ -131,18 +110,19 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
                        && json_is_true(json_object_get(share, "optional"));
         }
         if (!offered) {
-            return bad_field(q, QWDLOGNO(03412), "shares",
-                             "This machine offers no folder \"%s\" to choose.", name);
+            return qwd_create_bad_field(q, QWDLOGNO(03412), "shares",
+                                        "This machine offers no folder \"%s\" to choose.", name);
         }
     }
     if (args->scratch_gib != QWD_UNSET
         && (!format || strcmp(format, "iso") || args->scratch_gib < QWD_PROTO_MIN_SCRATCH_GIB
             || args->scratch_gib > max_scratch)) {
-        return bad_field(q, QWDLOGNO(03413), "scratch_gib", "%s",
-                         format && !strcmp(format, "iso")
-                             ? apr_psprintf(q->r->pool, "The scratch disk must be %d to %d GiB.",
-                                            QWD_PROTO_MIN_SCRATCH_GIB, max_scratch)
-                             : "Only machines that start from an ISO image have a scratch disk.");
+        return qwd_create_bad_field(
+            q, QWDLOGNO(03413), "scratch_gib", "%s",
+            format && !strcmp(format, "iso")
+                ? apr_psprintf(q->r->pool, "The scratch disk must be %d to %d GiB.",
+                               QWD_PROTO_MIN_SCRATCH_GIB, max_scratch)
+                : "Only machines that start from an ISO image have a scratch disk.");
     }
     return NULL;
 }
@@ -150,45 +130,11 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
 /* Fills defaults and checks every field against the helper's machines and the limits. */
 static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
 {
-    qwd_dir_config_t *cfg = q->cfg;
-    int max_lifetime = qwd_cfg_max_lifetime(cfg);
     json_t *catalog, *machines, *machine, *chosen = NULL;
     qwd_error_t *e;
     size_t i;
 
-    if (args->cpu == QWD_UNSET) {
-        args->cpu = qwd_cfg_default_cpu(cfg);
-    }
-    if (args->memory_mib == QWD_UNSET) {
-        args->memory_mib = qwd_cfg_default_memory(cfg);
-    }
-    if (args->lifetime_s == QWD_UNSET) {
-        args->lifetime_s = qwd_cfg_default_lifetime(cfg);
-        if (args->lifetime_s > max_lifetime) {
-            args->lifetime_s = max_lifetime;
-        }
-    }
-    if (args->oneshot == QWD_UNSET) {
-        args->oneshot = 0;
-    }
-    if (args->cpu < 1 || args->cpu > qwd_session_max_cpu(q)) {
-        return bad_field(q, QWDLOGNO(00502), "cpu", "cpu must be between %d and %d.", 1,
-                         qwd_session_max_cpu(q));
-    }
-    if (args->memory_mib < QWD_PROTO_MIN_MEMORY_MIB
-        || args->memory_mib > qwd_session_max_memory(q)) {
-        return bad_field(q, QWDLOGNO(00503), q->api ? "memory_mib" : "memory",
-                         "memory must be between %d and %d MiB.", QWD_PROTO_MIN_MEMORY_MIB,
-                         qwd_session_max_memory(q));
-    }
-    if (args->lifetime_s < MIN_LIFETIME_S || args->lifetime_s > max_lifetime) {
-        return bad_field(q, QWDLOGNO(00504), q->api ? "lifetime_s" : "lifetime",
-                         "lifetime must be between %d and %d seconds.", MIN_LIFETIME_S,
-                         max_lifetime);
-    }
-    if (!args->machine || !*args->machine) {
-        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00505), "bad_field", "Please choose a machine.");
-        e->field = "machine";
+    if ((e = qwd_create_args_check(q, args))) {
         return e;
     }
     if ((e = qwd_session_catalog(q, &catalog))) {
@@ -204,6 +150,15 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
     if (!chosen) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(00506), "bad_field", "There is no such machine.");
         e->field = "machine";
+        return e;
+    }
+    if (json_is_string(json_object_get(chosen, "problem"))) {
+        /* the why (file names of the machines directory) is for the log, not for the user */
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03500), "bad_field",
+                    "This machine cannot be started now.");
+        e->field = "machine";
+        e->detail = apr_psprintf(q->r->pool, "machine %s: %s", args->machine,
+                                 json_string_value(json_object_get(chosen, "problem")));
         return e;
     }
     if ((e = validate_choices(q, chosen, args))) {
@@ -295,8 +250,43 @@ static void wait_restored(qwd_req_t *q, qwd_row_t *row)
     }
 }
 
+/* A refusal by one of the module's limits is counted (qwd_limit_refusals_total); the helper
+ * counts its own. Returns e. */
+static qwd_error_t *counted(qwd_error_t *e)
+{
+    int counter = e && e->limit ? qwd_counter_of_limit(e->limit) : -1;
+    if (counter >= 0) {
+        qwd_counter_inc((qwd_counter_t)counter);
+    }
+    return e;
+}
+
+/* owner or admin: the role of q->user toward a session of owner. */
+static const char *role_of(qwd_req_t *q, const char *owner)
+{
+    return strcmp(q->user, owner) ? QWD_AUDIT_BY_ADMIN : QWD_AUDIT_BY_OWNER;
+}
+
+static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                           qwd_row_t **row_out);
+
 qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
                                 qwd_row_t **row_out)
+{
+    qwd_error_t *e = counted(create(q, store, args, row_out));
+    if (!e) {
+        const qwd_row_t *row = *row_out;
+        qwd_audit_record(
+            q, store, QWD_AUDIT_CREATED, row->id, row->owner, q->user, QWD_AUDIT_BY_OWNER,
+            apr_psprintf(q->r->pool, "%s, %d CPU, %d MiB, until %" APR_INT64_T_FMT ", %s",
+                         row->machine, row->cpu, row->memory_mib, row->expires,
+                         row->boot ? row->boot : "boot unknown"));
+    }
+    return e;
+}
+
+static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *args,
+                           qwd_row_t **row_out)
 {
     request_rec *r = q->r;
     qwd_row_t *row = apr_pcalloc(r->pool, sizeof(*row));
@@ -355,6 +345,12 @@ qwd_error_t *qwd_session_create(qwd_req_t *q, qwd_store_t *store, qwd_create_arg
         json_object_set_new(start_args, "idle_stop_s", json_integer(qwd_cfg_idle_stop(q->cfg)));
     }
     add_choices(start_args, args);
+    /* for the helper's journal (this module records the start itself) and its start latency,
+     * counted from this request's arrival */
+    json_object_set_new(start_args, "by", json_string(q->user));
+    json_object_set_new(start_args, "audited", json_true());
+    json_object_set_new(start_args, "requested_at",
+                        json_real((double)r->request_time / APR_USEC_PER_SEC));
     if ((e = qwd_helper_call(q, QWD_OP_START, start_args, &started))) {
         qwd_error_t *undo = qwd_store_delete(store, row->id);
         if (undo) {
@@ -433,7 +429,10 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
         return NULL;
     }
     if (row->helper_id) {
-        e = qwd_helper_call(q, QWD_OP_STOP, json_pack("{s:s}", "id", row->helper_id), &result);
+        e = qwd_helper_call(
+            q, QWD_OP_STOP,
+            json_pack("{s:s, s:s, s:b}", "id", row->helper_id, "by", q->user, "audited", 1),
+            &result);
         /* not_found: the VM is gone already, which is what was asked */
         if (e && e->status != HTTP_NOT_FOUND) {
             return e;
@@ -444,6 +443,8 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row)
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, q->r, QWDLOGNO(00514) "session %s of %s stopped by %s",
                   row->id, row->owner, q->user);
+    qwd_audit_record(q, store, QWD_AUDIT_STOPPED, row->id, row->owner, q->user,
+                     role_of(q, row->owner), QWD_END_STOPPED);
     row->state = QWD_STATE_ENDED;
     row->ended_reason = QWD_END_STOPPED;
     row->ended = apr_time_sec(apr_time_now());
@@ -566,7 +567,8 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
                 }
                 row->state = apr_pstrdup(q->r->pool, state);
             }
-            /* a batch job's lifetime counts from its start, which the queue may delay */
+            /* a batch job's lifetime counts from its start, which the queue may delay; an
+             * extension since (qwdctl extend, another child's extend) moves it too */
             if (json_is_integer(expires) && json_integer_value(expires) != row->expires
                 && json_integer_value(expires) > 0) {
                 if ((e = qwd_store_set_expires(store, row->id, json_integer_value(expires)))) {
@@ -596,6 +598,8 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
         row->state = QWD_STATE_ENDED;
         row->ended = now;
     }
+    /* what the helper decided meanwhile goes into the audit trail */
+    qwd_audit_pull(q, store, json_object_get(result, "events"));
     return NULL;
 }
 
@@ -624,9 +628,59 @@ qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owne
             || (!*helper_down && (e = qwd_store_sweep(store)))) {
             return e;
         }
+        qwd_audit_prune(q, store);
     }
     if ((e = qwd_store_list(store, owner, rows))) {
         return e;
     }
     return reconcile(q, store, *rows, helper_down);
+}
+
+int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row)
+{
+    return q->is_admin || (qwd_cfg_owner_extend(q->cfg) && !strcmp(q->user, row->owner));
+}
+
+int qwd_session_extend_room(qwd_req_t *q, const qwd_row_t *row)
+{
+    apr_int64_t room = row->created + qwd_cfg_max_lifetime(q->cfg) - row->expires;
+    return room > 0 ? (int)room : 0;
+}
+
+qwd_error_t *qwd_session_extend(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, int seconds)
+{
+    json_t *extended, *expires;
+    qwd_error_t *e;
+    int room = qwd_session_extend_room(q, row);
+    if (!qwd_session_may_extend(q, row)) {
+        return qwd_err(q, HTTP_FORBIDDEN, QWDLOGNO(03804), "forbidden",
+                       "Only an administrator may extend this session.");
+    }
+    if (!qwd_session_is_live(row) || !row->helper_id) {
+        return qwd_err(q, HTTP_CONFLICT, QWDLOGNO(03805), "not_live",
+                       "This session is not running.");
+    }
+    if (seconds < 1 || seconds > room) {
+        e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(03806), "bad_field",
+                    "seconds must be between 1 and %d: a session lives at most %d s "
+                    "(QwdMaxLifetime).",
+                    room, qwd_cfg_max_lifetime(q->cfg));
+        e->field = "seconds";
+        return e;
+    }
+    if ((e = qwd_helper_call(q, QWD_OP_EXTEND,
+                             json_pack("{s:s, s:i, s:s, s:b}", "id", row->helper_id, "seconds",
+                                       seconds, "by", q->user, "audited", 1),
+                             &extended))) {
+        return e;
+    }
+    expires = json_object_get(extended, "expires");
+    row->expires = json_is_integer(expires) ? json_integer_value(expires) : row->expires + seconds;
+    if ((e = qwd_store_set_expires(store, row->id, row->expires))) {
+        return e;
+    }
+    qwd_audit_record(
+        q, store, QWD_AUDIT_EXTENDED, row->id, row->owner, q->user, role_of(q, row->owner),
+        apr_psprintf(q->r->pool, "+%d s, until %" APR_INT64_T_FMT, seconds, row->expires));
+    return NULL;
 }

@@ -5,24 +5,10 @@
 #ifndef QWD_SESSION_H
 #define QWD_SESSION_H
 
+#include "qwd_create_args.h"
 #include "qwd_request.h"
 #include "qwd_script_source.h"
 #include "qwd_store.h"
-
-typedef struct qwd_create_args {
-    const char *machine;
-    int cpu, memory_mib, lifetime_s, oneshot; /* QWD_UNSET → the configured default */
-    /* Sessions for data analysis (docs/data-sessions.md), each checked against what the
-     * machine offers: NULL / QWD_UNSET / empty when not asked for. */
-    const char *video;
-    int gpu;
-    apr_array_header_t *shares; /* optional shares chosen (const char *) */
-    int scratch_gib;            /* an ISO machine's scratch disk, ≤ QwdMaxScratchDisk */
-    qwd_script_request_t script;
-} qwd_create_args_t;
-
-/* Arguments that ask for nothing (every field unset). */
-void qwd_create_args_init(qwd_create_args_t *args);
 
 /* The helper's machines: a JSON array of {name, format, virtual_size, description, warm,
  * videos, gpu, shares}. */
@@ -55,6 +41,14 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row);
  * the helper could not be asked (rows shown as recorded). */
 qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
                               apr_array_header_t **rows, int *helper_down);
+
+/* Moves the end of a live session seconds later (an admin; its owner with QwdOwnerExtend
+ * On), within QwdMaxLifetime from its creation; the helper and the row follow, the audit
+ * trail records it. */
+qwd_error_t *qwd_session_extend(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row, int seconds);
+/* Whether q->user may extend row, and by how many seconds at most. */
+int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row);
+int qwd_session_extend_room(qwd_req_t *q, const qwd_row_t *row);
 
 /* Whether a row's VM may still be running. */
 int qwd_session_is_live(const qwd_row_t *row);

@@ -4,6 +4,7 @@
  * so no share works without a row that can revoke it. The link is derived from the share's id
  * (as a session's from its own), so the sessions page can show it again. */
 #include "qwd_share.h"
+#include "qwd_audit.h"
 #include "qwd_capability.h"
 #include "qwd_helper_client.h"
 #include "qwd_html.h"
@@ -44,7 +45,7 @@ static qwd_error_t *select_shares(qwd_req_t *q, qwd_store_t *store, const char *
                                   const char *param, apr_array_header_t **shares)
 {
     apr_array_header_t *rows;
-    qwd_error_t *e = qwd_store_select(store, label, 1, &param, SHARE_COLUMNS, &rows);
+    qwd_error_t *e = qwd_store_rows(store, label, 1, &param, SHARE_COLUMNS, &rows);
     int i;
     *shares = apr_array_make(q->r->pool, 4, sizeof(qwd_share_t *));
     for (i = 0; !e && i < rows->nelts; i++) {
@@ -207,6 +208,7 @@ qwd_error_t *qwd_share_create(qwd_req_t *q, qwd_store_t *store, const qwd_row_t 
                   QWDLOGNO(03703) "session %s of %s: share %s (%s) made by %s, until %s", row->id,
                   row->owner, share->id, share->kind, q->user,
                   share->expires ? num(q, share->expires) : "the session ends");
+    qwd_audit_shared(q, store, row, share->id, share->kind);
     *share_out = share;
     return NULL;
 }
@@ -248,6 +250,7 @@ qwd_error_t *qwd_share_revoke(qwd_req_t *q, qwd_store_t *store, const qwd_row_t 
                       QWDLOGNO(03705) "session %s of %s: share %s revoked by %s, %d viewer(s) "
                                       "closed",
                       row->id, row->owner, share->id, q->user, (int)closed);
+        qwd_audit_revoked(q, store, row, share->id, share->kind); /* once: not when again */
     }
     *share_out = share;
     return NULL;

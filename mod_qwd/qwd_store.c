@@ -18,8 +18,8 @@
 APLOG_USE_MODULE(qwd);
 
 /* 2: login failures and pending logins (authentication); 3: spent websocket tickets; 4: no
- * websockify token, the link's key instead (qwd_links.c) */
-#define SCHEMA_VERSION 4
+ * websockify token, the link's key instead (qwd_links.c); 5: the audit trail (qwd_audit.c) */
+#define SCHEMA_VERSION 5
 #define READY_LABEL "qwd_ready"
 #define ROW_COLUMNS                                                                             \
     "id, owner, machine, cpu, memory_mib, oneshot, state, helper_id, created, expires, ended, " \
@@ -69,7 +69,18 @@ static const char *const schema_sql[] = {
     " kind TEXT NOT NULL, link_key TEXT NOT NULL, created INTEGER NOT NULL,"
     " expires INTEGER NOT NULL DEFAULT 0, revoked INTEGER)",
     "CREATE UNIQUE INDEX IF NOT EXISTS qwd_shares_link ON qwd_shares (link_key)",
-    "CREATE INDEX IF NOT EXISTS qwd_shares_session ON qwd_shares (session_id)", NULL};
+    "CREATE INDEX IF NOT EXISTS qwd_shares_session ON qwd_shares (session_id)",
+    /* version 5: the audit trail (qwd_audit.c): who did what to which session, when, from
+     * where; entries read from the helper's journal carry its id and number (once each), and
+     * the cursor says how far each journal was read */
+    "CREATE TABLE IF NOT EXISTS qwd_audit (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at INTEGER NOT NULL, event TEXT NOT NULL, session TEXT, owner TEXT, actor TEXT,"
+    " role TEXT, address TEXT, detail TEXT, journal TEXT, seq INTEGER)",
+    "CREATE INDEX IF NOT EXISTS qwd_audit_at ON qwd_audit (at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS qwd_audit_journal ON qwd_audit (journal, seq)",
+    "CREATE TABLE IF NOT EXISTS qwd_audit_cursor (journal TEXT PRIMARY KEY,"
+    " seq INTEGER NOT NULL)",
+    NULL};
 
 /* After the tables, once they have the current columns: on a table of an older version these
  * fail until ensure_schema has migrated it. */
@@ -134,6 +145,21 @@ static const struct {
     {"qwd_share_revoke", "UPDATE qwd_shares SET revoked = %s WHERE id = %s AND revoked IS NULL"},
     {"qwd_share_sweep", "DELETE FROM qwd_shares WHERE session_id NOT IN"
                         " (SELECT id FROM qwd_sessions)"},
+    /* the audit trail (qwd_audit.c) */
+    {"qwd_audit_add", "INSERT OR IGNORE INTO qwd_audit (at, event, session, owner, actor, role,"
+                      " address, detail, journal, seq)"
+                      " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"},
+    {"qwd_audit_list", "SELECT id, at, event, session, owner, actor, role, address, detail"
+                       " FROM qwd_audit WHERE at >= CAST(%s AS INTEGER)"
+                       " AND at <= CAST(%s AS INTEGER)"
+                       " AND (%s = '' OR actor = %s OR owner = %s)"
+                       " AND (%s = '' OR event = %s)"
+                       " ORDER BY at DESC, id DESC LIMIT CAST(%s AS INTEGER)"},
+    {"qwd_audit_prune", "DELETE FROM qwd_audit WHERE at < CAST(%s AS INTEGER)"},
+    {"qwd_audit_cursor_get", "SELECT seq FROM qwd_audit_cursor WHERE journal = %s"},
+    {"qwd_audit_cursor_set", "INSERT INTO qwd_audit_cursor (journal, seq)"
+                             " VALUES (%s, CAST(%s AS INTEGER)) ON CONFLICT (journal) DO UPDATE"
+                             " SET seq = MAX(seq, excluded.seq)"},
     {NULL, NULL}};
 
 int qwd_store_post_config(server_rec *s)
@@ -211,10 +237,20 @@ void qwd_store_child_init(apr_pool_t *pool, server_rec *s)
     apr_dbd_close(driver, handle);
 }
 
+/* SQLite's result codes for a database another connection holds (sqlite3.h: SQLITE_BUSY,
+ * SQLITE_LOCKED), which apr_dbd's sqlite3 driver passes on after its own 1.5 s of retries. */
+#define SQLITE_RC_BUSY 5
+#define SQLITE_RC_LOCKED 6
+
+/* A failed statement. A database still held by another writer once every retry is spent is
+ * a 503 (try again: nothing was written), anything else a 500. */
 static qwd_error_t *db_error(qwd_store_t *store, const char *logno, int rc, const char *what)
 {
-    qwd_error_t *e = qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
-                             "The session database failed; please try again.");
+    int busy = rc == SQLITE_RC_BUSY || rc == SQLITE_RC_LOCKED;
+    qwd_error_t *e = busy ? qwd_err(store->q, HTTP_SERVICE_UNAVAILABLE, logno, "database_busy",
+                                    "The session database is busy; please try again in a moment.")
+                          : qwd_err(store->q, HTTP_INTERNAL_SERVER_ERROR, logno, "database",
+                                    "The session database failed; please try again.");
     e->detail = apr_psprintf(store->q->r->pool, "%s: %s", what,
                              apr_dbd_error(store->dbd->driver, store->dbd->handle, rc));
     return e;
@@ -644,6 +680,26 @@ qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, in
     return rc ? db_error(store, QWDLOGNO(00219), rc, label) : NULL;
 }
 
+qwd_error_t *qwd_store_rows(qwd_store_t *store, const char *label, int n, const char **params,
+                            int ncols, apr_array_header_t **rows)
+{
+    apr_dbd_results_t *res;
+    apr_dbd_row_t *dbrow;
+    int rc = select_stmt(store, label, &res, n, params), i;
+    *rows = apr_array_make(store->q->r->pool, 8, sizeof(const char **));
+    if (rc) {
+        return db_error(store, QWDLOGNO(03810), rc, label);
+    }
+    while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &dbrow, -1) == 0) {
+        const char **values = apr_pcalloc(store->q->r->pool, ncols * sizeof(const char *));
+        for (i = 0; i < ncols; i++) {
+            values[i] = entry(store, dbrow, i);
+        }
+        APR_ARRAY_PUSH(*rows, const char **) = values;
+    }
+    return NULL;
+}
+
 qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,
                                  int ncols, const char ***values)
 {
@@ -662,26 +718,6 @@ qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, c
         for (i = 0; i < ncols; i++) {
             (*values)[i] = entry(store, dbrow, i);
         }
-    }
-    return NULL;
-}
-
-qwd_error_t *qwd_store_select(qwd_store_t *store, const char *label, int n, const char **params,
-                              int ncols, apr_array_header_t **rows)
-{
-    apr_dbd_results_t *res;
-    apr_dbd_row_t *dbrow;
-    int rc = select_stmt(store, label, &res, n, params), i;
-    *rows = apr_array_make(store->q->r->pool, 4, sizeof(const char **));
-    if (rc) {
-        return db_error(store, QWDLOGNO(03730), rc, label);
-    }
-    while (apr_dbd_get_row(store->dbd->driver, store->q->r->pool, res, &dbrow, -1) == 0) {
-        const char **values = apr_pcalloc(store->q->r->pool, ncols * sizeof(const char *));
-        for (i = 0; i < ncols; i++) {
-            values[i] = entry(store, dbrow, i);
-        }
-        APR_ARRAY_PUSH(*rows, const char **) = values;
     }
     return NULL;
 }

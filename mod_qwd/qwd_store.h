@@ -80,10 +80,10 @@ qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, in
  * or *values = NULL when there is no row. */
 qwd_error_t *qwd_store_first_row(qwd_store_t *store, const char *label, int n, const char **params,
                                  int ncols, const char ***values);
-/* Every row of the prepared select `label`: an array of const char ** (ncols strings each,
- * NULL for SQL NULL). */
-qwd_error_t *qwd_store_select(qwd_store_t *store, const char *label, int n, const char **params,
-                              int ncols, apr_array_header_t **rows);
+/* Every row of the prepared select `label`: *rows is an array of const char ** (ncols strings
+ * each, NULL for SQL NULL). */
+qwd_error_t *qwd_store_rows(qwd_store_t *store, const char *label, int n, const char **params,
+                            int ncols, apr_array_header_t **rows);
 /* Deletes ended rows older than a day and pending rows a crashed worker left behind. */
 qwd_error_t *qwd_store_sweep(qwd_store_t *store);
 

@@ -77,14 +77,15 @@ const char *qwd_ticket_check(qwd_req_t *q, const char *ticket, qwd_ticket_t *che
     if (!ticket || strlen(ticket) > TICKET_MAX) {
         return NULL;
     }
+    /* exactly four fields: an empty or all-dots ticket has none, and the next field is only
+     * looked for after one was found (apr_strtok reads its state only once it has set it) */
     copy = apr_pstrdup(q->r->pool, ticket);
-    session_id = apr_strtok(copy, ".", &state);
-    expiry_text = apr_strtok(NULL, ".", &state);
-    nonce = apr_strtok(NULL, ".", &state);
-    mac = apr_strtok(NULL, ".", &state);
-    if (!session_id || !expiry_text || !nonce || !mac || apr_strtok(NULL, ".", &state)
-        || !is_subject(session_id, &share_id) || !is_hex(nonce, NONCE_HEX)
-        || !is_hex(mac, QWD_MAC_HEX_LEN) || strspn(expiry_text, "0123456789") != strlen(expiry_text)
+    if (!(session_id = apr_strtok(copy, ".", &state))
+        || !(expiry_text = apr_strtok(NULL, ".", &state))
+        || !(nonce = apr_strtok(NULL, ".", &state)) || !(mac = apr_strtok(NULL, ".", &state))
+        || apr_strtok(NULL, ".", &state) || !is_subject(session_id, &share_id)
+        || !is_hex(nonce, NONCE_HEX) || !is_hex(mac, QWD_MAC_HEX_LEN)
+        || strspn(expiry_text, "0123456789") != strlen(expiry_text)
         || strlen(expiry_text) > EXPIRY_DIGITS_MAX) {
         return NULL;
     }

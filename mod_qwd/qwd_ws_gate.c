@@ -9,7 +9,9 @@
  * upgrade that reaches a display that accepts: 503 while it starts, given back if the proxy
  * could not upgrade. */
 #include "qwd_ws_gate.h"
+#include "qwd_audit.h"
 #include "qwd_config.h"
+#include "qwd_counters.h"
 #include "qwd_helper_client.h"
 #include "qwd_logno.h"
 #include "qwd_protocol.h"
@@ -27,6 +29,9 @@ APLOG_USE_MODULE(qwd);
 
 /* Where the spent ticket's nonce waits for the end of the request (give_back). */
 #define SPENT_NOTE "qwd-ticket-spent"
+/* The session (and its owner) whose display the request opened: audited when it closes. */
+#define VIEWED_NOTE "qwd-viewed"
+#define VIEWED_OWNER_NOTE "qwd-viewed-owner"
 
 /* The ticket offered as a websocket subprotocol "qwd-ticket.TICKET" (what the viewer sends:
  * headers stay out of access logs and browser history), removed from the header so neither
@@ -82,9 +87,10 @@ static const char *ticket_arg(request_rec *r)
 
 /* A refusal: logged at info (a stale or forged link is the client's problem, and a flood of
  * them must not fill the error log), answered with the bare status. */
-static int refuse(request_rec *r, int status, const char *logno, const char *why,
-                  const char *session_id)
+static int refuse(request_rec *r, qwd_counter_t counter, int status, const char *logno,
+                  const char *why, const char *session_id)
 {
+    qwd_counter_inc(counter);
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "%swebsocket refused (%d): %s%s%s", logno, status,
                   why, session_id ? ", session " : "", session_id ? session_id : "");
     apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
@@ -164,60 +170,91 @@ static int qwd_ws_gate(request_rec *r)
     q->base = "";
     q->route = r->uri;
     if (!(ticket = ticket_subprotocol(r)) && !(ticket = ticket_arg(r))) {
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01401), "no ticket", NULL);
+        return refuse(r, QWD_COUNTER_TICKET_MISSING, HTTP_FORBIDDEN, QWDLOGNO(01401), "no ticket",
+                      NULL);
     }
     if (!(session_id = qwd_ticket_check(q, ticket, &checked, &why))) {
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01402), why, NULL);
+        return refuse(r, QWD_COUNTER_TICKET_INVALID, HTTP_FORBIDDEN, QWDLOGNO(01402), why, NULL);
     }
     if ((e = qwd_store_open(q, &store)) || (e = qwd_store_get(store, session_id, &row))) {
         return gate_failed(r, e);
     }
     if (!row || !qwd_session_is_live(row) || !row->helper_id) {
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01403), "session not live", session_id);
+        return refuse(r, QWD_COUNTER_TICKET_SESSION_ENDED, HTTP_FORBIDDEN, QWDLOGNO(01403),
+                      "session not live", session_id);
     }
     if (row->expires <= now) {
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01404), "session expired", session_id);
+        return refuse(r, QWD_COUNTER_TICKET_SESSION_EXPIRED, HTTP_FORBIDDEN, QWDLOGNO(01404),
+                      "session expired", session_id);
     }
     if (checked.share_id
         && ((e = qwd_share_get(q, store, checked.share_id, &share)) || !share
             || strcmp(share->session_id, session_id) || !qwd_share_is_live(share))) {
         return e ? gate_failed(r, e)
-                 : refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03720), "share revoked or expired",
-                          session_id);
+                 : refuse(r, QWD_COUNTER_TICKET_SHARE_GONE, HTTP_FORBIDDEN, QWDLOGNO(03720),
+                          "share revoked or expired", session_id);
     }
     state = helper_state(q, row, checked.share_id, &status);
     if (state && share && !row->token) {
         /* the session runs, the share does not (revoked or expired in the helper) */
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03722), "share gone from the helper", session_id);
+        return refuse(r, QWD_COUNTER_TICKET_SHARE_GONE, HTTP_FORBIDDEN, QWDLOGNO(03722),
+                      "share gone from the helper", session_id);
     }
     if (!state || !strcmp(state, QWD_STATE_ENDED)) {
-        return refuse(r, status ? status : HTTP_FORBIDDEN, QWDLOGNO(01405),
+        return refuse(r,
+                      status == HTTP_SERVICE_UNAVAILABLE ? QWD_COUNTER_TICKET_HELPER_DOWN
+                                                         : QWD_COUNTER_TICKET_VM_GONE,
+                      status ? status : HTTP_FORBIDDEN, QWDLOGNO(01405),
                       status == HTTP_SERVICE_UNAVAILABLE ? "helper not answering"
                                                          : "VM no longer running",
                       session_id);
     }
     if (row->opened) {
         /* its relay lets one viewer in, ever: this one would reach nothing */
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(03721), "one-shot session opened already",
-                      session_id);
+        return refuse(r, QWD_COUNTER_TICKET_ONESHOT_USED, HTTP_FORBIDDEN, QWDLOGNO(03721),
+                      "one-shot session opened already", session_id);
     }
     if (strcmp(state, QWD_STATE_RUNNING)) {
         /* QEMU runs but its display does not accept yet (a boot's first moments, a restore, a
          * helper that restarted and probes again): websockify would open and close at once */
-        return refuse(r, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(03000), "display not accepting yet",
-                      session_id);
+        return refuse(r, QWD_COUNTER_TICKET_NOT_READY, HTTP_SERVICE_UNAVAILABLE, QWDLOGNO(03000),
+                      "display not accepting yet", session_id);
     }
     /* last, so only a ticket that would have opened the display counts as used */
     if ((e = qwd_ticket_spend(q, store, &checked, &first_use))) {
         return gate_failed(r, e);
     }
     if (!first_use) {
-        return refuse(r, HTTP_FORBIDDEN, QWDLOGNO(01406), "ticket already used", session_id);
+        return refuse(r, QWD_COUNTER_TICKET_REUSED, HTTP_FORBIDDEN, QWDLOGNO(01406),
+                      "ticket already used", session_id);
     }
     apr_table_setn(r->notes, SPENT_NOTE, checked.nonce);
+    apr_table_setn(r->notes, VIEWED_NOTE, row->id);
+    apr_table_setn(r->notes, VIEWED_OWNER_NOTE, row->owner);
     /* what websockify's token plugin reads; the ticket itself goes no further */
     r->args = apr_pstrcat(r->pool, "token=", ap_escape_urlencoded(r->pool, row->token), NULL);
     return OK;
+}
+
+/* A websocket that reached the display has closed: the audit trail says who (the holder of
+ * the session's link), from where, when it opened and for how long. */
+static int viewed(request_rec *r)
+{
+    qwd_store_t *store;
+    qwd_req_t *q = apr_pcalloc(r->pool, sizeof(*q));
+    q->r = r;
+    q->cfg = ap_get_module_config(r->per_dir_config, &qwd_module);
+    q->base = "";
+    q->route = r->uri;
+    qwd_counter_inc(QWD_COUNTER_VIEWER_LINK);
+    if (!qwd_store_open(q, &store)) {
+        qwd_audit_record_at(q, store, apr_time_sec(r->request_time), QWD_AUDIT_VIEWED,
+                            apr_table_get(r->notes, VIEWED_NOTE),
+                            apr_table_get(r->notes, VIEWED_OWNER_NOTE), NULL, QWD_AUDIT_BY_LINK,
+                            apr_psprintf(r->pool, "for %" APR_TIME_T_FMT " s",
+                                         apr_time_sec(apr_time_now() - r->request_time)));
+    }
+    return DECLINED;
 }
 
 /* An upgrade the proxy could not make (websockify down or restarting, its answer not 101)
@@ -228,7 +265,10 @@ static int give_back(request_rec *r)
     qwd_store_t *store;
     qwd_error_t *e;
     qwd_req_t *q;
-    if (!nonce || r->status == HTTP_SWITCHING_PROTOCOLS) {
+    if (nonce && r->status == HTTP_SWITCHING_PROTOCOLS) {
+        return viewed(r);
+    }
+    if (!nonce) {
         return DECLINED;
     }
     q = apr_pcalloc(r->pool, sizeof(*q));

@@ -7,8 +7,10 @@
  *   helper_main → helper_loop → helper_clients → helper_ops → helper_session → helper_plan →
  *   helper_warm, and helper_session → helper_backend.h, whose local implementation
  *   (helper_backend_local.c) runs QEMU through helper_qemu; below them all: helper_qmp,
- *   helper_agent, helper_relay, helper_websockify, helper_machines, helper_proc, helper_events,
- *   helper_fs, helper_config, helper_log. test/test_002_style.py fails on an include cycle. */
+ *   helper_agent, helper_reply, helper_relay, helper_websockify, helper_machines, helper_proc,
+ *   helper_events, helper_fs, helper_config, helper_log, helper_metrics, helper_journal,
+ *   helper_usage.
+ *   test/test_002_style.py fails on an include cycle. */
 #ifndef QWD_HELPER_H
 #define QWD_HELPER_H
 
@@ -22,6 +24,8 @@ typedef struct helper_clients helper_clients;         /* helper_clients.c */
 typedef struct helper_sessions helper_sessions;       /* helper_session.c */
 typedef struct helper_warm_images helper_warm_images; /* helper_warm.c */
 typedef struct helper_websockify helper_websockify;   /* helper_websockify.c */
+typedef struct helper_metrics helper_metrics;         /* helper_metrics.c */
+typedef struct helper_journal helper_journal;         /* helper_journal.c */
 typedef struct helper_slurm helper_slurm;             /* helper_backend_slurm.c */
 
 typedef struct helper {
@@ -37,8 +41,10 @@ typedef struct helper {
     helper_sessions *sessions;
     helper_warm_images *warm;
     helper_websockify *websockify;
-    helper_slurm *slurm; /* NULL without the Slurm backend */
-    int stopping;        /* SIGTERM/SIGINT: the loop ends after this turn */
+    helper_metrics *metrics; /* counters of what the helper did, for the metrics op */
+    helper_journal *journal; /* what happened to sessions, for the events op */
+    helper_slurm *slurm;     /* NULL without the Slurm backend */
+    int stopping;            /* SIGTERM/SIGINT: the loop ends after this turn */
 } helper;
 
 #define HELPER_VERSION_STRING "qwd-helper 0.1.0"

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The accelerator of every VM, chosen once at startup. /dev/kvm being openable is not enough:
- * a CPU model the host's KVM cannot run makes QEMU abort at machine creation, so auto probes. */
+/* The host's architecture and the accelerator of its guests, chosen once at startup. /dev/kvm
+ * being openable is not enough: a CPU model the host's KVM cannot run makes QEMU abort at
+ * machine creation, so auto probes. Guests of another architecture always run under TCG. */
 #include "helper_accel.h"
 #include "helper_config.h"
 #include "helper_log.h"
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +34,8 @@ static long now_ms(void)
 /* Runs QEMU with KVM and cpu_model, paused (-S), told to quit over QMP on its stdin: a model
  * KVM cannot run aborts while the machine is created, before QMP is served. Returns NULL when
  * QEMU quit cleanly, else why not (in pool). */
-static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu_model)
+static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *machine_type,
+                             const char *cpu_model)
 {
     static const char commands[] = "{\"execute\":\"qmp_capabilities\"}\n"
                                    "{\"execute\":\"quit\"}\n";
@@ -48,21 +51,10 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     /* a pipe holds far more than the two commands: written before QEMU even starts */
     ssize_t written = write(input[1], commands, sizeof commands - 1);
     close(input[1]);
-    const char *argv[] = {qemu,
-                          "-accel",
-                          "kvm",
-                          "-cpu",
-                          cpu_model,
-                          "-machine",
-                          QWD_MACHINE_TYPE,
-                          "-nodefaults",
-                          "-no-user-config",
-                          "-display",
-                          "none",
-                          "-S",
-                          "-qmp",
-                          "stdio",
-                          NULL};
+    const char *argv[] = {
+        qemu,          "-accel",          "kvm",      "-cpu", cpu_model, "-machine", machine_type,
+        "-nodefaults", "-no-user-config", "-display", "none", "-S",      "-qmp",     "stdio",
+        NULL};
     pid_t pid = written == (ssize_t)(sizeof commands - 1) ? fork() : -1;
     if (pid == 0) {
         dup2(input[0], STDIN_FILENO);
@@ -119,13 +111,34 @@ static const char *probe_kvm(apr_pool_t *pool, const char *qemu, const char *cpu
     return apr_psprintf(pool, "QEMU %s%s%s", how, *reason ? ": " : "", reason);
 }
 
+/* The host's architecture in the words of guests' arch (uname's machine: "arm64" on some
+ * systems is aarch64); another name is kept as it is and has no guests of its own. */
+static const char *host_arch(apr_pool_t *pool)
+{
+    struct utsname names;
+    if (uname(&names) != 0) {
+        return "unknown";
+    }
+    if (!strcmp(names.machine, "arm64")) {
+        return QWD_ARCH_AARCH64;
+    }
+    return apr_pstrdup(pool, names.machine);
+}
+
 void helper_accel_resolve(helper *h)
 {
     const helper_config *config = h->config;
     const char *why;
+    h->host.arch = host_arch(h->pool);
+    const char *qemu =
+        qwd_argv_arch_is_valid(h->host.arch) ? helper_config_qemu(config, h->host.arch) : NULL;
     if (strcmp(config->accel, "auto")) {
         h->host.accel = config->accel;
         why = "configured";
+    }
+    else if (!qemu) {
+        h->host.accel = "tcg";
+        why = apr_psprintf(h->pool, "auto: no QEMU for %s guests", h->host.arch);
     }
     else {
         int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -136,7 +149,8 @@ void helper_accel_resolve(helper *h)
         else {
             close(fd);
             const char *model = qwd_argv_cpu_model("kvm", config->cpu_model);
-            const char *problem = probe_kvm(h->pool, helper_config_qemu(config, "x86_64"), model);
+            const char *problem =
+                probe_kvm(h->pool, qemu, qwd_argv_machine_type(h->host.arch), model);
             h->host.accel = problem ? "tcg" : "kvm";
             why = problem
                       ? apr_psprintf(h->pool, "auto: KVM with -cpu %s fails (%s)", model, problem)
@@ -149,6 +163,7 @@ void helper_accel_resolve(helper *h)
         }
     }
     h->host.cpu_model = qwd_argv_cpu_model(h->host.accel, config->cpu_model);
-    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s (%s)", h->host.accel, h->host.cpu_model,
-                    why);
+    helper_log_info(QWDLOGNO(05002) "accel %s, cpu model %s for %s guests (%s); guests of other "
+                                    "arches: tcg",
+                    h->host.accel, h->host.cpu_model, h->host.arch, why);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Non-blocking guest-agent requests: qemu-ga answers one JSON line per request. */
 #include "helper_agent.h"
+#include "helper_reply.h"
 #include "helper_unix.h"
 
 #include <errno.h>
@@ -37,12 +38,7 @@ int helper_agent_answer(int fd)
         return -1;
     }
     line[n] = '\0';
-    char *newline = strchr(line, '\n');
-    if (!newline) {
-        return n == (ssize_t)sizeof line - 1 ? -1 : 0; /* no agent answers that long */
-    }
-    *newline = '\0'; /* one request per connection: the caller closes it after this */
-    return strstr(line, "\"return\"") ? 1 : -1;
+    return helper_agent_reply(line, (size_t)n, sizeof line - 1);
 }
 
 int helper_agent_read(int fd, json_t **answer)

@@ -196,7 +196,7 @@ static void on_qemu(void *data, const helper_qemu_report *qemu_report)
     if (qemu_report->event == QEMU_STARTED) {
         vm->pid = helper_qemu_pid(vm->qemu);
         vm->launched = 1;
-        vm->exec_at = apr_time_now();
+        vm->exec_at = helper_clock_now();
         if (vm->plan->restore == QWD_RESTORE_DEFER) {
             vm->restore_state = vm->plan->state_path;
             vm->restore_deadline = vm->exec_at + apr_time_from_sec(RESTORE_QMP_DEADLINE_S);
@@ -281,7 +281,7 @@ static void local_stop(helper_vm *vm)
         return;
     }
     vm->stopping = 1;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     vm->sigterm_at = now + apr_time_from_sec(SESSION_SIGTERM_AFTER_S);
     vm->sigkill_at = now + apr_time_from_sec(SESSION_SIGKILL_AFTER_S);
     close_probe(vm);
@@ -300,7 +300,7 @@ static void setup_over(helper_vm *vm, const char *state, const char *why)
 {
     close_setup(vm);
     vm->setup = state;
-    double seconds = (double)(apr_time_now() - vm->setup_started) / APR_USEC_PER_SEC;
+    double seconds = (double)(helper_clock_now() - vm->setup_started) / APR_USEC_PER_SEC;
     if (!strcmp(state, QWD_SETUP_DONE)) {
         helper_log_info(QWDLOGNO(05401) "session %s: guest script done in %.2f s",
                         vm->plan->session_id, seconds);
@@ -328,7 +328,7 @@ static void setup_request(helper_vm *vm, json_t *request)
         setup_over(vm, QWD_SETUP_FAILED, "cannot reach the guest agent");
         return;
     }
-    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
+    helper_watch_deadline(vm->setup_watch, helper_clock_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
 }
 
 static void ask_status(void *data, short revents)
@@ -383,7 +383,8 @@ static void on_setup(void *data, short revents)
         setup_over(vm, QWD_SETUP_FAILED, "no memory");
         return;
     }
-    helper_watch_deadline(vm->setup_watch, apr_time_now() + apr_time_from_msec(vm->setup_poll_ms));
+    helper_watch_deadline(vm->setup_watch,
+                          helper_clock_now() + apr_time_from_msec(vm->setup_poll_ms));
     vm->setup_poll_ms =
         vm->setup_poll_ms * 2 > SETUP_POLL_MAX_MS ? SETUP_POLL_MAX_MS : vm->setup_poll_ms * 2;
 }
@@ -392,7 +393,7 @@ static void on_setup(void *data, short revents)
  * agent with the guest's shell (it was in no seed: the guest does not boot again). */
 static void start_setup(helper_vm *vm)
 {
-    vm->setup_started = apr_time_now();
+    vm->setup_started = helper_clock_now();
     vm->setup_poll_ms = SETUP_POLL_FIRST_MS;
     setup_request(vm, json_pack("{s:s, s:{s:s, s:[s, s], s:b}}", "execute", "guest-exec",
                                 "arguments", "path", SETUP_SHELL, "arg", "-c",
@@ -443,7 +444,7 @@ static void start_clock_sync(helper_vm *vm)
                         vm->plan->session_id);
         return;
     }
-    helper_watch_deadline(vm->agent_watch, apr_time_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
+    helper_watch_deadline(vm->agent_watch, helper_clock_now() + apr_time_from_sec(AGENT_TIMEOUT_S));
     vm->clock = "syncing";
 }
 
@@ -497,7 +498,7 @@ static void on_restore(void *data, helper_qmp_result result, json_t *answer)
         vm->restore_state = NULL;
         helper_log_info(QWDLOGNO(05043) "session %s: restoring the warm image (%.2f s after exec)",
                         vm->plan->session_id,
-                        (double)(apr_time_now() - vm->exec_at) / APR_USEC_PER_SEC);
+                        (double)(helper_clock_now() - vm->exec_at) / APR_USEC_PER_SEC);
     }
 }
 
@@ -595,7 +596,7 @@ static helper_vm *local_adopt(helper *h, apr_pool_t *pool, const helper_plan *pl
     }
     vm->pid = pid;
     vm->launched = 1;
-    vm->exec_at = apr_time_now();
+    vm->exec_at = helper_clock_now();
     /* A shared-recipe clone whose previous helper went away between its exec and its QMP
      * restore still waits (-incoming defer): drive the restore as its launch would have. The
      * state is its profile's warm image; without it the clone is killed, as a launch does when

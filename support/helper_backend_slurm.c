@@ -699,7 +699,7 @@ static void send_scancel(helper_vm *vm)
     if (vm->scancel || !vm->job) {
         return;
     }
-    vm->scancel_at = apr_time_now() + apr_time_from_sec(SCANCEL_RETRY_S);
+    vm->scancel_at = helper_clock_now() + apr_time_from_sec(SCANCEL_RETRY_S);
     const char *argv[] = {slurm_bin(vm->h, vm->pool, "scancel"), vm->job, NULL};
     vm->scancel = command_start(vm->h, argv, NULL, scancel_done, vm);
 }

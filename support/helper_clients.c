@@ -49,7 +49,7 @@ struct helper_clients {
 
 static void set_line_deadline(helper_client *c)
 {
-    c->line_deadline = apr_time_now() + apr_time_from_sec(c->h->config->client_timeout);
+    c->line_deadline = helper_clock_now() + apr_time_from_sec(c->h->config->client_timeout);
 }
 
 static void client_free(helper_client *c)
@@ -362,7 +362,7 @@ void helper_clients_sessions_changed(helper *h)
 
 void helper_clients_tick(helper *h)
 {
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     helper_client *c = h->clients->list;
     while (c) {
         helper_client *next = c->next;

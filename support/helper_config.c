@@ -39,6 +39,7 @@ static const config_key config_keys[] = {
     KEY(state_dir, KEY_STRING, "/var/lib/qwd/state"),
     KEY(user, KEY_STRING, NULL),
     KEY(qemu_img, KEY_STRING, "/usr/bin/qemu-img"),
+    KEY(firmware_aarch64, KEY_STRING, "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd"),
     KEY(accel, KEY_STRING, "auto"),
     KEY(cpu_model, KEY_STRING, NULL),
     KEY(websockify, KEY_STRING, "/usr/bin/websockify"),
@@ -87,11 +88,13 @@ static const config_key config_keys[] = {
     KEY(slurm_warm, KEY_BOOL, "yes"),
     KEY(node_listen, KEY_STRING, "0.0.0.0"),
     KEY(node_ports, KEY_STRING, "47000-47999"),
+    KEY(catalogue, KEY_STRING, "/etc/qwd/catalogue.conf"),
+    KEY(min_free_mib, KEY_INT, "512"),
 };
 
 #define QEMU_KEY_PREFIX "qemu_"
-/* Longest line of the configuration file. */
-#define CONFIG_LINE_MAX 4096
+/* No configuration is this long: a longer file is refused rather than read in part. */
+#define CONFIG_FILE_MAX (1024 * 1024)
 /* Bounds of integer keys: any integer key, and the keys below. */
 #define KEY_INT_MAX 1000000000
 #define MAX_CPU_BOUND 1024
@@ -101,6 +104,7 @@ static const config_key config_keys[] = {
 #define SCRATCH_GIB_BOUND (1 << 20) /* 1 PiB */
 #define MAX_PORT 65535
 #define DEFAULT_QEMU_X86_64 "/usr/bin/qemu-system-x86_64"
+#define DEFAULT_QEMU_AARCH64 "/usr/bin/qemu-system-aarch64"
 
 static const char *set_key(apr_pool_t *pool, helper_config *config, const config_key *key,
                            const char *value)
@@ -109,7 +113,14 @@ static const char *set_key(apr_pool_t *pool, helper_config *config, const config
     char *end;
     errno = 0;
     switch (key->type) {
-    case KEY_STRING: *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL; return NULL;
+    case KEY_STRING:
+        /* an empty value unsets an optional key; a key with a default always has a value */
+        if (!*value && key->default_value) {
+            return apr_psprintf(pool, "%s must not be empty (its default is %s)", key->name,
+                                key->default_value);
+        }
+        *(const char **)field = *value ? apr_pstrdup(pool, value) : NULL;
+        return NULL;
     case KEY_LIST: {
         apr_array_header_t **list = field;
         if (!*list) {
@@ -178,7 +189,8 @@ helper_config *helper_config_defaults(apr_pool_t *pool)
 {
     helper_config *config = apr_pcalloc(pool, sizeof *config);
     config->qemu_binaries = apr_table_make(pool, 4);
-    apr_table_set(config->qemu_binaries, "x86_64", DEFAULT_QEMU_X86_64);
+    apr_table_set(config->qemu_binaries, QWD_ARCH_X86_64, DEFAULT_QEMU_X86_64);
+    apr_table_set(config->qemu_binaries, QWD_ARCH_AARCH64, DEFAULT_QEMU_AARCH64);
     for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
         if (config_keys[i].default_value) {
             set_key(pool, config, &config_keys[i], config_keys[i].default_value);
@@ -198,28 +210,49 @@ const char *helper_config_set(apr_pool_t *pool, helper_config *config, const cha
     return apply(pool, config, qwd_trim(copy), qwd_trim(equals + 1));
 }
 
+const char *helper_config_parse(apr_pool_t *pool, helper_config *config, const char *text,
+                                apr_size_t length, const char *name)
+{
+    char *copy = apr_pstrmemdup(pool, text, length), *line = copy;
+    int line_number = 0;
+    if (strlen(copy) != length) {
+        return apr_psprintf(pool, "%s: a NUL byte is no text", name);
+    }
+    while (line) {
+        char *next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        line_number++;
+        char *setting = qwd_trim(line);
+        if (*setting && *setting != '#') {
+            const char *problem = helper_config_set(pool, config, setting);
+            if (problem) {
+                return apr_psprintf(pool, "%s:%d: %s", name, line_number, problem);
+            }
+        }
+        line = next;
+    }
+    return NULL;
+}
+
 const char *helper_config_read(apr_pool_t *pool, helper_config *config, const char *path)
 {
     FILE *file = fopen(path, "r");
     if (!file) {
         return apr_psprintf(pool, "cannot read %s: %s", path, strerror(errno));
     }
-    char line[CONFIG_LINE_MAX];
-    int line_number = 0;
-    const char *problem = NULL;
-    while (!problem && fgets(line, sizeof line, file)) {
-        line_number++;
-        char *text = qwd_trim(line);
-        if (!*text || *text == '#') {
-            continue;
-        }
-        problem = helper_config_set(pool, config, text);
-        if (problem) {
-            problem = apr_psprintf(pool, "%s:%d: %s", path, line_number, problem);
-        }
-    }
+    char *text = apr_palloc(pool, CONFIG_FILE_MAX + 1);
+    size_t length = fread(text, 1, CONFIG_FILE_MAX + 1, file);
+    int failed = ferror(file);
     fclose(file);
-    return problem;
+    if (failed) {
+        return apr_psprintf(pool, "cannot read %s", path);
+    }
+    if (length > CONFIG_FILE_MAX) {
+        return apr_psprintf(pool, "%s is longer than %d bytes", path, CONFIG_FILE_MAX);
+    }
+    return helper_config_parse(pool, config, text, length, path);
 }
 
 static const char *must_be_absolute(apr_pool_t *pool, const char *name, const char *path)
@@ -331,8 +364,19 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
         || (strcmp(config->warm_recipe, "shared") && strcmp(config->warm_recipe, "stream"))) {
         return "warm_recipe must be shared or stream";
     }
-    if (!helper_config_qemu(config, "x86_64")) {
-        return "qemu_x86_64 must name the QEMU binary";
+    /* An empty qemu_<arch> means no guests of that arch (their machines say so when listed). */
+    const apr_array_header_t *binaries = apr_table_elts(config->qemu_binaries);
+    for (int i = 0; i < binaries->nelts; i++) {
+        const apr_table_entry_t *entry = &APR_ARRAY_IDX(binaries, i, apr_table_entry_t);
+        if (*entry->val
+            && (problem = must_be_absolute(
+                    pool, apr_pstrcat(pool, QEMU_KEY_PREFIX, entry->key, NULL), entry->val))) {
+            return problem;
+        }
+    }
+    if ((problem = must_be_absolute(pool, "firmware_aarch64", config->firmware_aarch64))
+        || (problem = must_be_absolute(pool, "catalogue", config->catalogue))) {
+        return problem;
     }
     if ((problem = must_be_absolute(pool, "sysfs_root", config->sysfs_root))
         || (config->scripts_dir

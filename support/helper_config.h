@@ -19,8 +19,9 @@ typedef struct helper_config {
     const char *user;
     apr_table_t *qemu_binaries; /* arch ("x86_64") → QEMU binary, from the qemu_<arch> keys */
     const char *qemu_img;
-    const char *accel;     /* as configured: auto, kvm or tcg */
-    const char *cpu_model; /* -cpu; NULL: host under kvm, max under tcg */
+    const char *firmware_aarch64; /* UEFI image of aarch64 guests */
+    const char *accel;            /* as configured: auto, kvm or tcg */
+    const char *cpu_model;        /* -cpu; NULL: host under kvm, max under tcg */
     const char *websockify;
     const char *websockify_listen;
     const char *websockify_web;
@@ -70,6 +71,8 @@ typedef struct helper_config {
     int slurm_warm; /* after a cold start on a node, build the profile's warm image there */
     const char *node_listen; /* qwd-node: the address its channel listens on */
     const char *node_ports;  /* qwd-node: the port range of its channel, MIN-MAX */
+    const char *catalogue;   /* the machine catalogue qwdctl machines reads */
+    int min_free_mib;        /* free space the state dir keeps: starts and builds refused */
 } helper_config;
 
 /* A configuration holding every default. */
@@ -78,7 +81,12 @@ helper_config *helper_config_defaults(apr_pool_t *pool);
 /* Applies one "key = value" (or "key=value") setting; returns NULL or an error message. */
 const char *helper_config_set(apr_pool_t *pool, helper_config *config, const char *setting);
 
-/* Reads path: "key = value" lines, '#' comments, blank lines. Returns NULL or an error
+/* Applies text (length bytes, no NUL): "key = value" lines, '#' comments, blank lines. Returns
+ * NULL or an error message naming name and the line. */
+const char *helper_config_parse(apr_pool_t *pool, helper_config *config, const char *text,
+                                apr_size_t length, const char *name);
+
+/* Reads path (at most 1 MiB) as helper_config_parse does, '#' comments, blank lines. Returns NULL or an error
  * message naming the file and line. */
 const char *helper_config_read(apr_pool_t *pool, helper_config *config, const char *path);
 

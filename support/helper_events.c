@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -188,6 +189,13 @@ static int reserve(helper_events *events, size_t count)
     return 0;
 }
 
+apr_time_t helper_clock_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (apr_time_t)now.tv_sec * APR_USEC_PER_SEC + now.tv_nsec / 1000;
+}
+
 int helper_events_poll(helper_events *events, int timeout_ms)
 {
     free_cancelled(events);
@@ -199,7 +207,7 @@ int helper_events_poll(helper_events *events, int timeout_ms)
         errno = ENOMEM;
         return -1;
     }
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     size_t n = 0;
     for (helper_watch *watch = events->watches; watch; watch = watch->next) {
         short wanted = watch->events_fn ? watch->events_fn(watch->data) : watch->wanted;
@@ -218,7 +226,7 @@ int helper_events_poll(helper_events *events, int timeout_ms)
     if (ready < 0) {
         return errno == EINTR ? 0 : -1;
     }
-    now = apr_time_now();
+    now = helper_clock_now();
     for (size_t i = 0; i < n; i++) {
         helper_watch *watch = events->polled[i];
         if (watch->cancelled) {

@@ -48,4 +48,10 @@ int helper_events_poll(helper_events *events, int timeout_ms);
  * watched it. */
 int helper_events_child_exited(helper_events *events, pid_t pid, int status);
 
+/* The helper's clock for deadlines, intervals and lifetimes: CLOCK_MONOTONIC, in apr_time_t
+ * units (µs). A jump of the wall clock (NTP stepping it, an admin's date) never moves it, so no
+ * timeout stretches to hours and no session ends early or late. Wall time (apr_time_now) is
+ * only for what is shown or recorded: created, expires, a guest's clock. */
+apr_time_t helper_clock_now(void);
+
 #endif

@@ -6,6 +6,7 @@
 #include <apr_strings.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,4 +137,13 @@ int helper_fs_mkdirs(apr_pool_t *pool, const char *dir, int mode)
         }
         *slash = '/';
     }
+}
+
+long helper_fs_free_mib(const char *dir)
+{
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0) {
+        return -1;
+    }
+    return (long)((unsigned long long)fs.f_bavail * fs.f_frsize / (1024 * 1024));
 }

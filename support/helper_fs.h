@@ -23,4 +23,7 @@ int helper_fs_remove_tree(const char *dir);
 /* mkdir -p with mode for the directories it creates. Returns 0 or errno. */
 int helper_fs_mkdirs(apr_pool_t *pool, const char *dir, int mode);
 
+/* MiB available to the helper in the file system of dir, or -1 when statvfs fails. */
+long helper_fs_free_mib(const char *dir);
+
 #endif

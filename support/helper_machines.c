@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Scans the machines directory. A client only ever names a listed machine; paths, "..", hidden
- * files and symlinks leading out of the directory never make it into the list. */
+ * files and symlinks leading out of the directory never make it into the list, and an image
+ * whose name and bytes disagree, or whose header refers to files elsewhere, is listed with its
+ * problem and never started. */
 #include "helper_machines.h"
 #include "helper_fs.h"
 #include "qwd_image.h"
+#include "qwd_image_file.h"
 #include "qwd_machine_name.h"
 
 #include <apr_strings.h>
@@ -18,23 +21,6 @@
 /* Longest sidecar (NAME.warm) read; a description is the first line of NAME.txt, this long. */
 #define SIDECAR_MAX 65536
 #define DESCRIPTION_MAX 512
-
-/* Image files are recognised by extension first (so sidecars and notes are not machines), then
- * opened with the driver their magic names. */
-static const char *const image_extensions[] = {".qcow2", ".img", ".raw",  ".vdi", ".vmdk",
-                                               ".vhd",   ".vpc", ".vhdx", ".iso", NULL};
-
-static int has_image_extension(const char *name)
-{
-    size_t len = strlen(name);
-    for (const char *const *ext = image_extensions; *ext; ext++) {
-        size_t ext_len = strlen(*ext);
-        if (len > ext_len && !strcasecmp(name + len - ext_len, *ext)) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* The real path of dir/name if it is a regular file inside real_dir, else NULL. */
 static const char *resolve_inside(apr_pool_t *pool, const char *real_dir, const char *name)
@@ -77,28 +63,42 @@ static const char *read_description(apr_pool_t *pool, const char *real_dir, cons
     return "";
 }
 
-static int probe_image(apr_pool_t *pool, helper_machine *machine)
+/* The image's format (or its problem) and size; -1 when it cannot be read at all. */
+static int probe_image(apr_pool_t *pool, const char *real_dir, helper_machine *machine)
 {
-    static unsigned char head[QWD_IMAGE_HEAD_SIZE], footer[QWD_IMAGE_FOOTER_SIZE];
-    int fd = open(machine->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    qwd_image_inspection inspection;
+    if (qwd_image_inspect(pool, real_dir, machine->name, machine->path, &inspection) != 0) {
         return -1;
     }
-    struct stat info;
-    ssize_t head_len = fstat(fd, &info) == 0 ? pread(fd, head, sizeof head, 0) : -1;
-    ssize_t footer_len = 0;
-    if (head_len >= 0 && info.st_size >= (off_t)sizeof footer) {
-        footer_len = pread(fd, footer, sizeof footer, info.st_size - (off_t)sizeof footer);
-    }
-    close(fd);
-    if (head_len < 0 || footer_len < 0) {
-        return -1;
-    }
-    machine->format = qwd_image_format(head, (apr_size_t)head_len, footer, (apr_size_t)footer_len);
-    machine->virtual_size =
-        qwd_image_virtual_size(machine->format, head, (apr_size_t)head_len, footer,
-                               (apr_size_t)footer_len, (apr_uint64_t)info.st_size);
+    machine->format = inspection.format ? inspection.format : inspection.content_format;
+    machine->virtual_size = inspection.virtual_size;
+    machine->problem = inspection.problem;
     return 0;
+}
+
+/* A problem of a machine of arch that host cannot run. */
+static const char *arch_problem(apr_pool_t *pool, const char *arch, const qwd_vm_host *host)
+{
+    if (!qwd_argv_arch_is_valid(arch)) {
+        return apr_psprintf(pool,
+                            "its sidecar's arch \"%s\" is not one of " QWD_ARCH_X86_64
+                            " and " QWD_ARCH_AARCH64,
+                            arch);
+    }
+    int aarch64 = !strcmp(arch, QWD_ARCH_AARCH64);
+    const char *qemu = aarch64 ? host->qemu_aarch64 : host->qemu_x86_64;
+    if (!qemu || access(qemu, X_OK) != 0) {
+        return apr_psprintf(pool, "no QEMU for %s guests (qemu_%s%s%s; Debian: %s)", arch, arch,
+                            qemu ? " = " : " is not set", qemu ? qemu : "",
+                            aarch64 ? "qemu-system-arm" : "qemu-system-x86");
+    }
+    if (aarch64 && (!host->firmware_aarch64 || access(host->firmware_aarch64, R_OK) != 0)) {
+        return apr_psprintf(pool,
+                            "no UEFI firmware for aarch64 guests (firmware_aarch64 = %s; "
+                            "Debian: qemu-efi-aarch64)",
+                            host->firmware_aarch64 ? host->firmware_aarch64 : "");
+    }
+    return NULL;
 }
 
 static int by_name(const void *a, const void *b)
@@ -115,7 +115,8 @@ int helper_machine_read_sidecar(apr_pool_t *pool, const char *machines_dir, cons
     return text ? 0 : -1;
 }
 
-apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir)
+apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir,
+                                         const qwd_vm_host *host)
 {
     apr_array_header_t *machines = apr_array_make(pool, 8, sizeof(helper_machine));
     char real_dir[PATH_MAX];
@@ -125,12 +126,13 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
     }
     struct dirent *entry;
     while ((entry = readdir(dir))) {
-        if (qwd_machine_name_problem(entry->d_name) || !has_image_extension(entry->d_name)) {
+        if (qwd_machine_name_problem(entry->d_name) || !qwd_image_name_format(entry->d_name)) {
             continue;
         }
-        helper_machine machine = {.name = apr_pstrdup(pool, entry->d_name)};
+        helper_machine machine = {.name = apr_pstrdup(pool, entry->d_name),
+                                  .arch = QWD_ARCH_X86_64};
         machine.path = resolve_inside(pool, real_dir, machine.name);
-        if (!machine.path || probe_image(pool, &machine) != 0) {
+        if (!machine.path || probe_image(pool, real_dir, &machine) != 0) {
             continue;
         }
         machine.description = read_description(pool, real_dir, machine.name);
@@ -139,8 +141,12 @@ apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_
         if (helper_machine_read_sidecar(pool, machines_dir, machine.name, &sidecar, &ignored)
             == 0) {
             machine.guest_agent = sidecar.guest_agent;
+            machine.arch = sidecar.arch ? sidecar.arch : machine.arch;
             machine.videos = sidecar.videos;
             machine.gpu = sidecar.gpu;
+        }
+        if (!machine.problem) {
+            machine.problem = arch_problem(pool, machine.arch, host);
         }
         APR_ARRAY_PUSH(machines, helper_machine) = machine;
     }
@@ -155,6 +161,7 @@ qwd_vm_profile helper_machine_profile(const helper_machine *machine, int cpu, in
     qwd_vm_profile profile = {.machine = machine->name,
                               .image_path = machine->path,
                               .image_format = machine->format,
+                              .arch = machine->arch,
                               .guest_agent = machine->guest_agent,
                               .cpu = cpu,
                               .memory_mib = memory_mib,
@@ -185,7 +192,7 @@ const char *helper_machines_description(apr_pool_t *pool, const char *real_dir, 
 
 int helper_machine_allows_video(apr_pool_t *pool, const helper_machine *machine, const char *video)
 {
-    if (!qwd_argv_video_is_valid(video)) {
+    if (!qwd_argv_video_is_valid_for(machine->arch, video)) {
         return 0;
     }
     if (!machine->videos) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The machines list: image files of machines_dir whose name is acceptable, that stay inside
- * the directory once symlinks are resolved, with their format read from their magic. */
+ * the directory once symlinks are resolved, with the format their name and bytes agree on
+ * (docs/machines.md), their arch, and why one cannot be started. */
 #ifndef QWD_HELPER_MACHINES_H
 #define QWD_HELPER_MACHINES_H
 
@@ -13,16 +14,22 @@
 typedef struct helper_machine {
     const char *name;   /* as listed and as clients name it */
     const char *path;   /* resolved absolute path of the master image */
-    const char *format; /* qwd_image_format(): qcow2, raw, iso, ... */
+    const char *format; /* as attached (qwd_image_attach_format): qcow2, raw, iso, ...; when
+                           refused, what its bytes are */
     apr_uint64_t virtual_size;
     const char *description; /* first line of NAME.txt, or "" */
     int guest_agent;         /* its sidecar NAME.warm says guest_agent (or ready_agent) */
+    const char *arch;        /* its sidecar's arch, else x86_64 */
+    const char *problem;     /* why it cannot be started (refused image, unknown arch, no QEMU
+                                for its arch), or NULL */
     const char *videos;      /* the video cards its sidecar allows (videos =); NULL: all */
     int gpu;                 /* its sidecar says gpu = yes */
 } helper_machine;
 
-/* Scans machines_dir; returns an array of helper_machine, sorted by name. */
-apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir);
+/* Scans machines_dir; returns an array of helper_machine, sorted by name. host says which
+ * arches have a QEMU (a machine of another one has a problem). */
+apr_array_header_t *helper_machines_scan(apr_pool_t *pool, const char *machines_dir,
+                                         const qwd_vm_host *host);
 
 /* Reads the sidecar NAME.warm of machines_dir into *out, which holds the defaults on entry.
  * Returns 0 when there is one (*problem: its first bad line, or NULL; the good lines still

@@ -4,22 +4,32 @@
  * its connection then writes, now or when the sessions it waits for are there. */
 #include "helper_ops.h"
 #include "helper_config.h"
+#include "helper_fs.h"
 #include "helper_gpu.h"
+#include "helper_journal.h"
 #include "helper_load.h"
 #include "helper_log.h"
 #include "helper_machines.h"
+#include "helper_metrics.h"
 #include "helper_scripts.h"
 #include "helper_session.h"
 #include "helper_shares.h"
+#include "helper_usage.h"
 #include "helper_warm.h"
 #include "qwd_argv.h"
 #include "qwd_guest_script.h"
 #include "qwd_machine_name.h"
+#include "qwd_metrics.h"
 #include "qwd_protocol.h"
 #include "qwd_token.h"
 
 #include <apr_strings.h>
 #include <string.h>
+
+#define BYTES_PER_MIB (1024.0 * 1024.0)
+/* A start's requested_at further back than this is not believed (the latency is then counted
+ * from the helper's own receipt). */
+#define REQUESTED_AT_WINDOW_S 3600
 
 typedef struct op_call {
     helper *h;
@@ -218,48 +228,121 @@ static int check_limits(op_call *call, int cpu, int memory_mib, int remote)
     if (!limit) {
         return 0;
     }
+    helper_metrics_refused(call->h, limit);
     fail(call, QWD_ERR_LIMIT_REACHED, message, json_pack("{s:s}", "limit", limit));
     return -1;
 }
 
-/* The listed machine called name, or NULL after answering the error. */
+static apr_array_header_t *scan_machines(op_call *call)
+{
+    return helper_machines_scan(call->ptemp, call->h->config->machines_dir, &call->h->host);
+}
+
+/* Refuses a start or a warm build that would leave the state directory less than
+ * min_free_mib free, need_mib more taken (a VM's overlay grows from almost nothing: 0; a warm
+ * image: its memory). Returns 0 when there is room. */
+static int check_space(op_call *call, const char *what, int need_mib)
+{
+    const helper_config *config = call->h->config;
+    long free_mib = helper_fs_free_mib(config->state_dir);
+    long needed_mib = (long)config->min_free_mib + need_mib;
+    if (free_mib < 0 || free_mib >= needed_mib) {
+        return 0;
+    }
+    helper_log_warn(QWDLOGNO(05900) "refusing a %s: %s has %ld MiB free, %ld needed (min_free_mib)",
+                    what, config->state_dir, free_mib, needed_mib);
+    fail(call, QWD_ERR_NO_SPACE,
+         apr_psprintf(call->ptemp,
+                      "the state directory has %ld MiB free, less than the %ld MiB needed "
+                      "(min_free_mib)",
+                      free_mib, needed_mib),
+         json_pack("{s:I, s:I}", "free_mib", (json_int_t)free_mib, "needed_mib",
+                   (json_int_t)needed_mib));
+    return -1;
+}
+
+/* Who asks, for the journal: the "by" argument (≤ QWD_PROTO_BY_MAX characters), else the
+ * peer's uid ("uid:1000"); *audited is the "audited" argument. Returns NULL after answering
+ * bad_argument. */
+static const char *asked_by(op_call *call, int *audited)
+{
+    json_t *by = json_object_get(call->arguments, "by");
+    json_t *flag = json_object_get(call->arguments, "audited");
+    if ((by && !json_is_null(by)
+         && (!json_is_string(by) || !*json_string_value(by)
+             || strlen(json_string_value(by)) > QWD_PROTO_BY_MAX))
+        || (flag && !json_is_boolean(flag))) {
+        bad_argument(call,
+                     by && !json_is_string(by)        ? "by"
+                     : flag && !json_is_boolean(flag) ? "audited"
+                                                      : "by",
+                     apr_psprintf(call->ptemp,
+                                  "by must be 1 to %d characters and audited true or false",
+                                  QWD_PROTO_BY_MAX),
+                     1, 0);
+        return NULL;
+    }
+    *audited = json_is_true(flag);
+    return json_is_string(by) ? json_string_value(by)
+                              : apr_psprintf(call->ptemp, "uid:%d", (int)call->peer->uid);
+}
+
+/* The listed machine called name that can be started, or NULL after answering the error. */
 static const helper_machine *machine_named(op_call *call, const char *name)
 {
     const char *problem = qwd_machine_name_problem(name);
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, call->h->config->machines_dir);
-    const helper_machine *machine = problem ? NULL : helper_machines_find(machines, name);
+    const helper_machine *machine =
+        problem ? NULL : helper_machines_find(scan_machines(call), name);
     if (!machine) {
         fail(call, QWD_ERR_UNKNOWN_MACHINE,
              apr_psprintf(call->ptemp, "no machine \"%s\"%s%s", name, problem ? ": " : "",
                           problem ? problem : ""),
              NULL);
+        return NULL;
+    }
+    if (machine->problem) {
+        const char *message = apr_psprintf(call->ptemp, "machine \"%s\" cannot be started: %s",
+                                           name, machine->problem);
+        helper_log_warn(QWDLOGNO(05502) "%s", message);
+        fail(call, QWD_ERR_UNUSABLE_MACHINE, message,
+             json_pack("{s:s}", "reason", machine->problem));
+        return NULL;
     }
     return machine;
 }
 
-/* Whether video is one QEMU accepts; else answers bad_argument. */
-static int video_is_valid(op_call *call, const char *video)
+/* Whether video is one QEMU accepts for guests of arch; else answers bad_argument. */
+static int video_is_valid(op_call *call, const char *arch, const char *video)
 {
     if (!qwd_argv_video_is_valid(video)) {
         bad_argument(call, "video", "video must be std, virtio, qxl or cirrus", 1, 0);
         return 0;
     }
+    if (!qwd_argv_video_is_valid_for(arch, video)) {
+        bad_argument(call, "video",
+                     apr_psprintf(call->ptemp, "video must be std or virtio for %s guests", arch),
+                     1, 0);
+        return 0;
+    }
     return 1;
 }
 
-/* The profile arguments of warm and warm_drop: cpu, memory_mib, video. */
-static int profile_arguments(op_call *call, int *cpu, int *memory_mib, const char **video)
+/* The profile arguments of warm and warm_drop for a machine of arch: cpu, memory_mib, video. */
+static int profile_arguments(op_call *call, const char *arch, int *cpu, int *memory_mib,
+                             const char **video)
 {
     helper_config *config = call->h->config;
     if (int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, cpu)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
                         config->max_session_memory_mib, memory_mib)
-        || string_argument(call, "video", "std", video)) {
+        || string_argument(call, "video", qwd_argv_default_video(arch), video)) {
         return -1;
     }
-    return video_is_valid(call, *video) ? 0 : -1;
+    return video_is_valid(call, arch, *video) ? 0 : -1;
 }
 
+/* A start that names no video gets the default of its machine's arch. */
+static const char video_unset[1];
 /* A bad_argument naming a share (field "shares", "share": its name). */
 static void bad_share(op_call *call, const char *name, const char *message)
 {
@@ -494,7 +577,7 @@ static void op_start(op_call *call)
     json_t *oneshot = json_object_get(call->arguments, "oneshot");
     if (string_argument(call, "machine", NULL, &machine_name)
         || string_argument(call, "owner", NULL, &request.owner)
-        || string_argument(call, "video", "std", &video)
+        || string_argument(call, "video", video_unset, &video)
         || int_argument(call, "cpu", config->default_cpu, 1, config->max_cpu, &cpu)
         || int_argument(call, "memory_mib", config->default_memory_mib, QWD_PROTO_MIN_MEMORY_MIB,
                         config->max_session_memory_mib, &memory_mib)
@@ -508,9 +591,6 @@ static void op_start(op_call *call)
             call, "owner",
             apr_psprintf(call->ptemp, "owner must be 1 to %d characters", QWD_PROTO_OWNER_MAX), 1,
             0);
-        return;
-    }
-    if (!video_is_valid(call, video)) {
         return;
     }
     if (oneshot && !json_is_boolean(oneshot)) {
@@ -530,8 +610,29 @@ static void op_start(op_call *call)
         return;
     }
     request.oneshot = json_is_true(oneshot);
+    if (!(request.by = asked_by(call, &request.audited))) {
+        return;
+    }
+    /* when the client was asked (its POST), for the start latency: ignored unless it is
+     * within the last hour (a client's clock is the helper's: same host) */
+    json_t *requested_at = json_object_get(call->arguments, "requested_at");
+    if (requested_at && !json_is_null(requested_at) && !json_is_number(requested_at)) {
+        bad_argument(call, "requested_at", "requested_at must be Unix seconds", 1, 0);
+        return;
+    }
+    apr_time_t asked =
+        apr_time_from_sec(0) + (apr_time_t)(json_number_value(requested_at) * APR_USEC_PER_SEC);
+    apr_time_t now = apr_time_now();
+    if (asked <= now && asked > now - apr_time_from_sec(REQUESTED_AT_WINDOW_S)) {
+        request.requested_at = asked;
+    }
     const helper_machine *machine = machine_named(call, machine_name);
-    if (!machine) {
+    if (!machine || check_space(call, "start", 0)) {
+        return;
+    }
+    /* no video: the one of the machine's arch */
+    video = video != video_unset ? video : qwd_argv_default_video(machine->arch);
+    if (!video_is_valid(call, machine->arch, video)) {
         return;
     }
     if (!json_object_get(call->arguments, "video") && machine->videos
@@ -595,10 +696,12 @@ static helper_session *session_argument(op_call *call)
 static void op_stop(op_call *call)
 {
     helper_session *s = session_argument(call);
-    if (!s) {
+    int audited;
+    const char *by = s ? asked_by(call, &audited) : NULL;
+    if (!by) {
         return;
     }
-    helper_session_stop(s, QWD_END_STOPPED);
+    helper_session_stop_by(s, QWD_END_STOPPED, by, audited);
     wait_for_one(call, WAIT_STOP, s);
 }
 
@@ -678,14 +781,22 @@ static void op_list(op_call *call)
         json_array_append_new(list, json_is_true(brief) ? helper_session_brief_json(s)
                                                         : helper_session_json(s));
     }
-    reply(call, json_pack("{s:o}", "sessions", list));
+    /* where the journal is: a reader of the events op knows whether to ask */
+    reply(call,
+          json_pack("{s:o, s:o}", "sessions", list, "events", helper_journal_position(call->h)));
 }
 
 static void op_purge(op_call *call)
 {
+    int audited;
+    const char *by = asked_by(call, &audited);
+    if (!by) {
+        return;
+    }
     apr_array_header_t *sessions = helper_sessions_live(call->h, call->ptemp);
     for (int i = 0; i < sessions->nelts; i++) {
-        helper_session_stop(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED);
+        helper_session_stop_by(APR_ARRAY_IDX(sessions, i, helper_session *), QWD_END_PURGED, by,
+                               audited);
     }
     wait_for(call, WAIT_PURGE, sessions);
 }
@@ -716,20 +827,33 @@ static void machine_choices(op_call *call, const helper_machine *machine, json_t
     json_object_set_new(item, "shares", shares);
 }
 
+/* rescan: true (qwdctl machines fetch, after it placed an image) also drops the warm images of
+ * replaced machines and builds those of new warm_at_start ones. */
 static void op_machines(op_call *call)
 {
     helper_config *config = call->h->config;
-    apr_array_header_t *machines = helper_machines_scan(call->ptemp, config->machines_dir);
+    json_t *rescan = json_object_get(call->arguments, "rescan");
+    if (rescan && !json_is_boolean(rescan)) {
+        bad_argument(call, "rescan", "rescan must be true or false", 1, 0);
+        return;
+    }
+    if (json_is_true(rescan)) {
+        helper_warm_rescan(call->h);
+    }
+    apr_array_header_t *machines = scan_machines(call);
     json_t *list = json_array();
     for (int i = 0; i < machines->nelts; i++) {
         const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
         int on_slurm = helper_config_machine_on_slurm(call->h->config, machine->name)
                        && helper_sessions_backend(call->h, QWD_BACKEND_SLURM);
-        json_t *item = json_pack("{s:s, s:s, s:I, s:s, s:b, s:s}", "name", machine->name, "format",
-                                 machine->format, "virtual_size", (json_int_t)machine->virtual_size,
-                                 "description", machine->description, "warm",
-                                 helper_warm_machine_is_warm(call->h, machine->name), "backend",
-                                 on_slurm ? QWD_BACKEND_SLURM : QWD_BACKEND_LOCAL);
+        json_t *item = json_pack(
+            "{s:s, s:s, s:I, s:s, s:s, s:b, s:s}", "name", machine->name, "format", machine->format,
+            "virtual_size", (json_int_t)machine->virtual_size, "description", machine->description,
+            "arch", machine->arch, "warm", helper_warm_machine_is_warm(call->h, machine->name),
+            "backend", on_slurm ? QWD_BACKEND_SLURM : QWD_BACKEND_LOCAL);
+        if (machine->problem) {
+            json_object_set_new(item, "problem", json_string(machine->problem));
+        }
         machine_choices(call, machine, item);
         json_array_append_new(list, item);
     }
@@ -757,7 +881,8 @@ static void op_warm(op_call *call)
     int cpu, memory_mib;
     const char *video, *problem = NULL;
     const helper_machine *machine = machine_argument(call);
-    if (!machine || profile_arguments(call, &cpu, &memory_mib, &video)) {
+    if (!machine || profile_arguments(call, machine->arch, &cpu, &memory_mib, &video)
+        || check_space(call, "warm build", memory_mib)) {
         return;
     }
     qwd_vm_profile profile = helper_machine_profile(machine, cpu, memory_mib, video);
@@ -786,8 +911,13 @@ static void op_warm_drop(op_call *call)
     }
     int cpu = 0, memory_mib = 0;
     const char *video = NULL;
+    /* the default video of a listed machine's arch; a machine no longer listed: any arch */
+    const helper_machine *listed =
+        json_is_string(machine)
+            ? helper_machines_find(scan_machines(call), json_string_value(machine))
+            : NULL;
     if (json_object_get(call->arguments, "cpu")
-        && profile_arguments(call, &cpu, &memory_mib, &video)) {
+        && profile_arguments(call, listed ? listed->arch : NULL, &cpu, &memory_mib, &video)) {
         return;
     }
     int dropped = helper_warm_drop(call->h, json_string_value(machine), cpu, memory_mib, video);
@@ -803,15 +933,168 @@ static void op_load(op_call *call)
     helper_sessions_usage(call->h, &sessions, &vcpus, &memory);
     json_t *answer = json_pack(
         "{s:i, s:f, s:f, s:f, s:I, s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:f, "
-        "s:s, s:s, s:b}",
+        "s:s, s:s, s:b, s:s}",
         "cpus", load.cpus, "load1", load.load1, "load5", load.load5, "load15", load.load15,
         "mem_total_mib", (json_int_t)load.mem_total_mib, "mem_available_mib",
         (json_int_t)load.mem_available_mib, "sessions", sessions, "vcpus", vcpus, "memory_mib",
         memory, "max_sessions", config->max_sessions, "max_vcpus", config->max_vcpus,
         "max_memory_mib", config->max_memory_mib, "max_load", config->max_load, "accel",
-        call->h->host.accel, "cpu_model", call->h->host.cpu_model, "warm_auto", config->warm_auto);
-    helper_sessions_viewers(call->h, answer);
+        call->h->host.accel, "cpu_model", call->h->host.cpu_model, "warm_auto", config->warm_auto,
+        "arch", call->h->host.arch);
+    helper_metrics_viewer_totals(call->h, answer);
     reply(call, answer);
+}
+
+/* Warm images by state, and the disk the ready ones take. */
+static void warm_gauges(helper *h, json_t *families)
+{
+    static const char *const states[] = {"building", "saving", "ready", "failed"};
+    double count[sizeof states / sizeof states[0]] = {0}, bytes = 0;
+    json_t *list = helper_warm_list_json(h), *image;
+    size_t i;
+    json_array_foreach (json_object_get(list, "warm"), i, image) {
+        const char *state = json_string_value(json_object_get(image, "state"));
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            count[k] += state && !strcmp(state, states[k]);
+        }
+        bytes += json_number_value(json_object_get(image, "size_bytes"));
+    }
+    json_decref(list);
+    json_t *f = qwd_metrics_family("qwd_warm_images", QWD_METRIC_GAUGE,
+                                   "Warm images of the helper, by state.");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        qwd_metrics_add(f, count[k], "state", states[k], NULL);
+    }
+    json_array_append_new(families, f);
+    f = qwd_metrics_family("qwd_warm_images_bytes", QWD_METRIC_GAUGE,
+                           "Disk the ready warm images take (their allocated blocks).");
+    qwd_metrics_add(f, bytes, NULL);
+    json_array_append_new(families, f);
+}
+
+/* The host as the helper sees it (/proc/loadavg, /proc/meminfo). */
+static void host_gauges(json_t *families)
+{
+    host_load load;
+    helper_load_read(&load);
+    struct {
+        const char *name, *help;
+        double value;
+    } gauges[] = {
+        {"qwd_host_load1", "The host's 1-minute load average.", load.load1},
+        {"qwd_host_load5", "The host's 5-minute load average.", load.load5},
+        {"qwd_host_load15", "The host's 15-minute load average.", load.load15},
+        {"qwd_host_cpus", "The host's online CPUs.", load.cpus},
+        {"qwd_host_memory_bytes", "The host's memory (MemTotal).",
+         (double)load.mem_total_mib * BYTES_PER_MIB},
+        {"qwd_host_memory_available_bytes", "The host's available memory (MemAvailable).",
+         (double)load.mem_available_mib * BYTES_PER_MIB},
+    };
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+        json_t *f = qwd_metrics_family(gauges[i].name, QWD_METRIC_GAUGE, gauges[i].help);
+        qwd_metrics_add(f, gauges[i].value, NULL);
+        json_array_append_new(families, f);
+    }
+}
+
+/* The helper's counters, and gauges of what runs now: sessions by state, vCPUs and memory
+ * given to them, warm images, the host's load and memory. */
+static void op_metrics(op_call *call)
+{
+    helper *h = call->h;
+    json_t *families = helper_metrics_families(h);
+    static const char *const states[] = {QWD_STATE_STARTING, QWD_STATE_RUNNING};
+    double by_state[sizeof states / sizeof states[0]] = {0};
+    apr_array_header_t *live = helper_sessions_live(h, call->ptemp);
+    for (int i = 0; i < live->nelts; i++) {
+        json_t *brief = helper_session_brief_json(APR_ARRAY_IDX(live, i, helper_session *));
+        const char *state = json_string_value(json_object_get(brief, "state"));
+        for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+            by_state[k] += state && !strcmp(state, states[k]);
+        }
+        json_decref(brief);
+    }
+    json_t *f = qwd_metrics_family("qwd_sessions", QWD_METRIC_GAUGE,
+                                   "Live sessions of the helper, by state.");
+    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
+        qwd_metrics_add(f, by_state[k], "state", states[k], NULL);
+    }
+    json_array_append_new(families, f);
+    int sessions, vcpus, memory_mib;
+    helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);
+    f = qwd_metrics_family("qwd_sessions_vcpus", QWD_METRIC_GAUGE,
+                           "Virtual CPUs given to the live sessions together.");
+    qwd_metrics_add(f, vcpus, NULL);
+    json_array_append_new(families, f);
+    f = qwd_metrics_family("qwd_sessions_memory_bytes", QWD_METRIC_GAUGE,
+                           "Memory given to the live sessions together (their -m).");
+    qwd_metrics_add(f, (double)memory_mib * BYTES_PER_MIB, NULL);
+    json_array_append_new(families, f);
+    warm_gauges(h, families);
+    host_gauges(families);
+    reply(call, json_pack("{s:o}", "families", families));
+}
+
+/* The journal after the "after" argument (default 0: from its oldest entry kept). */
+static void op_events(op_call *call)
+{
+    json_t *after = json_object_get(call->arguments, "after");
+    int limit;
+    if ((after && !json_is_null(after)
+         && (!json_is_integer(after) || json_integer_value(after) < 0))
+        || int_argument(call, "limit", HELPER_JOURNAL_PAGE, 1, HELPER_JOURNAL_PAGE, &limit)) {
+        if (!call->answer->message) {
+            bad_argument(call, "after", "after must be a sequence number (>= 0)", 1, 0);
+        }
+        return;
+    }
+    reply(call, helper_journal_json(call->h, json_is_integer(after) ? json_integer_value(after) : 0,
+                                    limit));
+}
+
+/* What each live session's VM uses on this host (sessions that run elsewhere are left out). */
+static void op_usage(op_call *call)
+{
+    apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);
+    json_t *list = json_array();
+    for (int i = 0; i < live->nelts; i++) {
+        helper_session *s = APR_ARRAY_IDX(live, i, helper_session *);
+        pid_t pid = helper_session_local_pid(s);
+        if (pid <= 0) {
+            continue;
+        }
+        json_t *usage = json_pack("{s:s, s:i}", "id", helper_session_id(s), "pid", (int)pid);
+        helper_usage_read(pid, helper_session_disk(s), usage);
+        json_array_append_new(list, usage);
+    }
+    reply(call, json_pack("{s:o}", "sessions", list));
+}
+
+/* Moves a session's end later, within max_lifetime from its creation. */
+static void op_extend(op_call *call)
+{
+    helper_config *config = call->h->config;
+    helper_session *s = session_argument(call);
+    int seconds, audited, most;
+    const char *by;
+    if (!s || int_argument(call, "seconds", -1, 1, config->max_lifetime, &seconds)
+        || !(by = asked_by(call, &audited))) {
+        return;
+    }
+    if (seconds < 0) {
+        bad_argument(call, "seconds", "seconds is required", 1, config->max_lifetime);
+        return;
+    }
+    if (helper_session_extend(s, seconds, config->max_lifetime, by, audited, &most)) {
+        bad_argument(call, "seconds",
+                     apr_psprintf(call->ptemp,
+                                  "the session may be extended by %d s at most (max_lifetime %d "
+                                  "from its start)",
+                                  most, config->max_lifetime),
+                     0, most);
+        return;
+    }
+    reply(call, helper_session_json(s));
 }
 
 typedef struct {
@@ -820,11 +1103,25 @@ typedef struct {
 } op_entry;
 
 static const op_entry ops[] = {
-    {QWD_OP_HELLO, op_hello},         {QWD_OP_START, op_start},         {QWD_OP_STOP, op_stop},
-    {QWD_OP_STATUS, op_status},       {QWD_OP_LIST, op_list},           {QWD_OP_PURGE, op_purge},
-    {QWD_OP_MACHINES, op_machines},   {QWD_OP_LOAD, op_load},           {QWD_OP_WARM, op_warm},
-    {QWD_OP_WARM_LIST, op_warm_list}, {QWD_OP_WARM_DROP, op_warm_drop}, {QWD_OP_SHARE, op_share},
+    {QWD_OP_HELLO, op_hello},
+    {QWD_OP_START, op_start},
+    {QWD_OP_STOP, op_stop},
+    {QWD_OP_STATUS, op_status},
+    {QWD_OP_LIST, op_list},
+    {QWD_OP_PURGE, op_purge},
+    {QWD_OP_MACHINES, op_machines},
+    {QWD_OP_LOAD, op_load},
+    {QWD_OP_WARM, op_warm},
+    {QWD_OP_WARM_LIST, op_warm_list},
+    {QWD_OP_WARM_DROP, op_warm_drop},
+    /* a session's shares of its display (the relay enforces their kind) */
+    {QWD_OP_SHARE, op_share},
     {QWD_OP_UNSHARE, op_unshare},
+    /* operations (docs/protocol.md, "Operations") */
+    {QWD_OP_METRICS, op_metrics},
+    {QWD_OP_EVENTS, op_events},
+    {QWD_OP_USAGE, op_usage},
+    {QWD_OP_EXTEND, op_extend},
 };
 
 json_t *helper_ops_greeting(void)

@@ -44,6 +44,7 @@ static int decide(helper *h, apr_pool_t *pool, const helper_warm_files *image, h
         plan->no_hugepages = !config->warm_clone_hugepages;
     }
     plan->restore = spec.restore;
+    plan->accel = spec.accel;
     /* A GPU session is never a template's model: the image would be of the same profile
      * without the device, which is fine, but it would start on a host whose GPU is taken. */
     plan->build_warm = !image && config->warm_auto && !plan->extras.gpu_count;

@@ -33,6 +33,7 @@ typedef struct helper_plan {
     const char **argv;      /* QEMU */
     int no_hugepages;       /* a restored clone without transparent huge pages */
     int build_warm;         /* cold: after the launch, build the profile's warm image */
+    const char *accel;      /* what QEMU runs under: the host's, or tcg for another arch */
     /* cold with a guest script: the NoCloud seed to write at seed_path before QEMU runs */
     const char *seed_path;
     const unsigned char *seed;

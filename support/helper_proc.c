@@ -6,7 +6,9 @@
 #include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -174,4 +176,23 @@ int helper_process_matches(pid_t pid, const char *needle)
     }
     cmdline[len] = '\0';
     return strstr(cmdline, needle) != NULL;
+}
+
+int helper_group_signal(pid_t pgid, const char *needle, int sig)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    int count = 0;
+    if (!proc) {
+        return 0;
+    }
+    while ((entry = readdir(proc))) {
+        pid_t pid = (pid_t)atoi(entry->d_name);
+        if (pid > 1 && getpgid(pid) == pgid && helper_process_matches(pid, needle)
+            && kill(pid, sig) == 0) {
+            count++;
+        }
+    }
+    closedir(proc);
+    return count;
 }

@@ -37,6 +37,10 @@ int helper_pidfd_open(pid_t pid);
 /* Whether process pid exists and its command line contains needle. */
 int helper_process_matches(pid_t pid, const char *needle);
 
+/* Sends sig to every process of process group pgid whose command line contains needle (a
+ * group whose leader is gone: its pid may have been reused). Returns how many. */
+int helper_group_signal(pid_t pgid, const char *needle, int sig);
+
 /* "exit status N" / "signal N" for a waitpid status, in pool. */
 const char *helper_describe_status(apr_pool_t *pool, int status);
 

@@ -3,6 +3,7 @@
  * lines that arrived. Lines are short and the socket buffer takes them whole, so sending never
  * waits either. */
 #include "helper_qmp.h"
+#include "helper_reply.h"
 #include "helper_unix.h"
 
 #include <errno.h>
@@ -13,8 +14,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Longer lines (QMP events can be long) are skipped, never mis-read. */
-#define QMP_LINE_MAX 8192
 #define QMP_CAPABILITIES "{\"execute\":\"qmp_capabilities\"}"
 
 typedef enum { WAIT_GREETING, WAIT_CAPABILITIES, WAIT_COMMANDS } qmp_stage;
@@ -27,9 +26,7 @@ struct helper_qmp {
     int *fds;     /* commands[i].fd, dup()ed, or -1 */
     int count;
     int sent; /* commands sent; the answer of the last one sent is awaited */
-    char buffer[QMP_LINE_MAX];
-    size_t length;
-    int skipping; /* inside a line longer than the buffer */
+    helper_lines input;
     helper_qmp_done *done;
     void *data;
 };
@@ -111,14 +108,14 @@ static int send_next(helper_qmp *qmp, json_t *answer)
 }
 
 /* One complete line from QEMU. Returns -1 when qmp is gone. */
-static int on_line(helper_qmp *qmp, const char *line)
+static int on_line(void *data, const char *line)
 {
-    json_t *message = json_loads(line, 0, NULL);
+    helper_qmp *qmp = data;
+    json_t *message;
     int rv = 0;
-    if (!json_is_object(message) || json_object_get(message, "event")) {
-        /* an event, or nothing QMP would send: not an answer */
-    }
-    else if (json_object_get(message, "QMP")) {
+    switch (helper_qmp_line(line, &message)) {
+    case QMP_LINE_OTHER: break;
+    case QMP_LINE_GREETING:
         if (qmp->stage == WAIT_GREETING) {
             qmp->stage = WAIT_CAPABILITIES;
             if (send_line(qmp->fd, QMP_CAPABILITIES "\n", -1) != 0) {
@@ -126,14 +123,15 @@ static int on_line(helper_qmp *qmp, const char *line)
                 rv = -1;
             }
         }
-    }
-    else if (json_object_get(message, "error")) {
+        break;
+    case QMP_LINE_ERROR:
         finish(qmp, QMP_FAILED, NULL);
         rv = -1;
-    }
-    else if (json_object_get(message, "return")) {
+        break;
+    case QMP_LINE_RETURN:
         qmp->stage = WAIT_COMMANDS;
         rv = send_next(qmp, json_object_get(message, "return"));
+        break;
     }
     json_decref(message);
     return rv;
@@ -153,8 +151,9 @@ static void on_io(void *data, short revents)
         finish(qmp, cut_short(qmp), NULL);
         return;
     }
-    ssize_t n = recv(qmp->fd, qmp->buffer + qmp->length, sizeof qmp->buffer - 1 - qmp->length,
-                     MSG_DONTWAIT);
+    size_t room;
+    char *space = helper_lines_space(&qmp->input, &room);
+    ssize_t n = recv(qmp->fd, space, room, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return;
     }
@@ -162,24 +161,7 @@ static void on_io(void *data, short revents)
         finish(qmp, cut_short(qmp), NULL);
         return;
     }
-    qmp->length += (size_t)n;
-    qmp->buffer[qmp->length] = '\0';
-    char *start = qmp->buffer, *newline;
-    while ((newline = strchr(start, '\n'))) {
-        *newline = '\0';
-        int skipped = qmp->skipping;
-        qmp->skipping = 0;
-        if (!skipped && on_line(qmp, start) < 0) {
-            return;
-        }
-        start = newline + 1;
-    }
-    qmp->length -= (size_t)(start - qmp->buffer);
-    memmove(qmp->buffer, start, qmp->length);
-    if (qmp->length == sizeof qmp->buffer - 1) {
-        qmp->skipping = 1;
-        qmp->length = 0;
-    }
+    helper_lines_added(&qmp->input, (size_t)n, on_line, qmp);
 }
 
 helper_qmp *helper_qmp_start(helper_events *events, const char *path,
@@ -220,7 +202,7 @@ helper_qmp *helper_qmp_start(helper_events *events, const char *path,
         qmp_free(qmp);
         return NULL;
     }
-    helper_watch_deadline(qmp->watch, apr_time_now() + apr_time_from_msec(timeout_ms));
+    helper_watch_deadline(qmp->watch, helper_clock_now() + apr_time_from_msec(timeout_ms));
     return qmp;
 }
 

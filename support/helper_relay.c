@@ -5,6 +5,7 @@
  * display sent, passed as it is. A full buffer stops reading its side until the other drains
  * it, so a slow viewer slows only itself. Nothing waits: every step is an event of the loop. */
 #include "helper_relay.h"
+#include "helper_events.h"
 #include "helper_log.h"
 #include "helper_unix.h"
 #include "qwd_protocol.h"
@@ -41,7 +42,8 @@ typedef struct relay_viewer {
     helper_relay *relay;
     relay_entrance *entrance;
     unsigned number;
-    apr_time_t since;
+    apr_time_t since;     /* wall clock: what the session object shows */
+    apr_time_t joined_at; /* helper_clock_now(): how long it watched counts from it */
     int client_fd, display_fd;
     helper_watch *client_watch, *display_watch;
     qwd_rfb_client rfb;
@@ -93,6 +95,7 @@ static void report(relay_viewer *v, helper_relay_event event, const char *why)
         .kind = v->entrance->kind,
         .share = v->entrance->share,
         .since = v->since,
+        .seconds = (double)(helper_clock_now() - v->joined_at) / APR_USEC_PER_SEC,
         .why = why,
         .dropped = v->dropped,
         .watching = helper_relay_watching(relay, NULL),
@@ -305,6 +308,7 @@ static void join(relay_entrance *entrance, int client_fd)
     qwd_rfb_client_init(&v->rfb, !strcmp(entrance->kind, QWD_VIEWER_VIEW));
     v->number = ++relay->numbered;
     v->since = apr_time_now();
+    v->joined_at = helper_clock_now();
     v->next = relay->viewers;
     relay->viewers = v;
     report(v, RELAY_VIEWER_JOINED, NULL);

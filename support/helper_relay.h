@@ -25,7 +25,8 @@ typedef struct helper_relay_report {
     unsigned viewer;   /* its number in the session, from 1 */
     const char *kind;  /* QWD_VIEWER_* */
     const char *share; /* the share it came through, or NULL: the session's own link */
-    apr_time_t since;  /* when it joined */
+    apr_time_t since;  /* when it joined (wall clock: shown) */
+    double seconds;    /* LEFT: how long it watched (the helper's monotonic clock) */
     const char *why;   /* LEFT: why it left ("the viewer closed", "refused xvp: ...") */
     unsigned dropped;  /* LEFT: input messages of a view-only viewer dropped */
     unsigned watching; /* viewers after the event */

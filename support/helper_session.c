@@ -8,10 +8,14 @@
  * idle one when nobody has watched for idle_stop_s. */
 #include "helper_session.h"
 #include "helper_config.h"
+#include "helper_events.h"
 #include "helper_fs.h"
+#include "helper_journal.h"
 #include "helper_log.h"
+#include "helper_metrics.h"
 #include "helper_plan.h"
 #include "helper_relay.h"
+#include "helper_proc.h"
 #include "helper_warm.h"
 #include "helper_websockify.h"
 #include "qwd_protocol.h"
@@ -22,6 +26,7 @@
 #include <apr_strings.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,8 +49,6 @@ typedef struct session_share {
 } session_share;
 
 /* The viewer kinds, in the order of helper_sessions.connects. */
-static const char *const viewer_kinds[] = {QWD_VIEWER_OWNER, QWD_VIEWER_CONTROL, QWD_VIEWER_VIEW};
-#define VIEWER_KINDS (sizeof viewer_kinds / sizeof viewer_kinds[0])
 
 struct helper_session {
     apr_pool_t *pool; /* everything of the session; destroyed when it is forgotten */
@@ -58,11 +61,19 @@ struct helper_session {
     int oneshot;
     session_state state;
     const char *boot;
-    apr_time_t created;
+    apr_time_t created; /* wall clock: shown and recorded */
     apr_time_t expires;
-    apr_time_t ended_at;
+    apr_time_t started_at; /* helper_clock_now(): what the lifetime and the uptime count from */
+    apr_time_t expires_at; /* helper_clock_now() when the lifetime is over */
+    apr_time_t ended_at;   /* helper_clock_now() */
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
+    const char *stop_by;     /* who asked for the stop (NULL: nobody named), for the journal */
+    int stop_audited;        /* that client records the stop itself */
+    const char *start_by;    /* who asked for the start, for the journal */
+    int start_audited;
+    apr_time_t requested_at; /* when the client was asked to start it: the latency's origin */
+    int answered;            /* its display has answered once (the start latency is counted) */
     const char *dir;
     const char *vnc_socket;
     const helper_backend *backend; /* where its VM runs */
@@ -82,7 +93,7 @@ struct helper_session {
     const char *setup;          /* the setup state as last recorded (adopted, ended) */
     const char *recorded_setup; /* the setup state in its record on disk */
     int idle_stop_s;            /* stops after this long without a viewer (0: never) */
-    apr_time_t idle_since;      /* since when nobody watches; 0 while somebody does */
+    apr_time_t idle_since;      /* helper_clock_now() since nobody watches; 0: somebody does */
     int opened;                 /* a viewer came at least once (a one-shot link is used up) */
     const char *relay_socket;   /* the way in of its own link */
     helper_relay *relay;        /* NULL before its VM was launched and once it ended */
@@ -99,7 +110,6 @@ struct helper_sessions {
     helper_sessions_hook *hook;
     void *hook_data;
     apr_time_t next_expiry_check;
-    unsigned connects[VIEWER_KINDS]; /* viewers that joined since the helper started */
 };
 
 void helper_sessions_init(helper *h, const helper_backend *backend)
@@ -152,11 +162,12 @@ static helper_session *session_new(helper *h, const char *id)
     s->state = SESSION_STARTING;
     s->boot = QWD_BOOT_COLD;
     s->created = apr_time_now();
+    s->started_at = helper_clock_now();
     s->dir = apr_pstrcat(pool, h->sessions_dir, "/", id, NULL);
     s->vnc_socket = qwd_session_file(pool, s->dir, QWD_SESSION_VNC_SOCKET);
     s->relay_socket = qwd_session_file(pool, s->dir, QWD_SESSION_RELAY_SOCKET);
     s->viewer_shares = apr_array_make(pool, 2, sizeof(session_share *));
-    s->idle_since = s->created;
+    s->idle_since = s->started_at;
     s->backend = h->sessions->backends[0];
     apr_hash_set(h->sessions->table, s->id, APR_HASH_KEY_STRING, s);
     return s;
@@ -347,14 +358,23 @@ static apr_array_header_t *strings_of(apr_pool_t *pool, json_t *array)
     return strings;
 }
 
-/* When s stops for want of a viewer if none comes (Unix seconds), or 0: never, or somebody
- * watches. */
-static apr_int64_t idle_stop_at(const helper_session *s)
+/* When s stops for want of a viewer if none comes, on the helper's monotonic clock (what the
+ * expiry loop compares with), or 0: never, or somebody watches. */
+static apr_time_t idle_deadline(const helper_session *s)
 {
     if (!s->idle_stop_s || !s->idle_since || s->state == SESSION_ENDED) {
         return 0;
     }
-    return apr_time_sec(s->idle_since) + s->idle_stop_s;
+    return s->idle_since + apr_time_from_sec(s->idle_stop_s);
+}
+
+/* The same moment on the wall clock (Unix seconds), for what is shown, or 0: counted from the
+ * session's creation, whose wall and monotonic times were taken together (so it does not move
+ * between two listings). */
+static apr_int64_t idle_stop_at(const helper_session *s)
+{
+    apr_time_t deadline = idle_deadline(s);
+    return deadline ? apr_time_sec(s->created + (deadline - s->started_at)) : 0;
 }
 
 static json_t *share_json(const session_share *share)
@@ -378,7 +398,7 @@ json_t *helper_session_json(helper_session *s)
 {
     helper_vm_place place = where(s);
     follow_place(s, &place);
-    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : apr_time_now();
+    apr_time_t until = s->state == SESSION_ENDED ? s->ended_at : helper_clock_now();
     json_t *record =
         json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:o, "
                   "s:s, s:s}",
@@ -387,7 +407,7 @@ json_t *helper_session_json(helper_session *s)
                   "video", s->profile.video, "oneshot", s->oneshot, "state", state_name(s), "pid",
                   (json_int_t)session_pid(s), "created", (json_int_t)apr_time_sec(s->created),
                   "expires", (json_int_t)apr_time_sec(s->expires), "uptime",
-                  (json_int_t)apr_time_sec(until - s->created), "ended_reason",
+                  (json_int_t)apr_time_sec(until - s->started_at), "ended_reason",
                   s->ended_reason ? json_string(s->ended_reason) : json_null(), "boot", s->boot,
                   "vnc_socket", s->vnc_socket);
     const char *clock = session_clock(s);
@@ -506,24 +526,48 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
 
 void helper_session_stop(helper_session *s, const char *reason)
 {
+    helper_session_stop_by(s, reason, NULL, 0);
+}
+
+void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited)
+{
     if (s->state == SESSION_ENDED || s->stop_reason) {
         return;
     }
     s->stop_reason = reason;
+    s->stop_by = by ? apr_pstrdup(s->pool, by) : NULL;
+    s->stop_audited = audited;
     s->backend->stop(s->vm);
     helper_log_info(QWDLOGNO(05036) "session %s: stopping (%s)", s->id, reason);
+}
+
+/* A journal entry about s: {"event", "session", "owner", "machine", "ref"?, "by"?,
+ * "audited"} (a new reference). */
+static json_t *journal_entry(const helper_session *s, const char *event, const char *by,
+                             int audited)
+{
+    json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:b}", "event", event, "session", s->id,
+                              "owner", s->owner, "machine", s->profile.machine, "audited", audited);
+    if (s->ref) {
+        json_object_set_new(entry, "ref", json_string(s->ref));
+    }
+    if (by) {
+        json_object_set_new(entry, "by", json_string(by));
+    }
+    return entry;
 }
 
 /* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
 static void end(helper_session *s, int crashed, const char *how, const char *reason)
 {
     const helper_backend *backend = s->backend;
+    int had_run = s->launch == 1;
     s->ended_reason = s->stop_reason ? s->stop_reason
                       : reason       ? reason
                       : crashed      ? QWD_END_CRASHED
                                      : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
-    s->ended_at = apr_time_now();
+    s->ended_at = helper_clock_now();
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
@@ -535,6 +579,13 @@ static void end(helper_session *s, int crashed, const char *how, const char *rea
         s->launch = -1;
         s->launch_problem =
             apr_psprintf(s->pool, "the session ended (%s) before its VM started", s->ended_reason);
+        helper_metrics_start(s->h, s->boot, 0);
+    }
+    helper_metrics_ended(s->h, s->id, s->ended_reason);
+    if (had_run) {
+        json_t *entry = journal_entry(s, QWD_EVENT_ENDED, s->stop_by, s->stop_audited);
+        json_object_set_new(entry, "reason", json_string(s->ended_reason));
+        helper_journal_add(s->h, entry);
     }
     helper_log_info(QWDLOGNO(05037) "session %s: ended (%s%s%s)", s->id, s->ended_reason,
                     how ? ", " : "", how ? how : "");
@@ -578,25 +629,17 @@ static int boot_cold_again(helper_session *s)
     return -1;
 }
 
-static unsigned kind_index(const char *kind)
-{
-    for (unsigned i = 0; i < VIEWER_KINDS; i++) {
-        if (!strcmp(viewer_kinds[i], kind)) {
-            return i;
-        }
-    }
-    return 0;
-}
-
-/* How the relay reports viewers: counted, logged; a one-shot session stops when its viewer
- * leaves, an idle clock starts when the last one does. */
+/* How the relay reports viewers: logged, counted and journaled (helper_session_viewer: the
+ * metrics, load and the audit trail see the relay's viewers and no others); a one-shot session
+ * stops when its viewer leaves, an idle clock starts when the last one does. */
 static void on_viewer(void *data, const helper_relay_report *report)
 {
     helper_session *s = data;
     const char *share = report->share ? report->share : "none";
-    if (report->event == RELAY_VIEWER_JOINED) {
+    int joined = report->event == RELAY_VIEWER_JOINED;
+    helper_session_viewer(s, report->kind, report->share, joined, report->seconds);
+    if (joined) {
         s->idle_since = 0;
-        s->h->sessions->connects[kind_index(report->kind)]++;
         helper_log_info(QWDLOGNO(05710) "session %s: viewer %u joined (%s, share %s); %u "
                                         "watching",
                         s->id, report->viewer, report->kind, share, report->watching);
@@ -608,14 +651,13 @@ static void on_viewer(void *data, const helper_relay_report *report)
     }
     helper_log_info(QWDLOGNO(05711) "session %s: viewer %u left (%s, share %s) after %.1f s: "
                                     "%s (%u input messages dropped); %u watching",
-                    s->id, report->viewer, report->kind, share,
-                    (double)(apr_time_now() - report->since) / APR_USEC_PER_SEC, report->why,
+                    s->id, report->viewer, report->kind, share, report->seconds, report->why,
                     report->dropped, report->watching);
     if (s->state == SESSION_ENDED) {
         return;
     }
     if (!report->watching) {
-        s->idle_since = apr_time_now();
+        s->idle_since = helper_clock_now();
     }
     if (s->oneshot && !report->share) {
         helper_session_stop(s, QWD_END_VIEWER_LEFT);
@@ -758,24 +800,6 @@ static void expire_shares(helper_session *s, apr_time_t now)
     }
 }
 
-void helper_sessions_viewers(helper *h, json_t *into)
-{
-    json_t *watching = json_object(), *connects = json_object();
-    unsigned now[VIEWER_KINDS] = {0};
-    for (apr_hash_index_t *i = apr_hash_first(NULL, h->sessions->table); i; i = apr_hash_next(i)) {
-        helper_session *s = apr_hash_this_val(i);
-        for (unsigned k = 0; s->relay && k < VIEWER_KINDS; k++) {
-            now[k] += helper_relay_watching(s->relay, viewer_kinds[k]);
-        }
-    }
-    for (unsigned k = 0; k < VIEWER_KINDS; k++) {
-        json_object_set_new(watching, viewer_kinds[k], json_integer(now[k]));
-        json_object_set_new(connects, viewer_kinds[k], json_integer(h->sessions->connects[k]));
-    }
-    json_object_set_new(into, "viewers", watching);
-    json_object_set_new(into, "viewer_connects", connects);
-}
-
 static void launched(helper_session *s)
 {
     helper *h = s->h;
@@ -803,6 +827,8 @@ static void launched(helper_session *s)
         return;
     }
     s->launch = 1;
+    helper_metrics_start(h, s->boot, 1);
+    helper_journal_add(h, journal_entry(s, QWD_EVENT_STARTED, s->start_by, s->start_audited));
     if (s->backend->remote) {
         helper_vm_place place = where(s);
         helper_log_info(QWDLOGNO(05600) "session %s: %s job %s for %s (%s, %d cpu, %d MiB)%s%s",
@@ -814,7 +840,7 @@ static void launched(helper_session *s)
     helper_log_info(
         QWDLOGNO(05013) "session %s: QEMU pid %d started for %s (%s, %d cpu, %d MiB, %s, %s)",
         s->id, (int)s->pid, s->owner, s->profile.machine, s->profile.cpu, s->profile.memory_mib,
-        h->host.accel, s->boot);
+        s->plan->accel ? s->plan->accel : h->host.accel, s->boot);
     if (s->plan->build_warm) {
         int sessions, vcpus, memory_mib;
         helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);
@@ -825,6 +851,7 @@ static void launched(helper_session *s)
 /* A start that failed before its VM ran leaves nothing behind. */
 static void launch_failed(helper_session *s, const char *problem)
 {
+    helper_metrics_start(s->h, s->boot, 0);
     s->launch = -1;
     s->launch_problem = problem;
     helper_log_error(QWDLOGNO(05014) "session %s: start failed: %s", s->id, problem);
@@ -841,6 +868,11 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
     case VM_LAUNCHED: launched(s); break;
     case VM_RUNNING:
         s->state = SESSION_RUNNING;
+        if (!s->answered) {
+            s->answered = 1;
+            helper_metrics_running(s->h, s->boot,
+                                   (double)(apr_time_now() - s->requested_at) / APR_USEC_PER_SEC);
+        }
         write_record(s);
         break;
     case VM_FAILED:
@@ -859,7 +891,7 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
          * than hand the user a crashed session. */
         if (!s->stop_reason && report->crashed && s->launch == 1
             && !strcmp(s->boot, QWD_BOOT_RESTORED)
-            && apr_time_now() - s->created < apr_time_from_sec(RESTORE_GRACE_S)
+            && helper_clock_now() - s->started_at < apr_time_from_sec(RESTORE_GRACE_S)
             && boot_cold_again(s) == 0) {
             break;
         }
@@ -886,6 +918,9 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
     s->oneshot = request->oneshot;
     s->idle_stop_s = request->idle_stop_s;
     s->expires = s->created + apr_time_from_sec(request->lifetime_s);
+    s->start_by = request->by ? apr_pstrdup(s->pool, request->by) : NULL;
+    s->start_audited = request->audited;
+    s->requested_at = request->requested_at ? request->requested_at : s->created;
     s->backend = helper_sessions_backend(h, request->backend);
     if (!s->backend) {
         *problem = apr_psprintf(pool, "this helper has no backend \"%s\"", request->backend);
@@ -909,6 +944,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
         }
         extras.gpu = (const char *const *)s->gpu->elts;
     }
+    s->expires_at = s->started_at + apr_time_from_sec(request->lifetime_s);
     const char *qmp_socket = qwd_session_file(s->pool, s->dir, QWD_SESSION_QMP_SOCKET);
     if (strlen(qmp_socket) >= QWD_UNIX_PATH_MAX) {
         *problem = apr_psprintf(pool,
@@ -945,7 +981,7 @@ helper_session *helper_session_start(helper *h, apr_pool_t *pool,
 int helper_sessions_tick(helper *h)
 {
     helper_sessions *sessions = h->sessions;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     int check_expiry = now >= sessions->next_expiry_check;
     int starting = 0;
     if (check_expiry) {
@@ -968,15 +1004,14 @@ int helper_sessions_tick(helper *h)
             write_record(s); /* a restart shows where the setup stood */
         }
         /* a remote VM's lifetime is its place's clock (the job's time limit) */
-        if (!s->stop_reason && check_expiry && !s->backend->remote && now >= s->expires) {
+        if (!s->stop_reason && check_expiry && !s->backend->remote && now >= s->expires_at) {
             helper_session_stop(s, QWD_END_EXPIRED);
         }
-        else if (!s->stop_reason && check_expiry && idle_stop_at(s)
-                 && now >= s->idle_since + apr_time_from_sec(s->idle_stop_s)) {
+        else if (!s->stop_reason && check_expiry && idle_deadline(s) && now >= idle_deadline(s)) {
             helper_session_stop(s, QWD_END_IDLE);
         }
         if (check_expiry && s->state != SESSION_ENDED) {
-            expire_shares(s, now);
+            expire_shares(s, apr_time_now()); /* a share's expiry is the client's wall time */
         }
     }
     return starting;
@@ -1019,13 +1054,18 @@ static int load_record(helper_session *s, json_t *record)
     s->pid = (pid_t)pid;
     s->created = apr_time_from_sec(created);
     s->expires = apr_time_from_sec(expires);
+    /* The record keeps wall times (the monotonic clock of a host that rebooted means nothing,
+     * but neither does a VM of it): what is left of the lifetime counts from now on. */
+    apr_time_t wall = apr_time_now();
+    s->started_at = helper_clock_now() - (wall - s->created);
+    s->expires_at = helper_clock_now() + (s->expires - wall);
     /* what a helper before shares wrote has none of these: no shares, never opened, no idle */
     json_t *opened = json_object_get(record, "opened"),
            *idle = json_object_get(record, "idle_stop_s");
     s->opened = json_is_true(opened);
     s->idle_stop_s = json_is_integer(idle) ? (int)json_integer_value(idle) : 0;
     /* the idle clock starts again: the next helper cannot know who watched meanwhile */
-    s->idle_since = apr_time_now();
+    s->idle_since = helper_clock_now();
     size_t i;
     json_t *item;
     json_array_foreach (json_object_get(record, "viewer_shares"), i, item) {
@@ -1072,8 +1112,10 @@ static void adopt_one(helper *h, const char *id)
         s->vm = s->backend->adopt(h, s->pool, plan, s->pid, on_vm, s);
     }
     if (s->vm && open_relay(s) == 0) {
-        /* Its VM proves its display again before it is called running. */
+        /* Its VM proves its display again before it is called running (its start was
+         * counted by the helper that started it). */
         s->launch = 1;
+        s->answered = 1;
         if (s->backend->remote) {
             helper_log_info(QWDLOGNO(05601) "session %s: re-adopted its %s job %s", id,
                             s->backend->name, where(s).job);
@@ -1091,6 +1133,14 @@ static void adopt_one(helper *h, const char *id)
     if (s->vm) {
         s->backend->release(s->vm);
         s->vm = NULL;
+    }
+    /* Still running but not adoptable (no pidfd to watch it by, its QMP silent): its record
+     * goes, so it goes too, or it would run on unseen and unstoppable. */
+    if (usable && s->pid > 1
+        && helper_process_matches(s->pid, apr_pstrcat(s->pool, "qwd-", id, NULL))) {
+        helper_log_warn(QWDLOGNO(05903) "session %s: cannot re-adopt its QEMU pid %d, stopping it",
+                        id, (int)s->pid);
+        kill(s->pid, SIGKILL);
     }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
     discard(s);
@@ -1134,4 +1184,59 @@ void helper_sessions_adopt(helper *h)
     }
     helper_tokens_prune(h, token_is_live, h);
     apr_pool_destroy(scratch);
+}
+
+int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
+                          int audited, int *max_seconds)
+{
+    apr_time_t latest = s->created + apr_time_from_sec(max_lifetime);
+    *max_seconds = s->expires < latest ? (int)apr_time_sec(latest - s->expires) : 0;
+    if (s->state == SESSION_ENDED || s->stop_reason || seconds > *max_seconds) {
+        return -1;
+    }
+    s->expires += apr_time_from_sec(seconds);
+    write_record(s);
+    json_t *entry = journal_entry(s, QWD_EVENT_EXTENDED, by, audited);
+    json_object_set_new(entry, "seconds", json_integer(seconds));
+    json_object_set_new(entry, "expires", json_integer((json_int_t)apr_time_sec(s->expires)));
+    helper_journal_add(s->h, entry);
+    helper_log_info(QWDLOGNO(05800) "session %s: extended by %d s to %" APR_TIME_T_FMT " (by %s)",
+                    s->id, seconds, apr_time_sec(s->expires), by ? by : "-");
+    return 0;
+}
+
+int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,
+                          double seconds)
+{
+    /* a viewer that leaves as its session ends is still journaled: the end forgot the counts */
+    if (!helper_metrics_viewer_kind_is_valid(kind)
+        || (helper_metrics_viewer(s->h, s->id, kind, joined ? 1 : -1)
+            && (joined || s->state != SESSION_ENDED))) {
+        return -1;
+    }
+    if (!joined) {
+        json_t *entry = journal_entry(s, QWD_EVENT_VIEWED, NULL, 0);
+        json_object_set_new(entry, "kind", json_string(kind));
+        json_object_set_new(entry, "seconds", json_real(seconds < 0 ? 0 : seconds));
+        if (share) {
+            json_object_set_new(entry, "share", json_string(share));
+        }
+        helper_journal_add(s->h, entry);
+    }
+    return 0;
+}
+
+const char *helper_session_id(const helper_session *s)
+{
+    return s->id;
+}
+
+pid_t helper_session_local_pid(const helper_session *s)
+{
+    return s->state == SESSION_ENDED ? 0 : session_pid(s);
+}
+
+const char *helper_session_disk(const helper_session *s)
+{
+    return qwd_session_file(s->pool, s->dir, QWD_SESSION_DISK);
 }

@@ -8,6 +8,7 @@
 #include <apr_hash.h>
 #include <apr_tables.h>
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "helper.h"
 #include "helper_backend.h"
@@ -23,11 +24,14 @@ typedef struct helper_start_request {
     qwd_vm_profile profile;
     const char *owner;
     int lifetime_s;
-    int oneshot;         /* its link opens the display once; it stops when that viewer leaves */
-    int idle_stop_s;     /* stop it after this long without a viewer (0: never) */
-    const char *ref;     /* the client's name for it ("" or NULL: none) */
-    const char *backend; /* QWD_BACKEND_* of a backend given to helper_sessions_add_backend */
-    const char *id;      /* its id when the caller chose it (qwd_session_id_new); NULL: a new one */
+    int oneshot;             /* its link opens the display once; it stops when that viewer leaves */
+    int idle_stop_s;         /* stop it after this long without a viewer (0: never) */
+    const char *ref;         /* the client's name for it ("" or NULL: none) */
+    const char *by;          /* who asked, for the journal (NULL: nobody named) */
+    int audited;             /* the client records the start itself (the journal says so) */
+    apr_time_t requested_at; /* when the client was asked (its POST), 0: now */
+    const char *backend;     /* QWD_BACKEND_* of a backend given to helper_sessions_add_backend */
+    const char *id; /* its id when the caller chose it (qwd_session_id_new); NULL: a new one */
     /* Sessions for data analysis: the guest script, passed-through devices, scratch size (the
      * plan's extras), and what the session object shows of them. */
     helper_plan_extras extras;
@@ -72,6 +76,29 @@ void helper_sessions_usage(helper *h, int *sessions, int *vcpus, int *memory_mib
  * already stopping or ended. */
 void helper_session_stop(helper_session *s, const char *reason);
 
+/* Like helper_session_stop, saying in the journal who asked (by, NULL: nobody named) and
+ * whether that client records the stop itself (audited). */
+void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited);
+
+/* Moves the end of a live s seconds later, as long as its whole lifetime stays within
+ * max_lifetime seconds. Returns 0, or -1 with *max_seconds the most it could be extended by. */
+int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
+                          int audited, int *max_seconds);
+
+/* A viewer of kind (QWD_VIEWER_*) joined or left the display of a live s, as its relay
+ * (helper_relay.c) reports it: counted for load's viewers, qwd_viewers and
+ * qwd_viewer_connections_total; when it leaves, journaled ("viewed": its kind, the share it came
+ * through or NULL, seconds it watched) for the audit trail, also when s has just ended (its
+ * counts are forgotten then). Returns 0, or -1 for an unknown kind or a leave without a join. */
+int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,
+                          double seconds);
+
+/* The session's id and its VM's pid on this host (0: none, or it runs elsewhere). */
+const char *helper_session_id(const helper_session *s);
+pid_t helper_session_local_pid(const helper_session *s);
+/* Its overlay's path (on this host). */
+const char *helper_session_disk(const helper_session *s);
+
 /* The session object of docs/protocol.md (a new reference); brief: only id, state, boot (and
  * ref), what the module's listings reconcile their rows with. */
 json_t *helper_session_json(helper_session *s);
@@ -86,10 +113,6 @@ json_t *helper_session_share(helper_session *s, apr_pool_t *pool, const char *ki
 /* Revokes a share of s: its way in, its viewers and its token are gone. Returns how many
  * viewers it closed, or -1 when s has no such share. */
 int helper_session_unshare(helper_session *s, const char *share_id);
-
-/* Sets into's "viewers" (watching now) and "viewer_connects" (joined since the helper
- * started), each {"owner": N, "control": N, "view": N}, over every session. */
-void helper_sessions_viewers(helper *h, json_t *into);
 
 /* Whether s has ended. */
 int helper_session_ended(const helper_session *s);

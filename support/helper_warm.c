@@ -91,9 +91,9 @@ typedef struct warm_image {
 } warm_image;
 
 struct helper_warm_images {
-    apr_hash_t *images; /* key → warm_image */
-    const char *dir;    /* STATE/warm */
-    const char *qemu_version;
+    apr_hash_t *images;        /* key → warm_image */
+    const char *dir;           /* STATE/warm */
+    apr_hash_t *qemu_versions; /* QEMU binary → its version (read at startup) */
 };
 
 static int recipe_shared(const helper *h)
@@ -116,6 +116,15 @@ static warm_image *find(helper *h, apr_pool_t *pool, const qwd_vm_profile *profi
     return apr_hash_get(h->warm->images, profile_key(pool, profile), APR_HASH_KEY_STRING);
 }
 
+/* meta goes with the image's pool, also when the helper frees everything at exit. */
+static apr_status_t free_meta(void *data)
+{
+    warm_image *w = data;
+    json_decref(w->meta);
+    w->meta = NULL;
+    return APR_SUCCESS;
+}
+
 static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_mib,
                             const char *video)
 {
@@ -132,6 +141,7 @@ static warm_image *warm_new(helper *h, const char *machine, int cpu, int memory_
     w->dir = apr_pstrcat(pool, h->warm->dir, "/", w->key, NULL);
     w->qmp_socket = qwd_session_file(pool, w->dir, QWD_SESSION_QMP_SOCKET);
     w->agent_fd = -1;
+    apr_pool_cleanup_register(pool, w, free_meta, apr_pool_cleanup_null);
     apr_hash_set(h->warm->images, w->key, APR_HASH_KEY_STRING, w);
     return w;
 }
@@ -171,18 +181,17 @@ static void warm_forget(warm_image *w)
 {
     stop_template(w);
     apr_hash_set(w->h->warm->images, w->key, APR_HASH_KEY_STRING, NULL);
-    json_decref(w->meta);
-    apr_pool_destroy(w->pool);
+    apr_pool_destroy(w->pool); /* and meta */
 }
 
-/* The first line of `qemu -version` (a ~20 ms run, at startup: the loop never waits for it). */
-static const char *read_qemu_version(helper *h)
+/* The first line of `QEMU -version` (a ~20 ms run, at startup: the loop never waits for it). */
+static const char *read_qemu_version(helper *h, const char *qemu)
 {
     int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    if (!qemu || access(qemu, X_OK) != 0 || pipe2(pipe_fds, O_CLOEXEC) != 0) {
         return "unknown";
     }
-    const char *argv[] = {h->host.qemu_binary, "-version", NULL};
+    const char *argv[] = {qemu, "-version", NULL};
     const char *problem;
     int rv = helper_run(h->pool, argv, pipe_fds[1], &problem);
     close(pipe_fds[1]);
@@ -195,6 +204,14 @@ static const char *read_qemu_version(helper *h)
     text[n] = '\0';
     text[strcspn(text, "\n")] = '\0';
     return apr_pstrdup(h->pool, text);
+}
+
+/* The version of the QEMU binary (one per guest arch), as read at startup. */
+static const char *qemu_version(helper *h, const char *qemu)
+{
+    const char *version =
+        qemu ? apr_hash_get(h->warm->qemu_versions, qemu, APR_HASH_KEY_STRING) : NULL;
+    return version ? version : "unknown";
 }
 
 /* size, mtime (ns) and inode: the master's identity (cheap, and any rewrite changes it). */
@@ -232,10 +249,12 @@ static int read_sidecar(helper *h, apr_pool_t *pool, const char *machine, qwd_wa
 {
     *out = (qwd_warm_sidecar){.ready_delay_s = -1,
                               .cpu = h->config->default_cpu,
-                              .memory_mib = h->config->default_memory_mib,
-                              .video = "std"};
+                              .memory_mib = h->config->default_memory_mib};
     const char *problem;
     int rv = helper_machine_read_sidecar(pool, h->config->machines_dir, machine, out, &problem);
+    if (!out->video) {
+        out->video = qwd_argv_default_video(out->arch);
+    }
     if (problem) {
         helper_log_warn(QWDLOGNO(05050) "%s/%s%s: %s", h->config->machines_dir, machine,
                         QWD_WARM_SIDECAR_SUFFIX, problem);
@@ -264,6 +283,9 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     if (w && w->state != WARM_FAILED && w->state != WARM_READY) {
         return w; /* under way */
     }
+    if ((*problem = qwd_argv_profile_unsaveable(profile))) {
+        return NULL;
+    }
     if (w) {
         helper_warm_drop(h, w->machine, w->cpu, w->memory_mib, w->video);
     }
@@ -286,7 +308,7 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     if (!w->ready_serial && w->ready_delay_s < 0 && !w->ready_screen_still_s && !w->ready_agent) {
         w->ready_delay_s = WARM_DEFAULT_DELAY_S;
     }
-    w->started = apr_time_now();
+    w->started = helper_clock_now();
     w->deadline = w->started + apr_time_from_sec(WARM_BUILD_TIMEOUT_S);
     w->state = WARM_PREPARING;
 
@@ -319,8 +341,9 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
     w->meta = json_pack(
         "{s:s, s:i, s:i, s:s, s:s, s:s, s:s, s:s, s:o*}", "machine", w->machine, "cpu", w->cpu,
         "memory_mib", w->memory_mib, "video", w->video, "qemu_binary", spec.qemu_binary,
-        "qemu_version", h->warm->qemu_version, "machine_type", QWD_MACHINE_TYPE, "argv_hash",
-        qwd_argv_profile_hash(w->pool, &spec), "master", file_identity(profile->image_path));
+        "qemu_version", qemu_version(h, spec.qemu_binary), "machine_type",
+        qwd_argv_machine_type(spec.arch), "argv_hash", qwd_argv_profile_hash(w->pool, &spec),
+        "master", file_identity(profile->image_path));
     json_object_set_new(w->meta, "master_path", json_string(profile->image_path));
     json_object_set_new(w->meta, "recipe", json_string(w->shared ? "shared" : "stream"));
     return w;
@@ -366,7 +389,7 @@ static void on_screendump(void *data, helper_qmp_result result, json_t *answer)
         }
         w->screen_pool = pool;
         w->screen = screen;
-        w->screen_changed = apr_time_now();
+        w->screen_changed = helper_clock_now();
         return;
     }
     apr_pool_destroy(pool);
@@ -478,7 +501,7 @@ static void start_save(warm_image *w)
         warm_fail(w, "QMP migrate to the state file failed");
         return;
     }
-    w->save_started = apr_time_now();
+    w->save_started = helper_clock_now();
     helper_log_info(QWDLOGNO(05054) "warm %s: ready after %.1f s, saving", w->key,
                     (double)(w->save_started - w->started) / APR_USEC_PER_SEC);
 }
@@ -508,7 +531,7 @@ static void on_migration(void *data, helper_qmp_result result, json_t *answer)
     }
     w->state = WARM_QUITTING;
     helper_log_info(QWDLOGNO(05057) "warm %s: saved in %.2f s, stopping the template", w->key,
-                    (double)(apr_time_now() - w->save_started) / APR_USEC_PER_SEC);
+                    (double)(helper_clock_now() - w->save_started) / APR_USEC_PER_SEC);
     helper_qmp_command quit = {QMP_QUIT, -1};
     w->qmp = helper_qmp_start(w->h->events, w->qmp_socket, &quit, 1, WARM_QMP_TIMEOUT_MS,
                               on_quit_sent, w);
@@ -603,7 +626,7 @@ static void finish(warm_image *w)
     }
     json_object_set_new(w->meta, "created", json_integer(apr_time_sec(apr_time_now())));
     json_object_set_new(w->meta, "build_ms",
-                        json_integer(apr_time_as_msec(apr_time_now() - w->started)));
+                        json_integer(apr_time_as_msec(helper_clock_now() - w->started)));
     char *text = json_dumps(w->meta, JSON_INDENT(1));
     int error =
         text ? helper_fs_write_atomic(w->pool, warm_file(w->pool, w, WARM_META), NULL, text, 0600)
@@ -657,7 +680,7 @@ static int under_way(const warm_image *w)
 
 int helper_warm_tick(helper *h)
 {
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     int busy = 0;
     for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm->images); i; i = apr_hash_next(i)) {
         warm_image *w = apr_hash_this_val(i);
@@ -694,7 +717,8 @@ static const char *mismatch(warm_image *w, apr_pool_t *pool, const qwd_vm_profil
         return "the warm recipe changed";
     }
     if (!(text = json_string_value(json_object_get(meta, "qemu_version")))
-        || strcmp(text, w->h->warm->qemu_version)) {
+        || strcmp(text,
+                  qemu_version(w->h, json_string_value(json_object_get(meta, "qemu_binary"))))) {
         return "the QEMU version changed";
     }
     if (!(text = json_string_value(json_object_get(meta, "argv_hash"))) || strcmp(text, hash)) {
@@ -852,6 +876,12 @@ void helper_warm_auto(helper *h, const qwd_vm_profile *profile, int vcpus, int m
     /* Any entry (ready, under way, or failed: not retried until dropped) means nothing to do;
      * one build at a time keeps the host's CPUs for the sessions. */
     int skip = find(h, scratch, profile) != NULL;
+    const char *unsaveable = skip ? NULL : qwd_argv_profile_unsaveable(profile);
+    if (unsaveable) {
+        helper_log_info(QWDLOGNO(05500) "warm %s: not built automatically: %s", profile->machine,
+                        unsaveable);
+        skip = 1;
+    }
     for (apr_hash_index_t *i = apr_hash_first(scratch, h->warm->images); i && !skip;
          i = apr_hash_next(i)) {
         skip = under_way(apr_hash_this_val(i));
@@ -867,6 +897,14 @@ void helper_warm_auto(helper *h, const qwd_vm_profile *profile, int vcpus, int m
                 && (helper_load_read(&load), load.load1 > config->max_load)))) {
         helper_log_info(QWDLOGNO(05062) "warm %s: not built automatically now, the host is full",
                         profile->machine);
+        skip = 1;
+    }
+    long free_mib = skip ? -1 : helper_fs_free_mib(config->state_dir);
+    if (free_mib >= 0 && free_mib < (long)config->min_free_mib + profile->memory_mib) {
+        helper_log_warn(QWDLOGNO(05901) "warm %s: not built automatically, %s has %ld MiB free "
+                                        "(min_free_mib %d + %d MiB of memory)",
+                        profile->machine, config->state_dir, free_mib, config->min_free_mib,
+                        profile->memory_mib);
         skip = 1;
     }
     const char *problem;
@@ -922,12 +960,41 @@ static void load_one(helper *h, apr_pool_t *scratch, const char *name)
     helper_fs_remove_tree(dir);
 }
 
+/* Machines marked warm_at_start get their image now, unless a valid one is there. */
+static void build_at_start(helper *h, apr_pool_t *scratch, apr_array_header_t *machines)
+{
+    for (int i = 0; i < machines->nelts; i++) {
+        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
+        qwd_warm_sidecar sidecar;
+        if (machine->problem || read_sidecar(h, scratch, machine->name, &sidecar) != 0
+            || !sidecar.at_start) {
+            continue;
+        }
+        qwd_vm_profile profile =
+            helper_machine_profile(machine, sidecar.cpu, sidecar.memory_mib, sidecar.video);
+        helper_shares_profile(scratch, h->config->shares, h->empty_dir, &profile);
+        helper_warm_files files;
+        const char *problem;
+        if (!helper_warm_usable(h, scratch, &profile, &files) && !find(h, scratch, &profile)
+            && !build(h, scratch, &profile, &problem)) {
+            helper_log_error(QWDLOGNO(05068) "warm %s: %s", machine->name, problem);
+        }
+    }
+}
+
 void helper_warm_init(helper *h)
 {
     h->warm = apr_pcalloc(h->pool, sizeof *h->warm);
     h->warm->images = apr_hash_make(h->pool);
     h->warm->dir = images_dir(h->pool, h);
-    h->warm->qemu_version = read_qemu_version(h);
+    h->warm->qemu_versions = apr_hash_make(h->pool);
+    const char *binaries[] = {h->host.qemu_x86_64, h->host.qemu_aarch64};
+    for (size_t i = 0; i < sizeof binaries / sizeof binaries[0]; i++) {
+        if (binaries[i]) {
+            apr_hash_set(h->warm->qemu_versions, binaries[i], APR_HASH_KEY_STRING,
+                         read_qemu_version(h, binaries[i]));
+        }
+    }
     int error = helper_fs_mkdirs(h->pool, h->warm->dir, 0700);
     if (error) {
         helper_log_error(QWDLOGNO(05067) "cannot create %s: %s", h->warm->dir, strerror(error));
@@ -945,24 +1012,46 @@ void helper_warm_init(helper *h)
         apr_dir_close(dir);
     }
     enforce_budget(h, NULL);
-    /* Machines marked warm_at_start get their image now, unless a valid one is there. */
-    apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir);
-    for (int i = 0; i < machines->nelts; i++) {
-        const helper_machine *machine = &APR_ARRAY_IDX(machines, i, helper_machine);
-        qwd_warm_sidecar sidecar;
-        if (read_sidecar(h, scratch, machine->name, &sidecar) != 0 || !sidecar.at_start) {
-            continue;
+    build_at_start(h, scratch, helper_machines_scan(scratch, h->config->machines_dir, &h->host));
+    apr_pool_destroy(scratch);
+}
+
+void helper_warm_rescan(helper *h)
+{
+    apr_pool_t *scratch;
+    apr_pool_create(&scratch, h->pool);
+    apr_array_header_t *machines = helper_machines_scan(scratch, h->config->machines_dir, &h->host);
+    /* Ready images of machines that are gone, refused or replaced go now, not at their next
+     * use: their disk is freed at once. (The dropping iterates too: drop one, search again.) */
+    for (;;) {
+        warm_image *stale = NULL;
+        const char *why = NULL;
+        for (apr_hash_index_t *i = apr_hash_first(NULL, h->warm->images); i && !stale;
+             i = apr_hash_next(i)) {
+            warm_image *w = apr_hash_this_val(i);
+            const helper_machine *machine = helper_machines_find(machines, w->machine);
+            if (w->state != WARM_READY) {
+                continue;
+            }
+            if (!machine || machine->problem) {
+                why = machine ? machine->problem : "the machine is gone";
+            }
+            else {
+                qwd_vm_profile profile =
+                    helper_machine_profile(machine, w->cpu, w->memory_mib, w->video);
+                helper_shares_profile(scratch, h->config->shares, h->empty_dir, &profile);
+                const char *hash = clone_hash(h, scratch, &profile);
+                why = mismatch(w, scratch, &profile, hash ? hash : "");
+            }
+            stale = why ? w : NULL;
         }
-        qwd_vm_profile profile =
-            helper_machine_profile(machine, sidecar.cpu, sidecar.memory_mib, sidecar.video);
-        helper_shares_profile(scratch, h->config->shares, h->empty_dir, &profile);
-        helper_warm_files files;
-        const char *problem;
-        if (!helper_warm_usable(h, scratch, &profile, &files)
-            && !build(h, scratch, &profile, &problem)) {
-            helper_log_error(QWDLOGNO(05068) "warm %s: %s", machine->name, problem);
+        if (!stale) {
+            break;
         }
+        helper_log_info(QWDLOGNO(05501) "warm %s: dropped by a rescan (%s)", stale->key, why);
+        helper_warm_drop(h, stale->machine, stale->cpu, stale->memory_mib, stale->video);
     }
+    build_at_start(h, scratch, machines);
     apr_pool_destroy(scratch);
 }
 

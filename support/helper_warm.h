@@ -60,6 +60,11 @@ void helper_warm_auto(helper *h, const qwd_vm_profile *profile, int vcpus, int m
 /* Whether machine has at least one ready warm image. */
 int helper_warm_machine_is_warm(helper *h, const char *machine);
 
+/* After the machines directory changed (qwdctl machines fetch): drops the ready images of
+ * machines that are gone, refused or replaced, and builds the images of warm_at_start machines
+ * that have none. */
+void helper_warm_rescan(helper *h);
+
 /* Readiness checks, save progress, build deadlines. Returns whether a template is being built
  * (the loop then ticks fast). */
 int helper_warm_tick(helper *h);

@@ -137,6 +137,11 @@ static void stop_stale(helper *h, apr_pool_t *pool)
         kill(pid, SIGTERM);
         wait_or_kill(pid, STOP_WAIT_MS, 0);
     }
+    /* Its connection children outlive it (the death signal reaches only websockify itself),
+     * holding the listening socket it gave them: the new one could not bind. */
+    if (pid > 1 && helper_group_signal(pid, h->config->token_dir, SIGKILL) > 0) {
+        helper_log_info(QWDLOGNO(05902) "stopped the connections of a previous websockify");
+    }
     unlink(pid_file(pool, h));
 }
 
@@ -249,7 +254,8 @@ static void spawn(helper *h)
     int error = pipe2(output, O_CLOEXEC) == 0 ? 0 : errno;
     if (!error) {
         fcntl(output[0], F_SETFL, O_NONBLOCK);
-        error = helper_spawn(argv, output[1], SPAWN_DIE_WITH_PARENT, &w->pid);
+        /* its own process group: its connection children (one per viewer) go with it */
+        error = helper_spawn(argv, output[1], SPAWN_DIE_WITH_PARENT | SPAWN_NEW_SESSION, &w->pid);
         close(output[1]);
         if (error
             || !(w->output_watch = helper_watch_fd(h->events, output[0], POLLIN, read_output, w))) {
@@ -272,7 +278,7 @@ static void spawn(helper *h)
         exited(h, 0, W_EXITCODE(SPAWN_EXEC_FAILED, 0));
     }
     else {
-        w->started = apr_time_now();
+        w->started = helper_clock_now();
         w->restart_at = 0;
         helper_fs_write_atomic(scratch, pid_file(scratch, h), NULL,
                                apr_psprintf(scratch, "%d\n", (int)w->pid), 0600);
@@ -327,11 +333,16 @@ static void exited(void *data, pid_t pid, int status)
 {
     helper *h = data;
     helper_websockify *w = h->websockify;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = helper_clock_now();
     if (w->pid && now - w->started > apr_time_from_sec(STABLE_RUN_S)) {
         w->backoff_s = 1;
     }
     w->pid = 0;
+    /* Connection children of the dead websockify hold its listening socket: the next one could
+     * not bind while a viewer stays open. Their viewers reconnect to the next one. */
+    if (pid > 1) {
+        kill(-pid, SIGKILL);
+    }
     if (h->stopping) {
         return;
     }
@@ -347,7 +358,7 @@ static void exited(void *data, pid_t pid, int status)
 void helper_websockify_tick(helper *h)
 {
     helper_websockify *w = h->websockify;
-    if (!w->pid && w->restart_at && apr_time_now() >= w->restart_at) {
+    if (!w->pid && w->restart_at && helper_clock_now() >= w->restart_at) {
         spawn(h);
     }
 }
@@ -361,6 +372,7 @@ void helper_websockify_stop(helper *h)
         helper_unwatch_child(h->events, w->pid);
         kill(w->pid, SIGTERM);
         wait_or_kill(w->pid, STOP_WAIT_MS, 1);
+        kill(-w->pid, SIGKILL); /* connections still open: the helper stops, so do they */
         w->pid = 0;
     }
     if (w->output_fd >= 0) {

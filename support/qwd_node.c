@@ -262,10 +262,14 @@ static void take_secret(node_job *job)
 static qwd_vm_profile node_profile(node_job *job)
 {
     const helper_config *config = job->h.config;
-    apr_array_header_t *machines = helper_machines_scan(job->pool, config->machines_dir);
+    apr_array_header_t *machines =
+        helper_machines_scan(job->pool, config->machines_dir, &job->h.host);
     const helper_machine *machine = helper_machines_find(machines, job->machine);
     if (!machine) {
         fail(job, "machine %s is not in %s on this node", job->machine, config->machines_dir);
+    }
+    if (machine->problem) {
+        fail(job, "machine %s cannot be started on this node: %s", job->machine, machine->problem);
     }
     if (strcmp(machine->format, job->format)) {
         fail(job, "machine %s is a %s image on this node, %s on the web host", job->machine,
@@ -651,10 +655,12 @@ static int build_warm(node_job *job)
     for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
         unlink(qwd_session_file(job->pool, job->dir, leftovers[i]));
     }
-    json_t *meta = json_pack("{s:s, s:s, s:s, s:o*, s:I}", "key", apr_filepath_name_get(final),
-                             "argv_hash", clone_hash(job, &profile), "qemu_binary",
-                             job->h.host.qemu_binary, "master", file_identity(profile.image_path),
-                             "build_ms", (json_int_t)apr_time_as_msec(apr_time_now() - started));
+    json_t *meta =
+        json_pack("{s:s, s:s, s:s, s:o*, s:I}", "key", apr_filepath_name_get(final), "argv_hash",
+                  clone_hash(job, &profile), "qemu_binary",
+                  qwd_vm_spec_make(&job->h.host, &profile, "ID", "/DIR", "/DIR/disk").qemu_binary,
+                  "master", file_identity(profile.image_path), "build_ms",
+                  (json_int_t)apr_time_as_msec(apr_time_now() - started));
     char *text = json_dumps(meta, JSON_INDENT(1));
     json_decref(meta);
     error = text ? helper_fs_write_atomic(
@@ -686,7 +692,9 @@ int main(int argc, char **argv)
     set_signals();
     parse_command_line(&job, argc, argv);
     job.job_id = getenv("SLURM_JOB_ID");
-    job.h.host.qemu_binary = helper_config_qemu(job.h.config, "x86_64");
+    job.h.host.qemu_x86_64 = helper_config_qemu(job.h.config, QWD_ARCH_X86_64);
+    job.h.host.qemu_aarch64 = helper_config_qemu(job.h.config, QWD_ARCH_AARCH64);
+    job.h.host.firmware_aarch64 = job.h.config->firmware_aarch64;
     job.h.host.nic_model = job.h.config->nic_model;
     helper_accel_resolve(&job.h);
     if (job.warm) {

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* qwdctl: the administrator's command line for qwd-helper (start, status, stop, machines,
- * load), speaking the same protocol and client code as mod_qwd. */
+ * load, warm), speaking the same protocol and client code as mod_qwd; machines list and fetch
+ * work on the machine catalogue (qwdctl_machines.c). */
+#include "helper_config.h"
 #include "qwd_proto_client.h"
 #include "qwd_protocol.h"
 #include "qwd_warm.h"
+#include "qwdctl_machines.h"
+#include "qwdctl_ops.h"
 
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_VIEWER_BASE "http://127.0.0.1:6080/vnc.html"
@@ -21,6 +27,8 @@
 #define WARM_WAIT_POLLS 1200 /* every 0.5 s: 10 minutes */
 /* The largest number an option takes. */
 #define OPTION_INT_MAX (1 << 30)
+/* Most machine names one machines fetch takes. */
+#define NAMES_MAX 64
 
 typedef struct options {
     const char *socket;
@@ -37,37 +45,54 @@ typedef struct options {
     int warm_list, no_wait;
     const char *warm_drop; /* MACHINE or "all" */
     const char *command;
-    const char *argument; /* MACHINE or ID */
+    const char *argument;         /* MACHINE or ID; "list" or "fetch" after machines */
+    const char *names[NAMES_MAX]; /* machines fetch NAME... */
+    int name_count;
+    qwdctl_machines_options machines;
 } options;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: qwdctl [--socket PATH] COMMAND [ARGS] [--json]\n"
-                 "commands:\n"
-                 "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
-                 "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
-                 "                [--share NAME]... [--script NAME | --script-file FILE]\n"
-                 "                [--scratch GIB] [--gpu]\n"
-                 "                 start a VM; prints its session id, token and viewer URL\n"
-                 "  status [ID]    one session, or every live session without ID\n"
-                 "  list           every live session\n"
-                 "  stop ID|all    stop one session, or every session (purge)\n"
-                 "  machines       the machines the helper can start\n"
-                 "  load           host load and the helper's usage and limits\n"
-                 "  warm MACHINE [--cpu N] [--memory MIB] [--video V] [--no-wait]\n"
-                 "                 build the warm image of a profile (waits until it is ready)\n"
-                 "  warm --list    the warm images and their state\n"
-                 "  warm --drop MACHINE|all\n"
-                 "                 drop the warm images of a machine, or all of them\n"
-                 "options:\n"
-                 "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
-                 ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
-                 "  --viewer-base URL   noVNC page for the viewer URL (default $" VIEWER_BASE_ENV
-                 ", else " DEFAULT_VIEWER_BASE ");\n"
-                 "                      the URL printed is URL?path=websockify?token=TOKEN\n"
-                 "  --json              print the helper's JSON reply\n"
-                 "  --help              this text\n"
-                 "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n");
+    fprintf(
+        out,
+        "usage: qwdctl [--socket PATH] COMMAND [ARGS] [--json]\n"
+        "commands:\n"
+        "  start MACHINE [--cpu N] [--memory MIB] [--lifetime S] [--owner NAME]\n"
+        "                [--video std|virtio|qxl|cirrus] [--viewer-base URL]\n"
+        "                [--share NAME]... [--script NAME | --script-file FILE]\n"
+        "                [--scratch GIB] [--gpu]\n"
+        "                 start a VM; prints its session id, token and viewer URL\n"
+        "  status [ID]    one session, or every live session without ID\n"
+        "  list           every live session\n"
+        "  stop ID|all    stop one session, or every session (purge)\n"
+        "  machines       the machines the helper can start\n"
+        "  machines list  the catalogue's machines: installed, outdated, available,\n"
+        "                 and the directory's others (local)\n"
+        "  machines fetch [NAME...]\n"
+        "                 download catalogue entries (all without NAME), verify their\n"
+        "                 sha256, place them, and have the helper rescan\n"
+        "  load           host load and the helper's usage and limits\n"
+        "  warm MACHINE [--cpu N] [--memory MIB] [--video V] [--no-wait]\n"
+        "                 build the warm image of a profile (waits until it is ready)\n"
+        "  warm --list    the warm images and their state\n"
+        "  warm --drop MACHINE|all\n"
+        "                 drop the warm images of a machine, or all of them\n"
+        "%s"
+        "options:\n"
+        "  --socket PATH       the helper's socket (default $" QWD_PROTO_SOCKET_ENV
+        ", else " QWD_PROTO_DEFAULT_SOCKET ")\n"
+        "  --viewer-base URL   noVNC page for the viewer URL (default $" VIEWER_BASE_ENV
+        ", else " DEFAULT_VIEWER_BASE ");\n"
+        "                      the URL printed is URL?path=websockify?token=TOKEN\n"
+        "  --json              print the helper's JSON reply\n"
+        "  --config FILE       machines list/fetch: the helper's configuration, for\n"
+        "                      machines_dir, catalogue and socket (default " HELPER_DEFAULT_CONFIG
+        ")\n"
+        "  --catalogue FILE    machines list/fetch: the catalogue to read\n"
+        "  --machines-dir DIR  machines list/fetch: the machines directory\n"
+        "  --help              this text\n"
+        "Errors are printed as \"qwdctl: CODE: message\" with a non-zero exit status.\n",
+        qwdctl_ops_usage);
 }
 
 static int positive(const char *text)
@@ -126,6 +151,15 @@ static void parse(int argc, char **argv, options *opt)
         else if (!strcmp(arg, "--video")) {
             opt->video = value;
         }
+        else if (!strcmp(arg, "--config")) {
+            opt->machines.config = value;
+        }
+        else if (!strcmp(arg, "--catalogue")) {
+            opt->machines.catalogue = value;
+        }
+        else if (!strcmp(arg, "--machines-dir")) {
+            opt->machines.machines_dir = value;
+        }
         else if (!strcmp(arg, "--cpu")) {
             opt->cpu = positive(value);
         }
@@ -162,6 +196,10 @@ static void parse(int argc, char **argv, options *opt)
             }
             else if (!opt->argument) {
                 opt->argument = arg;
+            }
+            else if (!strcmp(opt->command, "machines") && !strcmp(opt->argument, "fetch")
+                     && opt->name_count < NAMES_MAX) {
+                opt->names[opt->name_count++] = arg;
             }
             else {
                 fprintf(stderr, "qwdctl: bad_argument: unexpected \"%s\"\n", arg);
@@ -219,10 +257,15 @@ static void print_warm_line(json_t *w)
 {
     json_t *problem = json_object_get(w, "problem");
     json_t *size = json_object_get(w, "size_bytes");
-    char size_text[32] = "";
+    json_t *created = json_object_get(w, "created");
+    char size_text[64] = "";
     if (json_is_integer(size)) {
-        snprintf(size_text, sizeof size_text, " size=%lldMB",
-                 (long long)(json_integer_value(size) / 1000000));
+        /* how old a ready image is: seconds since it was built */
+        long long age = json_is_integer(created)
+                            ? (long long)time(NULL) - (long long)json_integer_value(created)
+                            : 0;
+        snprintf(size_text, sizeof size_text, " size=%lldMB age=%llds",
+                 (long long)(json_integer_value(size) / 1000000), age < 0 ? 0 : age);
     }
     printf("%-32s %-8s cpu=%lld mem=%lldMiB video=%s%s%s%s\n",
            json_string_value(json_object_get(w, "key")),
@@ -413,10 +456,15 @@ static void print_result(apr_pool_t *pool, const options *opt, const char *op, j
         size_t i;
         json_t *m;
         json_array_foreach (json_object_get(result, "machines"), i, m) {
-            printf("%-24s %-6s %12lld  %s\n", json_string_value(json_object_get(m, "name")),
+            json_t *problem = json_object_get(m, "problem");
+            printf("%-24s %-6s %-8s %12lld  %s%s%s\n",
+                   json_string_value(json_object_get(m, "name")),
                    json_string_value(json_object_get(m, "format")),
+                   json_string_value(json_object_get(m, "arch")),
                    json_integer_value(json_object_get(m, "virtual_size")),
-                   json_string_value(json_object_get(m, "description")));
+                   json_string_value(json_object_get(m, "description")),
+                   json_is_string(problem) ? " unusable: " : "",
+                   json_is_string(problem) ? json_string_value(problem) : "");
         }
     }
     else if (!strcmp(op, QWD_OP_WARM)) {
@@ -450,14 +498,39 @@ static int report_error(json_t *error)
     return 1;
 }
 
+/* machines list and machines fetch: the catalogue's commands. */
+static int run_catalogue(apr_pool_t *pool, options *opt)
+{
+    opt->machines.socket = opt->socket;
+    opt->machines.json = opt->json;
+    if (!strcmp(opt->argument, "list")) {
+        return qwdctl_machines_list(pool, &opt->machines);
+    }
+    if (!strcmp(opt->argument, "fetch")) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int status = qwdctl_machines_fetch(pool, &opt->machines, opt->names, opt->name_count);
+        curl_global_cleanup();
+        return status;
+    }
+    fprintf(stderr, "qwdctl: bad_argument: machines takes list or fetch (or nothing)\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     options opt = {0};
-    parse(argc, argv, &opt);
     apr_initialize();
     atexit(apr_terminate);
+    int status = qwdctl_ops_main(argc, argv); /* the operator commands (qwdctl_ops.c) */
+    if (status >= 0) {
+        return status;
+    }
+    parse(argc, argv, &opt);
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);
+    if (!strcmp(opt.command, "machines") && opt.argument) {
+        return run_catalogue(pool, &opt);
+    }
 
     const char *op;
     json_t *arguments = qwd_json_pool_bind(pool, request_for(&opt, &op));

@@ -7,9 +7,40 @@ import tempfile
 
 import pytest
 
-from qwdtest import procs, vm
+from qwdtest import env, procs, vm
 from qwdtest.helper import Helper
 from qwdtest.httpd import Httpd
+
+
+if env.SANITIZERS:
+    # the helper, qwdctl and whatever else of the build a test runs inherit these
+    os.makedirs(env.SANITIZER_DIR, exist_ok=True)
+    os.chmod(env.SANITIZER_DIR, 0o1777)  # Apache's workers (www-data) write there too
+    os.environ.update(env.sanitizer_env())
+
+
+def sanitizer_reports():
+    try:
+        return {name for name in os.listdir(env.SANITIZER_DIR) if name.startswith("report")}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_report():
+    """With --enable-sanitizers: fails the test during which any ASan/UBSan report appeared
+    (kept in SANITIZER_DIR as report.PID)."""
+    if not env.SANITIZERS:
+        yield
+        return
+    before = sanitizer_reports()
+    yield
+    new = sorted(sanitizer_reports() - before)
+    texts = []
+    for name in new:
+        with open(os.path.join(env.SANITIZER_DIR, name), errors="replace") as f:
+            texts.append(f"--- {name}\n{f.read()[:6000]}")
+    assert not new, "sanitizer reports:\n" + "\n".join(texts)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from qwdtest.private import paths_open_to_others
 TEST_ONLY_PACKAGES = {
     "chromium", "nodejs", "npm", "npm:playwright-core", "slapd", "ldap-utils", "dovecot-imapd",
     "python3-aiosmtpd", "python3-ldap3", "wrk", "zbar-tools", "librsvg2-bin", "clang-format-16",
-    "python3-pytest", "python3-websocket",
+    "python3-pytest", "python3-websocket", "clang", "libfuzzer-14-dev", "valgrind",
 }
 
 

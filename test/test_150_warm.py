@@ -164,6 +164,35 @@ def test_restored_start_answers_console_and_rfb_and_stop_keeps_the_image(warm):
     assert warm_entry(warm)["state"] == "ready"
 
 
+def metric_values(helper):
+    """{(name, frozenset(labels)): value} of the helper's metrics (a histogram: its count)."""
+    return {(f["name"], frozenset(s["labels"].items())): s.get("value", s.get("count"))
+            for f in helper.call("metrics")["families"] for s in f["samples"]}
+
+
+def test_metrics_count_restored_starts_and_the_warm_images(warm):
+    before = metric_values(warm)
+    session = start(warm, requested_at=time.time())
+    warm.wait_state(session["id"], "running", timeout=30)
+    assert warm.call("status", id=session["id"])["boot"] == "restored"
+    after = metric_values(warm)
+
+    def delta(name, **labels):
+        key = (name, frozenset(labels.items()))
+        return after[key] - before[key]
+    assert delta("qwd_session_starts_total", boot="restored", result="ok") == 1
+    assert delta("qwd_session_start_seconds", boot="restored") == 1
+    assert delta("qwd_session_starts_total", boot="cold", result="ok") == 0
+    assert delta("qwd_session_start_seconds", boot="cold") == 0
+    # the gauges say what warm_list says
+    images = warm.call("warm_list")["warm"]
+    ready = [w for w in images if w["state"] == "ready"]
+    assert after[("qwd_warm_images", frozenset({("state", "ready")}))] == len(ready) >= 1
+    assert after[("qwd_warm_images_bytes", frozenset())] == \
+        sum(w["size_bytes"] for w in ready) > 1 << 16
+    stop_and_check(warm, session)
+
+
 def pss_mib(pid):
     with open(f"/proc/{pid}/smaps_rollup") as f:
         return sum(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024

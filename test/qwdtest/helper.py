@@ -25,6 +25,9 @@ class HelperError(Exception):
         super().__init__(f"{self.code}: {self.message}")
 
 
+VALGRIND_DIR = os.environ.get("QWD_HELPER_VALGRIND")
+
+
 class HelperConnection:
     """One protocol connection: greeting read, optional hello sent."""
 
@@ -82,8 +85,9 @@ class Helper:
 
     def __init__(self, workdir, machines_dir, extra_env=None, **overrides):
         self.workdir = workdir
-        # extra environment (a Slurm cluster's SLURM_CONF for the Slurm backend's commands)
-        self.extra_env = extra_env
+        # extra_env: variables added to the helper's environment (a Slurm cluster's SLURM_CONF
+        # for the Slurm backend's commands; test_700: a wall-clock shim)
+        self.extra_env = dict(extra_env or {})
         self.socket = os.path.join(workdir, "helper.sock")
         self.state_dir = os.path.join(workdir, "state")
         self.state_dir_mode = 0o700
@@ -130,9 +134,18 @@ class Helper:
     def start(self, timeout=15):
         make_private_dir(self.state_dir, self.state_dir_mode)
         self.write_config()
-        self.process = procs.spawn([env.HELPER, "--config", self.config_path, "--foreground"],
-                                   self.log_path,
-                                   env=dict(os.environ, **self.extra_env) if self.extra_env else None)
+        argv = [env.HELPER, "--config", self.config_path, "--foreground"]
+        if VALGRIND_DIR:
+            # QWD_HELPER_VALGRIND=DIR: the helper under memcheck, a report per process in DIR
+            # (docs/testing.md); everything is slower, so is the wait for its socket
+            os.makedirs(VALGRIND_DIR, exist_ok=True)
+            argv = ["valgrind", "--tool=memcheck", "--leak-check=full",
+                    "--show-leak-kinds=definite,indirect,possible",
+                    f"--log-file={VALGRIND_DIR}/helper.%p.log"] + argv
+            timeout = max(timeout, 120)
+        self.process = procs.spawn(argv, self.log_path,
+                                   env={**os.environ, **self.extra_env} if self.extra_env
+                                   else None)
 
         def ready():
             if self.process.poll() is not None:

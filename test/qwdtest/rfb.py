@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Speaks enough RFB to prove a VM's display answers (through a websocket — websockify or
-Apache — or on a Unix socket: QEMU's, or the relay's), and to be a viewer: handshake, screen
-updates, keys, and any bytes a misbehaving client might send."""
+Apache — or on a Unix socket: QEMU's, or the relay's), to read a whole screen through a
+websocket as noVNC does, and to be a viewer: handshake, screen updates, keys, and any bytes a
+misbehaving client might send."""
 import socket
 import struct
 import time
@@ -76,6 +77,67 @@ def open_at_once(ws_url, timeout=30, interval=0.01, subprotocols=("binary",)):
         outcomes.append("closed")
         time.sleep(interval)
     return b"", outcomes
+
+
+class _WebsocketStream:
+    """Reads exact byte counts from a binary websocket (frames split RFB messages anywhere)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.buffer = b""
+
+    def read(self, count):
+        while len(self.buffer) < count:
+            frame = self.ws.recv()
+            if not frame:
+                raise ConnectionError("the websocket closed")
+            self.buffer += frame if isinstance(frame, bytes) else frame.encode()
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
+
+
+def websocket_rfb_screen(ws_url, timeout=30, subprotocols=("binary",)):
+    """Opens ws_url, logs into the RFB server without a password (security type None), asks
+    for the whole framebuffer in raw 32-bit pixels and returns (width, height, colours): the
+    number of distinct pixel values on the screen (1: blank)."""
+    ws = websocket.create_connection(ws_url, timeout=timeout, subprotocols=list(subprotocols))
+    try:
+        stream = _WebsocketStream(ws)
+        stream.read(12)
+        ws.send_binary(b"RFB 003.008\n")
+        types = stream.read(stream.read(1)[0])
+        assert 1 in types, f"the server offers no security type None: {list(types)}"
+        ws.send_binary(b"\x01")
+        assert struct.unpack(">I", stream.read(4))[0] == 0, "security handshake failed"
+        ws.send_binary(b"\x01")  # ClientInit: shared
+        width, height = struct.unpack(">HH", stream.read(4))
+        stream.read(16)  # the server's pixel format
+        stream.read(struct.unpack(">I", stream.read(4))[0])  # the desktop's name
+        # SetPixelFormat: 32 bpp, depth 24, little-endian true colour 8:8:8
+        ws.send_binary(struct.pack(">B3xBBBBHHHBBB3x", 0, 32, 24, 0, 1, 255, 255, 255,
+                                   16, 8, 0))
+        ws.send_binary(struct.pack(">BxHi", 2, 1, 0))  # SetEncodings: raw only
+        ws.send_binary(struct.pack(">BBHHHH", 3, 0, 0, 0, width, height))
+        pixels = set()
+        while True:
+            kind = stream.read(1)[0]
+            if kind == 0:  # FramebufferUpdate
+                stream.read(1)
+                for _ in range(struct.unpack(">H", stream.read(2))[0]):
+                    x, y, w, h, encoding = struct.unpack(">HHHHi", stream.read(12))
+                    assert encoding == 0, f"unexpected encoding {encoding}"
+                    data = stream.read(w * h * 4)
+                    pixels.update(data[i:i + 3] for i in range(0, len(data), 4))
+                return width, height, len(pixels)
+            if kind == 2:  # Bell
+                continue
+            if kind == 3:  # ServerCutText
+                stream.read(3)
+                stream.read(struct.unpack(">I", stream.read(4))[0])
+                continue
+            raise AssertionError(f"unexpected RFB message type {kind}")
+    finally:
+        ws.close()
 
 
 def link_ticket(link, timeout=30, ca_cert=None):

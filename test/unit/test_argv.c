@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of the QEMU command line: exact argv for a disk and an ISO profile, kvm's -cpu,
- * and the refusals (socket path length, unknown video). */
+/* Unit tests of the QEMU command line: exact argv for a disk and an ISO profile on x86_64 and
+ * aarch64, kvm's -cpu, the accelerator of guests of another arch, and the refusals (socket
+ * path length, unknown video, a video the arch has not). */
 #include "unit.h"
 
 #include "qwd_argv.h"
@@ -220,7 +221,7 @@ UNIT_TEST(vm_spec_of_a_profile_is_the_session_spec)
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);
     qwd_vm_host host = {
-        .qemu_binary = "/usr/bin/qemu-system-x86_64", .accel = "tcg", .nic_model = "e1000"};
+        .qemu_x86_64 = "/usr/bin/qemu-system-x86_64", .accel = "tcg", .nic_model = "e1000"};
     qwd_vm_profile profile = disk_profile();
     qwd_vm_spec expected = disk_spec();
     qwd_vm_spec spec = qwd_vm_spec_make(&host, &profile, expected.session_id, expected.session_dir,
@@ -293,6 +294,126 @@ UNIT_TEST(profile_copy_owns_its_strings)
     CHECK_STR(copy.image_path, "/m/tiny.qcow2");
     CHECK(copy.cpu == 2 && copy.memory_mib == 512);
     apr_pool_destroy(pool);
+}
+
+static qwd_vm_spec aarch64_spec(void)
+{
+    qwd_vm_spec spec = disk_spec();
+    spec.qemu_binary = "/usr/bin/qemu-system-aarch64";
+    spec.arch = QWD_ARCH_AARCH64;
+    spec.firmware = "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd";
+    return spec;
+}
+
+UNIT_TEST(argv_exact_for_an_aarch64_disk_image)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = aarch64_spec();
+    const char **argv;
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    CHECK_STR(joined(pool, argv),
+              "/usr/bin/qemu-system-aarch64 -name qwd-0123456789abcdef0123456789abcdef"
+              " -machine virt-7.2,gic-version=max -accel tcg -cpu max -m 512 -smp 2 -nodefaults"
+              " -no-user-config -display none -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd"
+              " -device virtio-gpu-pci -device qemu-xhci,id=qwd-usb"
+              " -device usb-kbd,bus=qwd-usb.0 -device usb-tablet,bus=qwd-usb.0"
+              " -device virtio-balloon -nic user,model=e1000"
+              " -drive file=/s/0123456789abcdef0123456789abcdef/disk.qcow2,format=qcow2,if=virtio"
+              " -vnc unix:/s/0123456789abcdef0123456789abcdef/vnc.sock,share=force-shared"
+              " -qmp unix:/s/0123456789abcdef0123456789abcdef/qmp.sock,server=on,wait=off"
+              " -chardev socket,id=serial0,path=/s/0123456789abcdef0123456789abcdef/serial.sock"
+              ",server=on,wait=off,logfile=/s/0123456789abcdef0123456789abcdef/serial.log"
+              " -serial chardev:serial0"
+              " -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    /* std is ramfb; the ISO is a SCSI CD-ROM that boots first; RAM in a file as on x86_64 */
+    spec.video = "std";
+    spec.cdrom_path = "/m/a.iso";
+    spec.ram_path = "/w/ram.bin";
+    CHECK(qwd_argv_build(pool, &spec, &argv) == NULL);
+    const char *line = joined(pool, argv);
+    CHECK(strstr(line, " -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd -device ramfb ") != NULL);
+    CHECK(strstr(line, " -drive file=/m/a.iso,format=raw,if=none,id=qwd-cd,media=cdrom,"
+                       "readonly=on -device virtio-scsi-pci,id=qwd-scsi"
+                       " -device scsi-cd,bus=qwd-scsi.0,drive=qwd-cd,bootindex=0 -vnc ")
+          != NULL);
+    CHECK(strstr(line, " -machine virt-7.2,gic-version=max,memory-backend=ram0 ") != NULL);
+    /* nothing x86 about it */
+    CHECK(strstr(line, "i440fx") == NULL && strstr(line, "-vga") == NULL
+          && strstr(line, "vmgenid") == NULL && strstr(line, "-boot") == NULL);
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(argv_aarch64_refuses_x86_displays_and_a_missing_firmware_or_qemu)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_vm_spec spec = aarch64_spec();
+    const char **argv;
+    spec.video = "qxl";
+    CHECK(strstr(qwd_argv_build(pool, &spec, &argv), "not available"));
+    spec = aarch64_spec();
+    spec.firmware = NULL;
+    CHECK(strstr(qwd_argv_build(pool, &spec, &argv), "firmware"));
+    spec = aarch64_spec();
+    spec.qemu_binary = NULL;
+    CHECK(strstr(qwd_argv_build(pool, &spec, &argv), "aarch64"));
+    spec = aarch64_spec();
+    spec.arch = "riscv64";
+    CHECK(qwd_argv_build(pool, &spec, &argv) != NULL);
+    CHECK(qwd_argv_video_is_valid_for(QWD_ARCH_AARCH64, "virtio"));
+    CHECK(!qwd_argv_video_is_valid_for(QWD_ARCH_AARCH64, "cirrus"));
+    CHECK(qwd_argv_video_is_valid_for(NULL, "cirrus"));
+    CHECK_STR(qwd_argv_default_video(QWD_ARCH_AARCH64), "virtio");
+    CHECK_STR(qwd_argv_default_video(NULL), "std");
+    CHECK_STR(qwd_argv_machine_type(NULL), "pc-i440fx-7.2");
+    CHECK(qwd_argv_arch_is_valid(NULL) && qwd_argv_arch_is_valid("aarch64"));
+    CHECK(!qwd_argv_arch_is_valid("arm64"));
+    apr_pool_destroy(pool);
+}
+
+UNIT_TEST(vm_spec_runs_the_hosts_arch_under_its_accel_and_others_under_tcg)
+{
+    qwd_vm_host host = {.arch = QWD_ARCH_X86_64,
+                        .accel = "kvm",
+                        .cpu_model = "host",
+                        .nic_model = "virtio-net-pci",
+                        .qemu_x86_64 = "/usr/bin/qemu-system-x86_64",
+                        .qemu_aarch64 = "/usr/bin/qemu-system-aarch64",
+                        .firmware_aarch64 = "/fw/QEMU_EFI.fd"};
+    qwd_vm_profile profile = disk_profile();
+    qwd_vm_spec spec = qwd_vm_spec_make(&host, &profile, "ID", "/DIR", "/DIR/disk");
+    CHECK_STR(spec.qemu_binary, "/usr/bin/qemu-system-x86_64");
+    CHECK_STR(spec.accel, "kvm");
+    CHECK_STR(spec.cpu_model, "host");
+    CHECK(spec.firmware == NULL);
+    profile.arch = QWD_ARCH_AARCH64;
+    spec = qwd_vm_spec_make(&host, &profile, "ID", "/DIR", "/DIR/disk");
+    CHECK_STR(spec.qemu_binary, "/usr/bin/qemu-system-aarch64");
+    CHECK_STR(spec.accel, "tcg");
+    CHECK(spec.cpu_model == NULL); /* the emulator's default: max */
+    CHECK_STR(spec.firmware, "/fw/QEMU_EFI.fd");
+    /* on an aarch64 host it is the other way round */
+    host.arch = QWD_ARCH_AARCH64;
+    spec = qwd_vm_spec_make(&host, &profile, "ID", "/DIR", "/DIR/disk");
+    CHECK_STR(spec.accel, "kvm");
+    CHECK_STR(spec.cpu_model, "host");
+    profile.arch = NULL;
+    spec = qwd_vm_spec_make(&host, &profile, "ID", "/DIR", "/DIR/disk");
+    CHECK_STR(spec.accel, "tcg");
+    CHECK_STR(spec.arch, QWD_ARCH_X86_64);
+}
+
+UNIT_TEST(aarch64_ramfb_profiles_cannot_be_saved)
+{
+    qwd_vm_profile profile = disk_profile();
+    CHECK(qwd_argv_profile_unsaveable(&profile) == NULL);
+    profile.video = "std";
+    CHECK(qwd_argv_profile_unsaveable(&profile) == NULL);
+    profile.arch = QWD_ARCH_AARCH64;
+    CHECK(strstr(qwd_argv_profile_unsaveable(&profile), "ramfb"));
+    profile.video = "virtio";
+    CHECK(qwd_argv_profile_unsaveable(&profile) == NULL);
 }
 
 UNIT_TEST(argv_host_folders_seed_and_passthrough)

@@ -112,3 +112,19 @@ UNIT_TEST(ticket_of_a_share_names_its_session_and_share)
     }
     apr_pool_destroy(f.pool);
 }
+
+/* Found by fuzzing (test/fuzz/corpus/links/empty-ticket): a ticket with no field at all ("",
+ * ".", "...") made the check read apr_strtok's unset state and crash the Apache child. */
+UNIT_TEST(ticket_without_fields_is_refused)
+{
+    stub_fixture f;
+    stub_fixture_open(&f);
+    const char *empty[] = {"", ".", "...", "....", SESSION ".", SESSION ".1.", SESSION ".1." NONCE};
+    qwd_ticket_t checked;
+    const char *why;
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        CHECK(qwd_ticket_check(f.q, empty[i], &checked, &why) == NULL);
+        CHECK_STR(why, "malformed ticket");
+    }
+    apr_pool_destroy(f.pool);
+}

@@ -73,3 +73,18 @@ UNIT_TEST(warm_key_names_the_profile)
     CHECK_STR(qwd_warm_key(pool, "tiny.qcow2", 1, 256, "std"), "tiny.qcow2-1c-256m-std");
     apr_pool_destroy(pool);
 }
+
+UNIT_TEST(warm_sidecar_names_the_machines_arch)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    qwd_warm_sidecar sidecar = defaults();
+    CHECK(qwd_warm_sidecar_parse(pool, "warm_at_start = no\n", &sidecar) == NULL);
+    CHECK(sidecar.arch == NULL); /* x86_64 */
+    CHECK(qwd_warm_sidecar_parse(pool, "arch = aarch64\n", &sidecar) == NULL);
+    CHECK_STR(sidecar.arch, "aarch64");
+    /* any word is kept: the machine list says when the helper does not know it */
+    CHECK(qwd_warm_sidecar_parse(pool, "arch = riscv64\n", &sidecar) == NULL);
+    CHECK_STR(sidecar.arch, "riscv64");
+    apr_pool_destroy(pool);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Reads /proc/PID/stat (utime, stime, starttime), /proc/uptime, /proc/PID/smaps_rollup (Rss,
+ * Pss) and stat(2) of the overlay (its allocated blocks, not its virtual size). QEMU runs as
+ * the helper's user, so every file is the helper's to read. */
+#include "helper_usage.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROC_LINE_MAX 1024
+#define BYTES_PER_KIB 1024
+#define STAT_BLOCK_BYTES 512
+#define PERCENT 100
+
+/* utime + stime and the start time, in clock ticks. Returns 0 when read. */
+static int read_stat(pid_t pid, unsigned long long *ticks, unsigned long long *start)
+{
+    char path[64], line[PROC_LINE_MAX];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        return -1;
+    }
+    char *got = fgets(line, sizeof line, file);
+    fclose(file);
+    /* the command name (field 2) may hold spaces and parentheses: fields count after its
+     * last ')' */
+    char *rest = got ? strrchr(line, ')') : NULL;
+    unsigned long long utime, stime;
+    if (!rest
+        || sscanf(rest + 2,
+                  "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+                  "%llu",
+                  &utime, &stime, start)
+               != 3) {
+        return -1;
+    }
+    *ticks = utime + stime;
+    return 0;
+}
+
+static double uptime_seconds(void)
+{
+    double uptime = 0;
+    FILE *file = fopen("/proc/uptime", "r");
+    if (file) {
+        if (fscanf(file, "%lf", &uptime) != 1) {
+            uptime = 0;
+        }
+        fclose(file);
+    }
+    return uptime;
+}
+
+static void read_memory(pid_t pid, json_t *object)
+{
+    char path[64], line[PROC_LINE_MAX];
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        return;
+    }
+    unsigned long long kib;
+    while (fgets(line, sizeof line, file)) {
+        if (sscanf(line, "Rss: %llu kB", &kib) == 1) {
+            json_object_set_new(object, "rss_bytes",
+                                json_integer((json_int_t)(kib * BYTES_PER_KIB)));
+        }
+        else if (sscanf(line, "Pss: %llu kB", &kib) == 1) {
+            json_object_set_new(object, "pss_bytes",
+                                json_integer((json_int_t)(kib * BYTES_PER_KIB)));
+        }
+    }
+    fclose(file);
+}
+
+void helper_usage_read(pid_t pid, const char *disk, json_t *object)
+{
+    unsigned long long ticks, start;
+    long hz = sysconf(_SC_CLK_TCK);
+    if (pid > 1 && hz > 0 && read_stat(pid, &ticks, &start) == 0) {
+        double cpu = (double)ticks / (double)hz;
+        double alive = uptime_seconds() - (double)start / (double)hz;
+        json_object_set_new(object, "cpu_seconds", json_real(cpu));
+        json_object_set_new(object, "cpu_percent",
+                            json_real(alive > 0 ? PERCENT * cpu / alive : 0));
+        read_memory(pid, object);
+    }
+    struct stat info;
+    if (disk && stat(disk, &info) == 0) {
+        json_object_set_new(object, "disk_bytes",
+                            json_integer((json_int_t)info.st_blocks * STAT_BLOCK_BYTES));
+    }
+}

@@ -383,7 +383,8 @@ static void on_setup(void *data, short revents)
         setup_over(vm, QWD_SETUP_FAILED, "no memory");
         return;
     }
-    helper_watch_deadline(vm->setup_watch, helper_clock_now() + apr_time_from_msec(vm->setup_poll_ms));
+    helper_watch_deadline(vm->setup_watch,
+                          helper_clock_now() + apr_time_from_msec(vm->setup_poll_ms));
     vm->setup_poll_ms =
         vm->setup_poll_ms * 2 > SETUP_POLL_MAX_MS ? SETUP_POLL_MAX_MS : vm->setup_poll_ms * 2;
 }

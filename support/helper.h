@@ -26,6 +26,7 @@ typedef struct helper_warm_images helper_warm_images; /* helper_warm.c */
 typedef struct helper_websockify helper_websockify;   /* helper_websockify.c */
 typedef struct helper_metrics helper_metrics;         /* helper_metrics.c */
 typedef struct helper_journal helper_journal;         /* helper_journal.c */
+typedef struct helper_usage_cache helper_usage_cache; /* helper_usage.c */
 typedef struct helper_slurm helper_slurm;             /* helper_backend_slurm.c */
 
 typedef struct helper {
@@ -41,10 +42,11 @@ typedef struct helper {
     helper_sessions *sessions;
     helper_warm_images *warm;
     helper_websockify *websockify;
-    helper_metrics *metrics; /* counters of what the helper did, for the metrics op */
-    helper_journal *journal; /* what happened to sessions, for the events op */
-    helper_slurm *slurm;     /* NULL without the Slurm backend */
-    int stopping;            /* SIGTERM/SIGINT: the loop ends after this turn */
+    helper_metrics *metrics;   /* counters of what the helper did, for the metrics op */
+    helper_journal *journal;   /* what happened to sessions, for the events op */
+    helper_usage_cache *usage; /* the last reading of each VM, for the usage op */
+    helper_slurm *slurm;       /* NULL without the Slurm backend */
+    int stopping;              /* SIGTERM/SIGINT: the loop ends after this turn */
 } helper;
 
 #define HELPER_VERSION_STRING "qwd-helper 0.1.0"

@@ -64,6 +64,7 @@ static const config_key config_keys[] = {
     KEY(expiry_interval, KEY_INT, "2"),
     KEY(client_timeout, KEY_INT, "10"),
     KEY(ended_keep, KEY_INT, "600"),
+    KEY(usage_max_age, KEY_INT, "5"),
     KEY(warm_auto, KEY_BOOL, "yes"),
     KEY(warm_recipe, KEY_STRING, "shared"),
     KEY(warm_clone_hugepages, KEY_BOOL, "no"),
@@ -415,6 +416,7 @@ const char *helper_config_check(apr_pool_t *pool, helper_config *config)
         || (problem =
                 in_range(pool, "expiry_interval", config->expiry_interval, 1, INTERVAL_BOUND_S))
         || (problem = in_range(pool, "client_timeout", config->client_timeout, 1, INTERVAL_BOUND_S))
+        || (problem = in_range(pool, "usage_max_age", config->usage_max_age, 0, INTERVAL_BOUND_S))
         || (problem = in_range(pool, "max_scratch_gib", config->max_scratch_gib,
                                QWD_PROTO_MIN_SCRATCH_GIB, SCRATCH_GIB_BOUND))) {
         return problem;

@@ -44,7 +44,8 @@ typedef struct helper_config {
     int expiry_interval;
     int client_timeout;
     int ended_keep;
-    int warm_auto;            /* build a warm image after a profile's first cold start */
+    int usage_max_age; /* seconds a VM's reading answers the usage op before it is read again */
+    int warm_auto;     /* build a warm image after a profile's first cold start */
     const char *warm_recipe;  /* "shared" (RAM in a file clones map copy-on-write) or "stream" */
     int warm_clone_hugepages; /* restored clones may use transparent huge pages */
     int warm_budget_mib;      /* disk for ready warm images; 0: no limit */

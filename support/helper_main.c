@@ -8,6 +8,7 @@
 #include "helper_clients.h"
 #include "helper_config.h"
 #include "helper_events.h"
+#include "helper_usage.h"
 #include "helper_fs.h"
 #include "helper_journal.h"
 #include "helper_log.h"
@@ -253,6 +254,7 @@ int main(int argc, char **argv)
     int listen_fd = listen_socket(h);
     helper_metrics_init(h);
     helper_journal_init(h);
+    h->usage = helper_usage_cache_make(h->pool);
     helper_sessions_init(h, &helper_backend_local);
     if (!strcmp(h->config->backend, QWD_BACKEND_SLURM) || h->config->slurm_machines) {
         helper_slurm_init(h);

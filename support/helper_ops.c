@@ -14,6 +14,7 @@
 #include "helper_scripts.h"
 #include "helper_session.h"
 #include "helper_shares.h"
+#include "helper_events.h"
 #include "helper_usage.h"
 #include "helper_warm.h"
 #include "qwd_argv.h"
@@ -1052,11 +1053,15 @@ static void op_events(op_call *call)
                                     limit));
 }
 
-/* What each live session's VM uses on this host (sessions that run elsewhere are left out). */
+/* What each live session's VM uses on this host (sessions that run elsewhere are left out),
+ * as read at most usage_max_age seconds ago. */
 static void op_usage(op_call *call)
 {
     apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);
+    apr_time_t now = helper_clock_now();
+    apr_time_t max_age = apr_time_from_sec(call->h->config->usage_max_age);
     json_t *list = json_array();
+    helper_usage_cache_prune(call->h->usage, now, max_age);
     for (int i = 0; i < live->nelts; i++) {
         helper_session *s = APR_ARRAY_IDX(live, i, helper_session *);
         pid_t pid = helper_session_local_pid(s);
@@ -1064,7 +1069,8 @@ static void op_usage(op_call *call)
             continue;
         }
         json_t *usage = json_pack("{s:s, s:i}", "id", helper_session_id(s), "pid", (int)pid);
-        helper_usage_read(pid, helper_session_disk(s), usage);
+        helper_usage_cached(call->h->usage, helper_session_id(s), pid, helper_session_disk(s), now,
+                            max_age, usage);
         json_array_append_new(list, usage);
     }
     reply(call, json_pack("{s:o}", "sessions", list));

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Reads /proc/PID/stat (utime, stime, starttime), /proc/uptime, /proc/PID/smaps_rollup (Rss,
- * Pss) and stat(2) of the overlay (its allocated blocks, not its virtual size). QEMU runs as
- * the helper's user, so every file is the helper's to read. */
+ * Pss) and stat(2) of the overlay (its allocated blocks, not its virtual size), and keeps the
+ * last reading of each session a short while. QEMU runs as the helper's user, so every file is
+ * the helper's to read. */
 #include "helper_usage.h"
 
+#include <apr_hash.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,5 +95,82 @@ void helper_usage_read(pid_t pid, const char *disk, json_t *object)
     if (disk && stat(disk, &info) == 0) {
         json_object_set_new(object, "disk_bytes",
                             json_integer((json_int_t)info.st_blocks * STAT_BLOCK_BYTES));
+    }
+}
+
+/* One session's last reading. Entries are malloc'ed: the cache lives as long as the helper
+ * and entries come and go with sessions, which a pool would never give back. */
+typedef struct usage_entry {
+    char *session_id; /* the hash key */
+    pid_t pid;
+    apr_time_t read_at;
+    json_t *reading;
+} usage_entry;
+
+struct helper_usage_cache {
+    apr_hash_t *entries; /* session id → usage_entry */
+};
+
+static void entry_free(usage_entry *entry)
+{
+    json_decref(entry->reading);
+    free(entry->session_id);
+    free(entry);
+}
+
+static apr_status_t cache_cleanup(void *data)
+{
+    helper_usage_cache *cache = data;
+    for (apr_hash_index_t *i = apr_hash_first(NULL, cache->entries); i; i = apr_hash_next(i)) {
+        entry_free(apr_hash_this_val(i));
+    }
+    apr_hash_clear(cache->entries);
+    return APR_SUCCESS;
+}
+
+helper_usage_cache *helper_usage_cache_make(apr_pool_t *pool)
+{
+    helper_usage_cache *cache = apr_pcalloc(pool, sizeof *cache);
+    cache->entries = apr_hash_make(pool);
+    apr_pool_cleanup_register(pool, cache, cache_cleanup, apr_pool_cleanup_null);
+    return cache;
+}
+
+void helper_usage_cached(helper_usage_cache *cache, const char *session_id, pid_t pid,
+                         const char *disk, apr_time_t now, apr_time_t max_age, json_t *object)
+{
+    usage_entry *entry = apr_hash_get(cache->entries, session_id, APR_HASH_KEY_STRING);
+    if (!entry || entry->pid != pid || now - entry->read_at >= max_age) {
+        json_t *reading = json_object();
+        helper_usage_read(pid, disk, reading);
+        if (!entry) {
+            entry = calloc(1, sizeof *entry);
+            char *key = entry ? strdup(session_id) : NULL;
+            if (!key) {
+                free(entry);
+                json_object_update(object, reading); /* no memory to keep it: still answered */
+                json_decref(reading);
+                return;
+            }
+            entry->session_id = key;
+            apr_hash_set(cache->entries, entry->session_id, APR_HASH_KEY_STRING, entry);
+        }
+        json_decref(entry->reading);
+        entry->reading = reading;
+        entry->pid = pid;
+        entry->read_at = now;
+    }
+    json_object_update(object, entry->reading);
+}
+
+void helper_usage_cache_prune(helper_usage_cache *cache, apr_time_t now, apr_time_t max_age)
+{
+    /* APR allows removing the entry an iteration stands on */
+    for (apr_hash_index_t *i = apr_hash_first(NULL, cache->entries); i; i = apr_hash_next(i)) {
+        usage_entry *entry = apr_hash_this_val(i);
+        if (now - entry->read_at >= max_age) {
+            apr_hash_set(cache->entries, entry->session_id, APR_HASH_KEY_STRING, NULL);
+            entry_free(entry);
+        }
     }
 }

@@ -146,6 +146,30 @@ def test_usage_reports_cpu_memory_and_disk_of_each_vm(helper):
     helper.call("stop", id=session["id"])
 
 
+def test_usage_answers_a_reading_at_most_usage_max_age_old(make_helper_ops):
+    """A VM is read once per usage_max_age, not at every usage (smaps_rollup walks its page
+    tables); a session's first reading comes at once, and a reading is never older."""
+    helper = make_helper_ops(usage_max_age=3)
+    first = start_tiny(helper)
+    helper.wait_state(first["id"], "running")
+    readings, started = [], time.monotonic()
+    while time.monotonic() - started < 1.5:
+        readings.append({u["id"]: u for u in helper.call("usage")["sessions"]}[first["id"]])
+        time.sleep(0.1)
+    # cpu_percent counts on /proc/uptime (10 ms steps): a fresh reading would move it
+    assert all(reading == readings[0] for reading in readings), readings
+    second = start_tiny(helper, owner="bob")
+    helper.wait_state(second["id"], "running")
+    usage = {u["id"]: u for u in helper.call("usage")["sessions"]}
+    assert usage[second["id"]]["pid"] == helper.call("status", id=second["id"])["pid"]
+    assert usage[second["id"]]["pss_bytes"] > 1024 * 1024
+    time.sleep(max(0.0, started + 3.2 - time.monotonic()))
+    assert {u["id"]: u for u in helper.call("usage")["sessions"]}[first["id"]] != readings[0]
+    helper.call("stop", id=second["id"])
+    helper.call("stop", id=first["id"])
+    assert helper.call("usage")["sessions"] == []
+
+
 def test_extend_moves_the_end_within_max_lifetime(make_helper_ops):
     helper = make_helper_ops(max_lifetime=100, default_lifetime=60)
     session = start_tiny(helper, lifetime_s=60)

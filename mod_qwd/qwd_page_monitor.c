@@ -127,17 +127,19 @@ static const char *time_left(qwd_req_t *q, apr_int64_t expires)
                         (int)(left / 60 % 60), (int)(left % 60));
 }
 
-static json_t *by_id(json_t *list, const char *id)
+/* The items of a helper answer's list by their "id". */
+static apr_hash_t *by_id(qwd_req_t *q, json_t *list)
 {
+    apr_hash_t *items = apr_hash_make(q->r->pool);
     json_t *item;
     size_t i;
     json_array_foreach (list, i, item) {
-        const char *its = json_string_value(json_object_get(item, "id"));
-        if (its && id && !strcmp(its, id)) {
-            return item;
+        const char *id = json_string_value(json_object_get(item, "id"));
+        if (id) {
+            apr_hash_set(items, id, APR_HASH_KEY_STRING, item);
         }
     }
-    return NULL;
+    return items;
 }
 
 static const char *mib_text(qwd_req_t *q, json_t *bytes)
@@ -147,18 +149,20 @@ static const char *mib_text(qwd_req_t *q, json_t *bytes)
                : "-";
 }
 
-/* The running sessions: where each runs, how long it has left, what it uses (helper list and
- * usage), and an Extend button while QwdMaxLifetime leaves room. */
+/* The running sessions: where each runs (what the listing's reconcile learnt from the
+ * helper), how long it has left, what it uses (helper usage: a reading up to the helper's
+ * usage_max_age old), and an Extend button while QwdMaxLifetime leaves room. */
 static void resources(qwd_req_t *q, apr_array_header_t *rows)
 {
     request_rec *r = q->r;
-    json_t *list = NULL, *usage = NULL;
+    json_t *usage = NULL;
+    apr_hash_t *usage_by_id;
     char host[256] = "";
     int shown = 0;
-    if (qwd_helper_call(q, QWD_OP_LIST, NULL, &list)
-        || qwd_helper_call(q, QWD_OP_USAGE, NULL, &usage)) {
+    if (qwd_helper_call(q, QWD_OP_USAGE, NULL, &usage)) {
         return; /* the session table above says the helper is down */
     }
+    usage_by_id = by_id(q, json_object_get(usage, "sessions"));
     apr_gethostname(host, sizeof host - 1, r->pool);
     ap_rputs("<h2>Running sessions</h2><table class=\"qwd-table\" id=\"resources\"><thead><tr>"
              "<th>Session</th><th>User</th><th>Machine</th><th>Where</th><th>Left</th>"
@@ -166,27 +170,25 @@ static void resources(qwd_req_t *q, apr_array_header_t *rows)
              r);
     for (int i = 0; i < rows->nelts; i++) {
         qwd_row_t *row = APR_ARRAY_IDX(rows, i, qwd_row_t *);
-        json_t *session =
-            row->helper_id ? by_id(json_object_get(list, "sessions"), row->helper_id) : NULL;
-        json_t *used = session ? by_id(json_object_get(usage, "sessions"), row->helper_id) : NULL;
-        const char *backend = json_string_value(json_object_get(session, "backend"));
-        const char *node = json_string_value(json_object_get(session, "node"));
-        json_t *cpu = json_object_get(used, "cpu_percent");
+        json_t *used, *cpu;
         int room = qwd_session_extend_room(q, row);
-        if (!session || !qwd_session_is_live(row)) {
+        /* after the reconcile, a live row with a helper id is one of the helper's sessions */
+        if (!row->helper_id || !qwd_session_is_live(row)) {
             continue;
         }
+        used = apr_hash_get(usage_by_id, row->helper_id, APR_HASH_KEY_STRING);
+        cpu = json_object_get(used, "cpu_percent");
         shown++;
-        ap_rprintf(r,
-                   "<tr id=\"r-%s\"><td>%.8s</td><td>%s</td><td>%s</td><td>%s/%s</td>"
-                   "<td class=\"qwd-left\">%s</td><td>%s</td><td>%s</td><td>%s</td><td>",
-                   qwd_h(q, row->id), qwd_h(q, row->id), qwd_h(q, row->owner),
-                   qwd_h(q, row->machine), qwd_h(q, backend ? backend : "local"),
-                   qwd_h(q, node ? node : host), qwd_h(q, time_left(q, row->expires)),
-                   json_is_number(cpu) ? apr_psprintf(r->pool, "%.1f %%", json_number_value(cpu))
-                                       : "-",
-                   mib_text(q, json_object_get(used, "pss_bytes")),
-                   mib_text(q, json_object_get(used, "disk_bytes")));
+        ap_rprintf(
+            r,
+            "<tr id=\"r-%s\"><td>%.8s</td><td>%s</td><td>%s</td><td>%s/%s</td>"
+            "<td class=\"qwd-left\">%s</td><td>%s</td><td>%s</td><td>%s</td><td>",
+            qwd_h(q, row->id), qwd_h(q, row->id), qwd_h(q, row->owner), qwd_h(q, row->machine),
+            qwd_h(q, row->backend ? row->backend : QWD_BACKEND_LOCAL),
+            qwd_h(q, row->node ? row->node : host), qwd_h(q, time_left(q, row->expires)),
+            json_is_number(cpu) ? apr_psprintf(r->pool, "%.1f %%", json_number_value(cpu)) : "-",
+            mib_text(q, json_object_get(used, "pss_bytes")),
+            mib_text(q, json_object_get(used, "disk_bytes")));
         if (room > 0) {
             int step = room < EXTEND_STEP_S ? room : EXTEND_STEP_S;
             ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
@@ -229,7 +231,7 @@ static void audit_trail(qwd_req_t *q, qwd_store_t *store)
     }
     apr_int64_t hours = hours_text ? apr_atoi64(hours_text) : 0;
     apr_int64_t since = hours > 0 ? apr_time_sec(apr_time_now()) - hours * SECONDS_PER_HOUR : 0;
-    qwd_audit_pull(q, store, NULL);
+    /* the helper's journal was read by this page's listing a moment ago (qwd_session_list) */
     ap_rprintf(r,
                "<h2>Audit trail</h2><form method=\"get\" action=\"%s\" class=\"qwd-inline\" "
                "id=\"audit-filter\"><label>User <input name=\"audit_user\" value=\"%s\"></label> "

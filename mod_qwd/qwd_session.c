@@ -560,6 +560,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
             const char *state = json_string_value(json_object_get(session, "state"));
             const char *queued = json_string_value(json_object_get(session, "queued_reason"));
             const char *node = json_string_value(json_object_get(session, "node"));
+            const char *backend = json_string_value(json_object_get(session, "backend"));
             json_t *expires = json_object_get(session, "expires");
             if (state && strcmp(state, row->state) && strcmp(state, QWD_STATE_ENDED)) {
                 if ((e = qwd_store_set_state(store, row->id, state))) {
@@ -583,6 +584,7 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
             row->opened = row->oneshot && json_is_true(json_object_get(session, "opened"));
             row->queued_reason = queued ? apr_pstrdup(q->r->pool, queued) : NULL;
             row->node = node ? apr_pstrdup(q->r->pool, node) : NULL;
+            row->backend = backend ? apr_pstrdup(q->r->pool, backend) : NULL;
             if (!brief) {
                 const char *token = json_string_value(json_object_get(session, "token"));
                 row->token = token ? apr_pstrdup(q->r->pool, token) : NULL;

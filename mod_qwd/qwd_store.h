@@ -30,8 +30,8 @@ typedef struct qwd_row {
     apr_int64_t idle_stop_at;
     int opened;
     /* a session on a cluster (not stored, as the helper said when reconciled): why its job
-     * waits ("Resources"), and the node it runs on */
-    const char *queued_reason, *node;
+     * waits ("Resources"), the node it runs on, and its backend (NULL: the local one) */
+    const char *queued_reason, *node, *backend;
 } qwd_row_t;
 
 typedef struct qwd_limits {

@@ -461,6 +461,9 @@ json_t *helper_session_brief_json(helper_session *s)
     }
     place.job = NULL; /* for admins: status has it */
     add_place(item, &place);
+    if (strcmp(s->backend->name, QWD_BACKEND_LOCAL)) {
+        json_object_set_new(item, "backend", json_string(s->backend->name));
+    }
     return item;
 }
 

@@ -258,6 +258,23 @@ def test_audit_takes_what_the_helper_decided_from_its_journal(ops_httpd, helper)
     assert len(audit_lines(httpd)) == len(entries)
 
 
+def test_the_monitor_alone_shows_what_the_helper_decided(ops_httpd, helper):
+    """The monitor's audit trail reads the journal through the page's own listing (no second
+    read): a stop no mod_qwd request made is on the first monitor page after it."""
+    httpd = ops_httpd()
+    admin = Browser(httpd)
+    admin.login("admin")
+    assert 'id="audit"' in admin.get("monitor")[1]
+    session = helper.call("start", machine="tiny.qcow2", owner="gil", by="ops")
+    helper.call("stop", id=session["id"])
+    status, page = admin.get("monitor")
+    assert status == 200
+    trail = page[page.index('id="audit"'):]
+    rows = re.findall(r'<tr class="qwd-audit-(\w+)"><td>[^<]*</td><td>\w+</td><td>(\w+)</td>',
+                      trail)
+    assert ("created", session["id"][:8]) in rows and ("stopped", session["id"][:8]) in rows
+
+
 def test_owner_stop_is_audited_as_the_owners(ops_httpd, helper):
     httpd = ops_httpd()
     session = api_create(httpd, user="alice")

@@ -104,6 +104,7 @@ typedef struct usage_entry {
     char *session_id; /* the hash key */
     pid_t pid;
     apr_time_t read_at;
+    apr_time_t fresh_until; /* read again after this */
     json_t *reading;
 } usage_entry;
 
@@ -136,11 +137,23 @@ helper_usage_cache *helper_usage_cache_make(apr_pool_t *pool)
     return cache;
 }
 
+/* Between half of max_age and max_age, by session: VMs first read together (a monitor page
+ * after a quiet while) are read again at different times, a few per request, rather than all
+ * at once every max_age, when one request would hold the helper for all of them. */
+static apr_time_t fresh_for(const char *session_id, apr_time_t max_age)
+{
+    apr_uint32_t hash = 2166136261u;
+    for (const unsigned char *c = (const unsigned char *)session_id; *c; c++) {
+        hash = (hash ^ *c) * 16777619u;
+    }
+    return max_age / 2 + (apr_time_t)(hash % 1024) * (max_age / 2) / 1024;
+}
+
 void helper_usage_cached(helper_usage_cache *cache, const char *session_id, pid_t pid,
                          const char *disk, apr_time_t now, apr_time_t max_age, json_t *object)
 {
     usage_entry *entry = apr_hash_get(cache->entries, session_id, APR_HASH_KEY_STRING);
-    if (!entry || entry->pid != pid || now - entry->read_at >= max_age) {
+    if (!entry || entry->pid != pid || now >= entry->fresh_until) {
         json_t *reading = json_object();
         helper_usage_read(pid, disk, reading);
         if (!entry) {
@@ -159,6 +172,7 @@ void helper_usage_cached(helper_usage_cache *cache, const char *session_id, pid_
         entry->reading = reading;
         entry->pid = pid;
         entry->read_at = now;
+        entry->fresh_until = now + fresh_for(session_id, max_age);
     }
     json_object_update(object, entry->reading);
 }

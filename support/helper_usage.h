@@ -21,8 +21,9 @@ void helper_usage_read(pid_t pid, const char *disk, json_t *object);
 helper_usage_cache *helper_usage_cache_make(apr_pool_t *pool);
 
 /* Adds to object what helper_usage_read would, from a reading of the VM of session_id made
- * at most max_age ago (helper_clock_now() time); a reading of another pid (the VM was
- * relaunched) or an older one is read again. max_age 0: always read. */
+ * less than max_age ago (helper_clock_now() time; each session's reading is read again after
+ * between half of max_age and max_age, so that readings made together spread out); a reading
+ * of another pid (the VM was relaunched) is read again at once. max_age 0: always read. */
 void helper_usage_cached(helper_usage_cache *cache, const char *session_id, pid_t pid,
                          const char *disk, apr_time_t now, apr_time_t max_age, json_t *object);
 

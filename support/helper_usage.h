@@ -16,8 +16,8 @@
 void helper_usage_read(pid_t pid, const char *disk, json_t *object);
 
 /* The last reading of each session's VM, so that a page asking every second does not read
- * every VM's smaps_rollup every second (each read walks the VM's page tables: ~4 ms for an idle
- * TCG guest, ~0.2 s for 50 of them, during which the helper answers nobody). */
+ * every VM's smaps_rollup every second (each read walks the VM's page tables: 50 idle TCG
+ * guests ~50 ms at load 5, ~0.2 s while they boot, during which the helper answers nobody). */
 helper_usage_cache *helper_usage_cache_make(apr_pool_t *pool);
 
 /* Adds to object what helper_usage_read would, from a reading of the VM of session_id made

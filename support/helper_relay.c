@@ -431,20 +431,43 @@ json_t *helper_relay_viewers_json(const helper_relay *relay)
     return list;
 }
 
-void helper_relay_destroy(helper_relay *relay, const char *why)
+/* Frees relay; its viewers are closed with why told to the session, or silently (why NULL:
+ * the helper exits and nobody is left to tell), its entrances unlinked only when told. */
+static void free_relay(helper_relay *relay, const char *why)
 {
     if (!relay) {
         return;
     }
     while (relay->viewers) {
-        close_viewer(relay->viewers, why);
+        relay_viewer *v = relay->viewers;
+        if (why) {
+            close_viewer(v, why);
+            continue;
+        }
+        relay->viewers = v->next;
+        helper_watch_close(&v->client_watch, &v->client_fd);
+        helper_watch_close(&v->display_watch, &v->display_fd);
+        free(v);
     }
     while (relay->entrances) {
         relay_entrance *next = relay->entrances->next;
+        if (!why) {
+            helper_watch_close(&relay->entrances->watch, &relay->entrances->fd);
+        }
         free_entrance(relay->entrances);
         relay->entrances = next;
     }
     free(relay->session_id);
     free(relay->display_socket);
     free(relay);
+}
+
+void helper_relay_destroy(helper_relay *relay, const char *why)
+{
+    free_relay(relay, why);
+}
+
+void helper_relay_release(helper_relay *relay)
+{
+    free_relay(relay, NULL);
 }

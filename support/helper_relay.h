@@ -59,5 +59,8 @@ json_t *helper_relay_viewers_json(const helper_relay *relay);
 
 /* Closes every viewer (each leaves for why) and way in, removes the sockets, frees relay. */
 void helper_relay_destroy(helper_relay *relay, const char *why);
+/* Frees relay as the helper exits: closes its sockets without a word to the session and leaves
+ * its entrances' files for the next helper, which listens there again when it adopts the VM. */
+void helper_relay_release(helper_relay *relay);
 
 #endif

@@ -151,12 +151,23 @@ static void changed(helper_sessions *sessions)
     }
 }
 
+/* The relay lives outside the session's pool (its viewers outlive a request's): a session
+ * still running when the helper exits gives it back with its pool. */
+static apr_status_t session_cleanup(void *data)
+{
+    helper_session *s = data;
+    helper_relay_release(s->relay);
+    s->relay = NULL;
+    return APR_SUCCESS;
+}
+
 static helper_session *session_new(helper *h, const char *id)
 {
     apr_pool_t *pool;
     apr_pool_create(&pool, h->pool);
     helper_session *s = apr_pcalloc(pool, sizeof *s);
     s->pool = pool;
+    apr_pool_cleanup_register(pool, s, session_cleanup, apr_pool_cleanup_null);
     s->h = h;
     s->id = apr_pstrdup(pool, id);
     s->state = SESSION_STARTING;

@@ -177,9 +177,11 @@ int qwdctl_machines_list(apr_pool_t *pool, const qwdctl_machines_options *option
                                         "state", "local"));
     }
     if (options->json) {
-        char *text = json_dumps(json_pack("{s:o}", "machines", list), JSON_INDENT(2));
+        json_t *answer = json_pack("{s:o}", "machines", list);
+        char *text = json_dumps(answer, JSON_INDENT(2));
         printf("%s\n", text);
         free(text);
+        json_decref(answer);
         return 0;
     }
     size_t i;

@@ -179,7 +179,7 @@ static int sessions(apr_pool_t *pool, const ops_options *opt)
         json_object_set_new(session, "where", json_string(place(pool, session)));
     }
     if (opt->json) {
-        print_json(json_pack("{s:O}", "sessions", all));
+        print_json(qwd_json_pool_bind(pool, json_pack("{s:O}", "sessions", all)));
         return 0;
     }
     printf("%-32s  %-12s %-16s %-8s %-8s %-20s %9s %6s %8s %8s\n", "ID", "OWNER", "MACHINE",

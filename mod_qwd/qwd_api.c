@@ -223,7 +223,7 @@ static int one_session(qwd_req_t *q, const char *id)
     }
     /* reconcile just this row with the helper before answering */
     rows = apr_array_make(q->r->pool, 1, sizeof(qwd_row_t *));
-    if ((e = qwd_session_list(q, store, row->owner, &rows, &helper_down))) {
+    if ((e = qwd_session_list_live(q, store, row->owner, &rows, &helper_down))) {
         return qwd_fail(q, e);
     }
     if ((e = qwd_store_get(store, id, &row)) || !row) {

@@ -301,7 +301,7 @@ static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *
         return e;
     }
     /* rows of VMs that ended since the last look must not count against the limits */
-    if ((e = qwd_session_list(q, store, q->user, &rows, &helper_down))) {
+    if ((e = qwd_session_list_live(q, store, q->user, &rows, &helper_down))) {
         return e;
     }
     limits.max_sessions = qwd_cfg_max_sessions(q->cfg);
@@ -326,7 +326,7 @@ static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *
     if (e && e->limit && !strcmp(e->limit, "QwdMaxSessions") && !helper_down) {
         /* Other users' rows were not reconciled above: VMs stopped behind the module's back
          * (qwdctl stop/purge, a crash) would otherwise hold places until someone lists. */
-        if ((e = qwd_session_list(q, store, NULL, &rows, &helper_down))) {
+        if ((e = qwd_session_list_live(q, store, NULL, &rows, &helper_down))) {
             return e;
         }
         e = qwd_store_reserve(store, row, &limits);
@@ -618,24 +618,38 @@ static int sweep_is_due(void)
     return now >= due && apr_atomic_cas32(&next_sweep_s, now + SWEEP_INTERVAL_S, due) == due;
 }
 
-qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
+static qwd_error_t *list_rows(qwd_req_t *q, qwd_store_t *store, const char *owner, int live_only,
                               apr_array_header_t **rows, int *helper_down)
 {
     qwd_error_t *e;
     *helper_down = 0;
     if (sweep_is_due()) {
-        /* every row first: a pending row whose VM exists is adopted, never swept */
+        /* every live row first: a pending row whose VM exists is adopted, never swept */
         apr_array_header_t *all;
-        if ((e = qwd_store_list(store, NULL, &all)) || (e = reconcile(q, store, all, helper_down))
+        if ((e = qwd_store_list_live(store, NULL, &all))
+            || (e = reconcile(q, store, all, helper_down))
             || (!*helper_down && (e = qwd_store_sweep(store)))) {
             return e;
         }
         qwd_audit_prune(q, store);
     }
-    if ((e = qwd_store_list(store, owner, rows))) {
+    if ((e = live_only ? qwd_store_list_live(store, owner, rows)
+                       : qwd_store_list(store, owner, rows))) {
         return e;
     }
     return reconcile(q, store, *rows, helper_down);
+}
+
+qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
+                              apr_array_header_t **rows, int *helper_down)
+{
+    return list_rows(q, store, owner, 0, rows, helper_down);
+}
+
+qwd_error_t *qwd_session_list_live(qwd_req_t *q, qwd_store_t *store, const char *owner,
+                                   apr_array_header_t **rows, int *helper_down)
+{
+    return list_rows(q, store, owner, 1, rows, helper_down);
 }
 
 int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row)

@@ -41,6 +41,11 @@ qwd_error_t *qwd_session_stop(qwd_req_t *q, qwd_store_t *store, qwd_row_t *row);
  * the helper could not be asked (rows shown as recorded). */
 qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
                               apr_array_header_t **rows, int *helper_down);
+/* The same, of the rows not ended only: for a request that reconciles one row or counts live
+ * ones (create, a session's GET, a viewer's ticket), whose cost must not grow with the ended
+ * rows kept for the listings. */
+qwd_error_t *qwd_session_list_live(qwd_req_t *q, qwd_store_t *store, const char *owner,
+                                   apr_array_header_t **rows, int *helper_down);
 
 /* Moves the end of a live session seconds later (an admin; its owner with QwdOwnerExtend
  * On), within QwdMaxLifetime from its creation; the helper and the row follow, the audit

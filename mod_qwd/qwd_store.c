@@ -116,6 +116,10 @@ static const struct {
     {"qwd_list_owner", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE owner = %s"
                        " ORDER BY created DESC, id"},
     {"qwd_list_all", "SELECT " ROW_COLUMNS " FROM qwd_sessions ORDER BY created DESC, id"},
+    {"qwd_list_owner_live", "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE owner = %s AND " LIVE
+                            " ORDER BY created DESC, id"},
+    {"qwd_list_all_live",
+     "SELECT " ROW_COLUMNS " FROM qwd_sessions WHERE " LIVE " ORDER BY created DESC, id"},
     {"qwd_sweep", "DELETE FROM qwd_sessions WHERE (state = 'ended' AND ended < %s)"
                   " OR (state = 'pending' AND created < %s)"},
     {"qwd_fail_count", "SELECT COUNT(*), COALESCE(MIN(at), 0) FROM qwd_login_failures"
@@ -669,6 +673,12 @@ qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_hea
 {
     return owner ? select_rows(store, "qwd_list_owner", 1, &owner, rows)
                  : select_rows(store, "qwd_list_all", 0, NULL, rows);
+}
+
+qwd_error_t *qwd_store_list_live(qwd_store_t *store, const char *owner, apr_array_header_t **rows)
+{
+    return owner ? select_rows(store, "qwd_list_owner_live", 1, &owner, rows)
+                 : select_rows(store, "qwd_list_all_live", 0, NULL, rows);
 }
 
 qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, int n,

@@ -72,6 +72,9 @@ qwd_error_t *qwd_store_get(qwd_store_t *store, const char *id, qwd_row_t **row);
 qwd_error_t *qwd_store_get_by_link(qwd_store_t *store, const char *link_key, qwd_row_t **row);
 /* Rows of owner (NULL: all), newest first: an array of qwd_row_t *. */
 qwd_error_t *qwd_store_list(qwd_store_t *store, const char *owner, apr_array_header_t **rows);
+/* Only the rows not ended (pending, starting, running...), for what reconciles or counts: an
+ * ended row is kept a day and would make each such request cost the day's history. */
+qwd_error_t *qwd_store_list_live(qwd_store_t *store, const char *owner, apr_array_header_t **rows);
 /* Runs the prepared write `label` (one of qwd_store.c's statements) with n string params;
  * *nrows (may be NULL) gets the number of rows changed. */
 qwd_error_t *qwd_store_run(qwd_store_t *store, const char *label, int *nrows, int n,

@@ -84,7 +84,7 @@ static qwd_error_t *live_row(qwd_req_t *q, const char *link, qwd_row_t **row_out
                        "There is no such session.");
     }
     session_id = row->id;
-    if ((e = qwd_session_list(q, store, row->owner, &rows, &helper_down))
+    if ((e = qwd_session_list_live(q, store, row->owner, &rows, &helper_down))
         || (e = qwd_store_get(store, session_id, &row))) {
         return e;
     }

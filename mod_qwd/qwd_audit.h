@@ -16,7 +16,11 @@
 #define QWD_AUDIT_STOPPED "stopped" /* someone or something stopped it: see "by" */
 #define QWD_AUDIT_ENDED "ended"     /* its VM ended by itself (detail: poweroff, crashed, ...) */
 #define QWD_AUDIT_EXTENDED "extended"
-#define QWD_AUDIT_VIEWED "viewed" /* a websocket reached its display (detail: how long) */
+/* A viewer of the helper's relay left (by its kind: owner, control, view; detail: how long, the
+ * share), every way in; and a websocket Apache's gate let through (by link; with the client's
+ * address): two ends of a viewer, which do not always come in pairs (docs/operations.md). */
+#define QWD_AUDIT_VIEWED "viewed"
+#define QWD_AUDIT_CONNECTED "connected"
 #define QWD_AUDIT_SHARED "shared"
 #define QWD_AUDIT_REVOKED "revoked"
 #define QWD_AUDIT_LOGIN "login"

@@ -111,6 +111,50 @@ qwd_error_t *qwd_create_args_from_json(qwd_req_t *q, json_t *body, qwd_create_ar
     return NULL;
 }
 
+static void set_string(json_t *object, const char *member, const char *value)
+{
+    if (value) {
+        json_object_set_new(object, member, json_string(value));
+    }
+}
+
+static void set_int(json_t *object, const char *member, int value)
+{
+    if (value != QWD_UNSET) {
+        json_object_set_new(object, member, json_integer(value));
+    }
+}
+
+json_t *qwd_create_args_to_json(const qwd_create_args_t *args)
+{
+    json_t *object = json_object();
+    int i;
+    set_string(object, "machine", args->machine);
+    set_int(object, "cpu", args->cpu);
+    set_int(object, "memory_mib", args->memory_mib);
+    set_int(object, "lifetime_s", args->lifetime_s);
+    if (args->oneshot != QWD_UNSET) {
+        json_object_set_new(object, "oneshot", json_boolean(args->oneshot));
+    }
+    set_string(object, "video", args->video);
+    if (args->gpu != QWD_UNSET) {
+        json_object_set_new(object, "gpu", json_boolean(args->gpu));
+    }
+    if (args->shares) {
+        json_t *shares = json_array();
+        for (i = 0; i < args->shares->nelts; i++) {
+            json_array_append_new(shares,
+                                  json_string(APR_ARRAY_IDX(args->shares, i, const char *)));
+        }
+        json_object_set_new(object, "shares", shares);
+    }
+    set_int(object, "scratch_gib", args->scratch_gib);
+    set_string(object, "script", args->script.name);
+    set_string(object, "script_text", args->script.text);
+    set_string(object, "script_url", args->script.url);
+    return object;
+}
+
 qwd_error_t *qwd_create_bad_field(qwd_req_t *q, const char *logno, const char *field,
                                   const char *fmt, ...)
 {

@@ -32,8 +32,15 @@ qwd_error_t *qwd_json_type_error(qwd_req_t *q, const char *field, const char *ty
 qwd_error_t *qwd_json_int_member(qwd_req_t *q, json_t *body, const char *field, int *value);
 
 /* Reads the members of the API's JSON object body (machine, cpu, memory_mib, lifetime_s,
- * oneshot; video, gpu, shares, scratch_gib, script, script_text, script_url) into *args: 400 bad_field naming the member of the wrong type. Bounds come after. */
+ * oneshot; video, gpu, shares, scratch_gib, script, script_text, script_url) into *args: 400
+ * bad_field naming the member of the wrong type. Bounds come after. The strings of *args point
+ * into body. */
 qwd_error_t *qwd_create_args_from_json(qwd_req_t *q, json_t *body, qwd_create_args_t *args);
+
+/* The same members as a new JSON object, each set argument and nothing else, so that
+ * qwd_create_args_from_json reads back the same arguments: how a create that waits for a mailed
+ * link or code (qwd_otp.c) keeps every choice it was given until it is checked and started. */
+json_t *qwd_create_args_to_json(const qwd_create_args_t *args);
 
 /* Applies the configured defaults to unset arguments and checks each against its bounds and
  * the per-user limits: 400 bad_field naming the field. Whether the machine exists is the

@@ -2,7 +2,10 @@
 /* Mailed login secrets. A pending login is a row of qwd_pending keyed by an HMAC of its random
  * reference (the database never holds a usable reference), with an HMAC of the code, the
  * create request, an expiry (QwdLoginCodeLifetime) and an attempt counter. Spending it is one
- * DELETE that must hit exactly one row, so a secret works once even across worker processes. */
+ * DELETE that must hit exactly one row, so a secret works once even across worker processes.
+ * The create request is every choice of the form (qwd_create_args_to_json), a typed start-up
+ * script too: it stays in the database (the Apache user's alone, 0600) until the row is spent
+ * or expires, and goes into no log line, URL or mail. */
 #include "qwd_otp.h"
 #include "qwd_audit.h"
 #include "qwd_auth.h"
@@ -11,6 +14,7 @@
 #include "qwd_html.h"
 #include "qwd_mail.h"
 #include "qwd_pages.h"
+#include "qwd_protocol.h"
 #include "qwd_secret.h"
 #include "qwd_session.h"
 #include "qwd_store.h"
@@ -63,33 +67,37 @@ static qwd_error_t *refused(qwd_req_t *q, const char *detail)
     return e;
 }
 
-/* The create fields of the form, checked now so that mistakes show before any mail. */
+/* The create the form asks for, every choice of it, as the JSON the pending login keeps
+ * (qwd_create_args_to_json: the same members as the API's). Its numbers and bounds are checked
+ * now, so that mistakes show before any mail; the machine's choices and the script against the
+ * configuration of the time the link or code comes back (qwd_session_create). */
 static qwd_error_t *request_of_form(qwd_req_t *q, const char **request)
 {
-    static const char *const names[] = {"cpu", "memory", "lifetime", NULL};
-    const char *machine = qwd_field(q, "machine"), *oneshot = qwd_field(q, "oneshot");
-    json_t *object;
+    qwd_create_args_t args, bounds;
     qwd_error_t *e;
+    json_t *object;
     char *text;
-    int i, value;
     if (q->cfg->terms && !qwd_field(q, "terms")) {
         e = qwd_err(q, HTTP_BAD_REQUEST, QWDLOGNO(02402), "bad_field",
                     "Please accept the terms of use.");
         e->field = "terms";
         return e;
     }
-    object = json_pack("{s:s, s:b}", "machine", machine ? machine : "", "oneshot",
-                       oneshot && *oneshot && strcmp(oneshot, "0") != 0);
-    for (i = 0; names[i]; i++) {
-        if ((e = qwd_field_int(q, qwd_field(q, names[i]), names[i], QWD_UNSET, &value))) {
-            json_decref(object);
-            return e;
-        }
-        json_object_set_new(object, names[i], json_integer(value));
+    qwd_create_args_init(&args);
+    if ((e = qwd_page_create_args(q, &args))) {
+        return e;
     }
+    bounds = args; /* the defaults are the configuration's when the session starts */
+    if ((e = qwd_create_args_check(q, &bounds))) {
+        return e;
+    }
+    object = qwd_create_args_to_json(&args);
     text = json_dumps(object, JSON_COMPACT);
     json_decref(object);
-    *request = apr_pstrdup(q->r->pool, text ? text : "{}");
+    if (!text) {
+        return internal(q, QWDLOGNO(06200), "the create request could not be written as JSON");
+    }
+    *request = apr_pstrdup(q->r->pool, text);
     free(text);
     return NULL;
 }
@@ -282,16 +290,15 @@ static int finish(qwd_req_t *q, const char *kind, const char *ref, const char *c
     qwd_audit_record(q, store, QWD_AUDIT_LOGIN, NULL, NULL, q->user, QWD_AUDIT_BY_USER,
                      strcmp(kind, KIND_EMAIL) ? "mailed code" : "mailed link");
     request = json_loads(pending[3] ? pending[3] : "{}", 0, NULL);
-    if (!request) {
+    if (!request || !json_is_object(request)) {
+        json_decref(request);
         return qwd_fail(q, internal(q, QWDLOGNO(02407), "unreadable pending request"));
     }
-    args.machine = apr_pstrdup(q->r->pool, json_string_value(json_object_get(request, "machine")));
-    args.cpu = (int)json_integer_value(json_object_get(request, "cpu"));
-    args.memory_mib = (int)json_integer_value(json_object_get(request, "memory"));
-    args.lifetime_s = (int)json_integer_value(json_object_get(request, "lifetime"));
-    args.oneshot = json_is_true(json_object_get(request, "oneshot"));
-    json_decref(request);
-    if ((e = qwd_session_create(q, store, &args, &row))) {
+    /* every choice, checked again against what the configuration offers now: a folder, GPU or
+     * script removed since the mail is refused naming it before anything starts */
+    qwd_json_pool_bind(q->r->pool, request);
+    if ((e = qwd_create_args_from_json(q, request, &args))
+        || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }
     qwd_identity_cookie_set(q, q->user);

@@ -443,13 +443,27 @@ static qwd_error_t *read_choices(qwd_req_t *q, qwd_create_args_t *args)
                          QWD_UNSET, &args->scratch_gib);
 }
 
+qwd_error_t *qwd_page_create_args(qwd_req_t *q, qwd_create_args_t *args)
+{
+    const char *oneshot = qwd_field(q, "oneshot");
+    qwd_error_t *e;
+    args->machine = qwd_field(q, "machine");
+    args->oneshot = oneshot && *oneshot && strcmp(oneshot, "0") != 0;
+    if ((e = qwd_field_int(q, qwd_field(q, "cpu"), "cpu", QWD_UNSET, &args->cpu))
+        || (e = qwd_field_int(q, qwd_field(q, "memory"), "memory", QWD_UNSET, &args->memory_mib))
+        || (e = qwd_field_int(q, qwd_field(q, "lifetime"), "lifetime", QWD_UNSET,
+                              &args->lifetime_s))) {
+        return e;
+    }
+    return read_choices(q, args);
+}
+
 int qwd_page_create(qwd_req_t *q)
 {
     qwd_create_args_t args;
     qwd_store_t *store;
     qwd_row_t *row;
     qwd_error_t *e;
-    const char *oneshot;
 
     qwd_create_args_init(&args);
     if ((e = qwd_page_read_form(q))
@@ -462,13 +476,7 @@ int qwd_page_create(qwd_req_t *q)
         e->field = "terms";
         return qwd_fail(q, e);
     }
-    args.machine = qwd_field(q, "machine");
-    oneshot = qwd_field(q, "oneshot");
-    args.oneshot = oneshot && *oneshot && strcmp(oneshot, "0") != 0;
-    if ((e = qwd_field_int(q, qwd_field(q, "cpu"), "cpu", QWD_UNSET, &args.cpu))
-        || (e = qwd_field_int(q, qwd_field(q, "memory"), "memory", QWD_UNSET, &args.memory_mib))
-        || (e = qwd_field_int(q, qwd_field(q, "lifetime"), "lifetime", QWD_UNSET, &args.lifetime_s))
-        || (e = read_choices(q, &args)) || (e = qwd_store_open(q, &store))
+    if ((e = qwd_page_create_args(q, &args)) || (e = qwd_store_open(q, &store))
         || (e = qwd_session_create(q, store, &args, &row))) {
         return qwd_fail(q, e);
     }

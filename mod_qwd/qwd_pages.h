@@ -5,6 +5,7 @@
 #ifndef QWD_PAGES_H
 #define QWD_PAGES_H
 
+#include "qwd_create_args.h"
 #include "qwd_request.h"
 
 int qwd_page_form(qwd_req_t *q);          /* GET / */
@@ -16,6 +17,11 @@ int qwd_page_monitor_post(qwd_req_t *q);  /* POST /monitor: stop, stop_all */
 
 /* Shared by the pages: reads a form body and checks its CSRF token. */
 qwd_error_t *qwd_page_read_form(qwd_req_t *q);
+/* The create a form asks for (machine, cpu, memory, lifetime, oneshot, the chosen machine's
+ * video card, GPU, folders and scratch disk, the start-up script) into *args: 400 bad_field for
+ * a number that is not one. Checked against the machines by qwd_session_create. The form's
+ * create reads it, and so does a login that waits for a mailed link or code (qwd_otp.c). */
+qwd_error_t *qwd_page_create_args(qwd_req_t *q, qwd_create_args_t *args);
 /* Redirects (303) to a route after a successful POST. */
 int qwd_page_redirect(qwd_req_t *q, const char *route);
 

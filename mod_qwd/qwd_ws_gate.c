@@ -236,8 +236,10 @@ static int qwd_ws_gate(request_rec *r)
     return OK;
 }
 
-/* A websocket that reached the display has closed: the audit trail says who (the holder of
- * the session's link), from where, when it opened and for how long. */
+/* A websocket that reached the display has closed: the audit trail's "connected" says who (the
+ * holder of the session's link or a share's), from where, when it opened and for how long.
+ * The helper's relay records the same viewer as "viewed", by its kind, from its journal: two
+ * entries of one event name made every viewer through Apache count twice. */
 static int viewed(request_rec *r)
 {
     qwd_store_t *store;
@@ -248,7 +250,7 @@ static int viewed(request_rec *r)
     q->route = r->uri;
     qwd_counter_inc(QWD_COUNTER_VIEWER_LINK);
     if (!qwd_store_open(q, &store)) {
-        qwd_audit_record_at(q, store, apr_time_sec(r->request_time), QWD_AUDIT_VIEWED,
+        qwd_audit_record_at(q, store, apr_time_sec(r->request_time), QWD_AUDIT_CONNECTED,
                             apr_table_get(r->notes, VIEWED_NOTE),
                             apr_table_get(r->notes, VIEWED_OWNER_NOTE), NULL, QWD_AUDIT_BY_LINK,
                             apr_psprintf(r->pool, "for %" APR_TIME_T_FMT " s",

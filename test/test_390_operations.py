@@ -194,13 +194,16 @@ def test_audit_records_the_modules_events_with_who_and_where(ops_httpd, helper):
     ws.close()
     status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"], user="admin")
     assert status == 200
-    procs.wait_until(lambda: ("viewed", "link", None) in audited(httpd), 10,
-                     what="the viewer's entry")
-    # the helper's relay saw the same viewer: its own entry, by the viewer's kind
+    procs.wait_until(lambda: ("connected", "link", None) in audited(httpd), 10,
+                     what="the websocket's entry")
+    # the helper's relay saw the same viewer: the viewed entry, by the viewer's kind
     procs.wait_until(lambda: ("viewed", "owner", None) in audited(httpd), 10,
                      what="the relay's viewer entry")
     entries = audit(httpd)
-    by_event = {e["event"]: e for e in entries if (e["event"], e["by"]) != ("viewed", "owner")}
+    # one viewer through Apache: one viewed entry (the relay's) and one connected (the gate's)
+    assert [e["event"] for e in entries].count("viewed") == 1
+    assert [e["event"] for e in entries].count("connected") == 1
+    by_event = {e["event"]: e for e in entries}
     assert by_event["login"]["user"] == "carol" and by_event["login"]["by"] == "user"
     created = by_event["created"]
     assert (created["session"], created["owner"], created["user"], created["by"]) == \
@@ -209,15 +212,19 @@ def test_audit_records_the_modules_events_with_who_and_where(ops_httpd, helper):
     stopped = by_event["stopped"]
     assert (stopped["session"], stopped["owner"], stopped["user"], stopped["by"]) == \
         (session["id"], "alice", "admin", "admin")
+    connected = by_event["connected"]
+    assert connected["session"] == session["id"] and connected["address"] == "127.0.0.1"
+    assert re.fullmatch(r"for [1-9]\d* s", connected["detail"])
+    assert connected["time"] <= stopped["time"]
     viewed = by_event["viewed"]
-    assert viewed["session"] == session["id"] and viewed["address"] == "127.0.0.1"
+    assert (viewed["session"], viewed["by"], viewed["address"]) == (session["id"], "owner", None)
     assert re.fullmatch(r"for [1-9]\d* s", viewed["detail"])
-    assert viewed["time"] <= stopped["time"]
     # the helper's journal holds this start and stop too: recorded once, by the module
     assert [e["event"] for e in entries].count("stopped") == 1
     assert [e["event"] for e in entries].count("created") == 1
     # filters: by user (as actor or owner), by event, by time
-    assert {e["event"] for e in audit(httpd, user="alice")} == {"created", "stopped", "viewed"}
+    assert {e["event"] for e in audit(httpd, user="alice")} == \
+        {"created", "stopped", "viewed", "connected"}
     assert [e["event"] for e in audit(httpd, event="login")] == ["login"]
     assert audit(httpd, since=int(time.time()) + 60) == []
     # one numbered log line per entry
@@ -318,6 +325,7 @@ def test_shares_relay_viewers_and_relay_stops_are_audited(ops_httpd, helper):
     view = procs.wait_until(lambda: viewed_by("view"), 10, what="the share viewer's entry")
     assert len(view) == 1 and view[0]["session"] == sid and view[0]["user"] is None
     assert re.fullmatch(rf"for [1-9]\d* s, share {made['id']}", view[0]["detail"])
+    assert [e for e in audit(httpd, event="viewed") if e["session"] == sid] == view
     after = scrape(httpd)
     assert get(after, "qwd_viewers", kind="view") == 0
     assert get(after, "qwd_viewer_connections_total", kind="view") - \
@@ -336,8 +344,10 @@ def test_shares_relay_viewers_and_relay_stops_are_audited(ops_httpd, helper):
     assert [(e["by"], e["user"], e["owner"], e["detail"]) for e in stop] == \
         [("oneshot", None, "bob", "viewer_left")]
     # the relay's viewer (by its kind) and the gate's websocket
-    procs.wait_until(lambda: {e["by"] for e in audit(httpd, event="viewed")
-                              if e["session"] == oneshot["id"]} == {"owner", "link"}, 10,
+    procs.wait_until(lambda: sorted((e["event"], e["by"]) for e in audit(httpd)
+                                    if e["session"] == oneshot["id"]
+                                    and e["event"] in ("viewed", "connected"))
+                     == [("connected", "link"), ("viewed", "owner")], 10,
                      what="the one-shot viewer's entries")
     api(httpd, "DELETE", "sessions/" + sid)
 

@@ -3,8 +3,10 @@
 tiny VM: host folders over virtio-9p, boot-time scripts (a NoCloud seed for cold boots, the
 guest agent's guest-exec for restored ones), per-session choices, GPU passthrough on a sysfs
 tree the test builds."""
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -716,3 +718,111 @@ def test_a_gpu_through_the_form_and_the_api(gpu_helper, workdir):
     finally:
         helper.call("purge")
         server.stop_and_check()
+
+
+# --- a create that waits for a mailed link or code ----------------------------------------
+
+from qwdtest.servers import SmtpServer, TestCA  # noqa: E402
+from test_500_auth import htpasswd, mail_conf  # noqa: E402
+
+ISO = "tiny.iso"
+LOG_NO_SUCH_FOLDER = 3412
+# A typed script stands for one with a secret in it: it waits in the database, never in a log
+# line, the mail or a URL.
+PENDING_SCRIPT = "#!/bin/sh\necho PENDING-SECRET-5d1c > /dev/console\n"
+DATA_SHARE = "data"
+
+
+def data_share(stack):
+    return f"{DATA_SHARE} path={stack.root}/ref tag=data mode=ro machines={ISO} optional=yes"
+
+
+@pytest.fixture
+def iso_helper(workdir, stack):
+    """A helper of the test's own whose ISO machine also offers an optional folder (the stack's
+    folders are its qcow2 machine's, and an ISO machine is the one with a scratch disk)."""
+    config = stack.config()
+    config["share"] = config["share"] + [data_share(stack)]
+    h = DataHelper(workdir, stack.machines_dir, **config)
+    h.start()
+    yield h
+    stop_and_check_helper(h)
+
+
+def first_step(smtp, browser, mode, fields):
+    """The form's create through QwdAuth email (mode "email") or a password and QwdMFA email
+    ("mfa"): checks that nothing starts yet and returns the second step (a function giving the
+    status and page of following the link or sending the code) and the session's owner."""
+    if mode == "email":
+        status, page = browser.create("alice@qwd.test", machine=ISO, **fields)
+        assert status == 200 and "alice@qwd.test" in page, page
+        mail = smtp.wait_for_message("alice@qwd.test", timeout=10).get_content()
+        link = re.search(r"(http://\S+/login\?token=\S+)", mail).group(1)
+        status, page = browser.get(link)
+        token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+        fields = {"token": token, "csrf": csrf_of(page)}
+        return (lambda: browser.post(link, fields)), "alice@qwd.test", mail
+    status, page = browser.create("kim", password="kim-secret", machine=ISO, **fields)
+    assert status == 200 and 'name="code"' in page, page
+    mail = smtp.wait_for_message("kim@qwd.test", timeout=10).get_content()
+    fields = {"otp_ref": re.search(r'name="otp_ref" value="([^"]+)"', page).group(1),
+              "code": re.search(r"code is (\d{8})", mail).group(1), "csrf": csrf_of(page)}
+    return (lambda: browser.post("", fields)), "kim", mail
+
+
+@pytest.mark.parametrize("mode", ["email", "mfa"])
+def test_a_create_waiting_for_a_mailed_link_or_code_keeps_its_choices(workdir, stack, iso_helper,
+                                                                      mode):
+    """The folder, typed script, video card and scratch disk of a form's create that waits for
+    the mailed link (QwdAuth email) or code (QwdMFA email) reach the session it starts; they are
+    checked again then: a folder gone from the helper's configuration meanwhile is refused naming
+    it, and nothing starts."""
+    helper = iso_helper
+    ca = TestCA(workdir).start()
+    users = htpasswd(workdir, {"kim": "kim-secret"})
+    auth = ("QwdAuth email\nQwdEmailDomain qwd.test" if mode == "email" else
+            f"QwdAuth form\nAuthUserFile {users}\nQwdMFA email\nQwdMFAMailDomain qwd.test")
+    choices = {f"share:{ISO}:{DATA_SHARE}": "1", f"video:{ISO}": "qxl", f"scratch:{ISO}": "3",
+               "script_text": PENDING_SCRIPT}
+    with SmtpServer(workdir, ca) as smtp:
+        httpd = Httpd(workdir, helper, qwd_conf="\n".join([
+            auth, mail_conf(smtp, ca), "QwdMaxScratchDisk 20", "QwdScriptText On"])).start()
+        httpd.expect_lognos(LOG_NO_SUCH_FOLDER)
+        try:
+            browser = Browser(httpd)
+            second_step, owner, mail = first_step(smtp, browser, mode, choices)
+            assert new_sessions(helper, set(), owner) == []  # nothing before the second step
+            status, page = second_step()
+            assert status == 200 and 'class="qwd-sessions"' in page, page
+            [session] = new_sessions(helper, set(), owner)
+            assert session["machine"] == ISO
+            assert session["shares"] == [DATA_SHARE] and session["script"] == "(text)"
+            qemu = procs.cmdline(session["pid"])
+            assert "-vga qxl" in qemu and os.path.join(stack.root, "ref") in qemu
+            info = json.loads(subprocess.run(
+                ["qemu-img", "info", "--output=json", "-U",
+                 os.path.join(helper.session_dir(session["id"]), "disk.qcow2")],
+                capture_output=True, text=True, check=True).stdout)
+            assert info["virtual-size"] == 3 << 30
+            helper.call("stop", id=session["id"])
+            # the script never left the database: not in the mail, a URL or a log line
+            assert "PENDING-SECRET" not in mail
+            for log in (httpd.error_log, httpd.access_log, helper.log_path):
+                with open(log, errors="replace") as f:
+                    assert "PENDING-SECRET" not in f.read(), log
+
+            # the folder leaves the helper's configuration before the link or code comes back
+            rows = len(db_rows(httpd))
+            second_step, owner, _ = first_step(smtp, browser, mode, choices)
+            helper.stop()
+            helper.config["share"] = [s for s in helper.config["share"]
+                                      if s != data_share(stack)]
+            helper.start()
+            before = session_ids(helper)
+            status, page = second_step()
+            assert status == 400 and f'offers no folder "{DATA_SHARE}"' in html.unescape(page)
+            assert session_ids(helper) == before and len(db_rows(httpd)) == rows
+            assert_nothing_left(helper)
+        finally:
+            httpd.stop_and_check()
+            ca.stop()

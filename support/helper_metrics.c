@@ -142,20 +142,6 @@ void helper_metrics_viewer_totals(helper *h, json_t *into)
     json_object_set_new(into, "viewer_connects", connects);
 }
 
-/* Appends to families the family name with one sample per word of a fixed list: counts[i],
- * labelled label=words[i]. Returns the family (still ours to add samples to). */
-static json_t *family_by_word(json_t *families, const char *name, const char *type,
-                              const char *help, const char *label, const char *const *words,
-                              const unsigned long long *counts, size_t n)
-{
-    json_t *family = qwd_metrics_family(name, type, help);
-    for (size_t i = 0; i < n; i++) {
-        qwd_metrics_add(family, (double)counts[i], label, words[i], NULL);
-    }
-    json_array_append_new(families, family);
-    return family;
-}
-
 json_t *helper_metrics_families(helper *h)
 {
     helper_metrics *m = h->metrics;
@@ -175,24 +161,27 @@ json_t *helper_metrics_families(helper *h)
         qwd_metrics_add_histogram(f, &m->latency[b], "boot", boots[b], NULL);
     }
     json_array_append_new(families, f);
-    f = family_by_word(families, "qwd_session_ends_total", QWD_METRIC_COUNTER,
-                       "Sessions that ended, by reason (the session's ended_reason).", "reason",
-                       reasons, m->ends, NREASONS);
+    f = qwd_metrics_family_by_label(families, "qwd_session_ends_total", QWD_METRIC_COUNTER,
+                                    "Sessions that ended, by reason (the session's ended_reason).",
+                                    "reason", reasons, m->ends, NREASONS);
     qwd_metrics_add(f, (double)m->ends[NREASONS], "reason", "other", NULL);
-    family_by_word(families, "qwd_limit_refusals_total", QWD_METRIC_COUNTER,
-                   "Session starts refused by a limit: the helper's keys (max_sessions, ...) and "
-                   "the module's directives (QwdMaxSessions, ...).",
-                   "limit", limits, m->refusals, NLIMITS);
+    qwd_metrics_family_by_label(
+        families, "qwd_limit_refusals_total", QWD_METRIC_COUNTER,
+        "Session starts refused by a limit: the helper's keys (max_sessions, ...) and "
+        "the module's directives (QwdMaxSessions, ...).",
+        "limit", limits, m->refusals, NLIMITS);
     unsigned long long now[NKINDS];
     viewers_now(m, now);
-    family_by_word(families, "qwd_viewers", QWD_METRIC_GAUGE,
-                   "Viewers connected to sessions' displays now, by kind (owner: the session's "
-                   "own link; control, view: its shares), as the helper's relay counts them.",
-                   "kind", kinds, now, NKINDS);
-    family_by_word(families, "qwd_viewer_connections_total", QWD_METRIC_COUNTER,
-                   "Viewers that connected to a session's display, by kind: the module's gate "
-                   "counts its links, the helper's relay owner, control and view.",
-                   "kind", kinds, m->connects, NKINDS);
+    qwd_metrics_family_by_label(
+        families, "qwd_viewers", QWD_METRIC_GAUGE,
+        "Viewers connected to sessions' displays now, by kind (owner: the session's "
+        "own link; control, view: its shares), as the helper's relay counts them.",
+        "kind", kinds, now, NKINDS);
+    qwd_metrics_family_by_label(
+        families, "qwd_viewer_connections_total", QWD_METRIC_COUNTER,
+        "Viewers that connected to a session's display, by kind: the module's gate "
+        "counts its links, the helper's relay owner, control and view.",
+        "kind", kinds, m->connects, NKINDS);
     f = qwd_metrics_family("qwd_helper_start_time_seconds", QWD_METRIC_GAUGE,
                            "When qwd-helper started (Unix time): its counters count from then.");
     qwd_metrics_add(f, (double)apr_time_sec(m->started), NULL);

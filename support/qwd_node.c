@@ -434,12 +434,7 @@ static void serve_viewer(node_job *job, SSL_CTX *ctx, int conn)
         return;
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    helper_child_signal_defaults();
     node_channel_close_others(conn, helper_log_fd());
     struct sockaddr_in peer;
     socklen_t length = sizeof peer;

@@ -86,6 +86,18 @@ static json_t *family_named(json_t *families, const char *name)
     return NULL;
 }
 
+json_t *qwd_metrics_family_by_label(json_t *families, const char *name, const char *type,
+                                    const char *help, const char *label, const char *const *words,
+                                    const unsigned long long *counts, size_t n)
+{
+    json_t *family = qwd_metrics_family(name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        qwd_metrics_add(family, (double)counts[i], label, words[i], NULL);
+    }
+    json_array_append_new(families, family);
+    return family;
+}
+
 void qwd_metrics_merge(json_t *families, json_t *more)
 {
     size_t i, j;

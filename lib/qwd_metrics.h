@@ -40,6 +40,13 @@ void qwd_metrics_add(json_t *family, double value, ...) __attribute__((sentinel)
 void qwd_metrics_add_histogram(json_t *family, const qwd_histogram *h, ...)
     __attribute__((sentinel));
 
+/* Appends to families (an array) a new family with one sample per word of a fixed list:
+ * counts[i], labelled label=words[i]. Returns the family, which families holds (more samples
+ * may still be added to it). */
+json_t *qwd_metrics_family_by_label(json_t *families, const char *name, const char *type,
+                                    const char *help, const char *label, const char *const *words,
+                                    const unsigned long long *counts, size_t n);
+
 /* Appends the families of more (an array, borrowed) to families (an array): a family whose
  * name is there already gives its samples to that one, so each name has one HELP and TYPE. */
 void qwd_metrics_merge(json_t *families, json_t *more);

@@ -10,11 +10,23 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char *qwd_warm_key(apr_pool_t *pool, const char *machine, int cpu, int memory_mib,
                          const char *video)
 {
     return apr_psprintf(pool, "%s-%dc-%dm-%s", machine, cpu, memory_mib, video);
+}
+
+json_t *qwd_warm_file_identity(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        return NULL;
+    }
+    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
+                     (json_int_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec, "inode",
+                     (json_int_t)st.st_ino);
 }
 
 /* A whole decimal number from 0 to max, or -1. */

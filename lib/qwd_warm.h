@@ -5,6 +5,7 @@
 #define QWD_WARM_H
 
 #include <apr_pools.h>
+#include <jansson.h>
 
 /* Name of a machine's warm sidecar beside its image: NAME.warm. */
 #define QWD_WARM_SIDECAR_SUFFIX ".warm"
@@ -37,5 +38,10 @@ const char *qwd_warm_sidecar_parse(apr_pool_t *pool, const char *text, qwd_warm_
 /* The key (and directory name) of a profile's warm image: MACHINE-CPUc-MEMm-VIDEO. */
 const char *qwd_warm_key(apr_pool_t *pool, const char *machine, int cpu, int memory_mib,
                          const char *video);
+
+/* A file's identity as a warm image's meta records it (the master it was built from, its state
+ * and RAM files): {"size", "mtime_ns", "inode"}, which any rewrite changes and which costs one
+ * stat(). NULL when path cannot be stat'ed. */
+json_t *qwd_warm_file_identity(const char *path);
 
 #endif

@@ -87,22 +87,27 @@ void qwd_audit_record(qwd_req_t *q, qwd_store_t *store, const char *event, const
                         detail);
 }
 
-void qwd_audit_shared(qwd_req_t *q, qwd_store_t *store, const qwd_row_t *row, const char *share_id,
-                      const char *kind)
+/* A share of row's session made or revoked (event) by the request's user: its owner, or an
+ * admin acting for another. */
+static void audit_share(qwd_req_t *q, qwd_store_t *store, const char *event, const qwd_row_t *row,
+                        const char *share_id, const char *kind)
 {
-    qwd_audit_record(q, store, QWD_AUDIT_SHARED, row->id, row->owner, q->user,
+    qwd_audit_record(q, store, event, row->id, row->owner, q->user,
                      q->is_admin && strcmp(q->user, row->owner) ? QWD_AUDIT_BY_ADMIN
                                                                 : QWD_AUDIT_BY_OWNER,
                      apr_psprintf(q->r->pool, "share %s (%s)", share_id, kind));
 }
 
+void qwd_audit_shared(qwd_req_t *q, qwd_store_t *store, const qwd_row_t *row, const char *share_id,
+                      const char *kind)
+{
+    audit_share(q, store, QWD_AUDIT_SHARED, row, share_id, kind);
+}
+
 void qwd_audit_revoked(qwd_req_t *q, qwd_store_t *store, const qwd_row_t *row, const char *share_id,
                        const char *kind)
 {
-    qwd_audit_record(q, store, QWD_AUDIT_REVOKED, row->id, row->owner, q->user,
-                     q->is_admin && strcmp(q->user, row->owner) ? QWD_AUDIT_BY_ADMIN
-                                                                : QWD_AUDIT_BY_OWNER,
-                     apr_psprintf(q->r->pool, "share %s (%s)", share_id, kind));
+    audit_share(q, store, QWD_AUDIT_REVOKED, row, share_id, kind);
 }
 
 /* What a journal entry means in the trail: its event and who acted (by; user the name the

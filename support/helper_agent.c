@@ -27,10 +27,12 @@ int helper_agent_send(const char *socket_path, const char *request_line)
     return fd;
 }
 
-int helper_agent_answer(int fd)
+/* Peeks at what the agent sent so far, without taking it, into line (size bytes: at most
+ * size - 1 of them, then '\0'). Returns how many, 0 when nothing came yet, or -1 when the
+ * channel closed or failed. */
+static ssize_t peek_line(int fd, char *line, size_t size)
 {
-    char line[AGENT_LINE_MAX];
-    ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recv(fd, line, size - 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0) {
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     }
@@ -38,21 +40,27 @@ int helper_agent_answer(int fd)
         return -1;
     }
     line[n] = '\0';
+    return n;
+}
+
+int helper_agent_answer(int fd)
+{
+    char line[AGENT_LINE_MAX];
+    ssize_t n = peek_line(fd, line, sizeof line);
+    if (n <= 0) {
+        return (int)n;
+    }
     return helper_agent_reply(line, (size_t)n, sizeof line - 1);
 }
 
 int helper_agent_read(int fd, json_t **answer)
 {
     char line[AGENT_LINE_MAX];
-    ssize_t n = recv(fd, line, sizeof line - 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = peek_line(fd, line, sizeof line);
     *answer = NULL;
-    if (n < 0) {
-        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    if (n <= 0) {
+        return (int)n;
     }
-    if (n == 0) {
-        return -1;
-    }
-    line[n] = '\0';
     char *newline = strchr(line, '\n');
     if (!newline) {
         return n == (ssize_t)sizeof line - 1 ? -1 : 0;

@@ -292,12 +292,7 @@ static pid_t fork_display_child(helper_vm *vm, int conn_fd)
     if (getppid() != parent) {
         _exit(1);
     }
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    helper_child_signal_defaults();
     node_channel_close_others(conn_fd, helper_log_fd());
     const char *problem = NULL;
     SSL *ssl = child_connect(vm, address, &problem);

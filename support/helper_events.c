@@ -4,7 +4,9 @@
 #include "helper_events.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -242,4 +244,29 @@ int helper_events_poll(helper_events *events, int timeout_ms)
         }
     }
     return ready;
+}
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved_errno = errno;
+    unsigned char byte = (unsigned char)sig;
+    ssize_t ignored = write(signal_pipe[1], &byte, 1);
+    (void)ignored;
+    errno = saved_errno;
+}
+
+int helper_signal_pipe(const int *signals, size_t count)
+{
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        return -1;
+    }
+    struct sigaction action = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < count; i++) {
+        sigaction(signals[i], &action, NULL);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return signal_pipe[0];
 }

@@ -54,4 +54,10 @@ int helper_events_child_exited(helper_events *events, pid_t pid, int status);
  * only for what is shown or recorded: created, expires, a guest's clock. */
 apr_time_t helper_clock_now(void);
 
+/* Signals as bytes a poll() can wait for (the self-pipe trick): installs a handler for each of
+ * the count signals that writes the signal's number to a pipe, and ignores SIGPIPE (a peer gone
+ * is then an error return, not an exit). One pipe per process: call once, before the loop.
+ * Returns the pipe's non-blocking read end, or -1 (errno). */
+int helper_signal_pipe(const int *signals, size_t count);
+
 #endif

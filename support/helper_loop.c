@@ -12,7 +12,6 @@
 #include "helper_websockify.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
@@ -26,30 +25,13 @@
 /* Signals read from the self-pipe at once. */
 #define SIGNALS_AT_ONCE 64
 
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved_errno = errno;
-    unsigned char byte = (unsigned char)sig;
-    ssize_t ignored = write(signal_pipe[1], &byte, 1);
-    (void)ignored;
-    errno = saved_errno;
-}
+static int signal_fd = -1; /* the read end of the self-pipe (helper_signal_pipe) */
 
 int helper_loop_signals(helper *h)
 {
-    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        return errno;
-    }
-    struct sigaction action = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGCHLD, &action, NULL);
-    sigaction(SIGTERM, &action, NULL);
-    sigaction(SIGINT, &action, NULL);
-    sigaction(SIGHUP, &action, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    return 0;
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
+    signal_fd = helper_signal_pipe(signals, sizeof signals / sizeof signals[0]);
+    return signal_fd < 0 ? errno : 0;
 }
 
 /* Every exited child goes to whoever watches it; unwatched ones (a template killed while
@@ -68,7 +50,7 @@ static void on_signals(void *data, short revents)
     helper *h = data;
     unsigned char signals[SIGNALS_AT_ONCE];
     ssize_t n;
-    while ((n = read(signal_pipe[0], signals, sizeof signals)) > 0) {
+    while ((n = read(signal_fd, signals, sizeof signals)) > 0) {
         for (ssize_t i = 0; i < n; i++) {
             if (signals[i] == SIGCHLD) {
                 reap_children(h);
@@ -92,7 +74,7 @@ void helper_loop_run(helper *h)
 {
     int sessions_changed = 0, fast = 1;
     helper_sessions_on_change(h, note_sessions_changed, &sessions_changed);
-    helper_watch *signals = helper_watch_fd(h->events, signal_pipe[0], POLLIN, on_signals, h);
+    helper_watch *signals = helper_watch_fd(h->events, signal_fd, POLLIN, on_signals, h);
     int error = signals ? 0 : ENOMEM;
     while (!error && !h->stopping) {
         if (helper_events_poll(h->events, fast ? TICK_STARTING_MS : TICK_IDLE_MS) < 0) {

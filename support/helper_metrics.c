@@ -119,7 +119,7 @@ int helper_metrics_viewer(helper *h, const char *session_id, const char *kind, i
 }
 
 /* The viewers of every session now, by kind. */
-static void viewers_now(helper_metrics *m, double *total)
+static void viewers_now(helper_metrics *m, unsigned long long *total)
 {
     for (size_t k = 0; k < NKINDS; k++) {
         total[k] = 0;
@@ -132,7 +132,7 @@ static void viewers_now(helper_metrics *m, double *total)
 void helper_metrics_viewer_totals(helper *h, json_t *into)
 {
     json_t *watching = json_object(), *connects = json_object();
-    double now[NKINDS];
+    unsigned long long now[NKINDS];
     viewers_now(h->metrics, now);
     for (size_t k = 0; k < NKINDS; k++) {
         json_object_set_new(watching, kinds[k], json_integer((json_int_t)now[k]));
@@ -161,37 +161,27 @@ json_t *helper_metrics_families(helper *h)
         qwd_metrics_add_histogram(f, &m->latency[b], "boot", boots[b], NULL);
     }
     json_array_append_new(families, f);
-    f = qwd_metrics_family("qwd_session_ends_total", QWD_METRIC_COUNTER,
-                           "Sessions that ended, by reason (the session's ended_reason).");
-    for (size_t r = 0; r < NREASONS; r++) {
-        qwd_metrics_add(f, (double)m->ends[r], "reason", reasons[r], NULL);
-    }
+    f = qwd_metrics_family_by_label(families, "qwd_session_ends_total", QWD_METRIC_COUNTER,
+                                    "Sessions that ended, by reason (the session's ended_reason).",
+                                    "reason", reasons, m->ends, NREASONS);
     qwd_metrics_add(f, (double)m->ends[NREASONS], "reason", "other", NULL);
-    json_array_append_new(families, f);
-    f = qwd_metrics_family("qwd_limit_refusals_total", QWD_METRIC_COUNTER,
-                           "Session starts refused by a limit: the helper's keys (max_sessions, "
-                           "...) and the module's directives (QwdMaxSessions, ...).");
-    for (size_t l = 0; l < NLIMITS; l++) {
-        qwd_metrics_add(f, (double)m->refusals[l], "limit", limits[l], NULL);
-    }
-    json_array_append_new(families, f);
-    f = qwd_metrics_family("qwd_viewers", QWD_METRIC_GAUGE,
-                           "Viewers connected to sessions' displays now, by kind (owner: the "
-                           "session's own link; control, view: its shares), as the helper's "
-                           "relay counts them.");
-    double now[NKINDS];
+    qwd_metrics_family_by_label(
+        families, "qwd_limit_refusals_total", QWD_METRIC_COUNTER,
+        "Session starts refused by a limit: the helper's keys (max_sessions, ...) and "
+        "the module's directives (QwdMaxSessions, ...).",
+        "limit", limits, m->refusals, NLIMITS);
+    unsigned long long now[NKINDS];
     viewers_now(m, now);
-    for (size_t k = 0; k < NKINDS; k++) {
-        qwd_metrics_add(f, now[k], "kind", kinds[k], NULL);
-    }
-    json_array_append_new(families, f);
-    f = qwd_metrics_family("qwd_viewer_connections_total", QWD_METRIC_COUNTER,
-                           "Viewers that connected to a session's display, by kind: the module's "
-                           "gate counts its links, the helper's relay owner, control and view.");
-    for (size_t k = 0; k < NKINDS; k++) {
-        qwd_metrics_add(f, (double)m->connects[k], "kind", kinds[k], NULL);
-    }
-    json_array_append_new(families, f);
+    qwd_metrics_family_by_label(
+        families, "qwd_viewers", QWD_METRIC_GAUGE,
+        "Viewers connected to sessions' displays now, by kind (owner: the session's "
+        "own link; control, view: its shares), as the helper's relay counts them.",
+        "kind", kinds, now, NKINDS);
+    qwd_metrics_family_by_label(
+        families, "qwd_viewer_connections_total", QWD_METRIC_COUNTER,
+        "Viewers that connected to a session's display, by kind: the module's gate "
+        "counts its links, the helper's relay owner, control and view.",
+        "kind", kinds, m->connects, NKINDS);
     f = qwd_metrics_family("qwd_helper_start_time_seconds", QWD_METRIC_GAUGE,
                            "When qwd-helper started (Unix time): its counters count from then.");
     qwd_metrics_add(f, (double)apr_time_sec(m->started), NULL);

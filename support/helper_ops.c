@@ -950,7 +950,8 @@ static void op_load(op_call *call)
 static void warm_gauges(helper *h, json_t *families)
 {
     static const char *const states[] = {"building", "saving", "ready", "failed"};
-    double count[sizeof states / sizeof states[0]] = {0}, bytes = 0;
+    unsigned long long count[sizeof states / sizeof states[0]] = {0};
+    double bytes = 0;
     json_t *list = helper_warm_list_json(h), *image;
     size_t i;
     json_array_foreach (json_object_get(list, "warm"), i, image) {
@@ -961,14 +962,11 @@ static void warm_gauges(helper *h, json_t *families)
         bytes += json_number_value(json_object_get(image, "size_bytes"));
     }
     json_decref(list);
-    json_t *f = qwd_metrics_family("qwd_warm_images", QWD_METRIC_GAUGE,
-                                   "Warm images of the helper, by state.");
-    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
-        qwd_metrics_add(f, count[k], "state", states[k], NULL);
-    }
-    json_array_append_new(families, f);
-    f = qwd_metrics_family("qwd_warm_images_bytes", QWD_METRIC_GAUGE,
-                           "Disk the ready warm images take (their allocated blocks).");
+    qwd_metrics_family_by_label(families, "qwd_warm_images", QWD_METRIC_GAUGE,
+                                "Warm images of the helper, by state.", "state", states, count,
+                                sizeof states / sizeof states[0]);
+    json_t *f = qwd_metrics_family("qwd_warm_images_bytes", QWD_METRIC_GAUGE,
+                                   "Disk the ready warm images take (their allocated blocks).");
     qwd_metrics_add(f, bytes, NULL);
     json_array_append_new(families, f);
 }
@@ -1005,7 +1003,7 @@ static void op_metrics(op_call *call)
     helper *h = call->h;
     json_t *families = helper_metrics_families(h);
     static const char *const states[] = {QWD_STATE_STARTING, QWD_STATE_RUNNING};
-    double by_state[sizeof states / sizeof states[0]] = {0};
+    unsigned long long by_state[sizeof states / sizeof states[0]] = {0};
     apr_array_header_t *live = helper_sessions_live(h, call->ptemp);
     for (int i = 0; i < live->nelts; i++) {
         json_t *brief = helper_session_brief_json(APR_ARRAY_IDX(live, i, helper_session *));
@@ -1015,16 +1013,13 @@ static void op_metrics(op_call *call)
         }
         json_decref(brief);
     }
-    json_t *f = qwd_metrics_family("qwd_sessions", QWD_METRIC_GAUGE,
-                                   "Live sessions of the helper, by state.");
-    for (size_t k = 0; k < sizeof states / sizeof states[0]; k++) {
-        qwd_metrics_add(f, by_state[k], "state", states[k], NULL);
-    }
-    json_array_append_new(families, f);
+    qwd_metrics_family_by_label(families, "qwd_sessions", QWD_METRIC_GAUGE,
+                                "Live sessions of the helper, by state.", "state", states, by_state,
+                                sizeof states / sizeof states[0]);
     int sessions, vcpus, memory_mib;
     helper_sessions_usage(h, &sessions, &vcpus, &memory_mib);
-    f = qwd_metrics_family("qwd_sessions_vcpus", QWD_METRIC_GAUGE,
-                           "Virtual CPUs given to the live sessions together.");
+    json_t *f = qwd_metrics_family("qwd_sessions_vcpus", QWD_METRIC_GAUGE,
+                                   "Virtual CPUs given to the live sessions together.");
     qwd_metrics_add(f, vcpus, NULL);
     json_array_append_new(families, f);
     f = qwd_metrics_family("qwd_sessions_memory_bytes", QWD_METRIC_GAUGE,

@@ -22,16 +22,21 @@
 /* /proc/PID/cmdline of a QEMU: its argv, well under this. */
 #define CMDLINE_MAX 8192
 
+void helper_child_signal_defaults(void)
+{
+    for (int sig = 1; sig < NSIG; sig++) {
+        signal(sig, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. Returns the exec-error
  * pipe's fd (moved when it stood where pass_fd goes). */
 static int prepare_child(int output_fd, int flags, int report_fd, int pass_fd, int child_fd)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
+    helper_child_signal_defaults();
     if (flags & SPAWN_NEW_SESSION) {
         setsid();
     }

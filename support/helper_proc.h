@@ -17,6 +17,10 @@
  * page for one touched byte, even where the program asks for huge pages (QEMU's TCG buffer). */
 #define SPAWN_NO_HUGEPAGES 4
 
+/* In a forked child (async-signal-safe): every signal back to its default action, then none
+ * blocked, as a freshly started program has them. */
+void helper_child_signal_defaults(void);
+
 /* Starts argv[0] with argv, stdin from /dev/null and stdout/stderr to output_fd. Returns 0 and
  * sets *pid, or an errno (exec failures included: the child reports them through a pipe). */
 int helper_spawn(const char *const *argv, int output_fd, int flags, pid_t *pid);

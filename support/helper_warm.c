@@ -44,7 +44,6 @@
 #define MIB (1024 * 1024)
 #define QEMU_VERSION_MAX 512
 #define STAT_BLOCK_BYTES 512 /* st_blocks counts these */
-#define NS_PER_S 1000000000
 
 typedef enum {
     WARM_PREPARING, /* its overlay is being made (qemu-img) */
@@ -214,22 +213,10 @@ static const char *qemu_version(helper *h, const char *qemu)
     return version ? version : "unknown";
 }
 
-/* size, mtime (ns) and inode: the master's identity (cheap, and any rewrite changes it). */
-static json_t *file_identity(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        return NULL;
-    }
-    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
-                     (json_int_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec, "inode",
-                     (json_int_t)st.st_ino);
-}
-
 /* Whether path still has the identity recorded under name in meta. */
 static int same_identity(json_t *meta, const char *name, const char *path)
 {
-    json_t *identity = file_identity(path);
+    json_t *identity = qwd_warm_file_identity(path);
     int same = identity && json_equal(identity, json_object_get(meta, name));
     json_decref(identity);
     return same;
@@ -343,7 +330,7 @@ static warm_image *build(helper *h, apr_pool_t *pool, const qwd_vm_profile *prof
         "memory_mib", w->memory_mib, "video", w->video, "qemu_binary", spec.qemu_binary,
         "qemu_version", qemu_version(h, spec.qemu_binary), "machine_type",
         qwd_argv_machine_type(spec.arch), "argv_hash", qwd_argv_profile_hash(w->pool, &spec),
-        "master", file_identity(profile->image_path));
+        "master", qwd_warm_file_identity(profile->image_path));
     json_object_set_new(w->meta, "master_path", json_string(profile->image_path));
     json_object_set_new(w->meta, "recipe", json_string(w->shared ? "shared" : "stream"));
     return w;
@@ -610,14 +597,14 @@ static void finish(warm_image *w)
     for (size_t i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
         unlink(warm_file(w->pool, w, leftovers[i]));
     }
-    json_t *state = file_identity(warm_file(w->pool, w, WARM_STATE));
+    json_t *state = qwd_warm_file_identity(warm_file(w->pool, w, WARM_STATE));
     if (!state) {
         warm_fail(w, "the state file vanished");
         return;
     }
     json_object_set_new(w->meta, "state", state);
     if (w->shared) {
-        json_t *ram = file_identity(warm_file(w->pool, w, WARM_RAM));
+        json_t *ram = qwd_warm_file_identity(warm_file(w->pool, w, WARM_RAM));
         if (!ram) {
             warm_fail(w, "the RAM file vanished");
             return;

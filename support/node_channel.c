@@ -226,6 +226,29 @@ typedef struct relay_buffer {
     size_t length, offset;
 } relay_buffer;
 
+/* What poll() waits for before the TLS side may go on after SSL_read or SSL_write returned n,
+ * or 0 when that side is done (closed or failed). */
+static short ssl_waits_for(SSL *ssl, int n)
+{
+    int error = SSL_get_error(ssl, n);
+    if (error == SSL_ERROR_WANT_READ) {
+        return POLLIN;
+    }
+    if (error == SSL_ERROR_WANT_WRITE) {
+        return POLLOUT;
+    }
+    return 0;
+}
+
+/* n more bytes of buffer went out; an emptied buffer takes the next read. */
+static void relay_sent(relay_buffer *buffer, size_t n)
+{
+    buffer->offset += n;
+    if (buffer->offset == buffer->length) {
+        buffer->length = 0;
+    }
+}
+
 void node_channel_relay(SSL *ssl, int plain_fd)
 {
     int ssl_fd = SSL_get_fd(ssl);
@@ -247,26 +270,16 @@ void node_channel_relay(SSL *ssl, int plain_fd)
                     progress = 1;
                 }
                 else {
-                    int error = SSL_get_error(ssl, n);
-                    if (error == SSL_ERROR_WANT_READ) {
-                        ssl_events |= POLLIN;
-                    }
-                    else if (error == SSL_ERROR_WANT_WRITE) {
-                        ssl_events |= POLLOUT;
-                    }
-                    else {
-                        ssl_done = 1;
-                    }
+                    short wanted = ssl_waits_for(ssl, n);
+                    ssl_events |= wanted;
+                    ssl_done = !wanted;
                 }
             }
             if (to_plain->length) {
                 ssize_t n = write(plain_fd, to_plain->data + to_plain->offset,
                                   to_plain->length - to_plain->offset);
                 if (n > 0) {
-                    to_plain->offset += (size_t)n;
-                    if (to_plain->offset == to_plain->length) {
-                        to_plain->length = 0;
-                    }
+                    relay_sent(to_plain, (size_t)n);
                     progress = 1;
                 }
                 else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -295,21 +308,13 @@ void node_channel_relay(SSL *ssl, int plain_fd)
                 int n = SSL_write(ssl, to_ssl->data + to_ssl->offset,
                                   (int)(to_ssl->length - to_ssl->offset));
                 if (n > 0) {
-                    to_ssl->offset += (size_t)n;
-                    if (to_ssl->offset == to_ssl->length) {
-                        to_ssl->length = 0;
-                    }
+                    relay_sent(to_ssl, (size_t)n);
                     progress = 1;
                 }
                 else {
-                    int error = SSL_get_error(ssl, n);
-                    if (error == SSL_ERROR_WANT_READ) {
-                        ssl_events |= POLLIN;
-                    }
-                    else if (error == SSL_ERROR_WANT_WRITE) {
-                        ssl_events |= POLLOUT;
-                    }
-                    else {
+                    short wanted = ssl_waits_for(ssl, n);
+                    ssl_events |= wanted;
+                    if (!wanted) {
                         ssl_done = plain_done = 1;
                         to_ssl->length = to_plain->length = 0;
                     }

@@ -8,6 +8,7 @@
 #include "helper.h"
 #include "helper_accel.h"
 #include "helper_config.h"
+#include "helper_events.h"
 #include "helper_fs.h"
 #include "helper_log.h"
 #include "helper_machines.h"
@@ -63,7 +64,6 @@
 #define WARM_READY_DEADLINE_S 600
 #define WARM_SAVE_DEADLINE_S 120
 #define WARM_POLL_MS 200
-#define NS_PER_S 1000000000LL
 
 typedef struct node_job {
     apr_pool_t *pool;
@@ -87,16 +87,7 @@ typedef struct node_job {
     int port;
 } node_job;
 
-static int signal_pipe[2] = {-1, -1};
-
-static void on_signal(int sig)
-{
-    int saved_errno = errno;
-    unsigned char byte = (unsigned char)sig;
-    ssize_t ignored = write(signal_pipe[1], &byte, 1);
-    (void)ignored;
-    errno = saved_errno;
-}
+static int signal_fd = -1; /* the read end of the self-pipe (helper_signal_pipe) */
 
 static void usage(FILE *out)
 {
@@ -286,18 +277,6 @@ static int open_log(node_job *job)
                 O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 }
 
-/* size, mtime (ns) and inode: a master's identity (any rewrite changes it). */
-static json_t *file_identity(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        return NULL;
-    }
-    return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)st.st_size, "mtime_ns",
-                     (json_int_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec, "inode",
-                     (json_int_t)st.st_ino);
-}
-
 /* STATE/warm/KEY on this node: the profile's warm image. */
 static const char *warm_dir(node_job *job, const qwd_vm_profile *profile)
 {
@@ -324,7 +303,7 @@ static int warm_usable(node_job *job, const char *dir, const qwd_vm_profile *pro
     char *text =
         helper_fs_read(job->pool, qwd_session_file(job->pool, dir, WARM_META), WARM_META_MAX);
     json_t *meta = text ? json_loads(text, 0, NULL) : NULL;
-    json_t *master = file_identity(profile->image_path);
+    json_t *master = qwd_warm_file_identity(profile->image_path);
     const char *hash = json_string_value(json_object_get(meta, "argv_hash"));
     int usable = meta && master && hash && !strcmp(hash, clone_hash(job, profile))
                  && json_equal(master, json_object_get(meta, "master"))
@@ -455,12 +434,7 @@ static void serve_viewer(node_job *job, SSL_CTX *ctx, int conn)
         return;
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    for (int sig = 1; sig < NSIG; sig++) {
-        signal(sig, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    helper_child_signal_defaults();
     node_channel_close_others(conn, helper_log_fd());
     struct sockaddr_in peer;
     socklen_t length = sizeof peer;
@@ -507,17 +481,12 @@ static void stop_vm(node_job *job)
 
 static void set_signals(void)
 {
-    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    static const int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    signal_fd = helper_signal_pipe(signals, sizeof signals / sizeof signals[0]);
+    if (signal_fd < 0) {
         perror("qwd-node: pipe");
         exit(EXIT_FAILED);
     }
-    struct sigaction action = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&action.sa_mask);
-    int signals[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1};
-    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
-        sigaction(signals[i], &action, NULL);
-    }
-    signal(SIGPIPE, SIG_IGN);
 }
 
 /* The last signal read that asks to end (SIGUSR1: the time limit comes; others: scancel or a
@@ -527,7 +496,7 @@ static int read_signals(void)
     unsigned char signals[SIGNALS_AT_ONCE];
     ssize_t n;
     int ending = 0;
-    while ((n = read(signal_pipe[0], signals, sizeof signals)) > 0) {
+    while ((n = read(signal_fd, signals, sizeof signals)) > 0) {
         for (ssize_t i = 0; i < n; i++) {
             if (signals[i] != SIGCHLD) {
                 ending = signals[i];
@@ -659,7 +628,7 @@ static int build_warm(node_job *job)
         json_pack("{s:s, s:s, s:s, s:o*, s:I}", "key", apr_filepath_name_get(final), "argv_hash",
                   clone_hash(job, &profile), "qemu_binary",
                   qwd_vm_spec_make(&job->h.host, &profile, "ID", "/DIR", "/DIR/disk").qemu_binary,
-                  "master", file_identity(profile.image_path), "build_ms",
+                  "master", qwd_warm_file_identity(profile.image_path), "build_ms",
                   (json_int_t)apr_time_as_msec(apr_time_now() - started));
     char *text = json_dumps(meta, JSON_INDENT(1));
     json_decref(meta);
@@ -737,7 +706,7 @@ int main(int argc, char **argv)
         tell(&job, apr_psprintf(job.pool, "port=%d boot=%s", job.port, job.boot));
     }
     while (!ending && qemu_runs(&job)) {
-        struct pollfd fds[2] = {{.fd = signal_pipe[0], .events = POLLIN},
+        struct pollfd fds[2] = {{.fd = signal_fd, .events = POLLIN},
                                 {.fd = job.listen_fd, .events = POLLIN}};
         if (poll(fds, 2, -1) < 0 && errno != EINTR) {
             break;

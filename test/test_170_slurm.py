@@ -124,16 +124,6 @@ def test_api_session_runs_on_a_node_and_its_display_crosses_the_network(slurm_ht
     slurm_httpd.expect_lognos()
 
 
-def websocket_status(url):
-    import websocket  # python3-websocket
-    try:
-        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
-    except websocket.WebSocketBadStatusException as err:
-        return err.status_code
-    ws.close()
-    return 101
-
-
 def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_helper, cluster):
     """One CPU per node: alice and bob fill the two nodes, carol's session is queued (with
     Slurm's reason, not an error; the gate answers 503 without spending her ticket) and runs
@@ -155,7 +145,7 @@ def test_two_users_on_two_nodes_and_a_full_cluster_queues(slurm_httpd, slurm_hel
         return answer if answer["queued_reason"] == "Resources" else None
     carol = procs.wait_until(resources, 20, interval=0.2, what="Slurm's reason Resources")
     assert "node" not in carol
-    assert websocket_status(carol["websocket_url"]) == 503
+    assert rfb.websocket_status(carol["websocket_url"]) == 503
     status_code, listed, _ = api(slurm_httpd, "GET", "sessions?all=1", user="admin")
     assert sorted(s["state"] for s in listed["sessions"]) == ["queued", "running", "running"]
 

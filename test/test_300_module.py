@@ -198,17 +198,6 @@ def test_api_create_gives_a_websocket_that_speaks_rfb(httpd, helper):
     assert status == 200 and again["state"] == "ended"
 
 
-def ws_status(url):
-    """The HTTP status a websocket upgrade of url gets (101 when it opens)."""
-    import websocket  # python3-websocket
-    try:
-        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
-    except websocket.WebSocketBadStatusException as err:
-        return err.status_code
-    ws.close()
-    return 101
-
-
 def assert_opens_at_once(url):
     """A script opening url right after it got it, retrying every 10 ms, gets the display
     with that same URL: until the display accepts, the gate answers 503 without spending the
@@ -217,7 +206,7 @@ def assert_opens_at_once(url):
     banner, outcomes = rfb.open_at_once(url)
     assert banner == b"RFB 003.008\n", outcomes
     assert set(outcomes[:-1]) <= {503}, outcomes
-    assert ws_status(url) == 403
+    assert rfb.websocket_status(url) == 403
     return outcomes
 
 
@@ -245,7 +234,7 @@ def test_a_ticket_is_not_spent_by_an_upgrade_that_never_reached_websockify(httpd
     os.kill(old_pid, signal.SIGKILL)
     procs.wait_until(lambda: not procs.pid_alive(old_pid), 5, interval=0.01,
                      what="websockify to die")
-    assert ws_status(session["websocket_url"]) == 503
+    assert rfb.websocket_status(session["websocket_url"]) == 503
     assert_opens_at_once(session["websocket_url"])
 
 

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qwdtest import procs, rfb
-from test_300_module import Browser, api, api_create, wait_running, ws_status
+from test_300_module import Browser, api, api_create, wait_running
 
 METRICS_CONF = """<Location /metrics>
     SetHandler qwd-metrics
@@ -98,8 +98,8 @@ def test_scrape_counts_known_actions_exactly(ops_httpd, helper):
     session = api_create(httpd)
     wait_running(httpd, session["id"])
     api_create(httpd, expect=429)  # QwdMaxSessionsPerUser 1
-    assert ws_status(httpd.url("/qwd/ws").replace("http", "ws")) == 403  # no ticket
-    assert ws_status(httpd.url("/qwd/ws?ticket=forged").replace("http", "ws")) == 403
+    assert rfb.websocket_status(httpd.url("/qwd/ws").replace("http", "ws")) == 403  # no ticket
+    assert rfb.websocket_status(httpd.url("/qwd/ws?ticket=forged").replace("http", "ws")) == 403
     ws = rfb.open_link_websocket(session["viewer_url"])
     ws.close()
     status, _, _ = api(httpd, "DELETE", "sessions/" + session["id"])
@@ -141,18 +141,18 @@ def test_counters_survive_graceful_restarts_and_are_shared_by_children(ops_httpd
     httpd = ops_httpd()
     url = httpd.url("/qwd/ws").replace("http", "ws")
     for _ in range(6):  # over keep-alive-less connections: any child may answer
-        assert ws_status(url) == 403
+        assert rfb.websocket_status(url) == 403
     assert get(scrape(httpd), "qwd_ticket_refusals_total", reason="missing") == 6
     httpd.graceful()
     assert get(scrape(httpd), "qwd_ticket_refusals_total", reason="missing") == 6
     httpd.restart()
-    assert ws_status(url) == 403
+    assert rfb.websocket_status(url) == 403
     assert get(scrape(httpd), "qwd_ticket_refusals_total", reason="missing") == 7
 
 
 def test_helper_down_scrape_says_so_and_keeps_the_module_counters(ops_httpd, helper):
     httpd = ops_httpd()
-    assert ws_status(httpd.url("/qwd/ws").replace("http", "ws")) == 403
+    assert rfb.websocket_status(httpd.url("/qwd/ws").replace("http", "ws")) == 403
     helper.stop()
     values = scrape(httpd)
     assert get(values, "qwd_helper_up") == 0

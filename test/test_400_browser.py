@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-import websocket  # python3-websocket
 
 from qwdtest import env, procs, rfb
 from qwdtest.helper import wait_for_serial
@@ -413,13 +412,7 @@ def ticket(session_id, expiry, key=SECRET, nonce=None):
 
 def ws_status(httpd, query):
     """The HTTP status Apache answers a websocket upgrade on /qwd/ws?query with."""
-    url = f"ws://127.0.0.1:{httpd.port}/qwd/ws?{query}"
-    try:
-        ws = websocket.create_connection(url, timeout=10, subprotocols=["binary"])
-    except websocket.WebSocketBadStatusException as err:
-        return err.status_code
-    ws.close()
-    return 101
+    return rfb.websocket_status(f"ws://127.0.0.1:{httpd.port}/qwd/ws?{query}")
 
 
 def test_websocket_gate_refuses_bad_expired_and_revoked_tickets(workdir, helper):

@@ -36,6 +36,17 @@ def websocket_rfb_banner(ws_url, timeout=10, header=None, subprotocols=("binary"
         ws.close()
 
 
+def websocket_status(ws_url):
+    """The HTTP status a websocket upgrade of ws_url gets (101 when it opens; it is closed at
+    once)."""
+    try:
+        ws = websocket.create_connection(ws_url, timeout=10, subprotocols=["binary"])
+    except websocket.WebSocketBadStatusException as err:
+        return err.status_code
+    ws.close()
+    return 101
+
+
 def unix_rfb_banner(path, timeout=5):
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(timeout)

@@ -87,3 +87,22 @@ UNIT_TEST(metrics_text_refuses_a_bad_name)
     json_decref(families);
     apr_pool_destroy(pool);
 }
+
+UNIT_TEST(metrics_family_by_label_has_a_sample_per_word)
+{
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    json_t *families = json_array();
+    static const char *const states[] = {"starting", "running"};
+    const unsigned long long counts[] = {0, 3};
+    json_t *family = qwd_metrics_family_by_label(families, "qwd_sessions", QWD_METRIC_GAUGE, "S.",
+                                                 "state", states, counts, 2);
+    CHECK(json_array_size(families) == 1 && json_array_get(families, 0) == family);
+    qwd_metrics_add(family, 1, "state", "other", NULL);
+    CHECK_STR(qwd_metrics_text(pool, families),
+              "# HELP qwd_sessions S.\n# TYPE qwd_sessions gauge\n"
+              "qwd_sessions{state=\"starting\"} 0\nqwd_sessions{state=\"running\"} 3\n"
+              "qwd_sessions{state=\"other\"} 1\n");
+    json_decref(families);
+    apr_pool_destroy(pool);
+}

@@ -5,6 +5,8 @@
 #include "qwd_warm.h"
 
 #include <apr_strings.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 static qwd_warm_sidecar defaults(void)
 {
@@ -87,4 +89,26 @@ UNIT_TEST(warm_sidecar_names_the_machines_arch)
     CHECK(qwd_warm_sidecar_parse(pool, "arch = riscv64\n", &sidecar) == NULL);
     CHECK_STR(sidecar.arch, "riscv64");
     apr_pool_destroy(pool);
+}
+
+UNIT_TEST(warm_file_identity_changes_with_a_rewrite)
+{
+    char path[] = "/tmp/qwd-unit-identity-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "one", 3) == 3);
+    json_t *before = qwd_warm_file_identity(path);
+    CHECK(before && json_integer_value(json_object_get(before, "size")) == 3);
+    CHECK(json_is_integer(json_object_get(before, "mtime_ns"))
+          && json_is_integer(json_object_get(before, "inode")));
+    json_t *again = qwd_warm_file_identity(path);
+    CHECK(json_equal(before, again));
+    CHECK(write(fd, "two", 3) == 3);
+    json_t *after = qwd_warm_file_identity(path);
+    CHECK(after && !json_equal(before, after));
+    close(fd);
+    unlink(path);
+    CHECK(qwd_warm_file_identity(path) == NULL);
+    json_decref(before);
+    json_decref(again);
+    json_decref(after);
 }

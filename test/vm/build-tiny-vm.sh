@@ -6,7 +6,7 @@
 #   build-tiny-vm.sh [OUTDIR]     default: ${QWD_VM_CACHE:-$HOME/.cache/qwd/tiny-vm}
 #
 # Produces OUTDIR/{vmlinuz,initrd.img,cmdline,tiny.iso,tiny.qcow2,stamp}.
-# Inputs: this script, the kernel package linux-image-amd64 depends on and
+# Inputs: this script and tiny-vm-common.sh (sourced), the kernel package linux-image-amd64 depends on and
 # qemu-guest-agent (both fetched with apt-get download, never installed), the
 # host's busybox-static, and the host's shared libraries qemu-ga links against.
 # A rerun with unchanged inputs is a no-op; a build happens in a temp dir next
@@ -17,44 +17,17 @@ BANNER='QWD-TINY-VM READY'
 CMDLINE='quiet loglevel=3 console=tty0 console=ttyS0,115200'
 BUSYBOX=/bin/busybox
 QGA_PKG=qemu-guest-agent
-APT_LISTS=/var/lib/apt/lists
 
-out=${1:-${QWD_VM_CACHE:-$HOME/.cache/qwd/tiny-vm}}
-out=${out%/}
-parent=$(dirname -- "$out")
-mkdir -p -- "$parent"
-parent=$(cd -- "$parent" && pwd -P)
-out=$parent/$(basename -- "$out")
-
-log() { printf 'build-tiny-vm: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
+. "$(dirname -- "${BASH_SOURCE[0]}")/tiny-vm-common.sh"
+tiny_start build-tiny-vm "${1:-${QWD_VM_CACHE:-$HOME/.cache/qwd/tiny-vm}}" \
+    apt-cache apt-get dpkg-deb dpkg-query ldd
 [ -x "$BUSYBOX" ] || die "$BUSYBOX missing (apt-get install busybox-static)"
-for t in apt-cache apt-get dpkg-deb dpkg-query ldd cpio zstd grub-mkrescue xorriso qemu-img flock sha256sum; do
-    command -v "$t" >/dev/null || die "$t not found"
-done
 
-# One builder at a time per cache directory.
-exec 9>"$out.lock"
-flock 9
-
-self_sum=$(sha256sum < "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 bb_ver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
 bb_sum=$(sha256sum < "$BUSYBOX" | cut -d' ' -f1)
-# apt-cache takes ~1 s per call here (no pkgcache), so the fast path keys on the
-# apt lists instead: the kernel candidate can only change when they change.
-lists_fp=$( (stat -c '%n %s %Y' "$APT_LISTS"/*Packages* 2>/dev/null || true) | sha256sum | cut -d' ' -f1)
 fast_key=$(printf '%s\n' "$self_sum" "$bb_ver" "$bb_sum" "$lists_fp" | sha256sum | cut -d' ' -f1)
 
-stamp_get() { sed -n "s/^$1=//p" "$out/stamp" 2>/dev/null | head -n1; }
-complete() {
-    local f
-    for f in vmlinuz initrd.img cmdline tiny.iso tiny.qcow2 stamp; do
-        [ -s "$out/$f" ] || return 1
-    done
-}
-
-if complete && [ "$(stamp_get fast)" = "$fast_key" ]; then
+if tiny_current fast "$fast_key"; then
     log "up to date: $out"
     exit 0
 fi
@@ -64,12 +37,9 @@ kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1)
 [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 (apt-get update?)"
 policy=$(LC_ALL=C apt-cache policy "$kpkg" "$QGA_PKG")     # one call for both
-candidate() { # PKG
-    printf '%s\n' "$policy" | awk -v p="$1:" '/^[^ ]/ { cur = $1 } cur == p && $1 == "Candidate:" { print $2; exit }'
-}
-kver=$(candidate "$kpkg")
+kver=$(tiny_candidate "$policy" "$kpkg")
 if [ -z "$kver" ] || [ "$kver" = "(none)" ]; then die "no candidate version for $kpkg"; fi
-qver=$(candidate "$QGA_PKG")
+qver=$(tiny_candidate "$policy" "$QGA_PKG")
 if [ -z "$qver" ] || [ "$qver" = "(none)" ]; then die "no candidate version for $QGA_PKG (apt-get update?)"; fi
 
 inputs=$(printf '%s\n' "$self_sum" "$kpkg" "$kver" "$bb_ver" "$bb_sum" "$QGA_PKG" "$qver" | sha256sum | cut -d' ' -f1)
@@ -80,64 +50,35 @@ write_stamp() { # DIR
     mv -f -- "$1/stamp.new" "$1/stamp"
 }
 
-if complete && [ "$(stamp_get inputs)" = "$inputs" ]; then
+if tiny_current inputs "$inputs"; then
     write_stamp "$out"      # apt lists changed, inputs did not: refresh fast key only
     log "up to date: $out"
     exit 0
 fi
 
 log "building into $out ($kpkg $kver, busybox $bb_ver, $QGA_PKG $qver)"
-name=$(basename -- "$out")
-rm -rf -- "$parent/.$name.build."*     # left by a killed build (we hold the lock)
-tmp=$(mktemp -d "$parent/.$name.build.XXXXXX")
-trap 'rm -rf -- "$tmp"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-new=$tmp/out
-mkdir -p "$new" "$tmp/dl"
+tiny_build_dir
 
 # --- kernel (and the qemu-guest-agent .deb, unpacked below) ------------------
 aptopt=()
 [ "$(id -u)" = 0 ] && aptopt=(-o APT::Sandbox::User=root)
 (cd "$tmp/dl" && apt-get -q "${aptopt[@]}" download "$kpkg=$kver" "$QGA_PKG=$qver" >/dev/null)
-dpkg-deb -x "$tmp"/dl/"$kpkg"_*.deb "$tmp/kx"
-kimg=$(ls "$tmp"/kx/boot/vmlinuz-*)
-cp -- "$kimg" "$new/vmlinuz"
-printf '%s\n' "$CMDLINE" > "$new/cmdline"
+tiny_kernel "$kpkg"
 
 # --- initramfs ---------------------------------------------------------------
 r=$tmp/root
 mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,etc/acpi/PWRF,proc,sys,dev,tmp,root,lib/modules,var/log,var/run}
 cp -- "$BUSYBOX" "$r/bin/busybox"
-"$BUSYBOX" --list-full | while IFS= read -r a; do
-    [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"
-done
+tiny_applets "$BUSYBOX"
 # Kernel modules, loaded by /etc/rcS with insmod in the order of /etc/modules, then
 # /etc/modules.virtio if the VM has any virtio PCI device, then the list of each kind
 # of device it has: /etc/modules.virtio-serial, .9p, .virtio-blk (dependencies
 # first, taken from each module's modinfo "depends=").
-kmod_dir=$(ls -d "$tmp"/kx/lib/modules/*/ | head -n1)
-kmod_dir=${kmod_dir%/}
 : > "$r/etc/modules"
 : > "$r/etc/modules.virtio-serial"
 : > "$r/etc/modules.virtio"
 : > "$r/etc/modules.9p"
 : > "$r/etc/modules.virtio-blk"
-add_module() { # NAME LIST [optional]
-    local name=$1 list=$2 f d
-    grep -qx -- "$name" "$r"/etc/modules* && return 0
-    f=$(find "$kmod_dir/kernel" -name "$name.ko" -o -name "${name//_/-}.ko" | head -n1 || true)
-    if [ -z "$f" ]; then
-        grep -qE "/(${name}|${name//_/-})\.ko\$" "$kmod_dir/modules.builtin" 2>/dev/null && return 0
-        [ "${3:-}" = optional ] && return 0
-        die "kernel module $name not found in $kpkg"
-    fi
-    for d in $(tr '\0' '\n' < "$f" | sed -n 's/^depends=//p' | head -n1 | tr , ' '); do
-        add_module "$d" "$list"
-    done
-    cp -- "$f" "$r/lib/modules/$name.ko"
-    echo "$name" >> "$r/etc/$list"
-}
 # ACPI power button (QMP system_powerdown): button.ko + evdev.ko + busybox acpid.
 add_module evdev modules optional
 add_module button modules optional
@@ -184,26 +125,8 @@ for l in $libs; do
     cp -L -- "$l" "$r$l"
 done
 
-cat > "$r/init" <<'EOF'
-#!/bin/sh
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
-hostname qwd-tiny
-exec /sbin/init
-EOF
-chmod 755 "$r/init"
-
 # busybox init: respawning shells on the serial port and the VGA console.
-cat > "$r/etc/inittab" <<'EOF'
-::sysinit:/etc/rcS
-ttyS0::respawn:-/bin/sh
-tty1::respawn:-/bin/sh
-::ctrlaltdel:/sbin/reboot -f
-EOF
+tiny_init qwd-tiny ttyS0
 
 cat > "$r/etc/rcS" <<'EOF'
 #!/bin/sh
@@ -303,43 +226,12 @@ fi
 printf '#!/bin/sh\npoweroff -f\n' > "$r/etc/acpi/PWRF/00000080"
 chmod 755 "$r/etc/acpi/PWRF/00000080"
 
-# Login shells print the banner on their own tty once they hold it open, so
-# input sent after the banner is seen is never lost.
-cat > "$r/etc/profile" <<EOF
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root
-export PS1='qwd# '
-cd /root
-echo '$BANNER'
-EOF
-
-# zstd, not gzip: with qemu-ga and its libraries the cpio is ~8.5 MB. zstd -19 makes
-# 2.9 MB (gzip -9: 3.8 MB), and under TCG the kernel unpacks it ~0.3 s sooner (measured).
-(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | zstd -q -19 -c > "$new/initrd.img"
+tiny_initrd
 
 # --- ISO (BIOS, hybrid) and qcow2 --------------------------------------------
-iso=$tmp/iso
-mkdir -p "$iso/boot/grub"
-cp -- "$new/vmlinuz" "$new/initrd.img" "$iso/boot/"
-cat > "$iso/boot/grub/grub.cfg" <<EOF
-set timeout=0
-set timeout_style=hidden
-menuentry "QWD tiny VM" {
-    linux /boot/vmlinuz $CMDLINE
-    initrd /boot/initrd.img
-}
-EOF
-grub-mkrescue -o "$new/tiny.iso" --locales= --fonts= --themes= "$iso" \
-    -- -volid QWD_TINY >"$tmp/grub-mkrescue.log" 2>&1 ||
-    { cat "$tmp/grub-mkrescue.log" >&2; die "grub-mkrescue failed"; }
-qemu-img convert -q -f raw -O qcow2 "$new/tiny.iso" "$new/tiny.qcow2"
+tiny_iso "QWD tiny VM" QWD_TINY
 
 write_stamp "$new"         # last
 
 # --- swap into place -----------------------------------------------------------
-old=
-if [ -e "$out" ] || [ -L "$out" ]; then
-    old=$tmp/previous
-    mv -T -- "$out" "$old"
-fi
-mv -T -- "$new" "$out"
-log "done: $(du -sh "$out" | cut -f1) in $out"
+tiny_swap_in

@@ -103,7 +103,8 @@ static void report(relay_viewer *v, helper_relay_event event, const char *why)
     relay->hook(relay->hook_data, &r);
 }
 
-/* Unlinks v from its relay, closes its sockets, tells the session and frees it. */
+/* Unlinks v from its relay, closes its sockets, tells the session why (unless why is NULL: the
+ * helper exits, nobody is left to tell) and frees it. */
 static void close_viewer(relay_viewer *v, const char *why)
 {
     helper_relay *relay = v->relay;
@@ -115,7 +116,9 @@ static void close_viewer(relay_viewer *v, const char *why)
     }
     helper_watch_close(&v->client_watch, &v->client_fd);
     helper_watch_close(&v->display_watch, &v->display_fd);
-    report(v, RELAY_VIEWER_LEFT, why);
+    if (why) {
+        report(v, RELAY_VIEWER_LEFT, why);
+    }
     free(v);
 }
 
@@ -439,15 +442,7 @@ static void free_relay(helper_relay *relay, const char *why)
         return;
     }
     while (relay->viewers) {
-        relay_viewer *v = relay->viewers;
-        if (why) {
-            close_viewer(v, why);
-            continue;
-        }
-        relay->viewers = v->next;
-        helper_watch_close(&v->client_watch, &v->client_fd);
-        helper_watch_close(&v->display_watch, &v->display_fd);
-        free(v);
+        close_viewer(relay->viewers, why);
     }
     while (relay->entrances) {
         relay_entrance *next = relay->entrances->next;

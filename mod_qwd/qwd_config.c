@@ -241,6 +241,14 @@ static const char *set_secret_file(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+/* A whole number >= 1 of the per-server record (server config, virtual host). */
+static const char *set_server_positive(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    qwd_server_config_t *scfg = ap_get_module_config(cmd->server->module_config, &qwd_module);
+    const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_LOC_FILE);
+    return err ? err : set_positive(cmd, scfg, arg);
+}
+
 /* QwdLoginThrottle N SECONDS [N_PER_ADDRESS] */
 static const char *set_throttle(cmd_parms *cmd, void *cfg_v, const char *max, const char *window,
                                 const char *addr_max)

@@ -198,10 +198,13 @@ typedef struct qwd_provider {
               "data-sessions", "largest scratch disk (GiB) a user may choose for an ISO machine")
 
 /* The per-server record, in the same form. */
-#define QWD_SERVER_CONFIG(DIRECTIVE, FIELD)                                                 \
-    DIRECTIVE(STRING, secret_file, NULL, OVERRIDE, "QwdSecretFile", TAKE1, set_secret_file, \
-              SERVER, "qwdsecretfile",                                                      \
-              "file holding the key that signs CSRF tokens and cookies (created 0600)")
+#define QWD_SERVER_CONFIG(DIRECTIVE, FIELD)                                                     \
+    DIRECTIVE(STRING, secret_file, NULL, OVERRIDE, "QwdSecretFile", TAKE1, set_secret_file,     \
+              SERVER, "qwdsecretfile",                                                          \
+              "file holding the key that signs CSRF tokens and cookies (created 0600)")         \
+    DIRECTIVE(INT, db_cache_kib, 256, OVERRIDE, "QwdDatabaseCache", TAKE1, set_server_positive, \
+              SERVER, "qwddatabasecache",                                                       \
+              "KiB of SQLite's page cache per database connection (SQLite's own: 2000)")
 
 #define QWD_CONFIG_MEMBER_(TYPE, field, ...) QWD_CTYPE_##TYPE field;
 

@@ -348,6 +348,17 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
     if ((rc = run_sql(store, "PRAGMA journal_mode = WAL"))) {
         return db_error(store, QWDLOGNO(00202), rc, "setting the SQLite pragmas");
     }
+    /* SQLite keeps up to cache_size of the database in each connection (2000 KiB unless told),
+     * and mod_dbd keeps several connections in each child for as long as the child lives: with
+     * the audit trail and a day of ended rows the file outgrows that, so each child's RSS grew
+     * with the database until every cache was full (the soak, docs/testing.md). Bounded here. */
+    const qwd_server_config_t *scfg =
+        ap_get_module_config(store->q->r->server->module_config, &qwd_module);
+    const char *cache_size =
+        apr_psprintf(pool, "PRAGMA cache_size = -%d", qwd_scfg_db_cache_kib(scfg));
+    if ((rc = run_sql(store, cache_size))) {
+        return db_error(store, QWDLOGNO(06300), rc, "setting SQLite's cache size");
+    }
     if ((rc = begin_immediate(store, &txn))) {
         return db_error(store, QWDLOGNO(00203), rc, "starting the schema transaction");
     }

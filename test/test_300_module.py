@@ -936,6 +936,26 @@ def test_server_and_location_config_merge(workdir, helper):
     httpd.assert_log_clean()
 
 
+def test_database_cache_is_a_server_directive(workdir, helper):
+    """QwdDatabaseCache (SQLite's page cache per connection, KiB): a whole number >= 1 in
+    server config or a virtual host, refused at config time elsewhere or below 1; with a
+    small one the database still serves a create."""
+    for conf in ("QwdDatabaseCache 0", "QwdDatabaseCache lots"):
+        result = Httpd(workdir, helper, extra_conf=conf).check_config()
+        assert result.returncode != 0, conf
+        assert "QwdDatabaseCache" in result.stderr + result.stdout, result.stderr
+    result = Httpd(workdir, helper, qwd_conf="QwdDatabaseCache 64").check_config()
+    assert result.returncode != 0
+    assert "QwdDatabaseCache" in result.stderr + result.stdout, result.stderr
+    httpd = Httpd(workdir, helper, extra_conf="QwdDatabaseCache 16").start()
+    try:
+        created = api_create(httpd, user="cy")
+        wait_running(httpd, created["id"], user="cy")
+    finally:
+        httpd.stop()
+    httpd.assert_log_clean()
+
+
 def test_bad_directives_fail_at_config_time(workdir, helper):
     for conf, words in (("QwdAuthProvider nosuch", "QwdAuthProvider"),
                         ("QwdAuth maybe", "QwdAuth"),

@@ -76,7 +76,7 @@ def test_start_answers_rfb_through_websockify_and_stop_leaves_nothing(helper):
     assert session["state"] in ("starting", "running")
     assert session["owner"] == "alice" and session["machine"] == "tiny.qcow2"
     assert session["vnc_socket"] == os.path.join(helper.session_dir(session["id"]), "vnc.sock")
-    # websockify reaches the display through the session's relay (test_170_relay.py)
+    # websockify reaches the display through the session's relay (test_171_relay.py)
     assert session["relay_socket"] == os.path.join(helper.session_dir(session["id"]), "relay.sock")
     with open(token_file(helper, session["token"])) as f:
         assert f.read().strip() == f"{session['token']}: unix_socket:{session['relay_socket']}"

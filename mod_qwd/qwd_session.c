@@ -127,10 +127,12 @@ static qwd_error_t *validate_choices(qwd_req_t *q, json_t *machine, qwd_create_a
     return NULL;
 }
 
-/* Fills defaults and checks every field against the helper's machines and the limits. */
-static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
+/* Fills defaults and checks every field against the helper's machines and the limits;
+ * *on_cluster: the helper runs the machine's sessions on its Slurm cluster, not on this host. */
+static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args, int *on_cluster)
 {
     json_t *catalog, *machines, *machine, *chosen = NULL;
+    const char *backend;
     qwd_error_t *e;
     size_t i;
 
@@ -164,6 +166,8 @@ static qwd_error_t *validate(qwd_req_t *q, qwd_create_args_t *args)
     if ((e = validate_choices(q, chosen, args))) {
         return e;
     }
+    backend = json_string_value(json_object_get(chosen, "backend"));
+    *on_cluster = backend && !strcmp(backend, QWD_BACKEND_SLURM);
     return qwd_script_check(q, json_object_get(catalog, "scripts"), &args->script);
 }
 
@@ -196,6 +200,8 @@ static void add_choices(json_t *start_args, const qwd_create_args_t *args)
     }
 }
 
+/* QwdMaxLoad: the load of this host, which only its own VMs add to (a cluster session runs
+ * on a node: the scheduler decides what fits there, as for the helper's max_load). */
 static qwd_error_t *check_load(qwd_req_t *q)
 {
     double max_load = qwd_cfg_max_load(q->cfg);
@@ -296,8 +302,9 @@ static qwd_error_t *create(qwd_req_t *q, qwd_store_t *store, qwd_create_args_t *
     qwd_error_t *e;
     char *id;
     int helper_down = 0;
+    int on_cluster = 0;
 
-    if ((e = validate(q, args)) || (e = check_load(q))) {
+    if ((e = validate(q, args, &on_cluster)) || (!on_cluster && (e = check_load(q)))) {
         return e;
     }
     /* rows of VMs that ended since the last look must not count against the limits */

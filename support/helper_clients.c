@@ -109,6 +109,8 @@ static int flush(helper_client *c)
     return 0;
 }
 
+static void queue_message(helper_client *c, json_t *message, int close_after);
+
 /* Queues message (borrowed) for c; close_after closes c once it is written. Error replies are
  * logged, whoever made them. */
 static void send_message(helper_client *c, json_t *message, int close_after)
@@ -119,6 +121,12 @@ static void send_message(helper_client *c, json_t *message, int close_after)
                         (int)c->peer.pid, json_string_value(json_object_get(error, "code")),
                         json_string_value(json_object_get(error, "message")));
     }
+    queue_message(c, message, close_after);
+}
+
+/* send_message without the log line, for a caller that logs in its own words. */
+static void queue_message(helper_client *c, json_t *message, int close_after)
+{
     apr_pool_t *scratch;
     apr_pool_create(&scratch, c->pool);
     char *line = qwd_proto_encode(scratch, message);
@@ -367,10 +375,21 @@ void helper_clients_tick(helper *h)
     while (c) {
         helper_client *next = c->next;
         if (!c->wait && !c->close_when_flushed && now > c->line_deadline) {
-            send_error(
-                c, QWD_ERR_TIMEOUT,
+            /* A connection with nothing pending is one a client keeps for its next request
+             * (mod_qwd's cache of idle connections): closing it is routine, not worth a line.
+             * A request begun and not finished is a client in trouble. */
+            if (c->inbuf_len > 0) {
+                helper_log_warn(QWDLOGNO(06600) "client uid %d pid %d: %lu bytes of a request "
+                                                "and no end of line within %d s, closing",
+                                (int)c->peer.uid, (int)c->peer.pid, (unsigned long)c->inbuf_len,
+                                h->config->client_timeout);
+            }
+            json_t *error = qwd_proto_error(
+                QWD_ERR_TIMEOUT,
                 apr_psprintf(c->pool, "no complete request within %d s", h->config->client_timeout),
-                1);
+                NULL, NULL);
+            queue_message(c, error, 1);
+            json_decref(error);
             flush(c);
         }
         c = next;

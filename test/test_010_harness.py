@@ -120,3 +120,18 @@ def test_make_install_places_module_binaries_pages_and_conf(workdir):
     for name in ("conf/qwd.conf", "conf/qwd.load", "conf/qwd-helper.conf",
                  "conf/qwd-helper.service", "htdocs/qwd.css"):
         assert any(path.endswith(f"share/qwd/{name}") for path in installed), installed
+
+
+def test_each_test_file_has_its_own_number():
+    """test_NNN_name.py: the number orders the files (pytest runs them by name) and names one
+    file in docs and talk; two files of one number make "test_170" ambiguous."""
+    import collections
+    import re
+    here = os.path.dirname(os.path.abspath(__file__))
+    numbers = collections.defaultdict(list)
+    for name in sorted(os.listdir(here)):
+        match = re.fullmatch(r"test_(\d+)_\w+\.py", name)
+        if match:
+            numbers[match.group(1)].append(name)
+    shared = {number: names for number, names in numbers.items() if len(names) > 1}
+    assert not shared, shared

@@ -76,7 +76,7 @@ def test_start_answers_rfb_through_websockify_and_stop_leaves_nothing(helper):
     assert session["state"] in ("starting", "running")
     assert session["owner"] == "alice" and session["machine"] == "tiny.qcow2"
     assert session["vnc_socket"] == os.path.join(helper.session_dir(session["id"]), "vnc.sock")
-    # websockify reaches the display through the session's relay (test_170_relay.py)
+    # websockify reaches the display through the session's relay (test_171_relay.py)
     assert session["relay_socket"] == os.path.join(helper.session_dir(session["id"]), "relay.sock")
     with open(token_file(helper, session["token"])) as f:
         assert f.read().strip() == f"{session['token']}: unix_socket:{session['relay_socket']}"
@@ -468,6 +468,32 @@ def test_silent_client_times_out_and_others_are_served_meanwhile(strict_helper):
     lines = [json.loads(line) for line in data.splitlines()]
     assert lines[-1]["error"]["code"] == "timeout"
     assert 0.5 < waited < 4
+
+
+def test_an_idle_connection_is_closed_without_a_line_a_partial_request_with_a_warning(
+        strict_helper):
+    """A connection that sent nothing since its last request (one a client keeps for reuse,
+    as mod_qwd does) is closed at client_timeout as routine: the timeout reply, no log line.
+    One that began a request and did not finish it gets the same reply and a warning."""
+    def closed_after(sent):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(strict_helper.socket)
+            s.sendall(sent)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return [json.loads(line) for line in data.splitlines()]
+                data += chunk
+    hello = b'{"execute":"hello","arguments":{"version":1},"id":0}\n'
+    assert closed_after(hello)[-1]["error"]["code"] == "timeout"
+    log = strict_helper.log_text()
+    assert "no complete request" not in log and "QWD06600" not in log, log
+    assert closed_after(hello + b'{"execute":"li')[-1]["error"]["code"] == "timeout"
+    warnings = [line for line in strict_helper.log_text().splitlines() if "QWD06600" in line]
+    assert len(warnings) == 1 and "14 bytes of a request" in warnings[0], warnings
+    assert "no complete request" not in strict_helper.log_text()
 
 
 def test_client_disconnecting_mid_request_harms_nothing(helper):

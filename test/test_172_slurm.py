@@ -210,6 +210,27 @@ def test_mod_qwds_own_limits_apply_before_anything_is_submitted(workdir, machine
         stop_slurm_helper(helper, cluster)
 
 
+def test_qwdmaxload_counts_only_for_sessions_on_the_web_host(workdir, machines_dir, cluster):
+    """QwdMaxLoad is the web host's load: a create of a machine the helper runs on the cluster
+    is not refused by it (as the helper's max_load skips them), one of a local machine is
+    (429, QwdMaxLoad, QWD00507)."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, backend="local",
+                              slurm_machines="*.qcow2").start()
+    server = Httpd(workdir, helper, qwd_conf="QwdAuth none\nQwdMaxLoad 0.001").start()
+    try:
+        assert helper.call("load")["load1"] > 0.001  # slurmd, slurmctld and munged run
+        on_cluster = api_create(server, user="alice", lifetime_s=600)
+        assert on_cluster["state"] in ("queued", "starting", "running"), on_cluster
+        here = api_create(server, user="bob", machine="tiny.iso", lifetime_s=600, expect=429)
+        assert here["error"] == "limit_reached" and here["limit"] == "QwdMaxLoad", here
+        assert wait_running(server, on_cluster["id"], timeout=60)["state"] == "running"
+        assert [s["backend"] for s in helper.call("list")["sessions"]] == ["slurm"]
+        server.expect_lognos(507)
+    finally:
+        server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
+
+
 def test_the_backend_is_chosen_per_machine(workdir, machines_dir, cluster):
     """slurm_machines: tiny.qcow2 on the cluster, tiny.iso here; a start's backend argument
     overrides the choice."""

@@ -34,7 +34,8 @@
 #define QWD_OP_EVENTS "events"   /* {after?, limit?} → {"journal", "last", "events": [...]} */
 #define QWD_OP_USAGE "usage"     /* {} → {"sessions": [{id, pid, cpu_seconds, ...}]} */
 #define QWD_OP_EXTEND "extend"   /* {id, seconds, by?, audited?} → the session object */
-/* {brief?} → list's answer + {"usage": [...], "load": {...}, "warm": [...]} */
+/* {brief?} → list's answer + {"usage": [{id, cpu_percent, pss_bytes, disk_bytes}], "load",
+ * "warm": [...]} */
 #define QWD_OP_MONITOR "monitor"
 
 /* A session's "state". */

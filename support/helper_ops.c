@@ -1064,7 +1064,9 @@ static void op_events(op_call *call)
 
 /* What each live session's VM uses on this host (sessions that run elsewhere are left out),
  * as read at most usage_max_age seconds ago. */
-static json_t *usage_json(op_call *call)
+/* Usage's sessions; shown: only what the monitor page shows of each ({id, cpu_percent,
+ * pss_bytes, disk_bytes}), which keeps its answer, and the parse of it, smaller. */
+static json_t *usage_json(op_call *call, int shown)
 {
     apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);
     apr_time_t now = helper_clock_now();
@@ -1080,6 +1082,11 @@ static json_t *usage_json(op_call *call)
         json_t *usage = json_pack("{s:s, s:i}", "id", helper_session_id(s), "pid", (int)pid);
         helper_usage_cached(call->h->usage, helper_session_id(s), pid, helper_session_disk(s), now,
                             max_age, usage);
+        if (shown) {
+            json_object_del(usage, "pid");
+            json_object_del(usage, "cpu_seconds");
+            json_object_del(usage, "rss_bytes");
+        }
         json_array_append_new(list, usage);
     }
     return list;
@@ -1087,11 +1094,11 @@ static json_t *usage_json(op_call *call)
 
 static void op_usage(op_call *call)
 {
-    reply(call, json_pack("{s:o}", "sessions", usage_json(call)));
+    reply(call, json_pack("{s:o}", "sessions", usage_json(call, 0)));
 }
 
 /* What the monitor page shows, in one answer instead of four: list's answer (brief or not),
- * with usage's sessions, load's answer and warm_list's images beside. */
+ * with what it shows of usage's sessions, load's answer and warm_list's images beside. */
 static void op_monitor(op_call *call)
 {
     json_t *answer = sessions_json(call);
@@ -1099,7 +1106,7 @@ static void op_monitor(op_call *call)
         return;
     }
     json_t *warm = helper_warm_list_json(call->h);
-    json_object_set_new(answer, "usage", usage_json(call));
+    json_object_set_new(answer, "usage", usage_json(call, 1));
     json_object_set_new(answer, "load", load_json(call));
     json_object_set(answer, "warm", json_object_get(warm, "warm"));
     json_decref(warm);

@@ -765,11 +765,10 @@ static void op_status(op_call *call)
     }
 }
 
-/* brief: only id, state and boot: what the module's listings reconcile their rows with, on
+/* The live sessions and where the journal is (list's answer), or NULL after a bad argument.
+ * brief: only id, state and boot: what the module's listings reconcile their rows with, on
  * every page; ~50 bytes a session instead of ~450, so a long list stays cheap (and far under
  * the protocol's 64 KiB line). */
-/* The live sessions (brief: what a listing reconciles its rows with) and where the journal
- * is, or NULL after a bad argument. */
 static json_t *sessions_json(op_call *call)
 {
     json_t *brief = json_object_get(call->arguments, "brief");
@@ -1063,9 +1062,9 @@ static void op_events(op_call *call)
 }
 
 /* What each live session's VM uses on this host (sessions that run elsewhere are left out),
- * as read at most usage_max_age seconds ago. */
-/* Usage's sessions; shown: only what the monitor page shows of each ({id, cpu_percent,
- * pss_bytes, disk_bytes}), which keeps its answer, and the parse of it, smaller. */
+ * as read at most usage_max_age seconds ago. shown: only what the monitor page shows of each
+ * ({id, cpu_percent, pss_bytes, disk_bytes}), which keeps its answer, and the parse of it,
+ * smaller. */
 static json_t *usage_json(op_call *call, int shown)
 {
     apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);

@@ -34,6 +34,9 @@
 #define QWD_OP_EVENTS "events"   /* {after?, limit?} → {"journal", "last", "events": [...]} */
 #define QWD_OP_USAGE "usage"     /* {} → {"sessions": [{id, pid, cpu_seconds, ...}]} */
 #define QWD_OP_EXTEND "extend"   /* {id, seconds, by?, audited?} → the session object */
+/* {brief?} → list's answer + {"usage": [{id, cpu_percent, pss_bytes, disk_bytes}], "load",
+ * "warm": [...]} */
+#define QWD_OP_MONITOR "monitor"
 
 /* A session's "state". */
 #define QWD_STATE_QUEUED "queued"     /* its batch job waits for room (see "queued_reason") */

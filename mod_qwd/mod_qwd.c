@@ -47,6 +47,7 @@ static void qwd_child_init(apr_pool_t *pchild, server_rec *s)
 {
     qwd_store_child_init(pchild, s);
     qwd_helper_conns_child_init(pchild);
+    qwd_secret_child_init(pchild, s);
 }
 
 static int not_found(qwd_req_t *q)

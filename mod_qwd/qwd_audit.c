@@ -268,11 +268,11 @@ void qwd_audit_pull(qwd_req_t *q, qwd_store_t *store, json_t *position)
     }
 }
 
-qwd_error_t *qwd_audit_list(qwd_req_t *q, qwd_store_t *store, const char *user, const char *event,
-                            apr_int64_t since, apr_int64_t until, int limit, json_t **entries)
+qwd_error_t *qwd_audit_rows(qwd_req_t *q, qwd_store_t *store, const char *user, const char *event,
+                            apr_int64_t since, apr_int64_t until, int limit,
+                            apr_array_header_t **rows)
 {
     apr_pool_t *pool = q->r->pool;
-    apr_array_header_t *rows;
     const char *who = user ? user : "", *what = event ? event : "";
     const char *params[8] = {apr_psprintf(pool, "%" APR_INT64_T_FMT, since),
                              apr_psprintf(pool, "%" APR_INT64_T_FMT, until),
@@ -282,9 +282,17 @@ qwd_error_t *qwd_audit_list(qwd_req_t *q, qwd_store_t *store, const char *user, 
                              what,
                              what,
                              apr_itoa(pool, limit)};
-    qwd_error_t *e = qwd_store_rows(store, "qwd_audit_list", 8, params, 9, &rows);
-    static const char *const keys[] = {"id",   "time", "event",   "session", "owner",
-                                       "user", "by",   "address", "detail"};
+    return qwd_store_rows(store, "qwd_audit_list", 8, params, QWD_AUDIT_FIELDS, rows);
+}
+
+qwd_error_t *qwd_audit_list(qwd_req_t *q, qwd_store_t *store, const char *user, const char *event,
+                            apr_int64_t since, apr_int64_t until, int limit, json_t **entries)
+{
+    apr_pool_t *pool = q->r->pool;
+    apr_array_header_t *rows;
+    qwd_error_t *e = qwd_audit_rows(q, store, user, event, since, until, limit, &rows);
+    static const char *const keys[QWD_AUDIT_FIELDS] = {
+        "id", "time", "event", "session", "owner", "user", "by", "address", "detail"};
     if (e) {
         return e;
     }
@@ -292,11 +300,11 @@ qwd_error_t *qwd_audit_list(qwd_req_t *q, qwd_store_t *store, const char *user, 
     for (int i = 0; i < rows->nelts; i++) {
         const char **row = APR_ARRAY_IDX(rows, i, const char **);
         json_t *item = json_object();
-        for (int k = 0; k < 9; k++) {
+        for (int k = 0; k < QWD_AUDIT_FIELDS; k++) {
             json_object_set_new(item, keys[k],
-                                k < 2    ? json_integer(row[k] ? apr_atoi64(row[k]) : 0)
-                                : row[k] ? json_string(row[k])
-                                         : json_null());
+                                k <= QWD_AUDIT_TIME ? json_integer(row[k] ? apr_atoi64(row[k]) : 0)
+                                : row[k]            ? json_string(row[k])
+                                                    : json_null());
         }
         json_array_append_new(*entries, item);
     }

@@ -55,6 +55,23 @@ void qwd_audit_pull(qwd_req_t *q, qwd_store_t *store, json_t *position);
  * between since and until (Unix seconds), at most limit. *entries is a JSON array. */
 qwd_error_t *qwd_audit_list(qwd_req_t *q, qwd_store_t *store, const char *user, const char *event,
                             apr_int64_t since, apr_int64_t until, int limit, json_t **entries);
+/* The same entries as rows of QWD_AUDIT_FIELDS strings (NULL where empty), in that order, for
+ * a page that writes them out as they are. */
+enum {
+    QWD_AUDIT_ID,
+    QWD_AUDIT_TIME,
+    QWD_AUDIT_EVENT,
+    QWD_AUDIT_SESSION,
+    QWD_AUDIT_OWNER,
+    QWD_AUDIT_USER,
+    QWD_AUDIT_BY,
+    QWD_AUDIT_ADDRESS,
+    QWD_AUDIT_DETAIL,
+    QWD_AUDIT_FIELDS
+};
+qwd_error_t *qwd_audit_rows(qwd_req_t *q, qwd_store_t *store, const char *user, const char *event,
+                            apr_int64_t since, apr_int64_t until, int limit,
+                            apr_array_header_t **rows);
 
 /* Forgets entries older than QwdAuditRetention days (0: keeps them). */
 void qwd_audit_prune(qwd_req_t *q, qwd_store_t *store);

@@ -220,6 +220,9 @@ typedef struct qwd_server_config {
      * the parent, so every worker process inherits the same one (qwd_secret.c). */
     unsigned char secret[QWD_SECRET_LEN];
     int has_secret;
+    /* HMAC-SHA256 keyed with secret, made once per child (qwd_secret_child_init): each MAC
+     * copies it instead of fetching the algorithm and hashing the key again. */
+    void *keyed_mac;
 } qwd_server_config_t;
 
 /* The typed getters: qwd_cfg_FIELD(cfg) of the per-directory record, qwd_scfg_FIELD(scfg) of

@@ -24,6 +24,14 @@ void qwd_html_csrf_field(qwd_req_t *q)
                qwd_h(q, qwd_csrf_token(q)));
 }
 
+const char *qwd_html_inline_form(qwd_req_t *q, const char *route)
+{
+    return apr_pstrcat(q->r->pool, "<form method=\"post\" action=\"",
+                       qwd_h(q, qwd_route_url(q, route)),
+                       "\" class=\"qwd-inline\"><input type=\"hidden\" name=\"csrf\" value=\"",
+                       qwd_h(q, qwd_csrf_token(q)), "\">", NULL);
+}
+
 const char *qwd_html_time(qwd_req_t *q, apr_int64_t unix_seconds)
 {
     char text[64];

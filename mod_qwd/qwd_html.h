@@ -24,6 +24,9 @@ const char *qwd_route_url(qwd_req_t *q, const char *route);
 
 /* <input type=hidden name=csrf value=...> for a state-changing form. */
 void qwd_html_csrf_field(qwd_req_t *q);
+/* The start of an inline POST form to route with its CSRF field, as text: the same for every
+ * row of a table, so a page makes it once and writes it per row. */
+const char *qwd_html_inline_form(qwd_req_t *q, const char *route);
 
 /* A 12-hour-free, unambiguous UTC time: "2026-11-23 14:05 UTC". */
 const char *qwd_html_time(qwd_req_t *q, apr_int64_t unix_seconds);

@@ -152,17 +152,13 @@ static const char *mib_text(qwd_req_t *q, json_t *bytes)
 /* The running sessions: where each runs (what the listing's reconcile learnt from the
  * helper), how long it has left, what it uses (helper usage: a reading up to the helper's
  * usage_max_age old), and an Extend button while QwdMaxLifetime leaves room. */
-static void resources(qwd_req_t *q, apr_array_header_t *rows)
+static void resources(qwd_req_t *q, apr_array_header_t *rows, json_t *usage)
 {
     request_rec *r = q->r;
-    json_t *usage = NULL;
-    apr_hash_t *usage_by_id;
+    apr_hash_t *usage_by_id = by_id(q, usage);
+    const char *extend_form = qwd_html_inline_form(q, "/monitor");
     char host[256] = "";
     int shown = 0;
-    if (qwd_helper_call(q, QWD_OP_USAGE, NULL, &usage)) {
-        return; /* the session table above says the helper is down */
-    }
-    usage_by_id = by_id(q, json_object_get(usage, "sessions"));
     apr_gethostname(host, sizeof host - 1, r->pool);
     ap_rputs("<h2>Running sessions</h2><table class=\"qwd-table\" id=\"resources\"><thead><tr>"
              "<th>Session</th><th>User</th><th>Machine</th><th>Where</th><th>Left</th>"
@@ -191,9 +187,7 @@ static void resources(qwd_req_t *q, apr_array_header_t *rows)
             mib_text(q, json_object_get(used, "disk_bytes")));
         if (room > 0) {
             int step = room < EXTEND_STEP_S ? room : EXTEND_STEP_S;
-            ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
-                       qwd_h(q, qwd_route_url(q, "/monitor")));
-            qwd_html_csrf_field(q);
+            ap_rputs(extend_form, r);
             ap_rprintf(r,
                        "<input type=\"hidden\" name=\"action\" value=\"extend\"><input "
                        "type=\"hidden\" name=\"id\" value=\"%s\"><input type=\"hidden\" "
@@ -215,8 +209,7 @@ static void audit_trail(qwd_req_t *q, qwd_store_t *store)
     request_rec *r = q->r;
     const char *user = NULL, *hours_text = NULL;
     char *args = apr_pstrdup(r->pool, r->args ? r->args : ""), *pair, *state;
-    json_t *entries, *entry;
-    size_t i;
+    apr_array_header_t *entries;
     for (pair = apr_strtok(args, "&", &state); pair; pair = apr_strtok(NULL, "&", &state)) {
         char *value = strchr(pair, '=');
         if (!value || ap_unescape_urlencoded(++value) != OK || !*value) {
@@ -238,7 +231,7 @@ static void audit_trail(qwd_req_t *q, qwd_store_t *store)
                "<label>Last hours <input name=\"audit_hours\" inputmode=\"numeric\" "
                "value=\"%s\"></label> <button type=\"submit\">Show</button></form>",
                qwd_h(q, qwd_route_url(q, "/monitor")), qwd_h(q, user), qwd_h(q, hours_text));
-    if (qwd_audit_list(q, store, user, NULL, since, (apr_int64_t)1 << 40, MONITOR_AUDIT_ROWS,
+    if (qwd_audit_rows(q, store, user, NULL, since, (apr_int64_t)1 << 40, MONITOR_AUDIT_ROWS,
                        &entries)) {
         ap_rputs("<p class=\"qwd-error\">The audit trail could not be read.</p>", r);
         return;
@@ -247,22 +240,35 @@ static void audit_trail(qwd_req_t *q, qwd_store_t *store)
              "<th>Session</th><th>Owner</th><th>User</th><th>By</th><th>Address</th>"
              "<th>Detail</th></tr></thead><tbody>",
              r);
-    json_array_foreach (entries, i, entry) {
-        const char *session = json_string_value(json_object_get(entry, "session"));
+    for (int i = 0; i < entries->nelts; i++) {
+        const char **entry = APR_ARRAY_IDX(entries, i, const char **);
+        const char *event = qwd_h(q, entry[QWD_AUDIT_EVENT]);
+        const char *time = entry[QWD_AUDIT_TIME];
         ap_rprintf(r,
                    "<tr class=\"qwd-audit-%s\"><td>%s</td><td>%s</td><td>%.8s</td><td>%s</td>"
                    "<td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>",
-                   qwd_h(q, json_string_value(json_object_get(entry, "event"))),
-                   qwd_h(q, qwd_html_time(q, json_integer_value(json_object_get(entry, "time")))),
-                   qwd_h(q, json_string_value(json_object_get(entry, "event"))),
-                   qwd_h(q, session ? session : "-"),
-                   qwd_h(q, json_string_value(json_object_get(entry, "owner"))),
-                   qwd_h(q, json_string_value(json_object_get(entry, "user"))),
-                   qwd_h(q, json_string_value(json_object_get(entry, "by"))),
-                   qwd_h(q, json_string_value(json_object_get(entry, "address"))),
-                   qwd_h(q, json_string_value(json_object_get(entry, "detail"))));
+                   event, qwd_h(q, qwd_html_time(q, time ? apr_atoi64(time) : 0)), event,
+                   qwd_h(q, entry[QWD_AUDIT_SESSION] ? entry[QWD_AUDIT_SESSION] : "-"),
+                   qwd_h(q, entry[QWD_AUDIT_OWNER]), qwd_h(q, entry[QWD_AUDIT_USER]),
+                   qwd_h(q, entry[QWD_AUDIT_BY]), qwd_h(q, entry[QWD_AUDIT_ADDRESS]),
+                   qwd_h(q, entry[QWD_AUDIT_DETAIL]));
     }
     ap_rputs("</tbody></table>", r);
+}
+
+/* The part of the monitor op's answer named key, or (from a helper without it) op's answer,
+ * or its member (list_key); NULL when the helper could not answer. */
+static json_t *monitor_part(qwd_req_t *q, json_t *answer, const char *key, const char *op,
+                            const char *list_key)
+{
+    json_t *part = json_object_get(answer, key);
+    if (part) {
+        return part;
+    }
+    if (qwd_helper_call(q, op, NULL, &part)) {
+        return NULL;
+    }
+    return list_key ? json_object_get(part, list_key) : part;
 }
 
 int qwd_page_monitor(qwd_req_t *q)
@@ -270,19 +276,21 @@ int qwd_page_monitor(qwd_req_t *q)
     request_rec *r = q->r;
     apr_array_header_t *rows;
     qwd_store_t *store;
-    json_t *load = NULL, *warm = NULL;
+    json_t *answer, *load = NULL, *usage = NULL, *warm = NULL;
     qwd_error_t *e;
     int helper_down;
 
+    /* one helper request: the sessions, their usage, the host's load, the warm images */
     if ((e = require_admin(q)) || (e = qwd_store_open(q, &store))
-        || (e = qwd_session_list(q, store, NULL, &rows, &helper_down))) {
+        || (e = qwd_session_list_monitor(q, store, &rows, &helper_down, &answer))) {
         return qwd_fail(q, e);
     }
-    if (!helper_down && (e = qwd_helper_call(q, QWD_OP_LOAD, NULL, &load))) {
-        load = NULL;
-    }
-    if (!helper_down && qwd_helper_call(q, QWD_OP_WARM_LIST, NULL, &warm)) {
-        warm = NULL; /* an older helper without warm images: leave the section out */
+    if (!helper_down) {
+        load = monitor_part(q, answer, "load", QWD_OP_LOAD, NULL);
+        /* without warm images (an older helper) the section is left out */
+        warm = monitor_part(q, answer, "warm", QWD_OP_WARM_LIST, "warm");
+        /* without it the running sessions are left out: the session table above says why */
+        usage = monitor_part(q, answer, "usage", QWD_OP_USAGE, "sessions");
     }
     qwd_html_begin(q, "Monitor");
     if (helper_down) {
@@ -292,11 +300,11 @@ int qwd_page_monitor(qwd_req_t *q)
         load_summary(q, load);
     }
     qwd_table_sessions(q, rows, 1, "/monitor", NULL);
-    if (!helper_down) {
-        resources(q, rows);
+    if (usage) {
+        resources(q, rows, usage);
     }
     if (warm) {
-        warm_images(q, json_object_get(warm, "warm"));
+        warm_images(q, warm);
     }
     audit_trail(q, store);
     ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",

@@ -49,11 +49,13 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
                         const char *action_route, qwd_table_below_fn *below)
 {
     request_rec *r = q->r;
+    const char *stop_form;
     int i;
     if (rows->nelts == 0) {
         ap_rputs("<p class=\"qwd-empty\">No sessions.</p>", r);
         return;
     }
+    stop_form = qwd_html_inline_form(q, action_route);
     ap_rprintf(r,
                "<table class=\"qwd-sessions\"><thead><tr>%s<th>Machine</th><th>CPU</th>"
                "<th>Memory</th><th>State</th><th>Started</th><th>Expires</th><th>Viewers</th>"
@@ -92,9 +94,7 @@ void qwd_table_sessions(qwd_req_t *q, apr_array_header_t *rows, int show_owner,
                        qwd_h(q, viewer));
         }
         if (live) {
-            ap_rprintf(r, "<form method=\"post\" action=\"%s\" class=\"qwd-inline\">",
-                       qwd_h(q, qwd_route_url(q, action_route)));
-            qwd_html_csrf_field(q);
+            ap_rputs(stop_form, r);
             ap_rprintf(r,
                        "<input type=\"hidden\" name=\"action\" value=\"stop\"><input "
                        "type=\"hidden\" name=\"id\" value=\"%s\"><button "

@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -24,6 +25,18 @@ APLOG_USE_MODULE(qwd);
 #define NONCE_BYTES 16
 #define NONCE_COOKIE_MAX_AGE (10 * 365 * 86400)
 
+/* HMAC-SHA256 of data with the keyed MAC: a copy of it (no fetch of the algorithm, no hashing
+ * of the key). Returns the digest's length, 0 when libcrypto fails. */
+static unsigned int keyed_mac(EVP_MAC_CTX *keyed, const char *data, unsigned char *digest)
+{
+    EVP_MAC_CTX *mac = EVP_MAC_CTX_dup(keyed);
+    size_t len = 0;
+    int ok = mac && EVP_MAC_update(mac, (const unsigned char *)data, strlen(data))
+             && EVP_MAC_final(mac, digest, &len, EVP_MAX_MD_SIZE);
+    EVP_MAC_CTX_free(mac);
+    return ok ? (unsigned int)len : 0;
+}
+
 /* HMAC-SHA256 of data under the server's key, in hex; "" (which matches nothing) in the
  * unlikely case libcrypto fails. */
 static const char *sign(qwd_req_t *q, const char *data)
@@ -31,12 +44,49 @@ static const char *sign(qwd_req_t *q, const char *data)
     qwd_server_config_t *scfg = ap_get_module_config(q->r->server->module_config, &qwd_module);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
-    if (!HMAC(EVP_sha256(), scfg->secret, sizeof(scfg->secret), (const unsigned char *)data,
-              strlen(data), digest, &digest_len)
-        || digest_len * 2 != QWD_MAC_HEX_LEN) {
+    if (scfg->keyed_mac) {
+        digest_len = keyed_mac(scfg->keyed_mac, data, digest);
+    }
+    else if (!HMAC(EVP_sha256(), scfg->secret, sizeof(scfg->secret), (const unsigned char *)data,
+                   strlen(data), digest, &digest_len)) {
+        digest_len = 0;
+    }
+    if (digest_len * 2 != QWD_MAC_HEX_LEN) {
         return "";
     }
     return apr_pescape_hex(q->r->pool, digest, digest_len, 0);
+}
+
+static apr_status_t free_keyed_mac(void *data)
+{
+    qwd_server_config_t *scfg = data;
+    EVP_MAC_CTX_free(scfg->keyed_mac);
+    scfg->keyed_mac = NULL;
+    return APR_SUCCESS;
+}
+
+void qwd_secret_child_init(apr_pool_t *pchild, server_rec *main_server)
+{
+    EVP_MAC *hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    char digest_name[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+                           OSSL_PARAM_construct_end()};
+    for (server_rec *s = main_server; hmac && s; s = s->next) {
+        qwd_server_config_t *scfg = ap_get_module_config(s->module_config, &qwd_module);
+        EVP_MAC_CTX *keyed;
+        if (!scfg->has_secret || scfg->keyed_mac) {
+            continue; /* no key yet, or a record met before (servers that share one) */
+        }
+        keyed = EVP_MAC_CTX_new(hmac);
+        if (keyed && EVP_MAC_init(keyed, scfg->secret, sizeof(scfg->secret), params)) {
+            scfg->keyed_mac = keyed;
+            apr_pool_cleanup_register(pchild, scfg, free_keyed_mac, apr_pool_cleanup_null);
+        }
+        else {
+            EVP_MAC_CTX_free(keyed); /* this server's MACs are made by the one-shot HMAC */
+        }
+    }
+    EVP_MAC_free(hmac); /* each context holds its own reference */
 }
 
 /* Compares in time independent of where the strings differ; an empty one matches nothing. */

@@ -515,9 +515,10 @@ static apr_hash_t *sessions_by_ref(qwd_req_t *q, json_t *list)
     return by_ref;
 }
 
-/* Brings rows in line with the helper's live sessions. */
+/* Brings rows in line with the helper's live sessions, as op answers them: QWD_OP_LIST, or
+ * QWD_OP_MONITOR (the same answer and more); *answer (when asked for) is that answer. */
 static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header_t *rows,
-                              int *helper_down)
+                              int *helper_down, const char *op, json_t **answer)
 {
     apr_int64_t now = apr_time_sec(apr_time_now());
     apr_hash_t *live = apr_hash_make(q->r->pool), *by_ref = NULL;
@@ -529,7 +530,13 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     /* Without tickets the links carry websockify's token, which only the helper knows: the
      * full list has it. With tickets the brief one is enough (and ~9 times smaller). */
     int brief = qwd_links_use_tickets(q);
-    if ((e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", brief), &result))) {
+    e = qwd_helper_call(q, op, json_pack("{s:b}", "brief", brief), &result);
+    if (e && strcmp(op, QWD_OP_LIST) && e->status != HTTP_SERVICE_UNAVAILABLE) {
+        /* a helper older than op (unknown_op), or op's answer over the protocol's bound
+         * (internal): the list alone, whose caller asks for the rest on its own */
+        e = qwd_helper_call(q, QWD_OP_LIST, json_pack("{s:b}", "brief", brief), &result);
+    }
+    if (e) {
         if (e->status == HTTP_SERVICE_UNAVAILABLE) {
             *helper_down = 1;
             return NULL;
@@ -609,6 +616,9 @@ static qwd_error_t *reconcile(qwd_req_t *q, qwd_store_t *store, apr_array_header
     }
     /* what the helper decided meanwhile goes into the audit trail */
     qwd_audit_pull(q, store, json_object_get(result, "events"));
+    if (answer) {
+        *answer = result;
+    }
     return NULL;
 }
 
@@ -626,7 +636,8 @@ static int sweep_is_due(void)
 }
 
 static qwd_error_t *list_rows(qwd_req_t *q, qwd_store_t *store, const char *owner, int live_only,
-                              apr_array_header_t **rows, int *helper_down)
+                              apr_array_header_t **rows, int *helper_down, const char *op,
+                              json_t **answer)
 {
     qwd_error_t *e;
     *helper_down = 0;
@@ -634,7 +645,7 @@ static qwd_error_t *list_rows(qwd_req_t *q, qwd_store_t *store, const char *owne
         /* every live row first: a pending row whose VM exists is adopted, never swept */
         apr_array_header_t *all;
         if ((e = qwd_store_list_live(store, NULL, &all))
-            || (e = reconcile(q, store, all, helper_down))
+            || (e = reconcile(q, store, all, helper_down, QWD_OP_LIST, NULL))
             || (!*helper_down && (e = qwd_store_sweep(store)))) {
             return e;
         }
@@ -644,19 +655,26 @@ static qwd_error_t *list_rows(qwd_req_t *q, qwd_store_t *store, const char *owne
                        : qwd_store_list(store, owner, rows))) {
         return e;
     }
-    return reconcile(q, store, *rows, helper_down);
+    return reconcile(q, store, *rows, helper_down, op, answer);
 }
 
 qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owner,
                               apr_array_header_t **rows, int *helper_down)
 {
-    return list_rows(q, store, owner, 0, rows, helper_down);
+    return list_rows(q, store, owner, 0, rows, helper_down, QWD_OP_LIST, NULL);
 }
 
 qwd_error_t *qwd_session_list_live(qwd_req_t *q, qwd_store_t *store, const char *owner,
                                    apr_array_header_t **rows, int *helper_down)
 {
-    return list_rows(q, store, owner, 1, rows, helper_down);
+    return list_rows(q, store, owner, 1, rows, helper_down, QWD_OP_LIST, NULL);
+}
+
+qwd_error_t *qwd_session_list_monitor(qwd_req_t *q, qwd_store_t *store, apr_array_header_t **rows,
+                                      int *helper_down, json_t **answer)
+{
+    *answer = NULL;
+    return list_rows(q, store, NULL, 0, rows, helper_down, QWD_OP_MONITOR, answer);
 }
 
 int qwd_session_may_extend(qwd_req_t *q, const qwd_row_t *row)

@@ -46,6 +46,11 @@ qwd_error_t *qwd_session_list(qwd_req_t *q, qwd_store_t *store, const char *owne
  * rows kept for the listings. */
 qwd_error_t *qwd_session_list_live(qwd_req_t *q, qwd_store_t *store, const char *owner,
                                    apr_array_header_t **rows, int *helper_down);
+/* Every row, as qwd_session_list, reconciled with the helper's monitor op: *answer (NULL when
+ * the helper is down) also carries its "usage", "load" and "warm" (docs/protocol.md). From a
+ * helper that answers no monitor op it is list's answer, without them. */
+qwd_error_t *qwd_session_list_monitor(qwd_req_t *q, qwd_store_t *store, apr_array_header_t **rows,
+                                      int *helper_down, json_t **answer);
 
 /* Moves the end of a live session seconds later (an admin; its owner with QwdOwnerExtend
  * On), within QwdMaxLifetime from its creation; the helper and the row follow, the audit

@@ -765,15 +765,16 @@ static void op_status(op_call *call)
     }
 }
 
-/* brief: only id, state and boot: what the module's listings reconcile their rows with, on
+/* The live sessions and where the journal is (list's answer), or NULL after a bad argument.
+ * brief: only id, state and boot: what the module's listings reconcile their rows with, on
  * every page; ~50 bytes a session instead of ~450, so a long list stays cheap (and far under
  * the protocol's 64 KiB line). */
-static void op_list(op_call *call)
+static json_t *sessions_json(op_call *call)
 {
     json_t *brief = json_object_get(call->arguments, "brief");
     if (brief && !json_is_boolean(brief)) {
         bad_argument(call, "brief", "brief must be true or false", 1, 0);
-        return;
+        return NULL;
     }
     apr_array_header_t *sessions = helper_sessions_live(call->h, call->ptemp);
     json_t *list = json_array();
@@ -783,8 +784,15 @@ static void op_list(op_call *call)
                                                         : helper_session_json(s));
     }
     /* where the journal is: a reader of the events op knows whether to ask */
-    reply(call,
-          json_pack("{s:o, s:o}", "sessions", list, "events", helper_journal_position(call->h)));
+    return json_pack("{s:o, s:o}", "sessions", list, "events", helper_journal_position(call->h));
+}
+
+static void op_list(op_call *call)
+{
+    json_t *answer = sessions_json(call);
+    if (answer) {
+        reply(call, answer);
+    }
 }
 
 static void op_purge(op_call *call)
@@ -925,7 +933,7 @@ static void op_warm_drop(op_call *call)
     reply(call, json_pack("{s:i}", "dropped", dropped));
 }
 
-static void op_load(op_call *call)
+static json_t *load_json(op_call *call)
 {
     helper_config *config = call->h->config;
     host_load load;
@@ -943,7 +951,12 @@ static void op_load(op_call *call)
         call->h->host.accel, "cpu_model", call->h->host.cpu_model, "warm_auto", config->warm_auto,
         "arch", call->h->host.arch);
     helper_metrics_viewer_totals(call->h, answer);
-    reply(call, answer);
+    return answer;
+}
+
+static void op_load(op_call *call)
+{
+    reply(call, load_json(call));
 }
 
 /* Warm images by state, and the disk the ready ones take. */
@@ -1049,8 +1062,10 @@ static void op_events(op_call *call)
 }
 
 /* What each live session's VM uses on this host (sessions that run elsewhere are left out),
- * as read at most usage_max_age seconds ago. */
-static void op_usage(op_call *call)
+ * as read at most usage_max_age seconds ago. shown: only what the monitor page shows of each
+ * ({id, cpu_percent, pss_bytes, disk_bytes}), which keeps its answer, and the parse of it,
+ * smaller. */
+static json_t *usage_json(op_call *call, int shown)
 {
     apr_array_header_t *live = helper_sessions_live(call->h, call->ptemp);
     apr_time_t now = helper_clock_now();
@@ -1066,9 +1081,35 @@ static void op_usage(op_call *call)
         json_t *usage = json_pack("{s:s, s:i}", "id", helper_session_id(s), "pid", (int)pid);
         helper_usage_cached(call->h->usage, helper_session_id(s), pid, helper_session_disk(s), now,
                             max_age, usage);
+        if (shown) {
+            json_object_del(usage, "pid");
+            json_object_del(usage, "cpu_seconds");
+            json_object_del(usage, "rss_bytes");
+        }
         json_array_append_new(list, usage);
     }
-    reply(call, json_pack("{s:o}", "sessions", list));
+    return list;
+}
+
+static void op_usage(op_call *call)
+{
+    reply(call, json_pack("{s:o}", "sessions", usage_json(call, 0)));
+}
+
+/* What the monitor page shows, in one answer instead of four: list's answer (brief or not),
+ * with what it shows of usage's sessions, load's answer and warm_list's images beside. */
+static void op_monitor(op_call *call)
+{
+    json_t *answer = sessions_json(call);
+    if (!answer) {
+        return;
+    }
+    json_t *warm = helper_warm_list_json(call->h);
+    json_object_set_new(answer, "usage", usage_json(call, 1));
+    json_object_set_new(answer, "load", load_json(call));
+    json_object_set(answer, "warm", json_object_get(warm, "warm"));
+    json_decref(warm);
+    reply(call, answer);
 }
 
 /* Moves a session's end later, within max_lifetime from its creation. */
@@ -1123,6 +1164,7 @@ static const op_entry ops[] = {
     {QWD_OP_EVENTS, op_events},
     {QWD_OP_USAGE, op_usage},
     {QWD_OP_EXTEND, op_extend},
+    {QWD_OP_MONITOR, op_monitor},
 };
 
 json_t *helper_ops_greeting(void)

@@ -171,6 +171,37 @@ def test_usage_answers_a_reading_at_most_usage_max_age_old(make_helper_ops):
     assert helper.call("usage")["sessions"] == []
 
 
+def test_monitor_answers_list_usage_load_and_warm_list_at_once(helper):
+    """The monitor op is list's answer (brief or not) with what the monitor shows of usage's
+    sessions, load's answer and warm_list's images beside it: what the four answer, in one
+    request."""
+    session = start_tiny(helper)
+    helper.wait_state(session["id"], "running")
+    helper.call("usage")  # a reading kept usage_max_age (5 s): the same in both answers
+    for brief in (True, False):
+        monitor = helper.call("monitor", brief=brief)
+        assert set(monitor) == {"sessions", "events", "usage", "load", "warm"}
+        listed = helper.call("list", brief=brief)
+        assert monitor["sessions"] == listed["sessions"] and monitor["sessions"]
+        assert monitor["events"] == listed["events"]
+        shown = ("id", "cpu_percent", "pss_bytes", "disk_bytes")
+        assert monitor["usage"] == [{k: u[k] for k in shown}
+                                    for u in helper.call("usage")["sessions"]]
+        assert [u["id"] for u in monitor["usage"]] == [session["id"]]
+        assert monitor["warm"] == helper.call("warm_list")["warm"]
+        load = helper.call("load")
+        assert set(monitor["load"]) == set(load)
+        assert {k: v for k, v in monitor["load"].items() if not k.startswith(("load", "mem_"))} \
+            == {k: v for k, v in load.items() if not k.startswith(("load", "mem_"))}
+        assert monitor["load"]["sessions"] == 1
+    with pytest.raises(HelperError) as refused:
+        helper.call("monitor", brief="yes")
+    assert refused.value.code == "bad_argument"
+    helper.call("stop", id=session["id"])
+    empty = helper.call("monitor")
+    assert empty["sessions"] == [] and empty["usage"] == [] and empty["load"]["sessions"] == 0
+
+
 def test_extend_moves_the_end_within_max_lifetime(make_helper_ops):
     helper = make_helper_ops(max_lifetime=100, default_lifetime=60)
     session = start_tiny(helper, lifetime_s=60)

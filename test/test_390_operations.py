@@ -282,6 +282,31 @@ def test_the_monitor_alone_shows_what_the_helper_decided(ops_httpd, helper):
     assert ("created", session["id"][:8]) in rows and ("stopped", session["id"][:8]) in rows
 
 
+def helper_requests(helper):
+    """The ops the helper was asked, in order (its QWD05032 line per request)."""
+    return re.findall(r"QWD05032: request uid \d+ pid \d+: (\w+)", helper.log_text())
+
+
+def test_the_monitor_asks_the_helper_once(ops_httpd, helper):
+    """One helper request per monitor page (its monitor op: sessions, usage, load, warm images),
+    not list, usage, load and warm_list; the page still shows what each of them answers."""
+    httpd = ops_httpd()
+    session = api_create(httpd)
+    wait_running(httpd, session["id"])
+    admin = Browser(httpd)
+    admin.login("admin")
+    for _ in range(3):  # the once-a-minute sweep may add a list in a child that has not swept
+        asked = len(helper_requests(helper))
+        status, page = admin.get("monitor")
+        assert status == 200
+        ops = [op for op in helper_requests(helper)[asked:] if op not in ("list", "events")]
+        assert ops == ["monitor"], helper_requests(helper)[asked:]
+    assert 'id="load"' in page and '<h2>Warm images</h2>' in page
+    row = re.search(rf'<tr id="r-{session["id"]}">(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r"<td>\d+\.\d %</td><td>\d+ MiB</td><td>\d+ MiB</td>", row), row
+    api(httpd, "DELETE", "sessions/" + session["id"])
+
+
 def test_owner_stop_is_audited_as_the_owners(ops_httpd, helper):
     httpd = ops_httpd()
     session = api_create(httpd, user="alice")

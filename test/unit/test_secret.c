@@ -29,6 +29,35 @@ UNIT_TEST(secret_signs_with_hmac_sha256_of_the_server_key)
     apr_pool_destroy(f.pool);
 }
 
+UNIT_TEST(secret_signs_the_same_with_the_childs_keyed_context)
+{
+    stub_fixture f;
+    stub_fixture_open(&f);
+    qwd_server_config_t *scfg = stub_server_config(f.s);
+    apr_pool_t *child;
+    const char *inputs[] = {"", "ws|abc", "link|0123456789abcdef0123456789abcdef",
+                            /* over SHA-256's 64-byte block */
+                            "user|6c6f6e67206e616d65206f662061206c6f6e6720757365722c2068657265."
+                            "9999999999|and more"};
+    const char *one_shot[sizeof inputs / sizeof inputs[0]];
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        one_shot[i] = qwd_secret_sign(f.q, inputs[i]);
+    }
+    CHECK(apr_pool_create(&child, f.pool) == APR_SUCCESS);
+    qwd_secret_child_init(child, f.s);
+    CHECK(scfg->keyed_mac != NULL);
+    CHECK_STR(qwd_secret_sign(f.q, "ws|abc"), MAC_OF_WS_ABC);
+    CHECK_STR(qwd_csrf_token(stub_req(f.pool, f.s, "qwd_nonce=" NONCE)), CSRF_OF_NONCE);
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        CHECK_STR(qwd_secret_sign(f.q, inputs[i]), one_shot[i]);
+    }
+    /* the child's pool frees it: signing goes on with the one-shot HMAC */
+    apr_pool_destroy(child);
+    CHECK(scfg->keyed_mac == NULL);
+    CHECK_STR(qwd_secret_sign(f.q, "ws|abc"), MAC_OF_WS_ABC);
+    apr_pool_destroy(f.pool);
+}
+
 UNIT_TEST(csrf_token_is_bound_to_the_browsers_nonce)
 {
     stub_fixture f;

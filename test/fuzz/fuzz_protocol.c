@@ -13,6 +13,7 @@
 #include "helper_metrics.h"
 #include "helper_ops.h"
 #include "helper_session.h"
+#include "helper_usage.h"
 #include "helper_warm.h"
 #include "qwd_protocol.h"
 
@@ -63,6 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     h->events = helper_events_create();
     helper_metrics_init(h);
     helper_journal_init(h);
+    h->usage = helper_usage_cache_make(h->pool); /* as qwd-helper's main makes it */
     helper_sessions_init(h, &helper_backend_local);
     helper_warm_init(h);
     return 0;

@@ -95,7 +95,7 @@ static qwd_error_t *request_of_form(qwd_req_t *q, const char **request)
     text = json_dumps(object, JSON_COMPACT);
     json_decref(object);
     if (!text) {
-        return internal(q, QWDLOGNO(06200), "the create request could not be written as JSON");
+        return internal(q, QWDLOGNO(02411), "the create request could not be written as JSON");
     }
     *request = apr_pstrdup(q->r->pool, text);
     free(text);

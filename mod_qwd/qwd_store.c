@@ -357,7 +357,7 @@ static qwd_error_t *ensure_schema(qwd_store_t *store)
     const char *cache_size =
         apr_psprintf(pool, "PRAGMA cache_size = -%d", qwd_scfg_db_cache_kib(scfg));
     if ((rc = run_sql(store, cache_size))) {
-        return db_error(store, QWDLOGNO(06300), rc, "setting SQLite's cache size");
+        return db_error(store, QWDLOGNO(00221), rc, "setting SQLite's cache size");
     }
     if ((rc = begin_immediate(store, &txn))) {
         return db_error(store, QWDLOGNO(00203), rc, "starting the schema transaction");

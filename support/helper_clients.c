@@ -379,7 +379,7 @@ void helper_clients_tick(helper *h)
              * (mod_qwd's cache of idle connections): closing it is routine, not worth a line.
              * A request begun and not finished is a client in trouble. */
             if (c->inbuf_len > 0) {
-                helper_log_warn(QWDLOGNO(06600) "client uid %d pid %d: %lu bytes of a request "
+                helper_log_warn(QWDLOGNO(05101) "client uid %d pid %d: %lu bytes of a request "
                                                 "and no end of line within %d s, closing",
                                 (int)c->peer.uid, (int)c->peer.pid, (unsigned long)c->inbuf_len,
                                 h->config->client_timeout);

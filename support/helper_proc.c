@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -183,7 +184,9 @@ int helper_process_matches(pid_t pid, const char *needle)
     return strstr(cmdline, needle) != NULL;
 }
 
-int helper_group_signal(pid_t pgid, const char *needle, int sig)
+/* Sends sig to every process of this user, other than the helper, whose command line contains
+ * needle and, when pgid > 0, whose process group is pgid. Returns how many. */
+static int signal_where(pid_t pgid, const char *needle, int sig)
 {
     DIR *proc = opendir("/proc");
     struct dirent *entry;
@@ -193,11 +196,25 @@ int helper_group_signal(pid_t pgid, const char *needle, int sig)
     }
     while ((entry = readdir(proc))) {
         pid_t pid = (pid_t)atoi(entry->d_name);
-        if (pid > 1 && getpgid(pid) == pgid && helper_process_matches(pid, needle)
-            && kill(pid, sig) == 0) {
+        char path[64];
+        struct stat info;
+        snprintf(path, sizeof path, "/proc/%d", (int)pid);
+        if (pid > 1 && pid != getpid() && (pgid <= 0 || getpgid(pid) == pgid)
+            && stat(path, &info) == 0 && info.st_uid == geteuid()
+            && helper_process_matches(pid, needle) && kill(pid, sig) == 0) {
             count++;
         }
     }
     closedir(proc);
     return count;
+}
+
+int helper_group_signal(pid_t pgid, const char *needle, int sig)
+{
+    return pgid > 0 ? signal_where(pgid, needle, sig) : 0;
+}
+
+int helper_signal_matching(const char *needle, int sig)
+{
+    return signal_where(0, needle, sig);
 }

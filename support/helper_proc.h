@@ -45,6 +45,10 @@ int helper_process_matches(pid_t pid, const char *needle);
  * group whose leader is gone: its pid may have been reused). Returns how many. */
 int helper_group_signal(pid_t pgid, const char *needle, int sig);
 
+/* Sends sig to every process of the helper's user (other than itself) whose command line
+ * contains needle, in any process group. Returns how many. */
+int helper_signal_matching(const char *needle, int sig);
+
 /* "exit status N" / "signal N" for a waitpid status, in pool. */
 const char *helper_describe_status(apr_pool_t *pool, int status);
 

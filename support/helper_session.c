@@ -1156,6 +1156,15 @@ static void adopt_one(helper *h, const char *id)
                         id, (int)s->pid);
         kill(s->pid, SIGKILL);
     }
+    /* A helper killed between its VM's start and the record naming its pid left that VM
+     * behind, unknown: it is found by the session's directory in its command line (unique to
+     * this state_dir and session). */
+    int stray = helper_signal_matching(apr_pstrcat(s->pool, s->dir, "/", NULL), SIGKILL);
+    if (stray) {
+        helper_log_warn(QWDLOGNO(05904) "session %s: stopped %d process(es) a previous helper "
+                                        "started and did not record",
+                        id, stray);
+    }
     helper_log_info(QWDLOGNO(05049) "session %s: its QEMU is gone, cleaning up", id);
     discard(s);
 }

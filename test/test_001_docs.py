@@ -235,6 +235,12 @@ def test_log_numbers_are_registered_unique_and_used():
     wrong_file = [f"QWD{n} ({where} vs {used[n][0]})" for n, where in registry
                   if not used[n][0].endswith("/" + where)]
     assert not wrong_file, f"docs/log-numbers.md names the wrong source: {wrong_file}"
+    # the ranges docs/log-numbers.md gives: the module's and the helper's
+    ranges = {"mod_qwd/": range(101, 5000), "support/": range(5001, 6000)}
+    outside = [f"QWD{n} ({paths[0]})" for n, paths in used.items()
+               for folder, allowed in ranges.items()
+               if paths[0].startswith(folder) and int(n) not in allowed]
+    assert not outside, f"log numbers outside their program's range: {outside}"
 
 
 def test_every_warning_and_error_line_has_a_log_number():

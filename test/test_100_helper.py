@@ -489,9 +489,9 @@ def test_an_idle_connection_is_closed_without_a_line_a_partial_request_with_a_wa
     hello = b'{"execute":"hello","arguments":{"version":1},"id":0}\n'
     assert closed_after(hello)[-1]["error"]["code"] == "timeout"
     log = strict_helper.log_text()
-    assert "no complete request" not in log and "QWD06600" not in log, log
+    assert "no complete request" not in log and "QWD05101" not in log, log
     assert closed_after(hello + b'{"execute":"li')[-1]["error"]["code"] == "timeout"
-    warnings = [line for line in strict_helper.log_text().splitlines() if "QWD06600" in line]
+    warnings = [line for line in strict_helper.log_text().splitlines() if "QWD05101" in line]
     assert len(warnings) == 1 and "14 bytes of a request" in warnings[0], warnings
     assert "no complete request" not in strict_helper.log_text()
 

@@ -765,9 +765,9 @@ def test_kept_helper_connections_are_reused_and_never_used_dead(make_httpd, help
     assert status == 200 and connections_to(helper.socket) >= 1
     procs.wait_until(lambda: connections_to(helper.socket) == 0, 5,
                      what="the helper to close the idle connection")
-    # routine for the helper: no "error timeout" line (QWD05006) nor warning (QWD06600)
+    # routine for the helper: no "error timeout" line (QWD05006) nor warning (QWD05101)
     assert "no complete request" not in helper.log_text()
-    assert "QWD06600" not in helper.log_text()
+    assert "QWD05101" not in helper.log_text()
     status, answer, _ = api(httpd, "DELETE", "sessions/" + second["id"], user="kim")
     assert status == 200 and answer["state"] == "ended", answer
     assert helper_ids(helper) == []

@@ -314,6 +314,27 @@ def test_a_vm_that_cannot_be_readopted_is_stopped_not_left_running(workdir, help
     helper.wait_state(again["id"], "running", timeout=20)
 
 
+def test_a_vm_started_but_not_recorded_is_stopped_at_restart(helper):
+    """A helper killed between its VM's start and writing the record that names the VM's pid
+    (the window 20 concurrent creates open wide) leaves a session directory without a record
+    and a QEMU nobody knows: the next helper finds that QEMU by the directory in its command
+    line and stops it, instead of removing the directory under it and leaving it running."""
+    session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
+    helper.wait_state(session["id"], "running", timeout=20)
+    helper.kill()
+    assert procs.pid_alive(session["pid"])
+    # what the directory holds when the helper dies before the record is written
+    os.remove(os.path.join(helper.session_dir(session["id"]), "session.json"))
+    helper.start()
+    procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 10,
+                     what="the unrecorded VM to stop")
+    assert helper.call("list")["sessions"] == []
+    assert not os.path.exists(helper.session_dir(session["id"]))
+    assert "QWD05904" in helper.log_text()
+    again = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
+    helper.wait_state(again["id"], "running", timeout=20)
+
+
 # ---------------------------------------------------------------- the state directory full
 
 LOG_NO_SPACE = 3900

@@ -114,6 +114,8 @@
 #define QWD_ERR_NOT_FOUND "not_found"
 #define QWD_ERR_START_FAILED "start_failed"
 #define QWD_ERR_NO_SPACE "no_space" /* the state directory is (nearly) full */
+/* The place a session runs in refused its longer lifetime (Slurm: scontrol update TimeLimit). */
+#define QWD_ERR_EXTEND_FAILED "extend_failed"
 #define QWD_ERR_INTERNAL "internal"
 /* Client-side only (never sent by the helper): the helper could not be reached or spoke
  * something that is not this protocol. */

@@ -135,6 +135,10 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
         e = qwd_err(q, HTTP_INTERNAL_SERVER_ERROR, QWDLOGNO(00107), "start_failed",
                     "The virtual machine could not be started.");
     }
+    else if (!strcmp(code, QWD_ERR_EXTEND_FAILED)) {
+        e = qwd_err(q, HTTP_CONFLICT, QWDLOGNO(00109), "extend_failed",
+                    "The session could not be extended: %s", message);
+    }
     else if (!strcmp(code, QWD_ERR_NO_SPACE)) {
         e = qwd_err(q, HTTP_INSUFFICIENT_STORAGE, QWDLOGNO(03900), "no_space",
                     "The server has no disk space left for a new desktop; please try again "

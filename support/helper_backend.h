@@ -16,15 +16,18 @@
 typedef struct helper_vm helper_vm; /* one VM, as its backend knows it */
 
 typedef enum {
-    VM_LAUNCHED, /* it runs (pid known): the start can be answered */
-    VM_FAILED,   /* it could not be launched (problem): nothing of it runs */
-    VM_RUNNING,  /* its display answers: ready for a viewer */
-    VM_ENDED,    /* it is gone (a VM stopped before its launch ends without VM_LAUNCHED) */
+    VM_LAUNCHED,      /* it runs (pid known): the start can be answered */
+    VM_FAILED,        /* it could not be launched (problem): nothing of it runs */
+    VM_RUNNING,       /* its display answers: ready for a viewer */
+    VM_ENDED,         /* it is gone (a VM stopped before its launch ends without VM_LAUNCHED) */
+    VM_EXTENDED,      /* the place granted a longer lifetime (extend): place() says its new end */
+    VM_EXTEND_FAILED, /* the place refused it (problem): the VM's end is as it was */
 } helper_vm_event;
 
 typedef struct helper_vm_report {
     helper_vm_event event;
-    const char *problem; /* VM_FAILED: why; problem and how are in the pool given to launch */
+    const char *problem; /* VM_FAILED, VM_EXTEND_FAILED: why; problem and how are in the pool
+                            given to launch */
     int crashed;         /* VM_ENDED: it did not end cleanly (an end that cannot be known, e.g.
                             of an adopted VM, counts as clean) */
     const char *how;     /* VM_ENDED: how it ended ("QEMU exit status 1"), or NULL */
@@ -41,6 +44,8 @@ typedef struct helper_vm_place {
     const char *job;    /* its batch job */
     const char *boot;   /* QWD_BOOT_*, when the place decides it (the node's warm images) */
     apr_time_t expires; /* when the place ends it (a running job's end time); 0: unknown */
+    int limit_s;        /* the lifetime it grants from its start (a job's time limit, whole
+                           minutes); 0: unknown */
 } helper_vm_place;
 
 /* A backend reports through this, only from the loop's events and ticks (never from within one
@@ -62,6 +67,11 @@ typedef struct helper_backend {
      * ask the VM a few short questions and wait for the answers. */
     helper_vm *(*adopt)(helper *h, apr_pool_t *pool, const helper_plan *plan, pid_t pid,
                         helper_vm_hook *hook, void *session);
+    /* Optional (NULL: the session's own expiry check ends the VM, nothing to ask): asks the
+     * place for seconds more of the VM's lifetime (a batch job's time limit). Returns 0 once
+     * asked: VM_EXTENDED or VM_EXTEND_FAILED follows (VM_ENDED instead when the VM ends
+     * meanwhile); -1 with *problem (in pool) when it cannot even ask. */
+    int (*extend)(helper_vm *vm, apr_pool_t *pool, int seconds, const char **problem);
     /* Begins ending the VM; VM_ENDED follows once it is gone. */
     void (*stop)(helper_vm *vm);
     /* Time-based work (probes, deadlines). Returns whether the loop should tick fast. */

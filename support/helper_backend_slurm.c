@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions as Slurm batch jobs. Every Slurm command is a child the loop watches (sbatch,
- * squeue, sinfo, scancel), its output in a memory file read when it exits; one squeue polls all
+ * squeue, sinfo, scancel, scontrol), its output in a memory file read when it exits; one squeue polls all
  * the helper's jobs. The job reports through its comment ("qwd port=N boot=B", "qwd
  * ended=expired", "qwd failed=WHY"); its node's address comes from Slurm (sinfo), never from
  * the job or a client. A viewer's connection to the session's vnc.sock is relayed by a forked
@@ -37,20 +37,26 @@
 #include <unistd.h>
 
 /* squeue's fields, in this order, '|'-separated; the comment last (it may hold anything). */
-#define SQUEUE_FORMAT "%i|%T|%r|%N|%e|%j|%k"
-#define SQUEUE_FIELDS 7
+#define SQUEUE_FORMAT "%i|%T|%r|%N|%e|%j|%l|%k"
+#define SQUEUE_FIELDS 8
 /* Polls while a job waits, starts or stops; otherwise every slurm_poll_interval. */
 #define FAST_POLL_MS 500
 /* A probe of the display through the channel, this often until it answers. */
 #define PROBE_INTERVAL_MS 1000
 /* scancel again this often while the job has not ended. */
 #define SCANCEL_RETRY_S 10
+/* An scontrol update (extend) that has not answered by then is killed: the extend fails. */
+#define SCONTROL_TIMEOUT_S 20
+/* Slurm's timer may send the --signal warning this much earlier than asked (sbatch(1)). */
+#define WARNING_EARLY_S 60
 /* Longest output of a Slurm command read (squeue of many jobs is still far below). */
 #define COMMAND_OUTPUT_MAX (1 << 20)
 #define RELAY_BACKLOG 16
 #define RFB_BANNER_LENGTH 12
 #define KEY_FILE "node.key"
 #define SECONDS_PER_MINUTE 60
+#define MINUTES_PER_HOUR 60
+#define HOURS_PER_DAY 24
 #define COMMENT_MAX 200
 /* A warm build job's time limit: boot, readiness, save. */
 #define WARM_BUILD_MINUTES 15
@@ -73,6 +79,7 @@ struct helper_slurm {
     unsigned char key[NODE_SECRET_BYTES]; /* STATE/node.key: each session's key derives from it */
     apr_hash_t *vms;                      /* session id → helper_vm */
     slurm_command *squeue;                /* the poll under way */
+    apr_time_t squeue_started;            /* helper_clock_now() when it was started */
     slurm_command *sinfo;                 /* node addresses being read */
     apr_time_t next_poll;
     apr_hash_t *addresses;  /* node name → NodeAddr */
@@ -91,8 +98,14 @@ struct helper_vm {
     unsigned char key[NODE_SECRET_BYTES];
     slurm_command *sbatch;
     slurm_command *scancel;
-    const char *job; /* once submitted */
-    int launched;    /* VM_LAUNCHED reported (or adopted) */
+    slurm_command *scontrol;     /* an extend under way: scontrol update TimeLimit */
+    apr_time_t scontrol_timeout; /* when it is killed */
+    int scontrol_killed;
+    int asked_limit_s;    /* the time limit it asks for */
+    apr_time_t limit_set; /* helper_clock_now() when the limit last changed: older polls are
+                             stale about it */
+    const char *job;      /* once submitted */
+    int launched;         /* VM_LAUNCHED reported (or adopted) */
     int running;
     int stopping;
     int ended;
@@ -103,6 +116,7 @@ struct helper_vm {
     const char *boot;
     int port;
     apr_time_t expires;
+    int limit_s;            /* the job's time limit (whole minutes); 0: unknown or UNLIMITED */
     const char *ended_word; /* the job's comment: ended=WORD */
     const char *failed;     /* the job's comment: failed=WHY */
     /* the display */
@@ -443,6 +457,31 @@ static apr_time_t parse_time(const char *text)
     return seconds > 0 ? apr_time_from_sec(seconds) : 0;
 }
 
+/* squeue's time limit ("[DAYS-][HOURS:]MINUTES:SECONDS", or a number of minutes) in seconds;
+ * 0 for anything else (UNLIMITED, INVALID). */
+static int parse_limit(const char *text)
+{
+    int days = 0, part[3], parts = 0;
+    const char *dash = strchr(text, '-');
+    if (dash) {
+        days = atoi(text);
+        text = dash + 1;
+    }
+    while (parts < 3 && *text >= '0' && *text <= '9') {
+        char *end;
+        part[parts++] = (int)strtol(text, &end, 10);
+        text = *end == ':' ? end + 1 : end;
+    }
+    if (*text || !parts) {
+        return 0;
+    }
+    int seconds = parts == 1 ? part[0] * SECONDS_PER_MINUTE
+                  : parts == 2
+                      ? part[0] * SECONDS_PER_MINUTE + part[1]
+                      : (part[0] * MINUTES_PER_HOUR + part[1]) * SECONDS_PER_MINUTE + part[2];
+    return days * HOURS_PER_DAY * MINUTES_PER_HOUR * SECONDS_PER_MINUTE + seconds;
+}
+
 static int is_pending(const char *state)
 {
     return !strcmp(state, "PENDING") || !strcmp(state, "REQUEUED") || !strcmp(state, "REQUEUE_HOLD")
@@ -461,16 +500,23 @@ static int is_alive(const char *state)
 static void ask_warm(helper_vm *vm);
 
 /* Applies one squeue line's fields to vm: what it waits for, where it runs, what the node
- * said. Reports (launched, over) follow; the vm may be released from within. */
-static void apply(helper_vm *vm, char **fields)
+ * said; its end time and limit unless asked (at asked, helper_clock_now()) before the limit
+ * last changed. Reports (launched, over) follow; the vm may be released from within. */
+static void apply(helper_vm *vm, char **fields, apr_time_t asked)
 {
-    const char *state = fields[1], *reason = fields[2], *node = fields[3], *comment = fields[6];
+    const char *state = fields[1], *reason = fields[2], *node = fields[3], *comment = fields[7];
+    int fresh = asked >= vm->limit_set;
+    if (fresh) {
+        vm->limit_s = parse_limit(fields[6]);
+    }
     if (!strcmp(state, "RUNNING") || !strcmp(state, "COMPLETING")) {
         vm->queued = NULL;
         if (*node && strcmp(node, "(null)") && (!vm->node || strcmp(vm->node, node))) {
             vm->node = apr_pstrdup(vm->pool, node);
         }
-        vm->expires = parse_time(fields[4]);
+        if (fresh) {
+            vm->expires = parse_time(fields[4]);
+        }
     }
     else if (is_pending(state)) {
         /* Slurm's own word ("None": the scheduler has not looked at it yet) */
@@ -598,7 +644,7 @@ static void poll_done(void *data, int ok, char *output)
             continue;
         }
         int over = !is_alive(fields[1]);
-        apply(vm, fields);
+        apply(vm, fields, slurm->squeue_started);
         if (!over && vm->node && !apr_hash_get(slurm->addresses, vm->node, APR_HASH_KEY_STRING)) {
             need_addresses = 1;
         }
@@ -671,6 +717,7 @@ static void poll_maybe(helper_slurm *slurm, apr_time_t now)
                        + (busy ? apr_time_from_msec(FAST_POLL_MS)
                                : apr_time_from_sec(slurm->h->config->slurm_poll_interval));
     if (any) {
+        slurm->squeue_started = now;
         slurm->squeue = command_start(slurm->h, squeue_argv(slurm), NULL, poll_done, slurm);
     }
 }
@@ -724,6 +771,13 @@ static void sbatch_done(void *data, int ok, char *output)
     }
 }
 
+/* A job's time limit for a lifetime: whole minutes (Slurm's), rounded up, at least one. */
+static int job_minutes(int seconds)
+{
+    int minutes = (seconds + SECONDS_PER_MINUTE - 1) / SECONDS_PER_MINUTE;
+    return minutes > 0 ? minutes : 1;
+}
+
 /* The job's command: qwd-node in the foreground (exec: it gets the job's signals), told the
  * session (or, for a warm build, a fresh id) and its profile; a session's secret comes through
  * the environment. */
@@ -747,8 +801,7 @@ static const char *const *sbatch_argv(helper_vm *vm, const char *warm_node)
 {
     const helper_config *config = vm->h->config;
     apr_pool_t *p = vm->pool;
-    int minutes = warm_node ? WARM_BUILD_MINUTES
-                            : (vm->plan->lifetime_s + SECONDS_PER_MINUTE - 1) / SECONDS_PER_MINUTE;
+    int minutes = warm_node ? WARM_BUILD_MINUTES : job_minutes(vm->plan->lifetime_s);
     const char *id = vm->plan->session_id;
     char *warm_id;
     if (warm_node && qwd_session_id_new(p, &warm_id) == APR_SUCCESS) {
@@ -765,7 +818,7 @@ static const char *const *sbatch_argv(helper_vm *vm, const char *warm_node)
     ARG(apr_psprintf(p, "--cpus-per-task=%d", vm->plan->profile.cpu));
     ARG(apr_psprintf(p, "--mem=%d",
                      vm->plan->profile.memory_mib + config->slurm_memory_overhead_mib));
-    ARG(apr_psprintf(p, "--time=%d", minutes > 0 ? minutes : 1));
+    ARG(apr_psprintf(p, "--time=%d", minutes));
     if (warm_node) {
         ARG(apr_pstrcat(p, "--nodelist=", warm_node, NULL));
     }
@@ -821,6 +874,9 @@ static apr_status_t vm_cleanup(void *data)
     if (vm->scancel) {
         vm->scancel->done = NULL;
     }
+    if (vm->scontrol) {
+        vm->scontrol->done = NULL;
+    }
     OPENSSL_cleanse(vm->key, sizeof vm->key);
     apr_hash_set(vm->h->slurm->vms, vm->plan->session_id, APR_HASH_KEY_STRING, NULL);
     return APR_SUCCESS;
@@ -863,6 +919,7 @@ static helper_vm *slurm_launch(helper *h, apr_pool_t *pool, const helper_plan *p
     helper_vm *vm = vm_new(h, pool, plan, hook, session);
     char secret[NODE_SECRET_HEX + 1];
     node_channel_format_secret(vm->key, secret);
+    vm->limit_s = job_minutes(plan->lifetime_s) * SECONDS_PER_MINUTE;
     vm->sbatch = command_start(h, sbatch_argv(vm, NULL), secret, sbatch_done, vm);
     OPENSSL_cleanse(secret, sizeof secret);
     if (!vm->sbatch) {
@@ -871,6 +928,82 @@ static helper_vm *slurm_launch(helper *h, apr_pool_t *pool, const helper_plan *p
         return NULL;
     }
     return vm;
+}
+
+static void scontrol_done(void *data, int ok, char *output)
+{
+    helper_vm *vm = data;
+    vm->scontrol = NULL;
+    if (!ok) {
+        /* Slurm lets a job's user raise the limit of a pending job (within the partition's
+         * MaxTime) but that of a running job only for its operators and administrators */
+        const char *problem = apr_psprintf(
+            vm->parent, "scontrol update JobId=%s TimeLimit=%d failed: %s%s", vm->job,
+            vm->asked_limit_s / SECONDS_PER_MINUTE,
+            vm->scontrol_killed
+                ? apr_psprintf(vm->pool, "no answer within %d s", SCONTROL_TIMEOUT_S)
+                : first_line(vm->pool, output),
+            strstr(output, "denied") ? " (raising a running job's time limit takes a Slurm "
+                                       "operator or administrator: docs/slurm.md)"
+                                     : "");
+        report(vm, VM_EXTEND_FAILED, problem, 0, NULL, NULL);
+        return;
+    }
+    /* the job ends later by as much as its limit grew; the next poll says it in Slurm's words */
+    if (vm->expires) {
+        vm->expires += apr_time_from_sec(vm->asked_limit_s - vm->limit_s);
+    }
+    vm->limit_s = vm->asked_limit_s;
+    vm->limit_set = helper_clock_now();
+    vm->h->slurm->next_poll = 0;
+    helper_log_info(QWDLOGNO(05618) "session %s: job %s's time limit raised to %d min",
+                    vm->plan->session_id, vm->job, vm->limit_s / SECONDS_PER_MINUTE);
+    report(vm, VM_EXTENDED, NULL, 0, NULL, NULL);
+}
+
+/* A longer lifetime is a longer time limit: the job's limit plus seconds, in whole minutes as
+ * at sbatch (Slurm's --signal warning then comes slurm_signal_s before the new limit). */
+static int slurm_extend(helper_vm *vm, apr_pool_t *pool, int seconds, const char **problem)
+{
+    if (vm->ended || vm->stopping) {
+        *problem = "its job is ending";
+        return -1;
+    }
+    if (!vm->job) {
+        *problem = "its job is being submitted: try again in a moment";
+        return -1;
+    }
+    if (vm->scontrol) {
+        *problem = "an extend of it is under way";
+        return -1;
+    }
+    if (vm->limit_s <= 0) {
+        *problem = "its job has no time limit the helper knows (changed outside the helper?)";
+        return -1;
+    }
+    /* the warning may be on its way: qwd-node would end the VM at it whatever the new limit */
+    int last_s = vm->h->config->slurm_signal_s + WARNING_EARLY_S;
+    apr_time_t left = vm->expires - apr_time_now();
+    if (vm->expires && !vm->queued && left <= apr_time_from_sec(last_s)) {
+        *problem = apr_psprintf(pool,
+                                "it ends in %d s: in its last %d s (slurm_signal_s + %d) Slurm may "
+                                "have sent the warning that ends it; extend it earlier",
+                                (int)apr_time_sec(left > 0 ? left : 0), last_s, WARNING_EARLY_S);
+        return -1;
+    }
+    vm->asked_limit_s = job_minutes(vm->limit_s + seconds) * SECONDS_PER_MINUTE;
+    const char *argv[] = {
+        slurm_bin(vm->h, vm->pool, "scontrol"), "update",
+        apr_pstrcat(vm->pool, "JobId=", vm->job, NULL),
+        apr_psprintf(vm->pool, "TimeLimit=%d", vm->asked_limit_s / SECONDS_PER_MINUTE), NULL};
+    vm->scontrol_killed = 0;
+    vm->scontrol_timeout = helper_clock_now() + apr_time_from_sec(SCONTROL_TIMEOUT_S);
+    vm->scontrol = command_start(vm->h, argv, NULL, scontrol_done, vm);
+    if (!vm->scontrol) {
+        *problem = "cannot run scontrol (see the helper's log)";
+        return -1;
+    }
+    return 0;
 }
 
 static void slurm_stop(helper_vm *vm)
@@ -892,6 +1025,10 @@ static int slurm_tick(helper_vm *vm, apr_time_t now)
     }
     if (vm->stopping && !vm->scancel && vm->job && now >= vm->scancel_at) {
         send_scancel(vm);
+    }
+    if (vm->scontrol && !vm->scontrol_killed && now >= vm->scontrol_timeout) {
+        vm->scontrol_killed = 1;
+        kill(vm->scontrol->pid, SIGKILL); /* its exit fails the extend */
     }
     start_probe(vm, now);
     return 0;
@@ -937,7 +1074,7 @@ static helper_vm *slurm_adopt(helper *h, apr_pool_t *pool, const helper_plan *pl
     helper_vm *vm = vm_new(h, pool, plan, hook, session);
     vm->job = apr_pstrdup(vm->pool, fields[0]);
     vm->launched = 1; /* nothing is reported before the loop: the session counts it launched */
-    apply(vm, fields);
+    apply(vm, fields, helper_clock_now());
     return vm;
 }
 
@@ -958,6 +1095,7 @@ static void slurm_place(const helper_vm *vm, helper_vm_place *place)
     place->job = vm->job;
     place->boot = vm->boot;
     place->expires = vm->expires;
+    place->limit_s = vm->limit_s;
 }
 
 /* STATE/node.key: 32 random bytes made once (0600); every session's key derives from it. */
@@ -1009,6 +1147,7 @@ const helper_backend helper_backend_slurm = {
     .remote = 1,
     .launch = slurm_launch,
     .adopt = slurm_adopt,
+    .extend = slurm_extend,
     .stop = slurm_stop,
     .tick = slurm_tick,
     .pid = slurm_pid,

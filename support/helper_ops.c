@@ -43,9 +43,10 @@ typedef struct op_call {
 } op_call;
 
 typedef enum {
-    WAIT_STOP,  /* the one session ended: its object */
-    WAIT_PURGE, /* all ended: {"stopped": N} */
-    WAIT_START, /* the one session's VM was launched: its object, or start_failed */
+    WAIT_STOP,   /* the one session ended: its object */
+    WAIT_PURGE,  /* all ended: {"stopped": N} */
+    WAIT_START,  /* the one session's VM was launched: its object, or start_failed */
+    WAIT_EXTEND, /* the one session's place answered its extend: its object, or extend_failed */
 } wait_kind;
 
 struct helper_wait {
@@ -53,6 +54,13 @@ struct helper_wait {
     apr_array_header_t *sessions; /* helper_session *, each held until the reply */
     json_t *id;
 };
+
+/* The error of an extend its session's place refused (problem: why). */
+static json_t *extend_failed(const char *problem, json_t *id)
+{
+    return qwd_proto_error(QWD_ERR_EXTEND_FAILED, problem, json_pack("{s:s}", "reason", problem),
+                           id);
+}
 
 static void reply(op_call *call, json_t *result)
 {
@@ -89,8 +97,9 @@ int helper_wait_over(const helper_wait *w)
     const char *problem;
     for (int i = 0; i < w->sessions->nelts; i++) {
         helper_session *s = APR_ARRAY_IDX(w->sessions, i, helper_session *);
-        if (w->kind == WAIT_START ? !helper_session_launched(s, &problem)
-                                  : !helper_session_ended(s)) {
+        if (w->kind == WAIT_START    ? !helper_session_launched(s, &problem)
+            : w->kind == WAIT_EXTEND ? !helper_session_extended(s, &problem)
+                                     : !helper_session_ended(s)) {
             return 0;
         }
     }
@@ -119,6 +128,9 @@ json_t *helper_wait_reply(helper_wait *w)
     else if (w->kind == WAIT_START && helper_session_launched(first, &problem) < 0) {
         message = qwd_proto_error(QWD_ERR_START_FAILED, problem,
                                   json_pack("{s:s}", "reason", problem), w->id);
+    }
+    else if (w->kind == WAIT_EXTEND && helper_session_extended(first, &problem) < 0) {
+        message = extend_failed(problem, w->id);
     }
     else {
         message = qwd_proto_reply(helper_session_json(first), w->id);
@@ -1112,13 +1124,14 @@ static void op_monitor(op_call *call)
     reply(call, answer);
 }
 
-/* Moves a session's end later, within max_lifetime from its creation. */
+/* Moves a session's end later, within max_lifetime from its creation; answered once its place
+ * (a batch job's time limit) granted it. */
 static void op_extend(op_call *call)
 {
     helper_config *config = call->h->config;
     helper_session *s = session_argument(call);
-    int seconds, audited, most;
-    const char *by;
+    int seconds, audited, most, outcome;
+    const char *by, *problem;
     if (!s || int_argument(call, "seconds", -1, 1, config->max_lifetime, &seconds)
         || !(by = asked_by(call, &audited))) {
         return;
@@ -1127,7 +1140,12 @@ static void op_extend(op_call *call)
         bad_argument(call, "seconds", "seconds is required", 1, config->max_lifetime);
         return;
     }
-    if (helper_session_extend(s, seconds, config->max_lifetime, by, audited, &most)) {
+    outcome = helper_session_extend(s, seconds, config->max_lifetime, by, audited, &most, &problem);
+    if (outcome == -2) {
+        call->answer->message = extend_failed(problem, call->id);
+        return;
+    }
+    if (outcome) {
         bad_argument(call, "seconds",
                      apr_psprintf(call->ptemp,
                                   "the session may be extended by %d s at most (max_lifetime %d "
@@ -1136,7 +1154,16 @@ static void op_extend(op_call *call)
                      0, most);
         return;
     }
-    reply(call, helper_session_json(s));
+    outcome = helper_session_extended(s, &problem);
+    if (outcome == 0) {
+        wait_for_one(call, WAIT_EXTEND, s);
+    }
+    else if (outcome < 0) {
+        call->answer->message = extend_failed(problem, call->id);
+    }
+    else {
+        reply(call, helper_session_json(s));
+    }
 }
 
 typedef struct {

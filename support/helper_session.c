@@ -68,9 +68,14 @@ struct helper_session {
     apr_time_t ended_at;   /* helper_clock_now() */
     const char *ended_reason;
     const char *stop_reason; /* while a stop is under way: why */
-    const char *stop_by;     /* who asked for the stop (NULL: nobody named), for the journal */
-    int stop_audited;        /* that client records the stop itself */
-    const char *start_by;    /* who asked for the start, for the journal */
+    int extending;           /* its place was asked for a longer lifetime: no answer yet */
+    int extend_seconds;      /* the last extend: how much, who asked, how it went */
+    const char *extend_by;
+    int extend_audited;
+    const char *extend_problem; /* NULL: it was granted */
+    const char *stop_by;        /* who asked for the stop (NULL: nobody named), for the journal */
+    int stop_audited;           /* that client records the stop itself */
+    const char *start_by;       /* who asked for the start, for the journal */
     int start_audited;
     apr_time_t requested_at; /* when the client was asked to start it: the latency's origin */
     int answered;            /* its display has answered once (the start latency is counted) */
@@ -282,8 +287,10 @@ static const char *state_name(const helper_session *s)
 static void follow_place(helper_session *s, const helper_vm_place *place)
 {
     if (place->queued && s->plan && s->plan->lifetime_s) {
-        /* its lifetime has not begun: it starts with the job */
-        s->expires = apr_time_now() + apr_time_from_sec(s->plan->lifetime_s);
+        /* its lifetime has not begun: it starts with the job (and lasts its limit, which an
+         * extend may have raised) */
+        s->expires = apr_time_now()
+                     + apr_time_from_sec(place->limit_s ? place->limit_s : s->plan->lifetime_s);
     }
     else if (place->expires) {
         s->expires = place->expires;
@@ -571,6 +578,42 @@ static json_t *journal_entry(const helper_session *s, const char *event, const c
     return entry;
 }
 
+static void log_not_extended(const helper_session *s, int seconds, const char *by,
+                             const char *problem)
+{
+    helper_log_warn(QWDLOGNO(05801) "session %s: not extended by %d s (by %s): %s", s->id, seconds,
+                    by ? by : "-", problem);
+}
+
+/* The extend under way (or asked) of s was refused: its end stays as it was. */
+static void extend_failed(helper_session *s, const char *problem)
+{
+    s->extending = 0;
+    s->extend_problem = problem;
+    log_not_extended(s, s->extend_seconds, s->extend_by, problem);
+}
+
+/* The extend of s was granted: its end is extend_seconds later (its place's new end when it
+ * has one), recorded and journaled. */
+static void extended(helper_session *s)
+{
+    s->extending = 0;
+    s->extend_problem = NULL;
+    helper_vm_place place = where(s);
+    if (!place.expires && !place.queued) {
+        s->expires += apr_time_from_sec(s->extend_seconds);
+    }
+    s->expires_at += apr_time_from_sec(s->extend_seconds);
+    write_record(s); /* follows the place */
+    json_t *entry = journal_entry(s, QWD_EVENT_EXTENDED, s->extend_by, s->extend_audited);
+    json_object_set_new(entry, "seconds", json_integer(s->extend_seconds));
+    json_object_set_new(entry, "expires", json_integer((json_int_t)apr_time_sec(s->expires)));
+    helper_journal_add(s->h, entry);
+    helper_log_info(QWDLOGNO(05800) "session %s: extended by %d s to %" APR_TIME_T_FMT " (by %s)",
+                    s->id, s->extend_seconds, apr_time_sec(s->expires),
+                    s->extend_by ? s->extend_by : "-");
+}
+
 /* The VM of s is gone: s ends (kept ended_keep seconds for status, its files removed now). */
 static void end(helper_session *s, int crashed, const char *how, const char *reason)
 {
@@ -582,6 +625,9 @@ static void end(helper_session *s, int crashed, const char *how, const char *rea
                                      : QWD_END_POWEROFF;
     s->state = SESSION_ENDED;
     s->ended_at = helper_clock_now();
+    if (s->extending) {
+        extend_failed(s, "the session ended");
+    }
     if (s->vm) {
         s->pid = backend->pid(s->vm);
         s->clock = backend->clock(s->vm);
@@ -911,6 +957,8 @@ static void on_vm(void *session, helper_vm *vm, const helper_vm_report *report)
         }
         end(s, report->crashed, report->how, report->reason);
         return;
+    case VM_EXTENDED: extended(s); break;
+    case VM_EXTEND_FAILED: extend_failed(s, report->problem); break;
     }
     changed(sessions);
 }
@@ -1210,22 +1258,40 @@ void helper_sessions_adopt(helper *h)
 }
 
 int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
-                          int audited, int *max_seconds)
+                          int audited, int *max_seconds, const char **busy)
 {
     apr_time_t latest = s->created + apr_time_from_sec(max_lifetime);
+    helper_vm_place place = where(s);
+    follow_place(s, &place);
     *max_seconds = s->expires < latest ? (int)apr_time_sec(latest - s->expires) : 0;
     if (s->state == SESSION_ENDED || s->stop_reason || seconds > *max_seconds) {
         return -1;
     }
-    s->expires += apr_time_from_sec(seconds);
-    write_record(s);
-    json_t *entry = journal_entry(s, QWD_EVENT_EXTENDED, by, audited);
-    json_object_set_new(entry, "seconds", json_integer(seconds));
-    json_object_set_new(entry, "expires", json_integer((json_int_t)apr_time_sec(s->expires)));
-    helper_journal_add(s->h, entry);
-    helper_log_info(QWDLOGNO(05800) "session %s: extended by %d s to %" APR_TIME_T_FMT " (by %s)",
-                    s->id, seconds, apr_time_sec(s->expires), by ? by : "-");
+    if (s->extending) {
+        *busy = "an extend of this session is under way: try again once it is answered";
+        log_not_extended(s, seconds, by, *busy);
+        return -2;
+    }
+    const char *problem = NULL;
+    s->extend_seconds = seconds;
+    s->extend_by = by ? apr_pstrdup(s->pool, by) : NULL;
+    s->extend_audited = audited;
+    if (!s->backend->extend) {
+        extended(s); /* the session's own expiry check ends it */
+    }
+    else if (!s->vm || s->backend->extend(s->vm, s->pool, seconds, &problem) != 0) {
+        extend_failed(s, problem ? problem : "its VM is gone");
+    }
+    else {
+        s->extending = 1; /* answered by its place */
+    }
     return 0;
+}
+
+int helper_session_extended(const helper_session *s, const char **problem)
+{
+    *problem = s->extend_problem;
+    return s->extending ? 0 : s->extend_problem ? -1 : 1;
 }
 
 int helper_session_viewer(helper_session *s, const char *kind, const char *share, int joined,

@@ -81,9 +81,15 @@ void helper_session_stop(helper_session *s, const char *reason);
 void helper_session_stop_by(helper_session *s, const char *reason, const char *by, int audited);
 
 /* Moves the end of a live s seconds later, as long as its whole lifetime stays within
- * max_lifetime seconds. Returns 0, or -1 with *max_seconds the most it could be extended by. */
+ * max_lifetime seconds: at once, or once its place (a batch job's time limit) granted it.
+ * Returns 0 (helper_session_extended says how it goes), -1 with *max_seconds the most it could
+ * be extended by, or -2 with *busy (why) while its place has not answered an earlier extend. */
 int helper_session_extend(helper_session *s, int seconds, int max_lifetime, const char *by,
-                          int audited, int *max_seconds);
+                          int audited, int *max_seconds, const char **busy);
+
+/* Where the last extend of s stands: 1 done, 0 its place has not answered yet, -1 refused
+ * (*problem says why; the end of s is as it was). */
+int helper_session_extended(const helper_session *s, const char **problem);
 
 /* A viewer of kind (QWD_VIEWER_*) joined or left the display of a live s, as its relay
  * (helper_relay.c) reports it: counted for load's viewers, qwd_viewers and

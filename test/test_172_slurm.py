@@ -300,6 +300,114 @@ def test_a_lifetime_ends_with_the_jobs_time_limit(slurm_helper, cluster):
     assert not os.path.exists(slurm_helper.session_dir(session["id"]))
 
 
+def job_field(cluster, job_id, field):
+    """A field of `scontrol show job` (TimeLimit=00:03:00 → "00:03:00")."""
+    shown = cluster.run(slurm.SCONTROL, "show", "job", str(job_id)).stdout
+    return re.search(rf"\b{field}=(\S+)", shown).group(1)
+
+
+def test_an_extend_raises_the_jobs_time_limit_and_the_session_outlives_the_old_one(
+        workdir, machines_dir, cluster):
+    """extend (the API's, as an admin) of a cluster session is `scontrol update TimeLimit`:
+    Slurm's limit covers the new expires (whole minutes, as at sbatch), the session's expires
+    stays there at the next polls (it is the job's end time), and the job runs past its old
+    limit: neither Slurm's time limit nor its --signal warning (which follows the job's end
+    time: due 30 s before the old one, it would have come 60 to 90 s after the start) ends
+    it."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster).start()
+    server = Httpd(workdir, helper).start()
+    try:
+        session = api_create(server, lifetime_s=120)
+        wait_running(server, session["id"], timeout=60)
+        started = time.monotonic()
+        helper_id = helper.call("list")["sessions"][0]["id"]
+        before = helper.call("status", id=helper_id)
+        job = before["job"]
+        assert job_field(cluster, job, "TimeLimit") == "00:02:00"
+        status_code, extended, _ = api(server, "POST", f"sessions/{session['id']}/extend",
+                                       {"seconds": 120}, user="admin")
+        assert status_code == 200 and extended["expires"] == before["expires"] + 120, \
+            (before, extended)
+        assert job_field(cluster, job, "TimeLimit") == "00:04:00"
+        time.sleep(3)  # polls (every second here) do not move it back
+        assert helper.call("status", id=helper_id)["expires"] == extended["expires"]
+        assert api(server, "GET", "sessions/" + session["id"])[1]["expires"] == \
+            extended["expires"]
+        assert [(e["seconds"], e["expires"]) for e in helper.call("events")["events"]
+                if e["event"] == "extended"] == [(120, extended["expires"])]
+        assert f"job {job}'s time limit raised to 4 min" in helper.log_text()
+        # past the old warning and the old limit: it runs on
+        time.sleep(max(0.0, 125 - (time.monotonic() - started)))
+        assert helper.call("status", id=helper_id)["state"] == "running"
+        assert job_of(cluster, helper_id)[1] == "RUNNING"
+        now = api(server, "GET", "sessions/" + session["id"])[1]  # a fresh ticket
+        assert rfb.websocket_rfb_banner(now["websocket_url"]) == b"RFB 003.008\n"
+    finally:
+        server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
+
+
+def test_an_extend_slurm_refuses_changes_nothing(workdir, machines_dir, cluster):
+    """The helper's polls a minute apart. Past max_lifetime nothing is asked of Slurm
+    (bad_argument). Within its last slurm_signal_s + 60 s (Slurm's warning, which ends it, may
+    be on its way) a session is not extended: extend_failed, 409 through the API. Its job
+    cancelled outside the helper, which has not seen it yet: scontrol update fails, extend
+    answers extend_failed in Slurm's words. Each time the session's expires, its record, its
+    job's limit and the journal stay as they were, QWD05801 says why; it still stops
+    cleanly."""
+    helper = slurm_helper_for(workdir, machines_dir, cluster, slurm_poll_interval=60,
+                              max_lifetime=3600).start()
+    server = Httpd(workdir, helper).start()
+    try:
+        server.expect_lognos(109)
+        short = api_create(server, lifetime_s=60)
+        short = wait_running(server, short["id"], timeout=60)
+        short_id = [s["id"] for s in helper.call("list")["sessions"]][0]
+        short_before = helper.call("status", id=short_id)
+        status_code, refused, _ = api(server, "POST", f"sessions/{short['id']}/extend",
+                                      {"seconds": 600}, user="admin")
+        assert status_code == 409 and refused["error"] == "extend_failed", refused
+        assert "Slurm may have sent the warning that ends it" in refused["message"], refused
+        assert helper.call("status", id=short_id)["expires"] == short_before["expires"]
+        assert job_field(cluster, short_before["job"], "TimeLimit") == "00:01:00"
+
+        session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                              lifetime_s=600)
+        running = helper.wait_state(session["id"], "running", timeout=60)
+        job = running["job"]
+        with pytest.raises(HelperError) as refused:
+            helper.call("extend", id=session["id"], seconds=3600)
+        assert refused.value.code == "bad_argument", refused.value.data
+        assert job_field(cluster, job, "TimeLimit") == "00:10:00"
+
+        cluster.run("/usr/bin/scancel", job)
+        procs.wait_until(lambda: cluster.jobs()[job][1] not in ("RUNNING", "COMPLETING"), 30,
+                         interval=0.2, what="the job to end")
+        record = os.path.join(helper.session_dir(session["id"]), "session.json")
+        with open(record) as f:
+            recorded = f.read()
+        with pytest.raises(HelperError) as refused:
+            helper.call("extend", id=session["id"], seconds=600, by="ops")
+        assert refused.value.code == "extend_failed", refused.value.data
+        assert refused.value.message.startswith(
+            f"scontrol update JobId={job} TimeLimit=20 failed: "), refused.value.message
+        assert refused.value.data["reason"] == refused.value.message
+        assert helper.call("status", id=session["id"])["expires"] == running["expires"]
+        with open(record) as f:
+            assert f.read() == recorded
+        assert not [e for e in helper.call("events")["events"] if e["event"] == "extended"]
+        log = helper.log_text()
+        assert re.search(rf"QWD05801: session {short_id}: not extended by 600 s \(by admin\): "
+                         r"it ends in \d+ s", log), log
+        assert re.search(rf"QWD05801: session {session['id']}: not extended by 600 s "
+                         rf"\(by ops\): scontrol update JobId={job}", log), log
+        stopped = helper.call("stop", id=session["id"])
+        assert stopped["state"] == "ended", stopped
+    finally:
+        server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
+
+
 def test_a_restarted_helper_readopts_its_jobs(slurm_helper, cluster):
     """The helper killed (SIGKILL): its jobs run on; the next helper finds them by name with
     squeue, reconnects to their channels and stops them."""

@@ -220,6 +220,21 @@ def test_extend_moves_the_end_within_max_lifetime(make_helper_ops):
     helper.call("stop", id=session["id"])
 
 
+def test_an_extended_local_session_outlives_its_old_end(make_helper_ops):
+    """extend moves the helper's own expiry check, not only the expires it shows: a 3-second
+    session extended by 5 s still runs at 5 s and ends as expired after 8."""
+    helper = make_helper_ops(max_lifetime=100, default_lifetime=60, expiry_interval=1)
+    session = start_tiny(helper, lifetime_s=3)
+    started = time.monotonic()
+    extended = helper.call("extend", id=session["id"], seconds=5)
+    assert extended["expires"] == session["expires"] + 5
+    time.sleep(max(0.0, started + 5 - time.monotonic()))
+    assert helper.call("status", id=session["id"])["state"] != "ended"
+    ended = helper.wait_state(session["id"], "ended", timeout=15)
+    assert ended["ended_reason"] == "expired", ended
+    assert time.monotonic() - started >= 7
+
+
 def relay_viewer(helper, session_id, share=None):
     """A viewer on the session's relay (its own link, or a share's way in), past the handshake."""
     name = f"s-{share}.sock" if share else "relay.sock"

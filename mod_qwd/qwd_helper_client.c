@@ -153,11 +153,25 @@ static qwd_error_t *map_helper_error(qwd_req_t *q, const char *op, json_t *error
     return e;
 }
 
+/* Whether op only reads: such a request may be sent again on a fresh connection when the kept
+ * one turns out closed. One that changes something (start, stop, share, unshare, extend, ...)
+ * is not, as the helper may have done it before the connection broke. */
+static int only_reads(const char *op)
+{
+    static const char *const readers[] = {QWD_OP_STATUS, QWD_OP_LIST,      QWD_OP_MACHINES,
+                                          QWD_OP_LOAD,   QWD_OP_WARM_LIST, QWD_OP_METRICS,
+                                          QWD_OP_EVENTS, QWD_OP_USAGE,     QWD_OP_MONITOR};
+    for (size_t i = 0; i < sizeof readers / sizeof *readers; i++) {
+        if (!strcmp(op, readers[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 qwd_error_t *qwd_helper_call(qwd_req_t *q, const char *op, json_t *arguments, json_t **result)
 {
-    /* only ops without side effects are repeated on a fresh connection */
-    int may_repeat = strcmp(op, QWD_OP_START) != 0 && strcmp(op, QWD_OP_STOP) != 0
-                     && strcmp(op, QWD_OP_SHARE) != 0;
+    int may_repeat = only_reads(op);
     json_t *error = NULL;
     qwd_error_t *e;
     apr_status_t rv;

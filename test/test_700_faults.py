@@ -294,24 +294,33 @@ def fault_shim(workdir, name):
     return shim
 
 
-def test_a_vm_that_cannot_be_readopted_is_stopped_not_left_running(workdir, helper):
-    """The helper restarted where pidfd_open fails (valgrind, a seccomp filter) cannot watch the
-    VM of its predecessor: it removes the session's record, so it stops that VM too instead of
-    leaving it running with no row, no token and nobody to stop it."""
+def assert_restart_stops_the_vm(helper, before_restart, log_number):
+    """Starts a session and kills the helper; before_restart(session) makes what the next
+    helper finds. That helper must stop the VM its predecessor left (log_number says so) and
+    remove its directory, and a new session must start."""
     session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
     helper.wait_state(session["id"], "running", timeout=20)
     helper.kill()
     assert procs.pid_alive(session["pid"])
-    helper.extra_env["LD_PRELOAD"] = " ".join(filter(None, [os.environ.get("LD_PRELOAD"),
-                                                            fault_shim(workdir, "no_pidfd")]))
+    before_restart(session)
     helper.start()
     procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 10,
-                     what="the VM that could not be re-adopted to stop")
+                     what=f"the VM of the killed helper to stop ({log_number})")
     assert helper.call("list")["sessions"] == []
     assert not os.path.exists(helper.session_dir(session["id"]))
-    assert "QWD05903" in helper.log_text()
+    assert log_number in helper.log_text()
     again = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
     helper.wait_state(again["id"], "running", timeout=20)
+
+
+def test_a_vm_that_cannot_be_readopted_is_stopped_not_left_running(workdir, helper):
+    """The helper restarted where pidfd_open fails (valgrind, a seccomp filter) cannot watch the
+    VM of its predecessor: it removes the session's record, so it stops that VM too instead of
+    leaving it running with no row, no token and nobody to stop it."""
+    def without_pidfd(session):
+        helper.extra_env["LD_PRELOAD"] = " ".join(
+            filter(None, [os.environ.get("LD_PRELOAD"), fault_shim(workdir, "no_pidfd")]))
+    assert_restart_stops_the_vm(helper, without_pidfd, "QWD05903")
 
 
 def test_a_vm_started_but_not_recorded_is_stopped_at_restart(helper):
@@ -319,20 +328,10 @@ def test_a_vm_started_but_not_recorded_is_stopped_at_restart(helper):
     (the window 20 concurrent creates open wide) leaves a session directory without a record
     and a QEMU nobody knows: the next helper finds that QEMU by the directory in its command
     line and stops it, instead of removing the directory under it and leaving it running."""
-    session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
-    helper.wait_state(session["id"], "running", timeout=20)
-    helper.kill()
-    assert procs.pid_alive(session["pid"])
-    # what the directory holds when the helper dies before the record is written
-    os.remove(os.path.join(helper.session_dir(session["id"]), "session.json"))
-    helper.start()
-    procs.wait_until(lambda: not procs.pid_alive(session["pid"]), 10,
-                     what="the unrecorded VM to stop")
-    assert helper.call("list")["sessions"] == []
-    assert not os.path.exists(helper.session_dir(session["id"]))
-    assert "QWD05904" in helper.log_text()
-    again = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256)
-    helper.wait_state(again["id"], "running", timeout=20)
+    def without_record(session):
+        # what the directory holds when the helper dies before the record is written
+        os.remove(os.path.join(helper.session_dir(session["id"]), "session.json"))
+    assert_restart_stops_the_vm(helper, without_record, "QWD05904")
 
 
 # ---------------------------------------------------------------- the state directory full

@@ -8,6 +8,7 @@
 
 #include <apr_hash.h>
 #include <apr_strings.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const boots[] = {QWD_BOOT_COLD, QWD_BOOT_RESTORED};
@@ -25,8 +26,11 @@ static const char *const kinds[] = {QWD_VIEWER_OWNER, QWD_VIEWER_CONTROL, QWD_VI
  * seconds, a queued or slow one later. */
 static const double latency_bounds[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
 
+/* Allocated with malloc and freed when the session ends: the helper's pools live as long as
+ * it does, so a few bytes from one per session would add up over a long run. */
 typedef struct session_viewers {
     int count[NKINDS];
+    char id[]; /* its key in viewers */
 } session_viewers;
 
 struct helper_metrics {
@@ -35,7 +39,7 @@ struct helper_metrics {
     qwd_histogram latency[NBOOTS];
     unsigned long long ends[NREASONS + 1]; /* [NREASONS]: any other reason */
     unsigned long long refusals[NLIMITS + 1];
-    apr_hash_t *viewers;                 /* session id → session_viewers (in pool) */
+    apr_hash_t *viewers;                 /* session id → session_viewers (malloc'd) */
     unsigned long long connects[NKINDS]; /* viewers that joined, by kind */
     apr_pool_t *pool;
 };
@@ -50,6 +54,15 @@ static int index_of(const char *const *list, size_t n, const char *word)
     return -1;
 }
 
+static apr_status_t free_viewers(void *data)
+{
+    helper_metrics *m = data;
+    for (apr_hash_index_t *i = apr_hash_first(NULL, m->viewers); i; i = apr_hash_next(i)) {
+        free(apr_hash_this_val(i));
+    }
+    return APR_SUCCESS;
+}
+
 void helper_metrics_init(helper *h)
 {
     helper_metrics *m = apr_pcalloc(h->pool, sizeof *m);
@@ -60,6 +73,7 @@ void helper_metrics_init(helper *h)
     }
     apr_pool_create(&m->pool, h->pool);
     m->viewers = apr_hash_make(m->pool);
+    apr_pool_cleanup_register(m->pool, m, free_viewers, apr_pool_cleanup_null);
     h->metrics = m;
 }
 
@@ -84,7 +98,11 @@ void helper_metrics_ended(helper *h, const char *session_id, const char *reason)
 {
     int i = index_of(reasons, NREASONS, reason);
     h->metrics->ends[i < 0 ? NREASONS : (size_t)i]++;
-    apr_hash_set(h->metrics->viewers, session_id, APR_HASH_KEY_STRING, NULL);
+    session_viewers *v = apr_hash_get(h->metrics->viewers, session_id, APR_HASH_KEY_STRING);
+    if (v) {
+        apr_hash_set(h->metrics->viewers, v->id, APR_HASH_KEY_STRING, NULL);
+        free(v);
+    }
 }
 
 void helper_metrics_refused(helper *h, const char *limit)
@@ -106,10 +124,13 @@ int helper_metrics_viewer(helper *h, const char *session_id, const char *kind, i
         return -1;
     }
     if (!v) {
-        /* kept until the session ends: a few bytes per session the relay reported */
-        v = apr_pcalloc(h->metrics->pool, sizeof *v);
-        apr_hash_set(h->metrics->viewers, apr_pstrdup(h->metrics->pool, session_id),
-                     APR_HASH_KEY_STRING, v);
+        /* kept until the session ends (helper_metrics_ended frees it) */
+        size_t length = strlen(session_id);
+        if (!(v = calloc(1, sizeof *v + length + 1))) {
+            return -1;
+        }
+        memcpy(v->id, session_id, length + 1);
+        apr_hash_set(h->metrics->viewers, v->id, APR_HASH_KEY_STRING, v);
     }
     v->count[k] += delta;
     if (delta > 0) {

@@ -354,7 +354,8 @@ def test_an_extend_slurm_refuses_changes_nothing(workdir, machines_dir, cluster)
     cancelled outside the helper, which has not seen it yet: scontrol update fails, extend
     answers extend_failed in Slurm's words. Each time the session's expires, its record, its
     job's limit and the journal stay as they were, QWD05801 says why; it still stops
-    cleanly."""
+    cleanly. (Nothing else may be starting or stopping then: the helper would poll within a
+    second and see the cancel first — the extend then fails with "the session ended".)"""
     helper = slurm_helper_for(workdir, machines_dir, cluster, slurm_poll_interval=60,
                               max_lifetime=3600).start()
     server = Httpd(workdir, helper).start()
@@ -370,6 +371,9 @@ def test_an_extend_slurm_refuses_changes_nothing(workdir, machines_dir, cluster)
         assert "Slurm may have sent the warning that ends it" in refused["message"], refused
         assert helper.call("status", id=short_id)["expires"] == short_before["expires"]
         assert job_field(cluster, short_before["job"], "TimeLimit") == "00:01:00"
+        # stopped now: its end a minute on would poll Slurm early and see the cancel below
+        status_code, stopped, _ = api(server, "DELETE", "sessions/" + short["id"], user="admin")
+        assert status_code == 200 and stopped["state"] == "ended", stopped
 
         session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
                               lifetime_s=600)

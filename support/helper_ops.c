@@ -50,6 +50,7 @@ typedef enum {
 } wait_kind;
 
 struct helper_wait {
+    apr_pool_t *pool; /* the wait's own: a connection may live as long as the helper */
     wait_kind kind;
     apr_array_header_t *sessions; /* helper_session *, each held until the reply */
     json_t *id;
@@ -75,9 +76,12 @@ static void fail(op_call *call, const char *code, const char *message, json_t *e
 /* The reply waits for sessions (each held until then). */
 static void wait_for(op_call *call, wait_kind kind, apr_array_header_t *sessions)
 {
-    helper_wait *w = apr_pcalloc(call->wait_pool, sizeof *w);
+    apr_pool_t *pool;
+    apr_pool_create(&pool, call->wait_pool);
+    helper_wait *w = apr_pcalloc(pool, sizeof *w);
+    w->pool = pool;
     w->kind = kind;
-    w->sessions = apr_array_copy(call->wait_pool, sessions);
+    w->sessions = apr_array_copy(pool, sessions);
     w->id = json_incref(call->id);
     for (int i = 0; i < w->sessions->nelts; i++) {
         helper_session_hold(APR_ARRAY_IDX(w->sessions, i, helper_session *));
@@ -111,9 +115,8 @@ void helper_wait_abandon(helper_wait *w)
     for (int i = 0; i < w->sessions->nelts; i++) {
         helper_session_release(APR_ARRAY_IDX(w->sessions, i, helper_session *));
     }
-    w->sessions->nelts = 0;
     json_decref(w->id);
-    w->id = NULL;
+    apr_pool_destroy(w->pool);
 }
 
 json_t *helper_wait_reply(helper_wait *w)

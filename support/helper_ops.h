@@ -39,10 +39,11 @@ void helper_ops_dispatch(helper *h, apr_pool_t *ptemp, apr_pool_t *wait_pool,
 /* Whether the sessions w waits for are there: its reply can go. */
 int helper_wait_over(const helper_wait *w);
 
-/* The reply of a wait that is over (a new reference); the wait is done with its sessions. */
+/* The reply of a wait that is over (a new reference); the wait is done with its sessions and
+ * freed. */
 json_t *helper_wait_reply(helper_wait *w);
 
-/* The client is gone: the wait is done with its sessions. */
+/* The client is gone: the wait is done with its sessions and freed. */
 void helper_wait_abandon(helper_wait *w);
 
 #endif

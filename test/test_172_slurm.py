@@ -5,6 +5,7 @@ host (the helper, Apache) is the root namespace: every display crosses a veth ho
 TLS channel. API create → job on a node → RFB through Apache → DELETE → job and QEMU gone;
 expiry by the job's time limit; queued while the cluster is full; re-adoption after a helper
 restart; a lost node; a channel without the secret; two users on two nodes."""
+import json
 import os
 import re
 import shutil
@@ -409,6 +410,49 @@ def test_an_extend_slurm_refuses_changes_nothing(workdir, machines_dir, cluster)
         assert stopped["state"] == "ended", stopped
     finally:
         server.stop_and_check()
+        stop_slurm_helper(helper, cluster)
+
+
+def test_a_second_extend_while_scontrol_works_is_refused(workdir, machines_dir, cluster):
+    """Slurm's real scontrol, made slow (slurm_bin_dir holds the real commands and an scontrol
+    that waits 3 s first): while one extend of a session waits for it, a second of the same
+    session is refused at once (extend_failed, "under way": QWD05801) and runs no scontrol;
+    the first then answers, its limit raised once."""
+    bin_dir = os.path.join(workdir, "slurm-bin")
+    os.mkdir(bin_dir)
+    for name in ("sbatch", "squeue", "sinfo", "scancel"):
+        os.symlink(shutil.which(name, path="/usr/bin"), os.path.join(bin_dir, name))
+    calls = os.path.join(workdir, "scontrol-calls")
+    with open(os.path.join(bin_dir, "scontrol"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$*" >> {calls}\nsleep 3\nexec {slurm.SCONTROL} "$@"\n')
+    os.chmod(os.path.join(bin_dir, "scontrol"), 0o755)
+    helper = slurm_helper_for(workdir, machines_dir, cluster, slurm_bin_dir=bin_dir,
+                              max_lifetime=3600).start()
+    try:
+        session = helper.call("start", machine=MACHINE, owner="alice", memory_mib=256,
+                              lifetime_s=600)
+        running = helper.wait_state(session["id"], "running", timeout=60)
+        job = running["job"]
+        with helper.connect() as first:
+            first.send_line(json.dumps({"execute": "extend", "id": 1, "arguments": {
+                "id": session["id"], "seconds": 600, "by": "first"}}) + "\n")
+            procs.wait_until(lambda: os.path.exists(calls), 10, interval=0.05,
+                             what="the first extend's scontrol")
+            with pytest.raises(HelperError) as refused:
+                helper.call("extend", id=session["id"], seconds=600, by="second")
+            assert refused.value.code == "extend_failed", refused.value.data
+            assert "under way" in refused.value.message, refused.value.message
+            answered = first.read_message()
+        assert answered["id"] == 1 and "return" in answered, answered
+        assert answered["return"]["expires"] == running["expires"] + 600, answered
+        with open(calls) as f:
+            assert f.read() == f"update JobId={job} TimeLimit=20\n"
+        assert job_field(cluster, job, "TimeLimit") == "00:20:00"
+        log = helper.log_text()
+        assert re.search(rf"QWD05801: session {session['id']}: not extended by 600 s "
+                         r"\(by second\): an extend of this session is under way", log), log
+        assert len(re.findall(rf"QWD05618: session {session['id']}: ", log)) == 1, log
+    finally:
         stop_slurm_helper(helper, cluster)
 
 

@@ -32,7 +32,8 @@ typedef struct helper_answer {
 /* The greeting sent on connect (a new reference). */
 json_t *helper_ops_greeting(void);
 
-/* Answers one parsed request (ptemp is cleared after; a wait lives in wait_pool). */
+/* Answers one parsed request (ptemp is cleared after; a wait lives in a subpool of wait_pool,
+ * freed with its reply). */
 void helper_ops_dispatch(helper *h, apr_pool_t *ptemp, apr_pool_t *wait_pool,
                          const helper_peer *peer, json_t *request, helper_answer *answer);
 

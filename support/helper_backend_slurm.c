@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions as Slurm batch jobs. Every Slurm command is a child the loop watches (sbatch,
- * squeue, sinfo, scancel, scontrol), its output in a memory file read when it exits; one squeue polls all
- * the helper's jobs. The job reports through its comment ("qwd port=N boot=B", "qwd
+ * squeue, sinfo, scancel, scontrol), its output in a memory file read when it exits; one squeue
+ * polls all the helper's jobs. The job reports through its comment ("qwd port=N boot=B", "qwd
  * ended=expired", "qwd failed=WHY"); its node's address comes from Slurm (sinfo), never from
  * the job or a client. A viewer's connection to the session's vnc.sock is relayed by a forked
  * child over the node's channel (TLS with the session's key). */
